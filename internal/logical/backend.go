@@ -1,0 +1,74 @@
+package logical
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Backend is what a secrets engine or auth method implements.
+//
+// HandleRequest is called concurrently from many goroutines; implementations
+// must be safe for concurrent use. It returns (nil, nil) when the path names
+// nothing that exists.
+type Backend interface {
+	HandleRequest(ctx context.Context, req *Request) (*Response, error)
+}
+
+// ExistenceChecker is implemented by backends that can tell whether the
+// target of a write exists, so that the core can require "create" rather than
+// "update" for new entries. found is false when the path has no existence
+// check, in which case the write is treated as an update.
+type ExistenceChecker interface {
+	ExistenceCheck(ctx context.Context, req *Request) (found, exists bool, err error)
+}
+
+// PathInfo is implemented by backends that declare which of their paths are
+// served without a token (logins) or need sudo on top of the capability.
+type PathInfo interface {
+	SpecialPaths() *Paths
+}
+
+// Paths lists path patterns relative to the mount. A trailing "*" matches any
+// suffix.
+type Paths struct {
+	Unauthenticated []string
+	Root            []string
+}
+
+// Cleaner is implemented by backends that hold resources (connections,
+// goroutines) to release when their mount is disabled or the server seals.
+type Cleaner interface {
+	Cleanup(ctx context.Context)
+}
+
+// SystemView is what a backend may learn about the server it runs in.
+type SystemView interface {
+	// DefaultLeaseTTL and MaxLeaseTTL are the mount's effective values.
+	DefaultLeaseTTL() time.Duration
+	MaxLeaseTTL() time.Duration
+}
+
+// BackendConfig is handed to a Factory when a mount is created or loaded.
+type BackendConfig struct {
+	// Storage is the mount's own view.
+	Storage Storage
+	Logger  *slog.Logger
+	System  SystemView
+	// Options are the mount's options, for example {"version": "2"} for KV.
+	Options map[string]string
+	// MountPath is the mount's path, ending in "/".
+	MountPath string
+}
+
+// Factory builds a backend for a mount.
+type Factory func(ctx context.Context, conf *BackendConfig) (Backend, error)
+
+// StaticSystemView is a SystemView with fixed values, for tests and defaults.
+type StaticSystemView struct {
+	DefaultTTL time.Duration
+	MaxTTL     time.Duration
+}
+
+func (s StaticSystemView) DefaultLeaseTTL() time.Duration { return s.DefaultTTL }
+func (s StaticSystemView) MaxLeaseTTL() time.Duration     { return s.MaxTTL }

@@ -1,0 +1,53 @@
+package logical
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors with a fixed meaning at the HTTP boundary. Match them with
+// errors.Is; never match on error strings.
+var (
+	// ErrPermissionDenied is a 403: a missing, unknown or expired token, or a
+	// policy that does not allow the operation.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrSealed is a 503: the barrier is sealed.
+	ErrSealed = errors.New("Vault is sealed")
+	// ErrUnsupportedPath is a 404: no route matched the path.
+	ErrUnsupportedPath = errors.New("unsupported path")
+	// ErrUnsupportedOperation is a 405: the route exists but not for this operation.
+	ErrUnsupportedOperation = errors.New("unsupported operation")
+	// ErrInvalidRequest is a 400.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrCASMismatch is a 412: a check-and-set version did not match.
+	ErrCASMismatch = errors.New("check-and-set parameter did not match the current version")
+	// ErrRateLimited is a 429.
+	ErrRateLimited = errors.New("rate limit quota exceeded")
+	// ErrNotInitialized is a 400 on paths that need an initialised server.
+	ErrNotInitialized = errors.New("Vault is not initialized")
+	// ErrNotFound is a 404 with a message, for the cases where an empty 404
+	// is not enough.
+	ErrNotFound = errors.New("not found")
+)
+
+// UserError is an error caused by the caller, carrying the sentinel that
+// decides its status code and a message a person can act on.
+type UserError struct {
+	Kind error
+	Msg  string
+}
+
+func (e *UserError) Error() string { return e.Msg }
+
+// Unwrap lets errors.Is find the Kind.
+func (e *UserError) Unwrap() error { return e.Kind }
+
+// InvalidRequest returns a 400-class error with a formatted message.
+func InvalidRequest(format string, args ...any) error {
+	return &UserError{Kind: ErrInvalidRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CodedError returns an error of the given kind with a formatted message.
+func CodedError(kind error, format string, args ...any) error {
+	return &UserError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}

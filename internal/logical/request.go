@@ -1,0 +1,77 @@
+package logical
+
+import (
+	"net/http"
+	"time"
+)
+
+// Operation is what a request asks to do to a path. The HTTP layer maps
+// verbs onto it; policies grant capabilities named after it.
+type Operation string
+
+// The operations. Create and Update both arrive as PUT/POST; the core turns
+// an Update into a Create when the backend reports that the target does not
+// exist yet, so that the "create" capability can be told apart.
+const (
+	CreateOperation Operation = "create"
+	ReadOperation   Operation = "read"
+	UpdateOperation Operation = "update"
+	PatchOperation  Operation = "patch"
+	DeleteOperation Operation = "delete"
+	ListOperation   Operation = "list"
+)
+
+// Request is one operation on one path, after HTTP has been translated away.
+//
+// Path is relative to the mount when an engine sees it, and absolute (with
+// the mount prefix) when the core does. Data holds the decoded body for
+// writes and the query parameters for reads. ClientToken is the caller's
+// token; engines other than the token store should not need it.
+type Request struct {
+	ID          string
+	Operation   Operation
+	Path        string
+	Data        map[string]any
+	Storage     Storage
+	ClientToken string
+	MountPoint  string
+	MountType   string
+	// MountAccessor identifies the mount that served the request.
+	MountAccessor string
+	// Headers holds selected request headers (never the token header).
+	Headers http.Header
+	// Auth describes the authenticated caller; nil on unauthenticated paths.
+	Auth *Auth
+	// RemoteAddr is the client's address for audit and rate limiting.
+	RemoteAddr string
+	// Unauthenticated is true when the path was served without a token.
+	Unauthenticated bool
+}
+
+// Get returns Data[key], or nil when Data is nil or the key is absent.
+func (r *Request) Get(key string) any {
+	if r.Data == nil {
+		return nil
+	}
+	return r.Data[key]
+}
+
+// Auth describes a token: the one presented with a request, or one being
+// issued by a login or a token create.
+type Auth struct {
+	ClientToken   string            `json:"client_token"`
+	Accessor      string            `json:"accessor"`
+	Policies      []string          `json:"policies"`
+	TokenPolicies []string          `json:"token_policies"`
+	Metadata      map[string]string `json:"metadata"`
+	DisplayName   string            `json:"-"`
+	LeaseDuration time.Duration     `json:"-"`
+	Renewable     bool              `json:"renewable"`
+	EntityID      string            `json:"entity_id"`
+	TokenType     string            `json:"token_type"`
+	Orphan        bool              `json:"orphan"`
+	NumUses       int               `json:"num_uses"`
+	// ExplicitMaxTTL and Period shape the lifetime of a token being issued.
+	ExplicitMaxTTL time.Duration `json:"-"`
+	Period         time.Duration `json:"-"`
+}

@@ -1,0 +1,49 @@
+// Package physical defines the narrow interface to durable bytes beneath the
+// barrier, with implementations in sub-packages (inmem, bolt; raft and
+// postgres later).
+//
+// Everything a physical backend stores is untrusted by contract: the barrier
+// above it encrypts and authenticates every value, so a backend never sees a
+// plaintext secret and need not protect confidentiality itself. It is not the
+// place for caching, encryption or key layout decisions.
+package physical
+
+import "context"
+
+// Entry is one key and its opaque value.
+type Entry struct {
+	Key   string
+	Value []byte
+}
+
+// Backend stores opaque values by key.
+//
+// Get returns (nil, nil) when the key does not exist. List returns the names
+// directly under prefix in lexical order, with sub-folders suffixed by "/",
+// and an empty slice when there are none. Put must be durable when it
+// returns, for backends that claim durability. Implementations are safe for
+// concurrent use.
+type Backend interface {
+	Get(ctx context.Context, key string) (*Entry, error)
+	Put(ctx context.Context, entry *Entry) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// TxnOp is one write inside a Transaction: a Put of Entry, or a Delete of
+// Entry.Key when Delete is true.
+type TxnOp struct {
+	Delete bool
+	Entry  *Entry
+}
+
+// Transactional is implemented by backends that apply several writes
+// atomically: all of them or none.
+type Transactional interface {
+	Transaction(ctx context.Context, ops []TxnOp) error
+}
+
+// Closer is implemented by backends holding files or connections.
+type Closer interface {
+	Close() error
+}
