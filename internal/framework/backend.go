@@ -1,0 +1,174 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// OperationFunc handles one operation on one route.
+type OperationFunc func(ctx context.Context, req *logical.Request, d *FieldData) (*logical.Response, error)
+
+// ExistenceFunc reports whether the target of a write exists already.
+type ExistenceFunc func(ctx context.Context, req *logical.Request, d *FieldData) (bool, error)
+
+// Path is one route. Pattern is a regular expression matched against the
+// whole path relative to the mount; its named groups become fields.
+type Path struct {
+	Pattern    string
+	Fields     map[string]*FieldSchema
+	Operations map[logical.Operation]OperationFunc
+	// ExistenceCheck lets a write be authorised as "create" when the target
+	// does not exist. Without it, writes are updates.
+	ExistenceCheck ExistenceFunc
+	// TakesArbitraryInput suppresses the warning about undeclared fields,
+	// for routes such as KV writes whose body is the secret itself.
+	TakesArbitraryInput bool
+	// Help is a one-line summary of the route.
+	Help string
+}
+
+// Backend serves a table of Paths. The zero value is not usable; build one
+// as a struct literal. Safe for concurrent use once built.
+type Backend struct {
+	Paths   []*Path
+	Special *logical.Paths
+	// Clean, when set, is called by Cleanup.
+	Clean func(ctx context.Context)
+
+	once     sync.Once
+	compiled []*regexp.Regexp
+}
+
+var (
+	_ logical.Backend          = (*Backend)(nil)
+	_ logical.ExistenceChecker = (*Backend)(nil)
+	_ logical.PathInfo         = (*Backend)(nil)
+	_ logical.Cleaner          = (*Backend)(nil)
+)
+
+func (b *Backend) compile() {
+	b.once.Do(func() {
+		b.compiled = make([]*regexp.Regexp, len(b.Paths))
+		for i, p := range b.Paths {
+			b.compiled[i] = regexp.MustCompile("^" + p.Pattern + "$")
+		}
+	})
+}
+
+// route finds the first path whose pattern matches and returns it with the
+// captured groups.
+func (b *Backend) route(path string) (*Path, map[string]string) {
+	b.compile()
+	for i, re := range b.compiled {
+		m := re.FindStringSubmatch(path)
+		if m == nil {
+			continue
+		}
+		caps := map[string]string{}
+		for j, name := range re.SubexpNames() {
+			if name != "" && m[j] != "" {
+				caps[name] = m[j]
+			}
+		}
+		return b.Paths[i], caps
+	}
+	return nil, nil
+}
+
+// fieldData merges request data and captures (captures win) and validates
+// them against the route's schema.
+func fieldData(p *Path, req *logical.Request, caps map[string]string) (*FieldData, []string, error) {
+	raw := make(map[string]any, len(req.Data)+len(caps))
+	for k, v := range req.Data {
+		raw[k] = v
+	}
+	for k, v := range caps {
+		raw[k] = v
+	}
+	d, err := newFieldData(raw, p.Fields)
+	if err != nil {
+		return nil, nil, err
+	}
+	var unknown []string
+	if !p.TakesArbitraryInput {
+		for k := range req.Data {
+			if _, ok := p.Fields[k]; !ok {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+	}
+	return d, unknown, nil
+}
+
+// HandleRequest routes req to its handler. It returns an error wrapping
+// logical.ErrUnsupportedPath when no route matches and
+// logical.ErrUnsupportedOperation when the route lacks the operation.
+func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	p, caps := b.route(req.Path)
+	if p == nil {
+		return nil, logical.CodedError(logical.ErrUnsupportedPath, "unsupported path")
+	}
+	op := req.Operation
+	fn, ok := p.Operations[op]
+	if !ok && op == logical.CreateOperation {
+		fn, ok = p.Operations[logical.UpdateOperation]
+	}
+	if !ok {
+		return nil, logical.CodedError(logical.ErrUnsupportedOperation, "unsupported operation")
+	}
+	d, unknown, err := fieldData(p, req, caps)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := fn(ctx, req, d)
+	if err != nil || len(unknown) == 0 {
+		return resp, err
+	}
+	if resp == nil {
+		resp = &logical.Response{}
+	}
+	resp.AddWarning(fmt.Sprintf("Endpoint ignored these unrecognized parameters: [%s]", strings.Join(unknown, " ")))
+	return resp, nil
+}
+
+// ExistenceCheck implements logical.ExistenceChecker.
+func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
+	p, caps := b.route(req.Path)
+	if p == nil || p.ExistenceCheck == nil {
+		return false, false, nil
+	}
+	d, _, err := fieldData(p, req, caps)
+	if err != nil {
+		return false, false, err
+	}
+	exists, err := p.ExistenceCheck(ctx, req, d)
+	return true, exists, err
+}
+
+// SpecialPaths implements logical.PathInfo.
+func (b *Backend) SpecialPaths() *logical.Paths { return b.Special }
+
+// Cleanup implements logical.Cleaner.
+func (b *Backend) Cleanup(ctx context.Context) {
+	if b.Clean != nil {
+		b.Clean(ctx)
+	}
+}
+
+// GenericNameRegex matches a name of word characters, dots and dashes.
+func GenericNameRegex(name string) string {
+	return fmt.Sprintf(`(?P<%s>\w(([\w.@-]+)?\w)?)`, name)
+}
+
+// MatchAllRegex captures the rest of the path, including slashes.
+func MatchAllRegex(name string) string { return fmt.Sprintf(`(?P<%s>.*)`, name) }
+
+// OptionalTrailingSlash lets a pattern end with or without "/".
+const OptionalTrailingSlash = `/?`

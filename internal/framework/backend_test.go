@@ -1,0 +1,103 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+func testBackend() *Backend {
+	return &Backend{Paths: []*Path{{
+		Pattern: "roles/" + GenericNameRegex("name"),
+		Fields: map[string]*FieldSchema{
+			"name":  {Type: TypeString},
+			"ttl":   {Type: TypeDurationSecond, Default: time.Hour},
+			"count": {Type: TypeInt, Required: false},
+			"tags":  {Type: TypeLowerStrings},
+		},
+		Operations: map[logical.Operation]OperationFunc{
+			logical.ReadOperation: func(_ context.Context, _ *logical.Request, d *FieldData) (*logical.Response, error) {
+				return logical.DataResponse(map[string]any{
+					"name": d.String("name"), "ttl": d.Duration("ttl"), "count": d.Int("count"), "tags": d.Strings("tags"),
+				}), nil
+			},
+		},
+		ExistenceCheck: func(_ context.Context, _ *logical.Request, d *FieldData) (bool, error) {
+			return d.String("name") == "present", nil
+		},
+	}}}
+}
+
+func TestHandleRequest(t *testing.T) {
+	t.Parallel()
+	b := testBackend()
+	cases := map[string]struct {
+		op      logical.Operation
+		path    string
+		data    map[string]any
+		wantErr error
+		check   func(t *testing.T, r *logical.Response)
+	}{
+		"defaults": {op: logical.ReadOperation, path: "roles/web", check: func(t *testing.T, r *logical.Response) {
+			if r.Data["name"] != "web" || r.Data["ttl"] != time.Hour || r.Data["count"] != 0 {
+				t.Fatalf("got %v", r.Data)
+			}
+		}},
+		"typed input": {op: logical.ReadOperation, path: "roles/web", data: map[string]any{"ttl": "90", "count": "3", "tags": "A, b,,"},
+			check: func(t *testing.T, r *logical.Response) {
+				if r.Data["ttl"] != 90*time.Second || r.Data["count"] != 3 || len(r.Data["tags"].([]string)) != 2 {
+					t.Fatalf("got %v", r.Data)
+				}
+			}},
+		"days":           {op: logical.ReadOperation, path: "roles/web", data: map[string]any{"ttl": "2d"}, check: func(t *testing.T, r *logical.Response) { want(t, r.Data["ttl"], 48*time.Hour) }},
+		"bad int":        {op: logical.ReadOperation, path: "roles/web", data: map[string]any{"count": "x"}, wantErr: logical.ErrInvalidRequest},
+		"negative ttl":   {op: logical.ReadOperation, path: "roles/web", data: map[string]any{"ttl": "-5s"}, wantErr: logical.ErrInvalidRequest},
+		"unknown path":   {op: logical.ReadOperation, path: "nope", wantErr: logical.ErrUnsupportedPath},
+		"unsupported op": {op: logical.DeleteOperation, path: "roles/web", wantErr: logical.ErrUnsupportedOperation},
+		"unknown field warns": {op: logical.ReadOperation, path: "roles/web", data: map[string]any{"bogus": 1},
+			check: func(t *testing.T, r *logical.Response) {
+				if len(r.Warnings) != 1 {
+					t.Fatalf("warnings %v", r.Warnings)
+				}
+			}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r, err := b.HandleRequest(context.Background(), &logical.Request{Operation: tc.op, Path: tc.path, Data: tc.data})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, r)
+		})
+	}
+}
+
+func TestExistenceCheck(t *testing.T) {
+	t.Parallel()
+	b := testBackend()
+	found, exists, err := b.ExistenceCheck(context.Background(), &logical.Request{Path: "roles/present"})
+	if err != nil || !found || !exists {
+		t.Fatalf("found=%v exists=%v err=%v", found, exists, err)
+	}
+	found, exists, _ = b.ExistenceCheck(context.Background(), &logical.Request{Path: "roles/absent"})
+	if !found || exists {
+		t.Fatalf("found=%v exists=%v", found, exists)
+	}
+}
+
+func want(t *testing.T, got, w any) {
+	t.Helper()
+	if got != w {
+		t.Fatalf("got %v, want %v", got, w)
+	}
+}

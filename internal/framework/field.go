@@ -1,0 +1,355 @@
+package framework
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// FieldType is the type a route declares for a field; raw input is
+// converted to it before a handler runs.
+type FieldType int
+
+// The field types. TypeDurationSecond accepts integer seconds or a Go
+// duration string ("90s", "1h30m", "2d") and yields a time.Duration.
+const (
+	TypeString FieldType = iota + 1
+	TypeInt
+	TypeBool
+	TypeDurationSecond
+	TypeMap          // map[string]any
+	TypeKVPairs      // map[string]string
+	TypeStringSlice  // []string from a JSON list or a comma-separated string
+	TypeLowerStrings // like TypeStringSlice, lower-cased and trimmed, empties dropped
+	TypeRaw          // passed through untouched
+)
+
+func (t FieldType) String() string {
+	switch t {
+	case TypeString:
+		return "string"
+	case TypeInt:
+		return "integer"
+	case TypeBool:
+		return "boolean"
+	case TypeDurationSecond:
+		return "duration"
+	case TypeMap:
+		return "object"
+	case TypeKVPairs:
+		return "map of strings"
+	case TypeStringSlice, TypeLowerStrings:
+		return "list of strings"
+	default:
+		return "value"
+	}
+}
+
+// FieldSchema declares one field of a route.
+type FieldSchema struct {
+	Type        FieldType
+	Default     any
+	Description string
+	// Required fields must be present and non-empty; a missing one is a 400.
+	Required bool
+}
+
+// convert turns raw input into the Go value of type t.
+func convert(t FieldType, raw any) (any, error) {
+	switch t {
+	case TypeString:
+		return toString(raw)
+	case TypeInt:
+		return toInt(raw)
+	case TypeBool:
+		return toBool(raw)
+	case TypeDurationSecond:
+		return ParseDuration(raw)
+	case TypeMap:
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("expected an object")
+		}
+		return m, nil
+	case TypeKVPairs:
+		return toKVPairs(raw)
+	case TypeStringSlice:
+		return toStrings(raw, false)
+	case TypeLowerStrings:
+		return toStrings(raw, true)
+	default:
+		return raw, nil
+	}
+}
+
+func toString(raw any) (string, error) {
+	switch v := raw.(type) {
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	}
+	return "", fmt.Errorf("expected a string")
+}
+
+func toInt(raw any) (int, error) {
+	switch v := raw.(type) {
+	case int:
+		return v, nil
+	case int64:
+		return int(v), nil
+	case float64:
+		if v != float64(int(v)) {
+			return 0, fmt.Errorf("expected an integer, got %v", v)
+		}
+		return int(v), nil
+	case json.Number:
+		n, err := v.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("expected an integer, got %q", v.String())
+		}
+		return int(n), nil
+	case string:
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, fmt.Errorf("expected an integer, got %q", v)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("expected an integer")
+}
+
+func toBool(raw any) (bool, error) {
+	switch v := raw.(type) {
+	case bool:
+		return v, nil
+	case string:
+		if v == "" {
+			return false, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("expected a boolean, got %q", v)
+		}
+		return b, nil
+	case json.Number, float64, int:
+		n, err := toInt(v)
+		if err != nil {
+			return false, err
+		}
+		return n != 0, nil
+	}
+	return false, fmt.Errorf("expected a boolean")
+}
+
+// ParseDuration accepts integer seconds (number or string), Go duration
+// strings and a "d" suffix for days. Negative durations are rejected.
+func ParseDuration(raw any) (time.Duration, error) {
+	var d time.Duration
+	switch v := raw.(type) {
+	case nil:
+		return 0, nil
+	case time.Duration:
+		d = v
+	case string:
+		s := strings.TrimSpace(v)
+		if s == "" {
+			return 0, nil
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			d = time.Duration(n) * time.Second
+			break
+		}
+		if strings.HasSuffix(s, "d") {
+			n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("expected a duration, got %q", v)
+			}
+			d = time.Duration(n) * 24 * time.Hour
+			break
+		}
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("expected a duration such as \"30m\" or a number of seconds, got %q", v)
+		}
+	default:
+		n, err := toInt(v)
+		if err != nil {
+			return 0, fmt.Errorf("expected a duration such as \"30m\" or a number of seconds")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("duration must not be negative")
+	}
+	return d, nil
+}
+
+func toKVPairs(raw any) (map[string]string, error) {
+	switch v := raw.(type) {
+	case map[string]string:
+		return v, nil
+	case map[string]any:
+		out := make(map[string]string, len(v))
+		for k, x := range v {
+			s, err := toString(x)
+			if err != nil {
+				return nil, fmt.Errorf("value of %q: %w", k, err)
+			}
+			out[k] = s
+		}
+		return out, nil
+	case []any:
+		out := map[string]string{}
+		for _, x := range v {
+			s, ok := x.(string)
+			k, val, found := strings.Cut(s, "=")
+			if !ok || !found {
+				return nil, fmt.Errorf("expected key=value pairs")
+			}
+			out[k] = val
+		}
+		return out, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("expected an object of strings")
+}
+
+func toStrings(raw any, lower bool) ([]string, error) {
+	var parts []string
+	switch v := raw.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if v != "" {
+			parts = strings.Split(v, ",")
+		}
+	case []string:
+		parts = v
+	case []any:
+		for _, x := range v {
+			s, err := toString(x)
+			if err != nil {
+				return nil, fmt.Errorf("expected a list of strings")
+			}
+			parts = append(parts, s)
+		}
+	default:
+		return nil, fmt.Errorf("expected a list of strings")
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if lower {
+			p = strings.ToLower(p)
+		}
+		if p == "" && lower {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// FieldData is the validated input of one request to one route.
+// Safe for use by one goroutine.
+type FieldData struct {
+	raw    map[string]any
+	schema map[string]*FieldSchema
+	parsed map[string]any
+}
+
+// newFieldData converts every declared field present in raw, returning a
+// 400-class error naming the first field that does not convert.
+func newFieldData(raw map[string]any, schema map[string]*FieldSchema) (*FieldData, error) {
+	d := &FieldData{raw: raw, schema: schema, parsed: map[string]any{}}
+	for name, s := range schema {
+		v, ok := raw[name]
+		if !ok || v == nil {
+			if s.Required {
+				return nil, logical.InvalidRequest("missing required field %q", name)
+			}
+			continue
+		}
+		out, err := convert(s.Type, v)
+		if err != nil {
+			return nil, logical.InvalidRequest("field %q: %v", name, err)
+		}
+		if s.Required && out == "" {
+			return nil, logical.InvalidRequest("field %q must not be empty", name)
+		}
+		d.parsed[name] = out
+	}
+	return d, nil
+}
+
+// Get returns the converted value of a declared field, its default when the
+// request did not set it, or the zero value of its type. It panics on a name
+// the route did not declare, which is a bug in the engine.
+func (d *FieldData) Get(name string) any {
+	v, _ := d.GetOk(name)
+	return v
+}
+
+// GetOk is Get that also reports whether the request set the field.
+func (d *FieldData) GetOk(name string) (any, bool) {
+	s, ok := d.schema[name]
+	if !ok {
+		panic(fmt.Errorf("%w: %q", ErrUnknownField, name))
+	}
+	if v, ok := d.parsed[name]; ok {
+		return v, true
+	}
+	if s.Default != nil {
+		return s.Default, false
+	}
+	return zero(s.Type), false
+}
+
+// String, Int, Bool, Duration, Strings and KVPairs are typed shorthands for Get.
+func (d *FieldData) String(name string) string          { return d.Get(name).(string) }
+func (d *FieldData) Int(name string) int                { return d.Get(name).(int) }
+func (d *FieldData) Bool(name string) bool              { return d.Get(name).(bool) }
+func (d *FieldData) Duration(name string) time.Duration { return d.Get(name).(time.Duration) }
+func (d *FieldData) Strings(name string) []string       { return d.Get(name).([]string) }
+func (d *FieldData) KVPairs(name string) map[string]string {
+	return d.Get(name).(map[string]string)
+}
+
+// Raw returns the whole request input, for routes that take arbitrary data
+// (such as a KV write).
+func (d *FieldData) Raw() map[string]any { return d.raw }
+
+func zero(t FieldType) any {
+	switch t {
+	case TypeString:
+		return ""
+	case TypeInt:
+		return 0
+	case TypeBool:
+		return false
+	case TypeDurationSecond:
+		return time.Duration(0)
+	case TypeMap:
+		return map[string]any(nil)
+	case TypeKVPairs:
+		return map[string]string(nil)
+	case TypeStringSlice, TypeLowerStrings:
+		return []string(nil)
+	}
+	return nil
+}
