@@ -15,6 +15,9 @@ type Response struct {
 	// that Vault clients expect bare.
 	Raw       any
 	RawStatus int
+	// Status, when non-zero, overrides the status code of an enveloped
+	// response: KV v2 answers 404 with metadata for a deleted version.
+	Status int
 }
 
 // Secret carries lease information for a response that hands out something
