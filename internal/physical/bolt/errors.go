@@ -1,0 +1,13 @@
+package bolt
+
+import "errors"
+
+var (
+	// ErrLocked means another process holds the database file open.
+	ErrLocked = errors.New("database file is locked by another process (is another coffer server running with the same storage path?)")
+	// ErrNilEntry is returned when a transaction op carries no entry.
+	ErrNilEntry = errors.New("transaction op has no entry")
+	// ErrEmptyKey is returned for writes to the empty key, which bbolt
+	// cannot store.
+	ErrEmptyKey = errors.New("key must not be empty")
+)
