@@ -34,6 +34,13 @@ func TestMatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUnmount(t *testing.T) {
+	t.Parallel()
+	rt := New()
+	rt.Mount(&Route{Path: "secret/"})
+	rt.Mount(&Route{Path: "secret/team/"})
 	if rt.Unmount("secret/team/") == nil {
 		t.Fatal("unmount returned nil")
 	}
