@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// envelope is Vault's response body for logical responses.
+type envelope struct {
+	RequestID     string         `json:"request_id"`
+	LeaseID       string         `json:"lease_id"`
+	Renewable     bool           `json:"renewable"`
+	LeaseDuration int64          `json:"lease_duration"`
+	Data          map[string]any `json:"data"`
+	WrapInfo      any            `json:"wrap_info"`
+	Warnings      []string       `json:"warnings"`
+	Auth          *authBody      `json:"auth"`
+}
+
+type authBody struct {
+	*logical.Auth
+	LeaseDuration int64             `json:"lease_duration"`
+	Metadata      map[string]string `json:"metadata"`
+}
+
+func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical.Request, resp *logical.Response) {
+	if resp != nil && resp.Raw != nil {
+		status := resp.RawStatus
+		if status == 0 {
+			status = http.StatusOK
+		}
+		writeJSON(w, r, status, resp.Raw)
+		return
+	}
+	if resp == nil || (resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 && resp.Status == 0) {
+		switch req.Operation {
+		case logical.ReadOperation, logical.ListOperation:
+			writeErrors(w, http.StatusNotFound, []string{})
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return
+	}
+	env := envelope{RequestID: req.ID, Data: resp.Data, Warnings: resp.Warnings}
+	if s := resp.Secret; s != nil {
+		env.LeaseID, env.Renewable, env.LeaseDuration = s.LeaseID, s.Renewable, int64(s.TTL.Seconds())
+	}
+	if au := resp.Auth; au != nil {
+		env.Auth = &authBody{Auth: au, LeaseDuration: int64(au.LeaseDuration.Seconds()), Metadata: au.Metadata}
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	writeJSON(w, r, status, env)
+}
+
+func (a *api) writeError(w http.ResponseWriter, requestID string, err error) {
+	status := statusFor(err)
+	if status == http.StatusInternalServerError {
+		// The message of an internal error may name storage keys or wrap
+		// driver errors; keep it in the log and give the client a handle.
+		a.logger.Error("request failed", "request_id", requestID, "error", err.Error())
+		writeErrors(w, status, []string{"internal error; see the server log for request " + requestID})
+		return
+	}
+	var ue *logical.UserError
+	msg := err.Error()
+	if errors.As(err, &ue) {
+		msg = ue.Msg
+	}
+	if status == http.StatusNotFound && msg == "" {
+		writeErrors(w, status, []string{})
+		return
+	}
+	writeErrors(w, status, []string{msg})
+}
+
+func writeErrors(w http.ResponseWriter, status int, msgs []string) {
+	writeJSON(w, nil, status, map[string][]string{"errors": msgs})
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if r != nil && r.Method == http.MethodHead {
+		return
+	}
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.Debug("write response", "error", err.Error())
+	}
+}
