@@ -1,0 +1,162 @@
+package barrier
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/physical"
+)
+
+// Get returns the decrypted value at key, or (nil, nil) when there is none.
+// A value that fails authentication (altered, or moved from another path)
+// is an error wrapping ErrCorrupt.
+func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if b.Sealed() {
+		return nil, sealedErr()
+	}
+	e, err := b.p.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	if e == nil {
+		return nil, nil
+	}
+	pt, err := b.decrypt(key, e.Value)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.StorageEntry{Key: key, Value: pt}, nil
+}
+
+// Put encrypts entry's value under the active key and stores it durably.
+func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
+	pe, err := b.encrypt(entry)
+	if err != nil {
+		return err
+	}
+	if err := b.p.Put(ctx, pe); err != nil {
+		return fmt.Errorf("write %q: %w", entry.Key, err)
+	}
+	return nil
+}
+
+// Delete removes key; deleting a missing key is not an error.
+func (b *Barrier) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if b.Sealed() {
+		return sealedErr()
+	}
+	if err := b.p.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// List returns the names directly under prefix, as the physical backend
+// does. Key names are not encrypted, only values.
+func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
+	if b.Sealed() {
+		return nil, sealedErr()
+	}
+	names, err := b.p.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", prefix, err)
+	}
+	return names, nil
+}
+
+// Transaction encrypts every put and applies all ops atomically when the
+// physical backend is transactional, and in order otherwise (a failure part
+// way then leaves the earlier ops applied).
+func (b *Barrier) Transaction(ctx context.Context, ops []logical.TxnOp) error {
+	pops := make([]physical.TxnOp, len(ops))
+	for i, op := range ops {
+		if op.Entry == nil {
+			return fmt.Errorf("transaction op %d has no entry: %w", i, logical.ErrInvalidRequest)
+		}
+		if op.Delete {
+			if err := checkKey(op.Entry.Key); err != nil {
+				return err
+			}
+			pops[i] = physical.TxnOp{Delete: true, Entry: &physical.Entry{Key: op.Entry.Key}}
+			continue
+		}
+		pe, err := b.encrypt(op.Entry)
+		if err != nil {
+			return err
+		}
+		pops[i] = physical.TxnOp{Entry: pe}
+	}
+	if b.Sealed() {
+		return sealedErr()
+	}
+	if t, ok := b.p.(physical.Transactional); ok {
+		if err := t.Transaction(ctx, pops); err != nil {
+			return fmt.Errorf("transaction: %w", err)
+		}
+		return nil
+	}
+	for _, op := range pops {
+		var err error
+		if op.Delete {
+			err = b.p.Delete(ctx, op.Entry.Key)
+		} else {
+			err = b.p.Put(ctx, op.Entry)
+		}
+		if err != nil {
+			return fmt.Errorf("transaction %q: %w", op.Entry.Key, err)
+		}
+	}
+	return nil
+}
+
+func (b *Barrier) encrypt(entry *logical.StorageEntry) (*physical.Entry, error) {
+	if err := checkKey(entry.Key); err != nil {
+		return nil, err
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return nil, sealedErr()
+	}
+	a := b.keyring.active
+	a.encryptions.Add(1)
+	return &physical.Entry{Key: entry.Key, Value: seal(a.aead, a.term, entry.Key, entry.Value)}, nil
+}
+
+func (b *Barrier) decrypt(key string, ct []byte) ([]byte, error) {
+	term, err := termOf(ct)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %q: %w", key, err)
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return nil, sealedErr()
+	}
+	tk := b.keyring.terms[term]
+	if tk == nil {
+		return nil, fmt.Errorf("decrypt %q: term %d: %w", key, term, ErrUnknownTerm)
+	}
+	pt, err := open(tk.aead, key, ct)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %q: %w", key, err)
+	}
+	return pt, nil
+}
+
+// checkKey keeps the keyring and the seal configuration, which live in
+// physical storage unencrypted by the data keys, out of reach of barrier
+// callers.
+func checkKey(key string) error {
+	if key == keyringPath || key == sealConfigPath {
+		return fmt.Errorf("%q: %w", key, ErrReservedKey)
+	}
+	return nil
+}
