@@ -9,7 +9,6 @@ import (
 
 // Errors the HTTP layer itself raises while decoding a request.
 var (
-	errBadPath     = errors.New("invalid request path")
 	errBodyTooBig  = errors.New("request body too large")
 	errBadJSON     = errors.New("failed to parse JSON input")
 	errBadMethod   = errors.New("method not allowed")
@@ -37,7 +36,7 @@ func statusFor(err error) int {
 	case errors.Is(err, errContentType):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, logical.ErrInvalidRequest), errors.Is(err, logical.ErrNotInitialized),
-		errors.Is(err, errBadPath), errors.Is(err, errBadJSON):
+		errors.Is(err, errBadJSON):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

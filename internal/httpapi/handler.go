@@ -72,7 +72,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // decode builds the logical request from the HTTP one.
 func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, error) {
-	path, err := CleanPath(strings.TrimPrefix(r.URL.Path, "/v1/"))
+	path, err := logical.CleanPath(strings.TrimPrefix(r.URL.Path, "/v1/"))
 	if err != nil {
 		return nil, err
 	}

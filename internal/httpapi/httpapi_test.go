@@ -124,7 +124,7 @@ func FuzzCleanPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		c, err := CleanPath(p)
+		c, err := logical.CleanPath(p)
 		if err != nil {
 			return
 		}
@@ -136,7 +136,7 @@ func FuzzCleanPath(f *testing.F) {
 				t.Fatalf("%q cleaned to %q", p, c)
 			}
 		}
-		if again, err := CleanPath(c); err != nil || again != c {
+		if again, err := logical.CleanPath(c); err != nil || again != c {
 			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", p, c, again, err)
 		}
 	})

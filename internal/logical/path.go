@@ -1,19 +1,16 @@
-package httpapi
+package logical
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // CleanPath normalises a request path (already percent-decoded, without the
 // "/v1/" prefix) once, before anything authorises or routes it: repeated
 // slashes collapse, "." segments vanish, and ".." segments or control
-// characters are rejected. A trailing slash is kept because it is
-// meaningful for LIST. The result never starts with "/".
+// characters are rejected with a 400-class error. A trailing slash is kept
+// because it is meaningful for LIST. The result never starts with "/".
 func CleanPath(p string) (string, error) {
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c < 0x20 || c == 0x7f {
-			return "", fmt.Errorf("%w: control character in path", errBadPath)
+			return "", InvalidRequest("invalid request path: control character in path")
 		}
 	}
 	trailing := strings.HasSuffix(p, "/")
@@ -24,7 +21,7 @@ func CleanPath(p string) (string, error) {
 		case "", ".":
 			continue
 		case "..":
-			return "", fmt.Errorf("%w: %q segments are not allowed", errBadPath, "..")
+			return "", InvalidRequest(`invalid request path: ".." segments are not allowed`)
 		}
 		out = append(out, s)
 	}
