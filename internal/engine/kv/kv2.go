@@ -1,0 +1,207 @@
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/framework"
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// v2 is a versioned KV mount. Each secret path has a metadata record at
+// "metadata/<path>" (so that LIST on metadata is a storage List) and one
+// entry per kept version at "versions/<sha256 of path>/<version>". Writers
+// to one path are serialised by a striped lock so that check-and-set is
+// exact; every write commits its metadata and data in one transaction.
+// Readers take no lock: a read is one metadata Get and one version Get.
+type v2 struct {
+	storage logical.Storage
+	locks   stripes
+	// clock is time.Now except in tests of delete_version_after.
+	clock func() time.Time
+}
+
+func newV2(s logical.Storage) *framework.Backend { return newV2Clock(s, time.Now) }
+
+func newV2Clock(s logical.Storage, clock func() time.Time) *framework.Backend {
+	b := &v2{storage: s, clock: clock}
+	var paths []*framework.Path
+	paths = append(paths, b.configPaths()...)
+	paths = append(paths, b.dataPaths()...)
+	paths = append(paths, b.metadataPaths()...)
+	paths = append(paths, b.deletePaths()...)
+	paths = append(paths, b.subkeysPaths()...)
+	return &framework.Backend{Paths: paths}
+}
+
+func (b *v2) now() int64 { return b.clock().UnixNano() }
+
+// exists is the existence check of data and metadata routes: a secret
+// exists once it has metadata, even if every version is deleted.
+func (b *v2) exists(prefix string) framework.ExistenceFunc {
+	return func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
+		p, err := secretPath(req, prefix)
+		if err != nil {
+			return false, err
+		}
+		m, err := loadMeta(ctx, b.storage, p)
+		return m != nil, err
+	}
+}
+
+// version is one version of a secret as a read finds it. Data is nil when
+// the version is deleted or destroyed.
+type version struct {
+	meta *keyMeta
+	num  uint64
+	vm   versionMeta
+	data map[string]any
+}
+
+// readVersion finds version num of path (the current one when num is 0).
+// It returns nil when the path or that version does not exist.
+func (b *v2) readVersion(ctx context.Context, path string, num int) (*version, error) {
+	if num < 0 {
+		return nil, logical.InvalidRequest("version must not be negative")
+	}
+	m, err := loadMeta(ctx, b.storage, path)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	v := uint64(num)
+	if v == 0 {
+		v = m.CurrentVersion
+	}
+	vm, ok := m.Versions[v]
+	if !ok {
+		return nil, nil
+	}
+	out := &version{meta: m, num: v, vm: vm}
+	if !vm.live(b.now()) {
+		return out, nil
+	}
+	e, err := b.storage.Get(ctx, versionKey(hashPath(path), v))
+	if err != nil {
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	if e == nil {
+		// Destroyed or pruned by a writer between our two reads.
+		return out, nil
+	}
+	if out.data, err = decodeObject(e.Value); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// casOption reads options.cas from a write: whether it was given, and its
+// value.
+func casOption(d *framework.FieldData) (uint64, bool, error) {
+	opts, _ := d.Get("options").(map[string]any)
+	raw, ok := opts["cas"]
+	if !ok || raw == nil {
+		return 0, false, nil
+	}
+	var s string
+	switch v := raw.(type) {
+	case json.Number:
+		s = v.String()
+	case string:
+		s = v
+	case float64:
+		s = strconv.FormatFloat(v, 'f', -1, 64)
+	case int:
+		s = strconv.Itoa(v)
+	default:
+		return 0, false, logical.InvalidRequest("options.cas must be a non-negative integer version")
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, logical.InvalidRequest("options.cas must be a non-negative integer version, got %q", s)
+	}
+	return n, true, nil
+}
+
+// writeReq is a new version about to be committed.
+type writeReq struct {
+	path   string
+	hash   pathHash
+	data   map[string]any
+	cas    uint64
+	hasCAS bool
+}
+
+// commit checks CAS against m, adds w as the next version of m, prunes old
+// versions and stores everything in one transaction. The caller holds the
+// path's lock. It returns the new version's metadata as a write answers it.
+func (b *v2) commit(ctx context.Context, m *keyMeta, cfg mountConfig, w writeReq) (*logical.Response, error) {
+	switch {
+	case w.hasCAS && w.cas != m.CurrentVersion:
+		return nil, logical.CodedError(logical.ErrCASMismatch,
+			"check-and-set parameter did not match the current version: options.cas is %d, the current version is %d",
+			w.cas, m.CurrentVersion)
+	case !w.hasCAS && m.casRequired(cfg):
+		return nil, logical.InvalidRequest(
+			"check-and-set parameter required for this call: set options.cas to the current version (0 to create)")
+	}
+	raw, err := json.Marshal(w.data)
+	if err != nil {
+		return nil, logical.InvalidRequest("secret data is not JSON-encodable: %v", err)
+	}
+	now := b.now()
+	v := m.CurrentVersion + 1
+	vm := versionMeta{CreatedTime: now}
+	if dva := m.deleteAfter(cfg); dva > 0 {
+		vm.DeletionTime = now + int64(dva)
+	}
+	if m.Versions == nil {
+		m.Versions = map[uint64]versionMeta{}
+	}
+	m.Versions[v] = vm
+	m.CurrentVersion, m.UpdatedTime = v, now
+	ops := []logical.TxnOp{{Entry: &logical.StorageEntry{Key: versionKey(w.hash, v), Value: raw}}}
+	ops = append(ops, m.prune(w.hash, cfg)...)
+	if err := b.saveMeta(ctx, w.path, m, ops); err != nil {
+		return nil, err
+	}
+	return logical.DataResponse(m.versionResponse(v, vm)), nil
+}
+
+// saveMeta stores m with ops in one transaction.
+func (b *v2) saveMeta(ctx context.Context, path string, m *keyMeta, ops []logical.TxnOp) error {
+	e, err := metaEntry(path, m)
+	if err != nil {
+		return err
+	}
+	if err := logical.ApplyTxn(ctx, b.storage, append(ops, logical.TxnOp{Entry: e})); err != nil {
+		return fmt.Errorf("write secret: %w", err)
+	}
+	return nil
+}
+
+// newMeta is the metadata of a path that has none yet.
+func newMeta(now int64) *keyMeta {
+	return &keyMeta{CreatedTime: now, UpdatedTime: now, Versions: map[uint64]versionMeta{}}
+}
+
+// parseVersions turns the "versions" field into version numbers.
+func parseVersions(d *framework.FieldData) ([]uint64, error) {
+	raw := d.Strings("versions")
+	if len(raw) == 0 {
+		return nil, logical.InvalidRequest("no versions provided: set \"versions\" to a list of version numbers")
+	}
+	out := make([]uint64, 0, len(raw))
+	for _, s := range raw {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return nil, logical.InvalidRequest("invalid version %q: versions are positive integers", s)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}

@@ -1,0 +1,175 @@
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// defaultMaxVersions is how many versions a key keeps when neither the key
+// nor the mount says otherwise.
+const defaultMaxVersions = 10
+
+// mountConfig is the mount-wide settings stored at configKey. Short JSON
+// names keep the stored record small; it is never shown to clients as-is.
+type mountConfig struct {
+	MaxVersions        int           `json:"max,omitempty"`
+	CASRequired        bool          `json:"cas,omitempty"`
+	DeleteVersionAfter time.Duration `json:"dva,omitempty"`
+}
+
+// keyMeta is everything about one secret path except its data: its settings
+// and the state of every version it still keeps. Times are Unix nanoseconds
+// so that decoding a read's metadata does no time parsing.
+type keyMeta struct {
+	CurrentVersion     uint64                 `json:"cur"`
+	OldestVersion      uint64                 `json:"old,omitempty"`
+	MaxVersions        int                    `json:"max,omitempty"`
+	CASRequired        bool                   `json:"cas,omitempty"`
+	DeleteVersionAfter time.Duration          `json:"dva,omitempty"`
+	CustomMetadata     map[string]string      `json:"cm,omitempty"`
+	CreatedTime        int64                  `json:"ct"`
+	UpdatedTime        int64                  `json:"ut"`
+	Versions           map[uint64]versionMeta `json:"v,omitempty"`
+}
+
+// versionMeta is the state of one version. DeletionTime is zero when the
+// version is not scheduled for deletion; a version whose DeletionTime has
+// passed reads as deleted.
+type versionMeta struct {
+	CreatedTime  int64 `json:"c"`
+	DeletionTime int64 `json:"d,omitempty"`
+	Destroyed    bool  `json:"x,omitempty"`
+}
+
+// live reports whether the version's data can be read at now.
+func (v versionMeta) live(now int64) bool {
+	return !v.Destroyed && (v.DeletionTime == 0 || v.DeletionTime > now)
+}
+
+// loadMeta reads the metadata of a secret path; nil when it has none.
+func loadMeta(ctx context.Context, s logical.Storage, path string) (*keyMeta, error) {
+	e, err := s.Get(ctx, metadataPrefix+path)
+	if err != nil {
+		return nil, fmt.Errorf("read metadata: %w", err)
+	}
+	if e == nil {
+		return nil, nil
+	}
+	var m keyMeta
+	if err := json.Unmarshal(e.Value, &m); err != nil {
+		return nil, fmt.Errorf("%w: metadata: %v", ErrCorruptEntry, err)
+	}
+	return &m, nil
+}
+
+// loadConfig reads the mount settings; the zero value when none are stored.
+func loadConfig(ctx context.Context, s logical.Storage) (mountConfig, error) {
+	var c mountConfig
+	if _, err := logical.GetJSON(ctx, s, configKey, &c); err != nil {
+		return mountConfig{}, fmt.Errorf("%w: config: %v", ErrCorruptEntry, err)
+	}
+	return c, nil
+}
+
+// effective settings: a key's own value wins when set, then the mount's.
+func (m *keyMeta) maxVersions(c mountConfig) int {
+	switch {
+	case m.MaxVersions > 0:
+		return m.MaxVersions
+	case c.MaxVersions > 0:
+		return c.MaxVersions
+	}
+	return defaultMaxVersions
+}
+
+func (m *keyMeta) casRequired(c mountConfig) bool { return m.CASRequired || c.CASRequired }
+
+func (m *keyMeta) deleteAfter(c mountConfig) time.Duration {
+	if m.DeleteVersionAfter > 0 {
+		return m.DeleteVersionAfter
+	}
+	return c.DeleteVersionAfter
+}
+
+// prune drops the oldest versions beyond the effective max_versions and
+// returns the storage ops that delete their data.
+func (m *keyMeta) prune(h pathHash, c mountConfig) []logical.TxnOp {
+	limit := m.maxVersions(c)
+	if len(m.Versions) <= limit {
+		return nil
+	}
+	vs := make([]uint64, 0, len(m.Versions))
+	for v := range m.Versions {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	drop := vs[:len(vs)-limit]
+	ops := make([]logical.TxnOp, 0, len(drop))
+	for _, v := range drop {
+		delete(m.Versions, v)
+		ops = append(ops, logical.TxnOp{Delete: true, Entry: &logical.StorageEntry{Key: versionKey(h, v)}})
+	}
+	m.OldestVersion = vs[len(vs)-limit]
+	return ops
+}
+
+// metaEntry encodes m as the storage entry for path.
+func metaEntry(path string, m *keyMeta) (*logical.StorageEntry, error) {
+	return logical.JSONEntry(metadataPrefix+path, m)
+}
+
+// formatTime renders Unix nanoseconds as Vault does; "" for zero.
+func formatTime(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// customMetadata renders custom metadata as clients expect it: null when empty.
+func (m *keyMeta) customMetadata() any {
+	if len(m.CustomMetadata) == 0 {
+		return nil
+	}
+	return m.CustomMetadata
+}
+
+// versionResponse is the metadata object a data read or write returns.
+func (m *keyMeta) versionResponse(v uint64, vm versionMeta) map[string]any {
+	return map[string]any{
+		"created_time":    formatTime(vm.CreatedTime),
+		"custom_metadata": m.customMetadata(),
+		"deletion_time":   formatTime(vm.DeletionTime),
+		"destroyed":       vm.Destroyed,
+		"version":         v,
+	}
+}
+
+// response is the whole metadata object a metadata read returns.
+func (m *keyMeta) response() map[string]any {
+	versions := make(map[string]any, len(m.Versions))
+	for v, vm := range m.Versions {
+		versions[strconv.FormatUint(v, 10)] = map[string]any{
+			"created_time":  formatTime(vm.CreatedTime),
+			"deletion_time": formatTime(vm.DeletionTime),
+			"destroyed":     vm.Destroyed,
+		}
+	}
+	return map[string]any{
+		"cas_required":         m.CASRequired,
+		"created_time":         formatTime(m.CreatedTime),
+		"current_version":      m.CurrentVersion,
+		"custom_metadata":      m.customMetadata(),
+		"delete_version_after": m.DeleteVersionAfter.String(),
+		"max_versions":         m.MaxVersions,
+		"oldest_version":       m.OldestVersion,
+		"updated_time":         formatTime(m.UpdatedTime),
+		"versions":             versions,
+	}
+}
