@@ -1,0 +1,199 @@
+package kv
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+func TestMetadata(t *testing.T) {
+	t.Parallel()
+	manyKeys := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(`"k%d":"v"`, i)
+		}
+		return `{"custom_metadata":{` + strings.Join(parts, ",") + `}}`
+	}
+	two := []step{put("data/k", `{"data":{"v":"1"}}`), put("data/k", `{"data":{"v":"2"}}`)}
+	cases := map[string]struct {
+		setup   []step
+		req     step
+		wantErr error
+		wantNil bool
+		want    string
+	}{
+		"read": {
+			setup: two, req: get("metadata/k"),
+			want: `{"cas_required":false,"created_time":"` + created + `","current_version":2,"custom_metadata":null,` +
+				`"delete_version_after":"0s","max_versions":0,"oldest_version":0,"updated_time":"` + created + `",` +
+				`"versions":{"1":{"created_time":"` + created + `","deletion_time":"","destroyed":false},` +
+				`"2":{"created_time":"` + created + `","deletion_time":"","destroyed":false}}}`,
+		},
+		"read missing": {req: get("metadata/nope"), wantNil: true},
+		"write then read": {
+			setup: []step{put("metadata/k", `{"max_versions":5,"cas_required":true,"delete_version_after":"1h30m","custom_metadata":{"owner":"ops"}}`)},
+			req:   get("metadata/k"),
+			want: `{"cas_required":true,"created_time":"` + created + `","current_version":0,"custom_metadata":{"owner":"ops"},` +
+				`"delete_version_after":"1h30m0s","max_versions":5,"oldest_version":0,"updated_time":"` + created + `","versions":{}}`,
+		},
+		"put keeps unset fields, replaces custom": {
+			setup: []step{put("metadata/k", `{"max_versions":5,"custom_metadata":{"a":"1","b":"2"}}`), put("metadata/k", `{"custom_metadata":{"c":"3"}}`)},
+			req:   get("metadata/k"),
+			want: `{"cas_required":false,"created_time":"` + created + `","current_version":0,"custom_metadata":{"c":"3"},` +
+				`"delete_version_after":"0s","max_versions":5,"oldest_version":0,"updated_time":"` + created + `","versions":{}}`,
+		},
+		"patch merges custom": {
+			setup: []step{put("metadata/k", `{"custom_metadata":{"a":"1","b":"2"}}`), patch("metadata/k", `{"max_versions":2,"custom_metadata":{"a":null,"c":"3"}}`)},
+			req:   get("metadata/k"),
+			want: `{"cas_required":false,"created_time":"` + created + `","current_version":0,"custom_metadata":{"b":"2","c":"3"},` +
+				`"delete_version_after":"0s","max_versions":2,"oldest_version":0,"updated_time":"` + created + `","versions":{}}`,
+		},
+		"patch missing":           {req: patch("metadata/k", `{"max_versions":2}`), wantErr: logical.ErrNotFound},
+		"put null custom value":   {req: put("metadata/k", `{"custom_metadata":{"a":null}}`), wantErr: logical.ErrInvalidRequest},
+		"custom not string":       {req: put("metadata/k", `{"custom_metadata":{"a":1}}`), wantErr: logical.ErrInvalidRequest},
+		"custom not object":       {req: put("metadata/k", `{"custom_metadata":"a=b"}`), wantErr: logical.ErrInvalidRequest},
+		"custom 64 keys":          {req: put("metadata/k", manyKeys(64))},
+		"custom 65 keys":          {req: put("metadata/k", manyKeys(65)), wantErr: logical.ErrInvalidRequest},
+		"custom 65 keys by patch": {setup: []step{put("metadata/k", manyKeys(64))}, req: patch("metadata/k", `{"custom_metadata":{"extra":"v"}}`), wantErr: logical.ErrInvalidRequest},
+		"custom key 128":          {req: put("metadata/k", `{"custom_metadata":{"`+strings.Repeat("k", 128)+`":"v"}}`)},
+		"custom key 129":          {req: put("metadata/k", `{"custom_metadata":{"`+strings.Repeat("k", 129)+`":"v"}}`), wantErr: logical.ErrInvalidRequest},
+		"custom value 512":        {req: put("metadata/k", `{"custom_metadata":{"k":"`+strings.Repeat("v", 512)+`"}}`)},
+		"custom value 513":        {req: put("metadata/k", `{"custom_metadata":{"k":"`+strings.Repeat("v", 513)+`"}}`), wantErr: logical.ErrInvalidRequest},
+		"negative max_versions":   {req: put("metadata/k", `{"max_versions":-1}`), wantErr: logical.ErrInvalidRequest},
+		"bad duration":            {req: put("metadata/k", `{"delete_version_after":"soon"}`), wantErr: logical.ErrInvalidRequest},
+		"empty path":              {req: get("metadata/"), wantErr: logical.ErrInvalidRequest},
+		"dotdot path":             {req: put("metadata/a/..", `{}`), wantErr: logical.ErrInvalidRequest},
+		"delete removes all": {
+			setup: append(two, del("metadata/k")), req: get("data/k"), wantNil: true,
+		},
+		"delete removes metadata": {
+			setup: append(two, del("metadata/k")), req: get("metadata/k"), wantNil: true,
+		},
+		"delete missing": {req: del("metadata/k"), wantNil: true},
+		"recreate after delete": {
+			setup: append(two, del("metadata/k"), put("data/k", `{"data":{"v":"new"}}`)), req: get("data/k"),
+			want: `{"data":{"v":"new"},"metadata":{"created_time":"` + created + `","custom_metadata":null,"deletion_time":"","destroyed":false,"version":1}}`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, _, _ := newTestV2(t)
+			mustDo(t, b, tc.setup...)
+			resp, err := do(t, b, tc.req)
+			if tc.want == "" && tc.wantErr == nil && !tc.wantNil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			checkResult(t, resp, err, tc.wantErr, tc.wantNil, 0, tc.want)
+		})
+	}
+}
+
+func TestMetadataDeleteLeavesNoStorage(t *testing.T) {
+	t.Parallel()
+	b, s, _ := newTestV2(t)
+	mustDo(t, b, put("data/a/k", `{"data":{"v":"1"}}`), put("data/a/k", `{"data":{"v":"2"}}`),
+		put("destroy/a/k", `{"versions":[1]}`), del("metadata/a/k"))
+	keys, err := logical.CollectKeys(t.Context(), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		t.Fatalf("storage still holds %v", keys)
+	}
+}
+
+func TestMaxVersions(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		setup      []step
+		writes     int
+		wantOldest uint64
+		wantKept   []string
+	}{
+		"default 10":       {writes: 12, wantOldest: 3, wantKept: []string{"3", "12"}},
+		"under default":    {writes: 10, wantOldest: 0, wantKept: []string{"1", "10"}},
+		"mount setting":    {setup: []step{put("config", `{"max_versions":3}`)}, writes: 5, wantOldest: 3, wantKept: []string{"3", "4", "5"}},
+		"key setting wins": {setup: []step{put("config", `{"max_versions":3}`), put("metadata/k", `{"max_versions":2}`)}, writes: 5, wantOldest: 4, wantKept: []string{"4", "5"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, s, _ := newTestV2(t)
+			mustDo(t, b, tc.setup...)
+			for i := range tc.writes {
+				mustDo(t, b, put("data/k", fmt.Sprintf(`{"data":{"i":%d}}`, i+1)))
+			}
+			m := mustDo(t, b, get("metadata/k")).Data
+			if m["oldest_version"] != tc.wantOldest {
+				t.Fatalf("oldest_version %v, want %d", m["oldest_version"], tc.wantOldest)
+			}
+			versions := m["versions"].(map[string]any)
+			for _, v := range tc.wantKept {
+				if _, ok := versions[v]; !ok {
+					t.Fatalf("version %s pruned; kept %v", v, versions)
+				}
+			}
+			oldest := fmt.Sprint(tc.wantOldest - 1)
+			if _, ok := versions[oldest]; ok && tc.wantOldest > 0 {
+				t.Fatalf("version %s kept", oldest)
+			}
+			if r, err := do(t, b, getq("data/k", `{"version":1}`)); tc.wantOldest > 1 && (err != nil || r != nil) {
+				t.Fatalf("pruned version 1 readable: %+v %v", r, err)
+			}
+			keys, _ := logical.CollectKeys(t.Context(), s, versionsPrefix)
+			if len(keys) != len(versions) {
+				t.Fatalf("%d version entries in storage, %d in metadata", len(keys), len(versions))
+			}
+		})
+	}
+}
+
+func TestMaxVersionsLoweredPrunes(t *testing.T) {
+	t.Parallel()
+	b, _, _ := newTestV2(t)
+	for range 5 {
+		mustDo(t, b, put("data/k", `{"data":{}}`))
+	}
+	mustDo(t, b, put("metadata/k", `{"max_versions":2}`))
+	m := mustDo(t, b, get("metadata/k")).Data
+	if len(m["versions"].(map[string]any)) != 2 || m["oldest_version"] != uint64(4) {
+		t.Fatalf("after lowering max_versions: %v", m)
+	}
+}
+
+func TestListMetadata(t *testing.T) {
+	t.Parallel()
+	b, _, _ := newTestV2(t)
+	mustDo(t, b, put("data/app/db", `{"data":{}}`), put("data/app/cache", `{"data":{}}`),
+		put("data/app/deep/x", `{"data":{}}`), put("data/top", `{"data":{}}`), put("metadata/bare", `{}`))
+	cases := map[string]struct {
+		path    string
+		want    string
+		wantNil bool
+		wantErr error
+	}{
+		"root no slash":  {path: "metadata", want: `{"keys":["app/","bare","top"]}`},
+		"root slash":     {path: "metadata/", want: `{"keys":["app/","bare","top"]}`},
+		"folder":         {path: "metadata/app/", want: `{"keys":["cache","db","deep/"]}`},
+		"folder no /":    {path: "metadata/app", want: `{"keys":["cache","db","deep/"]}`},
+		"nested":         {path: "metadata/app/deep/", want: `{"keys":["x"]}`},
+		"empty folder":   {path: "metadata/nothing/", wantNil: true},
+		"leaf as folder": {path: "metadata/top/", wantNil: true},
+		"dotdot":         {path: "metadata/app/../", wantErr: logical.ErrInvalidRequest},
+		"double slash":   {path: "metadata/app//", wantErr: logical.ErrInvalidRequest},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := do(t, b, list(tc.path))
+			checkResult(t, resp, err, tc.wantErr, tc.wantNil, 0, tc.want)
+		})
+	}
+}
