@@ -1,0 +1,307 @@
+package token
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// CreateRequest describes a token to issue. Zero values mean Vault's
+// defaults: policies inherited from the parent, the mount's default TTL,
+// unlimited uses, renewable.
+type CreateRequest struct {
+	// ID is a caller-chosen token ID; only a root parent (or the core, with
+	// a nil parent) may set it. Empty means random.
+	ID              string
+	Policies        []string
+	NoDefaultPolicy bool
+	Meta            map[string]string
+	// DisplayName is the full display name; empty means "token".
+	DisplayName    string
+	NumUses        int
+	TTL            time.Duration
+	ExplicitMaxTTL time.Duration
+	Period         time.Duration
+	// Renewable nil means true.
+	Renewable *bool
+	// NoParent makes the token an orphan: revoking its creator leaves it be.
+	NoParent bool
+	// Sudo says the core found sudo capability on the route, which stands
+	// in for root when asking for an orphan or a periodic token.
+	Sudo bool
+	// Path is the route that issues the token, such as "auth/token/create".
+	Path string
+}
+
+// Create issues a token and returns its ID and entry. The ID is returned
+// once and never stored.
+//
+// parent is the caller's entry. A non-root parent can only hand out a
+// subset of its own policies, cannot choose the ID, needs sudo for an orphan
+// or periodic token, and when it has a use limit cannot mint a child with
+// more uses than it has left. A nil parent means the core itself issues the
+// token (a login or the root token): no restrictions apply and the token is
+// an orphan. The TTL defaults to the mount's default and is capped by the
+// explicit max TTL and the mount's max TTL; the parent's own remaining life
+// is no cap, but revoking the parent revokes the child.
+func (s *Store) Create(ctx context.Context, parent *Entry, req CreateRequest) (string, *Entry, error) {
+	if err := s.checkCreate(parent, &req); err != nil {
+		return "", nil, err
+	}
+	id := req.ID
+	if id == "" {
+		var err error
+		if id, err = newTokenID(); err != nil {
+			return "", nil, err
+		}
+	} else if !validCustomID(id) {
+		return "", nil, ErrInvalidID
+	}
+	accessor, err := newAccessor()
+	if err != nil {
+		return "", nil, err
+	}
+	e := s.newEntry(id, accessor, parent, &req)
+	if err := s.write(ctx, e); err != nil {
+		return "", nil, err
+	}
+	if !e.ExpireTime.IsZero() {
+		s.exp.track(e.Hash, e.ExpireTime)
+	}
+	return id, e.clone(), nil
+}
+
+// checkCreate applies the parent's limits to req, filling in inherited
+// policies.
+func (s *Store) checkCreate(parent *Entry, req *CreateRequest) error {
+	if req.NumUses < 0 {
+		return ErrNegativeUses
+	}
+	if parent == nil {
+		req.NoParent = true
+		return nil
+	}
+	root := parent.IsRoot()
+	switch {
+	case req.ID != "" && !root:
+		return ErrCustomIDDenied
+	case req.NoParent && !root && !req.Sudo:
+		return ErrOrphanDenied
+	case req.Period > 0 && !root && !req.Sudo:
+		return ErrPeriodDenied
+	case parent.NumUses > 0 && (req.NumUses == 0 || req.NumUses > parent.NumUses):
+		return ErrUsesExceedParent
+	}
+	if len(req.Policies) == 0 {
+		req.Policies = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return p == "default" })
+		if !slices.Contains(parent.Policies, "default") {
+			req.NoDefaultPolicy = true
+		}
+	}
+	if root {
+		return nil
+	}
+	for _, p := range normalizePolicies(req.Policies, false) {
+		if !slices.Contains(parent.Policies, p) {
+			return ErrPolicyEscalation
+		}
+	}
+	if !slices.Contains(parent.Policies, "default") {
+		// A parent without "default" cannot grant it by omission either.
+		req.NoDefaultPolicy = true
+	}
+	return nil
+}
+
+// newEntry builds the entry for a checked request.
+func (s *Store) newEntry(id, accessor string, parent *Entry, req *CreateRequest) *Entry {
+	now := s.now()
+	e := &Entry{
+		Hash:           s.mac(id),
+		Accessor:       accessor,
+		Policies:       normalizePolicies(req.Policies, !req.NoDefaultPolicy),
+		Meta:           req.Meta,
+		DisplayName:    req.DisplayName,
+		NumUses:        req.NumUses,
+		CreationTime:   now,
+		ExplicitMaxTTL: req.ExplicitMaxTTL,
+		Period:         req.Period,
+		Renewable:      req.Renewable == nil || *req.Renewable,
+		Orphan:         req.NoParent,
+		Path:           req.Path,
+		Type:           TypeService,
+	}
+	if e.DisplayName == "" {
+		e.DisplayName = "token"
+	}
+	if len(e.Meta) == 0 {
+		e.Meta = nil
+	}
+	if parent != nil && !req.NoParent {
+		e.ParentHash = parent.Hash
+	}
+	e.TTL = s.initialTTL(e.IsRoot(), req)
+	if e.TTL > 0 {
+		e.ExpireTime = now.Add(e.TTL)
+	} else {
+		e.Renewable = false
+	}
+	return e
+}
+
+// initialTTL is Vault's rule: periodic tokens live one period (capped by
+// the explicit max); root tokens without a TTL never expire; everything
+// else gets the requested TTL or the mount default, capped by the explicit
+// max and the mount max.
+func (s *Store) initialTTL(root bool, req *CreateRequest) time.Duration {
+	switch {
+	case req.Period > 0:
+		if req.ExplicitMaxTTL > 0 {
+			return min(req.Period, req.ExplicitMaxTTL)
+		}
+		return req.Period
+	case req.TTL == 0 && root:
+		return req.ExplicitMaxTTL
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = s.defaultTTL()
+	}
+	ttl = min(ttl, s.maxTTL())
+	if req.ExplicitMaxTTL > 0 {
+		ttl = min(ttl, req.ExplicitMaxTTL)
+	}
+	return ttl
+}
+
+func (s *Store) defaultTTL() time.Duration {
+	if s.system != nil && s.system.DefaultLeaseTTL() > 0 {
+		return s.system.DefaultLeaseTTL()
+	}
+	return DefaultTTL
+}
+
+func (s *Store) maxTTL() time.Duration {
+	if s.system != nil && s.system.MaxLeaseTTL() > 0 {
+		return s.system.MaxLeaseTTL()
+	}
+	return DefaultTTL
+}
+
+// write stores a new entry with its accessor and parent indexes in one
+// transaction. It holds the parent's lock so that a parent whose revocation
+// has begun cannot gain a child the revocation would miss, and the new
+// token's lock so that two creates of one custom ID cannot both succeed.
+func (s *Store) write(ctx context.Context, e *Entry) error {
+	unlock := s.lockBoth(e.Hash, e.ParentHash)
+	defer unlock()
+	if old, err := s.load(ctx, e.Hash); err != nil {
+		return err
+	} else if old != nil {
+		return ErrDuplicateID
+	}
+	ent, err := logical.JSONEntry(idPrefix+e.Hash, e)
+	if err != nil {
+		return err
+	}
+	ops := []logical.TxnOp{
+		{Entry: ent},
+		{Entry: &logical.StorageEntry{Key: accessorPrefix + s.mac(e.Accessor), Value: []byte(e.Hash)}},
+	}
+	if e.ParentHash != "" {
+		p, err := s.load(ctx, e.ParentHash)
+		if err != nil {
+			return err
+		}
+		if p == nil || p.Revoking || p.expired(s.now()) {
+			return ErrParentRevoked
+		}
+		ops = append(ops, logical.TxnOp{Entry: &logical.StorageEntry{Key: parentPrefix + e.ParentHash + "/" + e.Hash, Value: []byte{1}}})
+	}
+	if err := logical.ApplyTxn(ctx, s.storage, ops); err != nil {
+		return fmt.Errorf("write token entry: %w", err)
+	}
+	s.cache.invalidate(e.Hash)
+	return nil
+}
+
+// lockBoth locks the stripes of a and b (b may be empty) in a fixed order,
+// so that two goroutines locking the same pair cannot deadlock.
+func (s *Store) lockBoth(a, b string) func() {
+	ma := s.lockFor(a)
+	if b == "" {
+		ma.Lock()
+		return ma.Unlock
+	}
+	mb := s.lockFor(b)
+	if ma == mb {
+		ma.Lock()
+		return ma.Unlock
+	}
+	first, second := ma, mb
+	if stripe(b) < stripe(a) {
+		first, second = mb, ma
+	}
+	first.Lock()
+	second.Lock()
+	return func() { second.Unlock(); first.Unlock() }
+}
+
+// CreateRoot issues a root token: policies ["root"], no TTL, orphan. id
+// empty means random; a caller-chosen id is for dev mode.
+func (s *Store) CreateRoot(ctx context.Context, id string) (string, error) {
+	tok, _, err := s.Create(ctx, nil, CreateRequest{
+		ID: id, Policies: []string{"root"}, NoParent: true, DisplayName: "root", Path: "auth/token/root",
+	})
+	return tok, err
+}
+
+// CreateFromAuth issues the token a login produced: an orphan with auth's
+// policies (plus "default"), metadata, TTL (LeaseDuration; zero means the
+// mount default), explicit max TTL, period, use limit and renewability.
+// path is the login path, such as "auth/userpass/login/alice"; its mount
+// name prefixes the display name. On success auth is filled in with the
+// token, accessor and final values, ready to return as a Response's Auth.
+func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path string) (*Entry, error) {
+	mount := strings.TrimPrefix(path, "auth/")
+	mount, _, _ = strings.Cut(mount, "/")
+	renewable := auth.Renewable
+	id, e, err := s.Create(ctx, nil, CreateRequest{
+		Policies:       auth.Policies,
+		Meta:           auth.Metadata,
+		DisplayName:    displayName(mount, auth.DisplayName),
+		NumUses:        auth.NumUses,
+		TTL:            auth.LeaseDuration,
+		ExplicitMaxTTL: auth.ExplicitMaxTTL,
+		Period:         auth.Period,
+		Renewable:      &renewable,
+		Path:           path,
+	})
+	if err != nil {
+		return nil, err
+	}
+	fillAuth(auth, id, e)
+	return e, nil
+}
+
+// fillAuth describes e, issued as id, in auth.
+func fillAuth(auth *logical.Auth, id string, e *Entry) {
+	auth.ClientToken = id
+	auth.Accessor = e.Accessor
+	auth.Policies = slices.Clone(e.Policies)
+	auth.TokenPolicies = slices.Clone(e.Policies)
+	auth.Metadata = e.Meta
+	auth.DisplayName = e.DisplayName
+	auth.LeaseDuration = e.TTL
+	auth.Renewable = e.Renewable
+	auth.EntityID = e.EntityID
+	auth.TokenType = e.Type
+	auth.Orphan = e.Orphan
+	auth.NumUses = e.NumUses
+	auth.ExplicitMaxTTL = e.ExplicitMaxTTL
+	auth.Period = e.Period
+}

@@ -1,0 +1,48 @@
+package token
+
+import "github.com/cofferhq/coffer/internal/logical"
+
+// Sentinel errors. User-facing ones wrap a logical sentinel so that the HTTP
+// layer maps them to a status code; match them with errors.Is.
+var (
+	// ErrBadToken is a 403: the token presented or named is unknown,
+	// expired or used up.
+	ErrBadToken = logical.CodedError(logical.ErrPermissionDenied, "bad token")
+	// ErrInvalidAccessor is a 400: no live token has this accessor.
+	ErrInvalidAccessor = logical.CodedError(logical.ErrInvalidRequest, "invalid accessor")
+	// ErrNotRenewable is a 400: the token was issued non-renewable, or never
+	// expires.
+	ErrNotRenewable = logical.CodedError(logical.ErrInvalidRequest, "lease is not renewable")
+	// ErrPastMaxTTL is a 400: the token has reached its maximum lifetime.
+	ErrPastMaxTTL = logical.CodedError(logical.ErrInvalidRequest, "past the max TTL, cannot renew")
+	// ErrPolicyEscalation is a 400: a non-root parent asked for a policy it
+	// does not hold itself.
+	ErrPolicyEscalation = logical.CodedError(logical.ErrInvalidRequest, "child policies must be a subset of the parent's policies")
+	// ErrOrphanDenied is a 403: only root or sudo may create tokens without a
+	// parent.
+	ErrOrphanDenied = logical.CodedError(logical.ErrPermissionDenied, "root or sudo privileges required to create an orphan token")
+	// ErrPeriodDenied is a 403: only root or sudo may create periodic tokens.
+	ErrPeriodDenied = logical.CodedError(logical.ErrPermissionDenied, "root or sudo privileges required to create a periodic token")
+	// ErrCustomIDDenied is a 403: only root may choose a token's ID.
+	ErrCustomIDDenied = logical.CodedError(logical.ErrPermissionDenied, "root privileges required to specify a token id")
+	// ErrDuplicateID is a 400: a caller-chosen ID is already in use.
+	ErrDuplicateID = logical.CodedError(logical.ErrInvalidRequest, "cannot create a token with a duplicate ID")
+	// ErrInvalidID is a 400: a caller-chosen ID is empty, too long, or looks
+	// like a generated token.
+	ErrInvalidID = logical.CodedError(logical.ErrInvalidRequest, "token id must be 1 to 128 printable characters and must not start with \"s.\"")
+	// ErrNegativeUses is a 400.
+	ErrNegativeUses = logical.CodedError(logical.ErrInvalidRequest, "number of uses cannot be negative")
+	// ErrUsesExceedParent is a 400: a parent with a use limit cannot mint a
+	// child with more uses than it has left, or with no limit.
+	ErrUsesExceedParent = logical.CodedError(logical.ErrInvalidRequest, "child token must have a use limit no greater than the parent's remaining uses")
+	// ErrParentRevoked is a 403: the parent was revoked while the child was
+	// being created.
+	ErrParentRevoked = logical.CodedError(logical.ErrPermissionDenied, "parent token was revoked")
+	// ErrNoCaller is a 403: a route that acts on the caller's token was
+	// reached without one.
+	ErrNoCaller = logical.CodedError(logical.ErrPermissionDenied, "permission denied")
+	// ErrMissingToken is a 400: a route that names a token got none.
+	ErrMissingToken = logical.CodedError(logical.ErrInvalidRequest, "missing token")
+	// ErrMissingAccessor is a 400.
+	ErrMissingAccessor = logical.CodedError(logical.ErrInvalidRequest, "missing accessor")
+)

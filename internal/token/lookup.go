@@ -1,0 +1,141 @@
+package token
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// get returns a private copy of the entry for hash, from the cache when it
+// can, or nil, nil when there is none. Dead entries are returned too;
+// callers decide with live.
+func (s *Store) get(ctx context.Context, hash string) (*Entry, error) {
+	e, gen := s.cache.get(hash)
+	if e != nil {
+		return e, nil
+	}
+	e, err := s.load(ctx, hash)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(e.Hash), []byte(hash)) != 1 {
+		return nil, fmt.Errorf("token entry is stored under the wrong key")
+	}
+	s.cache.put(hash, e, gen)
+	return e, nil
+}
+
+// live reports whether e may authenticate a request now. Expired entries
+// found here are handed to the sweeper, so that expiry does not depend on
+// the sweeper's timer alone.
+func (s *Store) live(e *Entry) bool {
+	if e == nil || e.Revoking {
+		return false
+	}
+	if e.expired(s.now()) {
+		s.poke()
+		return false
+	}
+	return true
+}
+
+// Lookup returns the entry of token id without consuming a use. It returns
+// nil, nil when the token is unknown, expired, used up or being revoked.
+// The returned entry is the caller's copy.
+func (s *Store) Lookup(ctx context.Context, id string) (*Entry, error) {
+	if id == "" {
+		return nil, nil
+	}
+	return s.lookupHash(ctx, s.mac(id))
+}
+
+// lookupHash is Lookup by hash.
+func (s *Store) lookupHash(ctx context.Context, hash string) (*Entry, error) {
+	e, err := s.get(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if !s.live(e) {
+		return nil, nil
+	}
+	return e, nil
+}
+
+// LookupAccessor returns the live entry whose accessor is accessor, or
+// nil, nil when there is none.
+func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, error) {
+	if accessor == "" {
+		return nil, nil
+	}
+	ref, err := s.storage.Get(ctx, accessorPrefix+s.mac(accessor))
+	if err != nil {
+		return nil, fmt.Errorf("read token accessor: %w", err)
+	}
+	if ref == nil {
+		return nil, nil
+	}
+	e, err := s.lookupHash(ctx, string(ref.Value))
+	if err != nil || e == nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(e.Accessor), []byte(accessor)) != 1 {
+		return nil, nil
+	}
+	return e, nil
+}
+
+// Use authenticates one request with token id: it is Lookup that also
+// consumes one use of a token created with num_uses. The returned entry
+// shows the uses left before this one, so NumUses == 1 means this was the
+// last. The use that brings the count to zero succeeds, and the token (with
+// its children) is revoked before Use returns; the caller still serves the
+// request it authenticated. Use returns nil, nil when the token may not be
+// used. Concurrent uses of one token are serialised, so a token with
+// num_uses=n authenticates exactly n requests.
+func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
+	if id == "" {
+		return nil, nil
+	}
+	hash := s.mac(id)
+	mu := s.lockFor(hash)
+	mu.Lock()
+	e, err := s.get(ctx, hash)
+	if err != nil || !s.live(e) {
+		mu.Unlock()
+		return nil, err
+	}
+	if e.NumUses == 0 {
+		mu.Unlock()
+		return e, nil
+	}
+	granted := e.clone()
+	e.NumUses--
+	last := e.NumUses == 0
+	e.Revoking = last
+	err = s.save(ctx, e)
+	mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if last {
+		if err := s.Revoke(ctx, hash); err != nil {
+			return nil, fmt.Errorf("revoke used-up token: %w", err)
+		}
+	}
+	return granted, nil
+}
+
+// save writes e and drops its cached copy. The caller holds e's lock.
+func (s *Store) save(ctx context.Context, e *Entry) error {
+	defer s.cache.invalidate(e.Hash)
+	ent, err := logical.JSONEntry(idPrefix+e.Hash, e)
+	if err != nil {
+		return err
+	}
+	if err := s.storage.Put(ctx, ent); err != nil {
+		return fmt.Errorf("write token entry: %w", err)
+	}
+	return nil
+}

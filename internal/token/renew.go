@@ -1,0 +1,53 @@
+package token
+
+import (
+	"context"
+	"time"
+)
+
+// Renew extends the life of the token named by hash and returns its entry
+// and new TTL. A periodic token renews to its period; any other token to
+// increment (or, when zero, the TTL it was created with). Either way the
+// result is capped by the explicit max TTL and, for non-periodic tokens, by
+// the mount's max TTL, both measured from the creation time. It returns
+// ErrBadToken for a token that is not live, ErrNotRenewable for one issued
+// non-renewable or without expiry, and ErrPastMaxTTL once no life is left.
+func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration) (*Entry, time.Duration, error) {
+	mu := s.lockFor(hash)
+	mu.Lock()
+	defer mu.Unlock()
+	e, err := s.get(ctx, hash)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !s.live(e) {
+		return nil, 0, ErrBadToken
+	}
+	if !e.Renewable || e.ExpireTime.IsZero() {
+		return nil, 0, ErrNotRenewable
+	}
+	now := s.now()
+	ttl, limit := e.Period, e.ExplicitMaxTTL
+	if e.Period == 0 {
+		ttl = increment
+		if ttl == 0 {
+			ttl = e.TTL
+		}
+		if limit == 0 || s.maxTTL() < limit {
+			limit = s.maxTTL()
+		}
+	}
+	if limit > 0 {
+		left := e.CreationTime.Add(limit).Sub(now)
+		if left <= 0 {
+			return nil, 0, ErrPastMaxTTL
+		}
+		ttl = min(ttl, left)
+	}
+	e.ExpireTime = now.Add(ttl)
+	if err := s.save(ctx, e); err != nil {
+		return nil, 0, err
+	}
+	s.exp.track(hash, e.ExpireTime)
+	return e.clone(), ttl, nil
+}

@@ -1,0 +1,185 @@
+package token
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+// Storage layout, relative to the store's own view. No key or value ever
+// contains a token ID.
+const (
+	saltKey        = "salt"
+	idPrefix       = "id/"       // id/<hash> → Entry JSON
+	accessorPrefix = "accessor/" // accessor/<hmac(accessor)> → hash
+	parentPrefix   = "parent/"   // parent/<parentHash>/<childHash> → marker
+)
+
+// DefaultTTL is the default and maximum token lifetime when the SystemView
+// gives none: Vault's 768h.
+const DefaultTTL = 768 * time.Hour
+
+const saltLen = 32
+
+// lockStripes is the number of mutexes that serialise writes per token; a
+// token's hash picks its stripe, so two tokens rarely contend.
+const lockStripes = 256
+
+// Config is what New needs.
+type Config struct {
+	// Storage is the store's own encrypted view; the store owns every key
+	// in it.
+	Storage logical.Storage
+	// System gives the mount's default and maximum TTL; nil means 768h for
+	// both.
+	System logical.SystemView
+	// Logger receives background errors; never secrets. Nil discards.
+	Logger *slog.Logger
+	// Now is the clock, replaceable in tests; nil means time.Now.
+	Now func() time.Time
+	// OnRevoke, when set, is called once for every token revoked (by
+	// Revoke, RevokeOrphan, expiry or running out of uses), after its
+	// entry is deleted. It must not call back into Revoke for the same
+	// token.
+	OnRevoke func(ctx context.Context, e *Entry)
+}
+
+// Store is the token store. All methods are safe for concurrent use.
+type Store struct {
+	storage  logical.Storage
+	system   logical.SystemView
+	logger   *slog.Logger
+	now      func() time.Time
+	onRevoke func(ctx context.Context, e *Entry)
+	salt     []byte
+
+	locks [lockStripes]sync.Mutex
+	cache *entryCache
+	exp   *expiryQueue
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	wake     chan struct{}
+	running  sync.WaitGroup
+}
+
+// New loads the store's salt, creating a random one on first use, and
+// indexes the expiry times of existing tokens. Run must be started for
+// expired tokens to be revoked in the background.
+func New(ctx context.Context, conf Config) (*Store, error) {
+	if conf.Storage == nil {
+		return nil, fmt.Errorf("token store: no storage")
+	}
+	s := &Store{
+		storage:  conf.Storage,
+		system:   conf.System,
+		logger:   conf.Logger,
+		now:      conf.Now,
+		onRevoke: conf.OnRevoke,
+		cache:    newEntryCache(cacheSize),
+		exp:      newExpiryQueue(),
+		stop:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.loadSalt(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadExpiries(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) loadSalt(ctx context.Context) error {
+	e, err := s.storage.Get(ctx, saltKey)
+	if err != nil {
+		return fmt.Errorf("read token salt: %w", err)
+	}
+	if e != nil && len(e.Value) == saltLen {
+		s.salt = e.Value
+		return nil
+	}
+	if e != nil {
+		return fmt.Errorf("token salt has length %d, want %d", len(e.Value), saltLen)
+	}
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return fmt.Errorf("generate token salt: %w", err)
+	}
+	if err := s.storage.Put(ctx, &logical.StorageEntry{Key: saltKey, Value: salt}); err != nil {
+		return fmt.Errorf("store token salt: %w", err)
+	}
+	s.salt = salt
+	return nil
+}
+
+// loadExpiries queues every stored token that expires, and every token
+// whose revocation was interrupted, for the sweeper.
+func (s *Store) loadExpiries(ctx context.Context) error {
+	hashes, err := s.storage.List(ctx, idPrefix)
+	if err != nil {
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	for _, h := range hashes {
+		e, err := s.load(ctx, h)
+		if err != nil {
+			return err
+		}
+		switch {
+		case e == nil:
+		case e.Revoking:
+			s.exp.track(h, time.Time{})
+		case !e.ExpireTime.IsZero():
+			s.exp.track(h, e.ExpireTime)
+		}
+	}
+	return nil
+}
+
+// HashID returns the salted hash that names the token id in storage and in
+// Revoke. It is a one-way function of id.
+func (s *Store) HashID(id string) string { return s.mac(id) }
+
+func (s *Store) mac(v string) string {
+	m := hmac.New(sha256.New, s.salt)
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// lockFor returns the mutex that serialises writes to the token hash.
+func (s *Store) lockFor(hash string) *sync.Mutex { return &s.locks[stripe(hash)] }
+
+func stripe(hash string) uint32 {
+	f := fnv.New32a()
+	f.Write([]byte(hash))
+	return f.Sum32() % lockStripes
+}
+
+// load reads an entry from storage, bypassing the cache. It returns nil, nil
+// when there is none.
+func (s *Store) load(ctx context.Context, hash string) (*Entry, error) {
+	var e Entry
+	ok, err := logical.GetJSON(ctx, s.storage, idPrefix+hash, &e)
+	if err != nil {
+		return nil, fmt.Errorf("read token entry: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &e, nil
+}
