@@ -1,0 +1,123 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/hcl/ast"
+	"github.com/hashicorp/hcl/hcl/token"
+)
+
+func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {
+	if s.Storage.Type != "" {
+		return d.errorf(pos, ErrDuplicate, "only one storage block is allowed (first on line %d)", s.Storage.Line)
+	}
+	st := Storage{Type: label, Line: pos.Line}
+	where := fmt.Sprintf("storage %q", label)
+	var fields map[string]func(ast.Node) error
+	switch label {
+	case StorageFile:
+		fields = map[string]func(ast.Node) error{"path": d.stringInto(&st.Path, "path")}
+	case StorageInmem:
+		fields = map[string]func(ast.Node) error{}
+	default:
+		return d.errorf(pos, ErrUnknownKey, "unknown storage type %q (supported: file, inmem)", label)
+	}
+	if _, err := d.body(body, where, fields); err != nil {
+		return err
+	}
+	if st.Type == StorageFile && st.Path == "" {
+		return d.errorf(pos, ErrMissing, `storage "file" needs path, the directory for the database`)
+	}
+	s.Storage = st
+	return nil
+}
+
+func (d *decoder) listener(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {
+	if label != ListenerTCP {
+		return d.errorf(pos, ErrUnknownKey, "unknown listener type %q (supported: tcp)", label)
+	}
+	l := Listener{Type: label, Line: pos.Line}
+	where := fmt.Sprintf("listener %q", label)
+	fields := map[string]func(ast.Node) error{
+		"address":          d.stringInto(&l.Address, "address"),
+		"tls_cert_file":    d.stringInto(&l.TLSCertFile, "tls_cert_file"),
+		"tls_key_file":     d.stringInto(&l.TLSKeyFile, "tls_key_file"),
+		"tls_disable":      d.boolInto(&l.TLSDisable, "tls_disable"),
+		"max_request_size": d.intInto(&l.MaxRequestSize, "max_request_size"),
+		"tls_min_version":  func(v ast.Node) error { return d.tlsVersion(&l, v) },
+	}
+	if _, err := d.body(body, where, fields); err != nil {
+		return err
+	}
+	if !l.TLSDisable && (l.TLSCertFile == "" || l.TLSKeyFile == "") {
+		return d.errorf(pos, ErrTLSRequired,
+			`listener "tcp" needs tls_cert_file and tls_key_file; to serve plain HTTP write tls_disable = true`)
+	}
+	s.Listeners = append(s.Listeners, l)
+	return nil
+}
+
+func (d *decoder) tlsVersion(l *Listener, v ast.Node) error {
+	var s string
+	if err := d.stringInto(&s, "tls_min_version")(v); err != nil {
+		return err
+	}
+	switch s {
+	case "tls10", "tls11", "tls12", "tls13":
+		l.TLSMinVersion = s
+		return nil
+	}
+	return d.errorf(v.Pos(), ErrInvalidValue, "tls_min_version must be tls10, tls11, tls12 or tls13, not %q", s)
+}
+
+func (d *decoder) seal(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {
+	if s.Seal != nil {
+		return d.errorf(pos, ErrDuplicate, "only one seal block is allowed (first on line %d)", s.Seal.Line)
+	}
+	if label != SealStatic {
+		return d.errorf(pos, ErrUnknownKey, "unknown seal type %q (supported: static)", label)
+	}
+	sl := &Seal{Type: label, Line: pos.Line}
+	fields := map[string]func(ast.Node) error{"key_file": d.stringInto(&sl.KeyFile, "key_file")}
+	if _, err := d.body(body, fmt.Sprintf("seal %q", label), fields); err != nil {
+		return err
+	}
+	if sl.KeyFile == "" {
+		return d.errorf(pos, ErrMissing, `seal "static" needs key_file, a file holding a 32-byte key (raw, hex or base64)`)
+	}
+	s.Seal = sl
+	return nil
+}
+
+func (d *decoder) logLevel(s *Server, v ast.Node) error {
+	var lvl string
+	if err := d.stringInto(&lvl, "log_level")(v); err != nil {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(lvl)) {
+	case "trace", "debug", "info", "error":
+		s.LogLevel = strings.ToLower(strings.TrimSpace(lvl))
+	case "warn", "warning":
+		s.LogLevel = "warn"
+	default:
+		return d.errorf(v.Pos(), ErrInvalidValue, "log_level must be trace, debug, info, warn or error, not %q", lvl)
+	}
+	return nil
+}
+
+func (d *decoder) logFormat(s *Server, v ast.Node) error {
+	var f string
+	if err := d.stringInto(&f, "log_format")(v); err != nil {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(f)) {
+	case "standard", "text":
+		s.LogFormat = "text"
+	case "json":
+		s.LogFormat = "json"
+	default:
+		return d.errorf(v.Pos(), ErrInvalidValue, "log_format must be standard, text or json, not %q", f)
+	}
+	return nil
+}

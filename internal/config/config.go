@@ -1,0 +1,121 @@
+package config
+
+import (
+	"time"
+)
+
+// Defaults, applied by applyDefaults and nowhere else.
+const (
+	DefaultAddress     = "127.0.0.1:8200"
+	DefaultLeaseTTL    = 768 * time.Hour
+	DefaultMaxLeaseTTL = 768 * time.Hour
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "text"
+	// DefaultMaxRequestSize is 32 MiB, as in Vault.
+	DefaultMaxRequestSize int64 = 32 << 20
+	DefaultTLSMinVersion        = "tls12"
+)
+
+// Block types understood in storage, listener and seal blocks.
+const (
+	StorageFile  = "file"
+	StorageInmem = "inmem"
+	ListenerTCP  = "tcp"
+	SealStatic   = "static"
+)
+
+const (
+	staticSealKeySize    = 32
+	maxSealKeyFileSize   = 4096
+	unlimitedRequestSize = -1
+)
+
+// Server is a validated server configuration with defaults applied.
+type Server struct {
+	Storage   Storage
+	Listeners []Listener
+	// Seal is nil when no seal block is written: the server then uses
+	// Shamir unseal keys.
+	Seal *Seal
+
+	// APIAddr is the URL clients should use to reach this server; empty
+	// when not set (the server derives one from its first listener).
+	APIAddr     string
+	ClusterName string
+	UI          bool
+	// LogLevel is one of trace, debug, info, warn, error.
+	LogLevel string
+	// LogFormat is "text" or "json" (Vault's "standard" means text).
+	LogFormat       string
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
+	// DisableMlock is accepted for Vault compatibility and has no effect.
+	DisableMlock bool
+	PIDFile      string
+}
+
+// Storage is the storage block.
+type Storage struct {
+	// Type is "file" (the embedded bbolt database) or "inmem".
+	Type string
+	// Path is the data directory for "file"; empty for "inmem".
+	Path string
+	Line int
+}
+
+// Listener is one listener block.
+type Listener struct {
+	// Type is "tcp".
+	Type        string
+	Address     string
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSDisable is true only when written so; then the listener serves
+	// plain HTTP.
+	TLSDisable bool
+	// MaxRequestSize is the largest request body in bytes; -1 means no
+	// limit (written as a negative number, as in Vault).
+	MaxRequestSize int64
+	// TLSMinVersion is one of tls10, tls11, tls12, tls13.
+	TLSMinVersion string
+	Line          int
+}
+
+// Seal is the seal block; only the "static" auto-unseal type exists.
+type Seal struct {
+	Type string
+	// KeyFile holds the 32-byte key: raw, hex or base64.
+	KeyFile string
+	Line    int
+}
+
+// applyDefaults fills unset settings. It is the single place defaults live.
+func applyDefaults(s *Server) {
+	if s.LogLevel == "" {
+		s.LogLevel = DefaultLogLevel
+	}
+	if s.LogFormat == "" {
+		s.LogFormat = DefaultLogFormat
+	}
+	if s.DefaultLeaseTTL == 0 {
+		s.DefaultLeaseTTL = DefaultLeaseTTL
+	}
+	if s.MaxLeaseTTL == 0 {
+		s.MaxLeaseTTL = DefaultMaxLeaseTTL
+	}
+	for i := range s.Listeners {
+		l := &s.Listeners[i]
+		if l.Address == "" {
+			l.Address = DefaultAddress
+		}
+		if l.MaxRequestSize == 0 {
+			l.MaxRequestSize = DefaultMaxRequestSize
+		}
+		if l.MaxRequestSize < 0 {
+			l.MaxRequestSize = unlimitedRequestSize
+		}
+		if l.TLSMinVersion == "" {
+			l.TLSMinVersion = DefaultTLSMinVersion
+		}
+	}
+}

@@ -1,0 +1,288 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestGoldenFull(t *testing.T) {
+	t.Parallel()
+	s, err := LoadFile(filepath.Join("testdata", "full.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	golden := filepath.Join("testdata", "full.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n}\n"), "config.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Listeners[0]
+	switch {
+	case s.Storage.Type != StorageInmem:
+		t.Fatalf("storage %+v", s.Storage)
+	case l.Address != DefaultAddress || l.MaxRequestSize != 32<<20 || !l.TLSDisable || l.TLSMinVersion != "tls12":
+		t.Fatalf("listener %+v", l)
+	case s.DefaultLeaseTTL != 768*time.Hour || s.MaxLeaseTTL != 768*time.Hour:
+		t.Fatalf("ttls %v %v", s.DefaultLeaseTTL, s.MaxLeaseTTL)
+	case s.LogLevel != "info" || s.LogFormat != "text" || s.Seal != nil || s.UI:
+		t.Fatalf("server %+v", s)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	t.Parallel()
+	src := `{
+  "storage": {"file": {"path": "/data"}},
+  "listener": [{"tcp": {"address": ":8200", "tls_disable": true}}, {"tcp": {"address": ":8201", "tls_disable": "true"}}],
+  "max_request_size_is_not_top_level": null
+}`
+	_, err := Parse([]byte(src), "config.json")
+	if !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("want unknown key, got %v", err)
+	}
+	src = `{
+  "storage": {"file": {"path": "/data"}},
+  "listener": [{"tcp": {"address": ":8200", "tls_disable": true}}, {"tcp": {"address": ":8201", "tls_disable": "true"}}],
+  "ui": true
+}`
+	s, err := Parse([]byte(src), "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Storage.Path != "/data" || len(s.Listeners) != 2 || s.Listeners[1].Address != ":8201" || !s.UI {
+		t.Fatalf("got %+v", s)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	const base = "storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n}\n" // lines 1-4
+	cases := map[string]struct {
+		src  string
+		kind error
+		want string
+	}{
+		"unknown top-level key": {
+			base + "\nui = true\nlistner \"tcp\" {}\n", ErrUnknownKey,
+			`config.hcl:7: unknown key "listner"`,
+		},
+		"unknown listener key": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  adress = \"x\"\n}\n", ErrUnknownKey,
+			`config.hcl:4: unknown key "adress" in listener "tcp"`,
+		},
+		"unknown storage key": {
+			"storage \"file\" {\n  path = \"/x\"\n  paht = \"/y\"\n}\n", ErrUnknownKey,
+			`config.hcl:3: unknown key "paht" in storage "file"`,
+		},
+		"unknown storage type": {
+			"\nstorage \"consul\" {}\n", ErrUnknownKey,
+			`config.hcl:2: unknown storage type "consul" (supported: file, inmem)`,
+		},
+		"unknown listener type": {
+			"storage \"inmem\" {}\nlistener \"unix\" {}\n", ErrUnknownKey,
+			`config.hcl:2: unknown listener type "unix" (supported: tcp)`,
+		},
+		"unknown seal type": {
+			base + "seal \"awskms\" {}\n", ErrUnknownKey,
+			`config.hcl:5: unknown seal type "awskms" (supported: static)`,
+		},
+		"missing storage": {
+			"listener \"tcp\" {\n  tls_disable = true\n}\n", ErrMissing,
+			`config.hcl: missing storage block: add storage "file" { path = "/var/lib/coffer" } or storage "inmem" {}`,
+		},
+		"missing listener": {
+			"storage \"inmem\" {}\n", ErrMissing,
+			`config.hcl: missing listener block: add listener "tcp" { address = "127.0.0.1:8200" ... }`,
+		},
+		"file storage without path": {
+			"storage \"file\" {\n}\n", ErrMissing,
+			`config.hcl:1: storage "file" needs path, the directory for the database`,
+		},
+		"two storage blocks": {
+			base + "storage \"file\" {\n  path = \"/x\"\n}\n", ErrDuplicate,
+			`config.hcl:5: only one storage block is allowed (first on line 1)`,
+		},
+		"listener without tls": {
+			"storage \"inmem\" {}\n\nlistener \"tcp\" {\n  address = \"0.0.0.0:8200\"\n}\n", ErrTLSRequired,
+			`config.hcl:3: listener "tcp" needs tls_cert_file and tls_key_file; to serve plain HTTP write tls_disable = true`,
+		},
+		"listener with cert only": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_cert_file = \"/c\"\n}\n", ErrTLSRequired,
+			`config.hcl:2: listener "tcp" needs tls_cert_file and tls_key_file; to serve plain HTTP write tls_disable = true`,
+		},
+		"tls_disable false string": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = \"false\"\n}\n", ErrTLSRequired,
+			`config.hcl:2: listener "tcp" needs tls_cert_file and tls_key_file; to serve plain HTTP write tls_disable = true`,
+		},
+		"bad tls_disable": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = \"maybe\"\n}\n", ErrInvalidValue,
+			`config.hcl:3: "tls_disable" must be true or false, not "maybe"`,
+		},
+		"bad max_request_size": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  max_request_size = \"big\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: "max_request_size" must be an integer`,
+		},
+		"bad tls_min_version": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  tls_min_version = \"ssl3\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: tls_min_version must be tls10, tls11, tls12 or tls13, not "ssl3"`,
+		},
+		"seal without key_file": {
+			base + "seal \"static\" {\n}\n", ErrMissing,
+			`config.hcl:5: seal "static" needs key_file, a file holding a 32-byte key (raw, hex or base64)`,
+		},
+		"two seals": {
+			base + "seal \"static\" {\n  key_file = \"/k\"\n}\nseal \"static\" {\n  key_file = \"/k\"\n}\n", ErrDuplicate,
+			`config.hcl:8: only one seal block is allowed (first on line 5)`,
+		},
+		"bad log level": {
+			base + "log_level = \"loud\"\n", ErrInvalidValue,
+			`config.hcl:5: log_level must be trace, debug, info, warn or error, not "loud"`,
+		},
+		"bad log format": {
+			base + "log_format = \"xml\"\n", ErrInvalidValue,
+			`config.hcl:5: log_format must be standard, text or json, not "xml"`,
+		},
+		"bad duration": {
+			base + "default_lease_ttl = \"a month\"\n", ErrInvalidValue,
+			`config.hcl:5: "default_lease_ttl" must be a duration such as "768h" or a number of seconds, not "a month"`,
+		},
+		"negative duration": {
+			base + "max_lease_ttl = -5\n", ErrInvalidValue,
+			`config.hcl:5: "max_lease_ttl" must be positive`,
+		},
+		"default above max": {
+			base + "default_lease_ttl = \"2h\"\nmax_lease_ttl = \"1h\"\n", ErrInvalidValue,
+			`config.hcl: default_lease_ttl (2h0m0s) cannot be longer than max_lease_ttl (1h0m0s)`,
+		},
+		"ui not a bool": {
+			base + "ui = [true]\n", ErrInvalidValue,
+			`config.hcl:5: "ui" must be true or false`,
+		},
+		"string not a number": {
+			base + "cluster_name = 7\n", ErrInvalidValue,
+			`config.hcl:5: "cluster_name" must be a string`,
+		},
+		"duplicate key": {
+			base + "ui = true\nui = false\n", ErrDuplicate,
+			`config.hcl:6: duplicate key "ui" (first set on line 5)`,
+		},
+		"duplicate block key": {
+			"storage \"file\" {\n  path = \"/a\"\n  path = \"/b\"\n}\n", ErrDuplicate,
+			`config.hcl:3: duplicate key "path" in storage "file" (first set on line 2)`,
+		},
+		"block without label": {
+			"storage {\n  path = \"/a\"\n}\n", ErrInvalidValue,
+			`config.hcl:1: storage needs a type, as in storage "TYPE" { ... }`,
+		},
+		"value as block": {
+			base + "ui \"x\" {}\n", ErrInvalidValue,
+			`config.hcl:5: "ui" takes a value, not a block`,
+		},
+		"bad api_addr": {
+			base + "api_addr = \"coffer:8200\"\n", ErrInvalidValue,
+			`config.hcl: api_addr "coffer:8200" must be a URL such as https://coffer.example.com:8200`,
+		},
+		"syntax error": {
+			base + "listener \"tcp\" {\n  tls_disable = true\n", ErrSyntax,
+			`config.hcl:7: syntax error: object expected closing RBRACE got: EOF`,
+		},
+		"number overflow": {
+			base + "max_lease_ttl = 99999999999999999999\n", ErrInvalidValue,
+			`config.hcl:5: "max_lease_ttl" must be a duration such as "768h" or a number of seconds: invalid number 99999999999999999999`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tc.src), "config.hcl")
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("got %v, want kind %v", err, tc.kind)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("not a *config.Error: %T", err)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("got  %s\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	t.Parallel()
+	_, err := LoadFile(filepath.Join(t.TempDir(), "nope.hcl"))
+	if !errors.Is(err, ErrRead) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestReadKey(t *testing.T) {
+	t.Parallel()
+	raw := []byte("0123456789abcdef0123456789ABCDEF")
+	cases := map[string]struct {
+		content []byte
+		wantErr error
+	}{
+		"raw":              {content: raw},
+		"raw with newline": {content: append(append([]byte{}, raw...), '\n')},
+		"hex":              {content: []byte("3031323334353637383961626364656630313233343536373839414243444546\n")},
+		"base64":           {content: []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlBQkNERUY=\n")},
+		"too short":        {content: []byte("short"), wantErr: ErrSealKey},
+		"wrong hex length": {content: []byte("303132"), wantErr: ErrSealKey},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "seal.key")
+			if err := os.WriteFile(path, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			key, err := (&Seal{Type: SealStatic, KeyFile: path}).ReadKey()
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("got %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(key) != string(raw) {
+				t.Fatalf("got %q", key)
+			}
+		})
+	}
+	_, err := (&Seal{KeyFile: filepath.Join(t.TempDir(), "missing")}).ReadKey()
+	if !errors.Is(err, ErrRead) {
+		t.Fatalf("missing file: %v", err)
+	}
+}

@@ -1,0 +1,46 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	if full, err := os.ReadFile(filepath.Join("testdata", "full.hcl")); err == nil {
+		f.Add(string(full))
+	}
+	for _, s := range []string{
+		"storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\n",
+		`{"storage": {"file": {"path": "/d"}}, "listener": {"tcp": {"tls_disable": "1"}}}`,
+		"storage \"file\" { path = <<EOT\n/x\nEOT\n}\n",
+		"max_lease_ttl = 99999999999999999999",
+		"listner \"tcp\" {}",
+		"{\"\\0",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		s, err := Parse([]byte(src), "fuzz.hcl")
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Kind == nil {
+				t.Fatalf("error is not a typed *Error: %T %v", err, err)
+			}
+			return
+		}
+		if s.Storage.Type == "" || len(s.Listeners) == 0 {
+			t.Fatalf("accepted a config without storage or listener: %+v", s)
+		}
+		for _, l := range s.Listeners {
+			if !l.TLSDisable && (l.TLSCertFile == "" || l.TLSKeyFile == "") {
+				t.Fatalf("accepted a TLS listener without certificate: %+v", l)
+			}
+		}
+		if s.DefaultLeaseTTL <= 0 || s.DefaultLeaseTTL > s.MaxLeaseTTL {
+			t.Fatalf("bad lease TTLs: %v %v", s.DefaultLeaseTTL, s.MaxLeaseTTL)
+		}
+	})
+}

@@ -1,0 +1,222 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"unicode"
+
+	"github.com/hashicorp/hcl/hcl/ast"
+	hclparser "github.com/hashicorp/hcl/hcl/parser"
+	"github.com/hashicorp/hcl/hcl/token"
+	jsonparser "github.com/hashicorp/hcl/json/parser"
+)
+
+// maxConfigSize bounds what LoadFile reads; a server config is a few KiB.
+const maxConfigSize = 1 << 20
+
+// LoadFile reads and parses the configuration file at path. Errors are
+// *Error values naming path and, where there is one, the line.
+func LoadFile(path string) (*Server, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Kind: ErrRead, Msg: fmt.Sprintf("cannot read configuration: %v", errors.Unwrap(err))}
+	}
+	if len(src) > maxConfigSize {
+		return nil, &Error{File: path, Kind: ErrInvalidValue, Msg: "configuration file is larger than 1 MiB"}
+	}
+	return Parse(src, path)
+}
+
+// Parse parses configuration source; filename is used only in messages.
+// The result is validated and has every default applied. Parse never
+// panics, whatever src holds.
+func Parse(src []byte, filename string) (*Server, error) {
+	d := &decoder{file: filename}
+	file, err := parseAST(src)
+	if err != nil {
+		var pe *hclparser.PosError
+		if errors.As(err, &pe) {
+			return nil, d.errorf(pe.Pos, ErrSyntax, "syntax error: %v", pe.Err)
+		}
+		return nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: " + err.Error()}
+	}
+	list, ok := file.Node.(*ast.ObjectList)
+	if !ok {
+		return nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: configuration is not an object"}
+	}
+	s := &Server{}
+	if err := d.top(s, list); err != nil {
+		return nil, err
+	}
+	if err := d.validate(s); err != nil {
+		return nil, err
+	}
+	applyDefaults(s)
+	return s, nil
+}
+
+// parseAST picks the JSON or HCL parser as hcl.Parse does, keeping
+// duplicate keys so that we report them with a line. The HCL library's
+// scanners panic on some malformed input, so JSON is pre-checked with
+// encoding/json and any remaining panic becomes an error.
+func parseAST(src []byte) (file *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			file, err = nil, errors.New("malformed configuration")
+		}
+	}()
+	if strings.HasPrefix(strings.TrimLeftFunc(string(src), unicode.IsSpace), "{") {
+		if !json.Valid(src) {
+			return nil, errors.New("configuration starts with '{' but is not valid JSON")
+		}
+		return jsonparser.Parse(src)
+	}
+	return hclparser.ParseDontErrorOnDuplicateKeys(src)
+}
+
+// decoder carries the file name into every error.
+type decoder struct {
+	file string
+}
+
+func (d *decoder) errorf(pos token.Pos, kind error, format string, args ...any) *Error {
+	return &Error{File: d.file, Line: pos.Line, Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// top walks the top-level items.
+func (d *decoder) top(s *Server, list *ast.ObjectList) error {
+	fields := map[string]func(ast.Node) error{
+		"api_addr":          d.stringInto(&s.APIAddr, "api_addr"),
+		"cluster_name":      d.stringInto(&s.ClusterName, "cluster_name"),
+		"pid_file":          d.stringInto(&s.PIDFile, "pid_file"),
+		"ui":                d.boolInto(&s.UI, "ui"),
+		"disable_mlock":     d.boolInto(&s.DisableMlock, "disable_mlock"),
+		"log_level":         func(v ast.Node) error { return d.logLevel(s, v) },
+		"log_format":        func(v ast.Node) error { return d.logFormat(s, v) },
+		"default_lease_ttl": d.durationInto(&s.DefaultLeaseTTL, "default_lease_ttl"),
+		"max_lease_ttl":     d.durationInto(&s.MaxLeaseTTL, "max_lease_ttl"),
+	}
+	blocks := map[string]func(label string, pos token.Pos, body *ast.ObjectType) error{
+		"storage":  func(l string, p token.Pos, b *ast.ObjectType) error { return d.storage(s, l, p, b) },
+		"listener": func(l string, p token.Pos, b *ast.ObjectType) error { return d.listener(s, l, p, b) },
+		"seal":     func(l string, p token.Pos, b *ast.ObjectType) error { return d.seal(s, l, p, b) },
+	}
+	seen := map[string]token.Pos{}
+	for _, item := range list.Items {
+		key, err := d.key(item.Keys[0])
+		if err != nil {
+			return err
+		}
+		kpos := item.Keys[0].Pos()
+		if handle, ok := blocks[key]; ok {
+			if err := d.block(key, item, handle); err != nil {
+				return err
+			}
+			continue
+		}
+		set, ok := fields[key]
+		if !ok {
+			return d.errorf(kpos, ErrUnknownKey, "unknown key %q", key)
+		}
+		if len(item.Keys) != 1 {
+			return d.errorf(kpos, ErrInvalidValue, "%q takes a value, not a block", key)
+		}
+		if first, dup := seen[key]; dup {
+			return d.errorf(kpos, ErrDuplicate, "duplicate key %q (first set on line %d)", key, first.Line)
+		}
+		seen[key] = kpos
+		if err := set(item.Val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// block calls handle for each `kind "label" { ... }` in item, accepting
+// the JSON shape `kind = { "label" = { ... } }` as well.
+func (d *decoder) block(kind string, item *ast.ObjectItem, handle func(string, token.Pos, *ast.ObjectType) error) error {
+	kpos := item.Keys[0].Pos()
+	switch len(item.Keys) {
+	case 2:
+		label, err := d.key(item.Keys[1])
+		if err != nil {
+			return err
+		}
+		body, ok := item.Val.(*ast.ObjectType)
+		if !ok {
+			return d.errorf(item.Val.Pos(), ErrInvalidValue, "%s %q must be followed by a block { ... }", kind, label)
+		}
+		return handle(label, kpos, body)
+	case 1:
+		obj, ok := item.Val.(*ast.ObjectType)
+		if !ok || len(obj.List.Items) == 0 {
+			return d.errorf(kpos, ErrInvalidValue, "%s needs a type, as in %s \"TYPE\" { ... }", kind, kind)
+		}
+		for _, sub := range obj.List.Items {
+			if _, isBlock := sub.Val.(*ast.ObjectType); !isBlock {
+				return d.errorf(kpos, ErrInvalidValue, "%s needs a type, as in %s \"TYPE\" { ... }", kind, kind)
+			}
+			inner := &ast.ObjectItem{Keys: append([]*ast.ObjectKey{item.Keys[0]}, sub.Keys...), Val: sub.Val}
+			if err := d.block(kind, inner, handle); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return d.errorf(kpos, ErrInvalidValue, "%s takes exactly one type label", kind)
+	}
+}
+
+// body applies fields to the items of one block; where names the block in
+// messages ("listener \"tcp\"").
+func (d *decoder) body(obj *ast.ObjectType, where string, fields map[string]func(ast.Node) error) (map[string]token.Pos, error) {
+	seen := map[string]token.Pos{}
+	for _, item := range obj.List.Items {
+		key, err := d.key(item.Keys[0])
+		if err != nil {
+			return nil, err
+		}
+		kpos := item.Keys[0].Pos()
+		set, ok := fields[key]
+		if !ok {
+			return nil, d.errorf(kpos, ErrUnknownKey, "unknown key %q in %s", key, where)
+		}
+		if len(item.Keys) != 1 {
+			return nil, d.errorf(kpos, ErrInvalidValue, "%q in %s takes a value, not a block", key, where)
+		}
+		if first, dup := seen[key]; dup {
+			return nil, d.errorf(kpos, ErrDuplicate, "duplicate key %q in %s (first set on line %d)", key, where, first.Line)
+		}
+		seen[key] = kpos
+		if err := set(item.Val); err != nil {
+			return nil, err
+		}
+	}
+	return seen, nil
+}
+
+// validate checks what spans several keys, after every key is read.
+func (d *decoder) validate(s *Server) error {
+	if s.Storage.Type == "" {
+		return &Error{File: d.file, Kind: ErrMissing, Msg: `missing storage block: add storage "file" { path = "/var/lib/coffer" } or storage "inmem" {}`}
+	}
+	if len(s.Listeners) == 0 {
+		return &Error{File: d.file, Kind: ErrMissing, Msg: `missing listener block: add listener "tcp" { address = "127.0.0.1:8200" ... }`}
+	}
+	if s.DefaultLeaseTTL > 0 && s.MaxLeaseTTL > 0 && s.DefaultLeaseTTL > s.MaxLeaseTTL {
+		return &Error{File: d.file, Kind: ErrInvalidValue, Msg: fmt.Sprintf(
+			"default_lease_ttl (%s) cannot be longer than max_lease_ttl (%s)", s.DefaultLeaseTTL, s.MaxLeaseTTL)}
+	}
+	if s.APIAddr != "" {
+		u, err := url.Parse(s.APIAddr)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{File: d.file, Kind: ErrInvalidValue, Msg: fmt.Sprintf(
+				"api_addr %q must be a URL such as https://coffer.example.com:8200", s.APIAddr)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+# A complete configuration using every supported setting.
+storage "file" {
+  path = "/var/lib/coffer"
+}
+
+listener "tcp" {
+  address          = "0.0.0.0:8200"
+  tls_cert_file    = "/etc/coffer/tls.crt"
+  tls_key_file     = "/etc/coffer/tls.key"
+  tls_min_version  = "tls13"
+  max_request_size = 1048576
+}
+
+listener "tcp" {
+  tls_disable = "1"
+}
+
+seal "static" {
+  key_file = "/etc/coffer/seal.key"
+}
+
+api_addr          = "https://coffer.example.com:8200"
+cluster_name      = "prod"
+ui                = true
+log_level         = "Warning"
+log_format        = "standard"
+default_lease_ttl = 3600
+max_lease_ttl     = "720h"
+disable_mlock     = true
+pid_file          = "/run/coffer.pid"
