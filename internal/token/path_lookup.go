@@ -1,0 +1,115 @@
+package token
+
+import (
+	"context"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/framework"
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+func (s *Store) lookupPaths() []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: "lookup",
+			Fields:  map[string]*framework.FieldSchema{"token": {Type: framework.TypeString, Description: "Token to look up."}},
+			Operations: map[logical.Operation]framework.OperationFunc{
+				logical.UpdateOperation: s.handleLookup,
+			},
+			Help: "Describe a token.",
+		},
+		{
+			Pattern: "lookup-self",
+			Fields:  map[string]*framework.FieldSchema{},
+			Operations: map[logical.Operation]framework.OperationFunc{
+				logical.ReadOperation:   s.handleLookupSelf,
+				logical.UpdateOperation: s.handleLookupSelf,
+			},
+			Help: "Describe the caller's token.",
+		},
+		{
+			Pattern: "lookup-accessor",
+			Fields:  map[string]*framework.FieldSchema{"accessor": {Type: framework.TypeString, Description: "Accessor of the token."}},
+			Operations: map[logical.Operation]framework.OperationFunc{
+				logical.UpdateOperation: s.handleLookupAccessor,
+			},
+			Help: "Describe a token by its accessor.",
+		},
+	}
+}
+
+func (s *Store) handleLookup(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id := d.String("token")
+	if id == "" {
+		return nil, ErrMissingToken
+	}
+	return s.lookupResponse(ctx, id)
+}
+
+func (s *Store) handleLookupSelf(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	return s.lookupResponse(ctx, req.ClientToken)
+}
+
+func (s *Store) lookupResponse(ctx context.Context, id string) (*logical.Response, error) {
+	e, err := s.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, ErrBadToken
+	}
+	return logical.DataResponse(s.lookupData(e, id)), nil
+}
+
+func (s *Store) handleLookupAccessor(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	acc := d.String("accessor")
+	if acc == "" {
+		return nil, ErrMissingAccessor
+	}
+	e, err := s.LookupAccessor(ctx, acc)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, ErrInvalidAccessor
+	}
+	return logical.DataResponse(s.lookupData(e, "")), nil
+}
+
+// lookupData is Vault's lookup shape. id is the token itself, shown only to
+// someone who presented it; "" for lookups by accessor.
+func (s *Store) lookupData(e *Entry, id string) map[string]any {
+	var expire any
+	var ttl int64
+	if !e.ExpireTime.IsZero() {
+		expire = e.ExpireTime.Format(time.RFC3339Nano)
+		ttl = max(int64(e.ExpireTime.Sub(s.now())/time.Second), 0)
+	}
+	var meta any
+	if len(e.Meta) > 0 {
+		meta = e.Meta
+	}
+	data := map[string]any{
+		"accessor":         e.Accessor,
+		"creation_time":    e.CreationTime.Unix(),
+		"creation_ttl":     int64(e.TTL / time.Second),
+		"display_name":     e.DisplayName,
+		"entity_id":        e.EntityID,
+		"expire_time":      expire,
+		"explicit_max_ttl": int64(e.ExplicitMaxTTL / time.Second),
+		"id":               id,
+		"issue_time":       e.CreationTime.Format(time.RFC3339Nano),
+		"meta":             meta,
+		"num_uses":         e.NumUses,
+		"orphan":           e.Orphan,
+		"path":             e.Path,
+		"policies":         e.Policies,
+		"renewable":        e.Renewable,
+		"ttl":              ttl,
+		"type":             e.Type,
+	}
+	if e.Period > 0 {
+		data["period"] = int64(e.Period / time.Second)
+	}
+	return data
+}
