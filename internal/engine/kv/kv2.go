@@ -173,11 +173,7 @@ func (b *v2) commit(ctx context.Context, m *keyMeta, cfg mountConfig, w writeReq
 
 // saveMeta stores m with ops in one transaction.
 func (b *v2) saveMeta(ctx context.Context, path string, m *keyMeta, ops []logical.TxnOp) error {
-	e, err := metaEntry(path, m)
-	if err != nil {
-		return err
-	}
-	if err := logical.ApplyTxn(ctx, b.storage, append(ops, logical.TxnOp{Entry: e})); err != nil {
+	if err := logical.ApplyTxn(ctx, b.storage, append(ops, logical.TxnOp{Entry: metaEntry(path, m)})); err != nil {
 		return fmt.Errorf("write secret: %w", err)
 	}
 	return nil

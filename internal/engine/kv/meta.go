@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -24,27 +23,28 @@ type mountConfig struct {
 }
 
 // keyMeta is everything about one secret path except its data: its settings
-// and the state of every version it still keeps. Times are Unix nanoseconds
-// so that decoding a read's metadata does no time parsing.
+// and the state of every version it still keeps. Times are Unix
+// nanoseconds so that decoding a read's metadata does no time parsing; the
+// stored form is binary (see codec.go).
 type keyMeta struct {
-	CurrentVersion     uint64                 `json:"cur"`
-	OldestVersion      uint64                 `json:"old,omitempty"`
-	MaxVersions        int                    `json:"max,omitempty"`
-	CASRequired        bool                   `json:"cas,omitempty"`
-	DeleteVersionAfter time.Duration          `json:"dva,omitempty"`
-	CustomMetadata     map[string]string      `json:"cm,omitempty"`
-	CreatedTime        int64                  `json:"ct"`
-	UpdatedTime        int64                  `json:"ut"`
-	Versions           map[uint64]versionMeta `json:"v,omitempty"`
+	CurrentVersion     uint64
+	OldestVersion      uint64
+	MaxVersions        int
+	CASRequired        bool
+	DeleteVersionAfter time.Duration
+	CustomMetadata     map[string]string
+	CreatedTime        int64
+	UpdatedTime        int64
+	Versions           map[uint64]versionMeta
 }
 
 // versionMeta is the state of one version. DeletionTime is zero when the
 // version is not scheduled for deletion; a version whose DeletionTime has
 // passed reads as deleted.
 type versionMeta struct {
-	CreatedTime  int64 `json:"c"`
-	DeletionTime int64 `json:"d,omitempty"`
-	Destroyed    bool  `json:"x,omitempty"`
+	CreatedTime  int64
+	DeletionTime int64
+	Destroyed    bool
 }
 
 // live reports whether the version's data can be read at now.
@@ -61,11 +61,7 @@ func loadMeta(ctx context.Context, s logical.Storage, path string) (*keyMeta, er
 	if e == nil {
 		return nil, nil
 	}
-	var m keyMeta
-	if err := json.Unmarshal(e.Value, &m); err != nil {
-		return nil, fmt.Errorf("%w: metadata: %v", ErrCorruptEntry, err)
-	}
-	return &m, nil
+	return decodeMeta(e.Value)
 }
 
 // loadConfig reads the mount settings; the zero value when none are stored.
@@ -120,8 +116,8 @@ func (m *keyMeta) prune(h pathHash, c mountConfig) []logical.TxnOp {
 }
 
 // metaEntry encodes m as the storage entry for path.
-func metaEntry(path string, m *keyMeta) (*logical.StorageEntry, error) {
-	return logical.JSONEntry(metadataPrefix+path, m)
+func metaEntry(path string, m *keyMeta) *logical.StorageEntry {
+	return &logical.StorageEntry{Key: metadataPrefix + path, Value: encodeMeta(m)}
 }
 
 // formatTime renders Unix nanoseconds as Vault does; "" for zero.
