@@ -96,3 +96,27 @@ func patch(path, body string) step { return step{logical.PatchOperation, path, b
 func del(path string) step         { return step{logical.DeleteOperation, path, ""} }
 func list(path string) step        { return step{logical.ListOperation, path, ""} }
 func getq(path, query string) step { return step{logical.ReadOperation, path, query} }
+
+// routeCase is one request against a fresh v2 mount after setup.
+type routeCase struct {
+	setup      []step
+	req        step
+	wantErr    error
+	wantNil    bool
+	wantStatus int
+	want       string // the response data as JSON; "" skips the comparison
+}
+
+// runCases runs each case in parallel against its own mount.
+func runCases(t *testing.T, cases map[string]routeCase) {
+	t.Helper()
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, _, _ := newTestV2(t)
+			mustDo(t, b, tc.setup...)
+			resp, err := do(t, b, tc.req)
+			checkResult(t, resp, err, tc.wantErr, tc.wantNil, tc.wantStatus, tc.want)
+		})
+	}
+}

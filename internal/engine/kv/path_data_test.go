@@ -12,14 +12,11 @@ const created = "2025-01-02T03:04:05.000000006Z"
 
 func TestData(t *testing.T) {
 	t.Parallel()
-	cases := map[string]struct {
-		setup      []step
-		req        step
-		wantErr    error
-		wantNil    bool
-		wantStatus int
-		want       string // the response data as JSON
-	}{
+	runCases(t, dataCases())
+}
+
+func dataCases() map[string]routeCase {
+	return map[string]routeCase{
 		"write returns metadata": {
 			req:  put("data/app/db", `{"data":{"user":"u","n":12345678901234567890}}`),
 			want: `{"created_time":"` + created + `","custom_metadata":null,"deletion_time":"","destroyed":false,"version":1}`,
@@ -91,15 +88,6 @@ func TestData(t *testing.T) {
 		"delete twice":   {setup: []step{put("data/k", `{"data":{}}`), del("data/k")}, req: del("data/k"), wantNil: true},
 		"list data":      {req: list("data/"), wantErr: logical.ErrUnsupportedOperation},
 		"unknown route":  {req: get("nope/k"), wantErr: logical.ErrUnsupportedPath},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			b, _, _ := newTestV2(t)
-			mustDo(t, b, tc.setup...)
-			resp, err := do(t, b, tc.req)
-			checkResult(t, resp, err, tc.wantErr, tc.wantNil, tc.wantStatus, tc.want)
-		})
 	}
 }
 
