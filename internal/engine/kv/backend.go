@@ -17,7 +17,7 @@ import (
 // safe for concurrent use.
 func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	if conf == nil || conf.Storage == nil {
-		return nil, logical.InvalidRequest("kv: the mount has no storage")
+		return nil, ErrNoStorage
 	}
 	switch v := conf.Options["version"]; v {
 	case "", "1":
