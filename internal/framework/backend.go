@@ -71,8 +71,10 @@ func (b *Backend) route(path string) (*Path, map[string]string) {
 			continue
 		}
 		caps := map[string]string{}
+		// Every named group is set, even when empty, so a body field can
+		// never stand in for a path segment the policy check did not see.
 		for j, name := range re.SubexpNames() {
-			if name != "" && m[j] != "" {
+			if name != "" {
 				caps[name] = m[j]
 			}
 		}

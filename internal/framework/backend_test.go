@@ -101,3 +101,20 @@ func want(t *testing.T, got, w any) {
 		t.Fatalf("got %v, want %v", got, w)
 	}
 }
+
+func TestCaptureBeatsBody(t *testing.T) {
+	t.Parallel()
+	b := &Backend{Paths: []*Path{{
+		Pattern: "data/" + MatchAllRegex("path"),
+		Fields:  map[string]*FieldSchema{"path": {Type: TypeString}},
+		Operations: map[logical.Operation]OperationFunc{
+			logical.ReadOperation: func(_ context.Context, _ *logical.Request, d *FieldData) (*logical.Response, error) {
+				return logical.DataResponse(map[string]any{"path": d.String("path")}), nil
+			},
+		},
+	}}}
+	r, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "data/", Data: map[string]any{"path": "other"}})
+	if err != nil || r.Data["path"] != "" {
+		t.Fatalf("body overrode an empty capture: %v %v", r, err)
+	}
+}
