@@ -269,6 +269,9 @@ func (s *Store) CreateRoot(ctx context.Context, id string) (string, error) {
 func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path string) (*Entry, error) {
 	mount := strings.TrimPrefix(path, "auth/")
 	mount, _, _ = strings.Cut(mount, "/")
+	if mount == "" {
+		mount = "token"
+	}
 	renewable := auth.Renewable
 	id, e, err := s.Create(ctx, nil, CreateRequest{
 		Policies:       auth.Policies,

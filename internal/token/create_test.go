@@ -10,15 +10,18 @@ import (
 	"github.com/cofferhq/coffer/internal/logical"
 )
 
-func TestCreate(t *testing.T) {
-	t.Parallel()
-	cases := map[string]struct {
-		asChild bool // create as a child token with policies [a b]
-		path    string
-		data    map[string]any
-		wantErr error
-		check   func(t *testing.T, a *logical.Auth, e *Entry)
-	}{
+// createCase is one TestCreate case: a create request as root, or as a
+// child token holding policies [a b].
+type createCase struct {
+	asChild bool // create as a child token with policies [a b]
+	path    string
+	data    map[string]any
+	wantErr error
+	check   func(t *testing.T, a *logical.Auth, e *Entry)
+}
+
+func createCases() map[string]createCase {
+	return map[string]createCase{
 		"defaults from root": {data: map[string]any{}, check: func(t *testing.T, a *logical.Auth, e *Entry) {
 			eq(t, a.Policies, []string{"root"})
 			eq(t, a.LeaseDuration, time.Duration(0))
@@ -88,6 +91,11 @@ func TestCreate(t *testing.T) {
 		"bad ttl":                   {data: map[string]any{"ttl": "soon"}, wantErr: logical.ErrInvalidRequest},
 		"escalation is 400 not 500": {asChild: true, data: map[string]any{"policies": "z"}, wantErr: logical.ErrInvalidRequest},
 	}
+}
+
+func TestCreate(t *testing.T) {
+	t.Parallel()
+	cases := createCases()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

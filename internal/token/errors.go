@@ -1,10 +1,18 @@
 package token
 
-import "github.com/cofferhq/coffer/internal/logical"
+import (
+	"errors"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
 
 // Sentinel errors. User-facing ones wrap a logical sentinel so that the HTTP
 // layer maps them to a status code; match them with errors.Is.
 var (
+	// ErrNoStorage is returned by New without Config.Storage.
+	ErrNoStorage = errors.New("token store: no storage")
+	// ErrCorrupt marks stored token data that fails an integrity check.
+	ErrCorrupt = errors.New("token store: corrupt entry")
 	// ErrBadToken is a 403: the token presented or named is unknown,
 	// expired or used up.
 	ErrBadToken = logical.CodedError(logical.ErrPermissionDenied, "bad token")

@@ -21,7 +21,7 @@ func (s *Store) get(ctx context.Context, hash string) (*Entry, error) {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(e.Hash), []byte(hash)) != 1 {
-		return nil, fmt.Errorf("token entry is stored under the wrong key")
+		return nil, fmt.Errorf("%w: entry stored under another key", ErrCorrupt)
 	}
 	s.cache.put(hash, e, gen)
 	return e, nil

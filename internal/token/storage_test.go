@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,59 @@ func TestReopen(t *testing.T) {
 	h.clock.Advance(2 * time.Hour)
 	if n, err := s2.SweepExpired(t.Context()); n != 1 || err != nil {
 		t.Fatalf("reopened store swept %d: %v", n, err)
+	}
+}
+
+// countingStorage counts reads, to show that lookups hit the cache.
+type countingStorage struct {
+	logical.Storage
+	mu   sync.Mutex
+	gets int
+}
+
+func (c *countingStorage) Get(ctx context.Context, k string) (*logical.StorageEntry, error) {
+	c.mu.Lock()
+	c.gets++
+	c.mu.Unlock()
+	return c.Storage.Get(ctx, k)
+}
+
+func TestLookupCache(t *testing.T) {
+	t.Parallel()
+	cs := &countingStorage{Storage: logical.NewInmemStorage()}
+	c := &clock{t: time.Unix(1e9, 0)}
+	s, err := New(t.Context(), Config{Storage: cs, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := s.Create(t.Context(), nil, CreateRequest{Policies: []string{"a"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() *Entry {
+		e, err := s.Lookup(t.Context(), tok)
+		if err != nil || e == nil {
+			t.Fatalf("lookup: %v %v", e, err)
+		}
+		return e
+	}
+	e := get()
+	e.Policies[0] = "mutated"
+	before := cs.gets
+	for range 10 {
+		get()
+	}
+	if cs.gets != before {
+		t.Fatalf("%d storage reads for cached lookups", cs.gets-before)
+	}
+	if get().Policies[0] != "a" {
+		t.Fatal("a caller's change to a returned entry reached the cache")
+	}
+	if _, _, err := s.Renew(t.Context(), e.Hash, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := get().ExpireTime.Sub(get().CreationTime); got != 2*time.Hour {
+		t.Fatalf("lookup after renew sees expiry %v after creation", got)
 	}
 }
 

@@ -77,7 +77,7 @@ type Store struct {
 // expired tokens to be revoked in the background.
 func New(ctx context.Context, conf Config) (*Store, error) {
 	if conf.Storage == nil {
-		return nil, fmt.Errorf("token store: no storage")
+		return nil, ErrNoStorage
 	}
 	s := &Store{
 		storage:  conf.Storage,
@@ -115,7 +115,7 @@ func (s *Store) loadSalt(ctx context.Context) error {
 		return nil
 	}
 	if e != nil {
-		return fmt.Errorf("token salt has length %d, want %d", len(e.Value), saltLen)
+		return fmt.Errorf("%w: salt has length %d, want %d", ErrCorrupt, len(e.Value), saltLen)
 	}
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
