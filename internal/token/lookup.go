@@ -89,10 +89,11 @@ func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, er
 // Use authenticates one request with token id: it is Lookup that also
 // consumes one use of a token created with num_uses. The returned entry
 // shows the uses left before this one, so NumUses == 1 means this was the
-// last. The use that brings the count to zero succeeds, and the token (with
-// its children) is revoked before Use returns; the caller still serves the
-// request it authenticated. Use returns nil, nil when the token may not be
-// used. Concurrent uses of one token are serialised, so a token with
+// last. The use that brings the count to zero succeeds and marks the token
+// as being revoked, so no further request can use it; the caller serves the
+// request it authenticated and then calls Revoke(ctx, entry.Hash) (should it
+// not, the sweeper finishes the revocation). Use returns nil, nil when the
+// token may not be used. Concurrent uses of one token are serialised, so a token with
 // num_uses=n authenticates exactly n requests.
 func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
 	if id == "" {
@@ -120,9 +121,8 @@ func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
 		return nil, err
 	}
 	if last {
-		if err := s.Revoke(ctx, hash); err != nil {
-			return nil, fmt.Errorf("revoke used-up token: %w", err)
-		}
+		s.exp.track(hash, s.now())
+		s.poke()
 	}
 	return granted, nil
 }
@@ -138,4 +138,18 @@ func (s *Store) save(ctx context.Context, e *Entry) error {
 		return fmt.Errorf("write token entry: %w", err)
 	}
 	return nil
+}
+
+type usedEntryKey struct{}
+
+// WithUsedEntry returns a context carrying the entry Use returned for the
+// request being served, so the token's own routes can describe a token
+// whose last use that request was.
+func WithUsedEntry(ctx context.Context, e *Entry) context.Context {
+	return context.WithValue(ctx, usedEntryKey{}, e)
+}
+
+func usedEntry(ctx context.Context) *Entry {
+	e, _ := ctx.Value(usedEntryKey{}).(*Entry)
+	return e
 }

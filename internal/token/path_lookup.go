@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/subtle"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/framework"
@@ -47,6 +48,15 @@ func (s *Store) handleLookup(ctx context.Context, _ *logical.Request, d *framewo
 }
 
 func (s *Store) handleLookupSelf(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	// The entry that authenticated this very request describes the token
+	// even when that request spent its last use.
+	if e := usedEntry(ctx); e != nil && subtle.ConstantTimeCompare([]byte(e.Hash), []byte(s.mac(req.ClientToken))) == 1 {
+		left := *e
+		if left.NumUses > 0 {
+			left.NumUses--
+		}
+		return logical.DataResponse(s.lookupData(&left, req.ClientToken)), nil
+	}
 	return s.lookupResponse(ctx, req.ClientToken)
 }
 

@@ -250,6 +250,10 @@ func TestNumUses(t *testing.T) {
 	if e, err := h.s.Use(t.Context(), a.ClientToken); e != nil || err != nil {
 		t.Fatalf("third use: %v %v", e, err)
 	}
+	// The core revokes after serving the last use; the sweeper would too.
+	if _, err := h.s.SweepExpired(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.call(logical.ReadOperation, "lookup-self", a.ClientToken, nil); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("lookup after use-up: %v", err)
 	}
@@ -293,6 +297,9 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 5 {
 		t.Fatalf("%d uses granted, want 5", ok.Load())
+	}
+	if _, err := h.s.SweepExpired(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	if len(h.revokedCopy()) != 1 {
 		t.Fatalf("revoked %d times", len(h.revokedCopy()))
