@@ -1,0 +1,120 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/cofferhq/coffer/internal/barrier"
+)
+
+// Unseal adds one share to the current unseal attempt. Once threshold
+// distinct shares are in, it combines them and unseals the barrier. A share
+// already given in this attempt is ignored. It returns the status after the
+// share is counted.
+//
+// Errors: ErrNotInitialized; ErrWrongSealType on a static-seal server;
+// ErrInvalidShare for a share of the wrong length (not counted, progress
+// kept); ErrInvalidKey when the combined key does not unseal (progress
+// reset). When already unsealed the share is ignored and the status
+// returned. Shares are wiped once combined or reset; the caller may wipe
+// its copy as soon as Unseal returns.
+func (m *Manager) Unseal(ctx context.Context, share []byte) (Status, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.addShare(ctx, share); err != nil {
+		st, serr := m.status(ctx)
+		if serr != nil {
+			return st, errors.Join(err, serr)
+		}
+		return st, err
+	}
+	return m.status(ctx)
+}
+
+// addShare counts share and unseals once the threshold is reached.
+func (m *Manager) addShare(ctx context.Context, share []byte) error {
+	ok, err := m.b.Initialized(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrNotInitialized
+	}
+	if !m.b.Sealed() {
+		return nil
+	}
+	cfg, err := m.config(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.Type != TypeShamir {
+		return ErrWrongSealType
+	}
+	want := KeySize + 1
+	if cfg.SecretThreshold == 1 {
+		want = KeySize // the 1-of-1 share is the key itself
+	}
+	if len(share) != want {
+		return ErrInvalidShare
+	}
+	for _, s := range m.shares {
+		if sharesEqual(s, share) {
+			return nil
+		}
+	}
+	if len(m.shares) == 0 {
+		m.nonce = uuid.NewString()
+	}
+	m.shares = append(m.shares, append([]byte(nil), share...))
+	if len(m.shares) < cfg.SecretThreshold {
+		return nil
+	}
+	key, err := Combine(m.shares)
+	m.reset()
+	if err != nil {
+		// Two different shares with one index: at least one is wrong.
+		return ErrInvalidKey
+	}
+	defer clear(key)
+	return m.unsealBarrier(ctx, key)
+}
+
+// unsealBarrier unseals with key, turning a wrong key into ErrInvalidKey.
+func (m *Manager) unsealBarrier(ctx context.Context, key []byte) error {
+	err := m.b.Unseal(ctx, key)
+	if errors.Is(err, barrier.ErrBadKey) {
+		return ErrInvalidKey
+	}
+	if err != nil {
+		return fmt.Errorf("unseal barrier: %w", err)
+	}
+	return nil
+}
+
+// ResetUnseal discards the shares of the current attempt, wiping them.
+func (m *Manager) ResetUnseal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reset()
+}
+
+// Seal seals the barrier, dropping every key from memory, and discards any
+// unseal progress. Sealing a sealed server is not an error.
+func (m *Manager) Seal(_ context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reset()
+	m.b.Seal()
+	return nil
+}
+
+func (m *Manager) reset() {
+	for _, s := range m.shares {
+		clear(s)
+	}
+	m.shares = nil
+	m.nonce = ""
+}
