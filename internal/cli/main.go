@@ -1,26 +1,100 @@
 // Package cli is the coffer command line: one file per command group. It
 // turns arguments, environment and files into calls on the server's HTTP API
 // (or, for "server", into a running server) and prints the results the way
-// Vault's CLI does. It holds no server logic.
+// Vault's CLI does, so Vault users and scripts feel at home. It holds no
+// server logic and never talks to storage directly.
+//
+// The client commands use the published OpenBao Go API client, configured
+// only from coffer's own flags and COFFER_* variables (with VAULT_*
+// fallbacks). `coffer server -dev` listens on plain HTTP, so point clients at
+// it with COFFER_ADDR=http://127.0.0.1:8200, as with Vault.
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	ucli "github.com/urfave/cli/v2"
 )
 
-// Main runs the command line and returns the process exit code.
+// Main runs the command line with the process's standard streams and
+// environment and returns the exit code: 0 on success, 1 for usage errors,
+// 2 for errors returned by the server (Vault's convention). It never calls
+// os.Exit itself.
 func Main(args []string) int {
+	return run(args, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+}
+
+func run(args []string, e *env) int {
+	return exitCode(e.stderr, newApp(e).Run(args))
+}
+
+func newApp(e *env) *ucli.App {
 	app := &ucli.App{
-		Name:     "coffer",
-		Usage:    "a self-hosted secrets manager",
-		Commands: []*ucli.Command{serverCommand()},
+		Name:                      "coffer",
+		Usage:                     "a self-hosted secrets manager that speaks Vault's HTTP API",
+		Reader:                    e.stdin,
+		Writer:                    e.stdout,
+		ErrWriter:                 e.stderr,
+		DisableSliceFlagSeparator: true, // -metadata=a=b,c must stay one value
+		ExitErrHandler:            func(*ucli.Context, error) {},
+		Commands: []*ucli.Command{
+			serverCommand(),
+			e.statusCommand(),
+			e.operatorCommand(),
+			e.loginCommand(),
+			e.tokenCommand(),
+			e.policyCommand(),
+			e.secretsCommand(),
+			e.authCommand(),
+			e.kvCommand(),
+			e.readCommand(),
+			e.writeCommand(),
+			e.listCommand(),
+			e.deleteCommand(),
+			e.patchCommand(),
+		},
 	}
-	if err := app.Run(args); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		return 2
+	for _, c := range app.Commands {
+		setUsageErrors(c)
 	}
-	return 0
+	return app
+}
+
+// setUsageErrors makes bad flags exit 1 with one line of explanation on
+// every command, instead of urfave's default of printing the whole help.
+func setUsageErrors(c *ucli.Command) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = func(ctx *ucli.Context, err error, _ bool) error {
+			return usageErrorf("%s\n\nRun \"%s -h\" for usage.", err, ctx.Command.HelpName)
+		}
+	}
+	for _, sub := range c.Subcommands {
+		setUsageErrors(sub)
+	}
+}
+
+// exitCode prints err for the user and maps it to an exit code.
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, ee.msg)
+		}
+		return ee.code
+	}
+	var coder ucli.ExitCoder
+	if errors.As(err, &coder) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, msg)
+		}
+		return coder.ExitCode()
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	return exitUsage
 }
