@@ -1,18 +1,257 @@
 package cli
 
 import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/cofferhq/coffer/internal/config"
+	"github.com/cofferhq/coffer/internal/core"
+	"github.com/cofferhq/coffer/internal/httpapi"
+	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/physical/bolt"
+	"github.com/cofferhq/coffer/internal/physical/inmem"
+	"github.com/cofferhq/coffer/internal/registry"
 )
 
-// serverCommand runs the Coffer server. Placeholder until the core lands.
+// Version is the server version reported by sys/health and sys/seal-status.
+const Version = "0.1.0"
+
+// serverCommand runs the Coffer server, in dev mode or from a config file.
 func serverCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:  "server",
-		Usage: "Run the Coffer server",
-		Action: func(*ucli.Context) error {
-			return errors.New("server: not implemented yet")
+		Name:      "server",
+		Usage:     "Run the Coffer server",
+		UsageText: "coffer server -dev | coffer server -config=FILE",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", Usage: "path to an HCL server configuration file"},
+			&ucli.BoolFlag{Name: "dev", Usage: "in-memory, initialised and unsealed server with KV v2 at secret/ (never for production)"},
+			&ucli.StringFlag{Name: "dev-root-token-id", Usage: "root token to create in dev mode (random when empty)", EnvVars: []string{"COFFER_DEV_ROOT_TOKEN_ID", "VAULT_DEV_ROOT_TOKEN_ID"}},
+			&ucli.StringFlag{Name: "dev-listen-address", Value: "127.0.0.1:8200", Usage: "address the dev server listens on (plain HTTP)", EnvVars: []string{"COFFER_DEV_LISTEN_ADDRESS", "VAULT_DEV_LISTEN_ADDRESS"}},
+			&ucli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (overrides the config file)"},
+			&ucli.StringFlag{Name: "log-format", Usage: "standard (text) or json (overrides the config file)"},
 		},
+		Action: runServer,
 	}
+}
+
+func runServer(c *ucli.Context) error {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch {
+	case c.Bool("dev"):
+		return runDev(ctx, c)
+	case c.String("config") != "":
+		return runConfigured(ctx, c)
+	}
+	return ucli.Exit("server: give -dev for a development server, or -config=FILE", 1)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "", "info":
+		lv = slog.LevelInfo
+	case "trace", "debug":
+		lv = slog.LevelDebug
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	case "error", "err":
+		lv = slog.LevelError
+	default:
+		return nil, fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "", "standard", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("unknown log format %q: use standard or json", format)
+}
+
+func runDev(ctx context.Context, c *ucli.Context) error {
+	logger, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return ucli.Exit(err.Error(), 1)
+	}
+	co := core.New(core.Config{
+		Physical: inmem.New(), StorageType: "inmem", Logger: logger, Version: Version,
+		ClusterName: "coffer-dev", Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+	})
+	share, root, err := co.DevInit(ctx, c.String("dev-root-token-id"))
+	if err != nil {
+		return err
+	}
+	addr := c.String("dev-listen-address")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	fmt.Fprintf(c.App.Writer, `==> Coffer server started in DEV mode: in-memory, unsealed, plain HTTP. Never use it in production.
+
+    Api Address: http://%s
+    Unseal Key: %s
+    Root Token: %s
+
+    export COFFER_ADDR='http://%s'
+`, ln.Addr(), base64.StdEncoding.EncodeToString(share), root, ln.Addr())
+	return serve(ctx, logger, co, []listener{{ln: ln, maxRequestSize: 0}})
+}
+
+// listener is one bound socket and its HTTP settings.
+type listener struct {
+	ln             net.Listener
+	tls            *tls.Config
+	maxRequestSize int64
+}
+
+// serve runs one HTTP server per listener until ctx ends, then shuts them
+// down gracefully and seals the core.
+func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listener) error {
+	errc := make(chan error, len(lns))
+	var servers []*http.Server
+	for _, l := range lns {
+		srv := &http.Server{
+			Handler:           httpapi.New(co, httpapi.Options{MaxRequestSize: l.maxRequestSize, Logger: logger}),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       5 * time.Minute,
+			TLSConfig:         l.tls,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, srv)
+		go func(l listener) {
+			ln := l.ln
+			if l.tls != nil {
+				ln = tls.NewListener(ln, l.tls)
+			}
+			logger.Info("listening", "address", l.ln.Addr().String(), "tls", l.tls != nil)
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(l)
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutdown)
+	}
+	_ = co.Seal(shutdown)
+	logger.Info("stopped")
+	return err
+}
+
+func runConfigured(ctx context.Context, c *ucli.Context) error {
+	cfg, err := config.LoadFile(c.String("config"))
+	if err != nil {
+		return ucli.Exit(err.Error(), 1)
+	}
+	level, format := cfg.LogLevel, cfg.LogFormat
+	if v := c.String("log-level"); v != "" {
+		level = v
+	}
+	if v := c.String("log-format"); v != "" {
+		format = v
+	}
+	logger, err := newLogger(c.App.ErrWriter, level, format)
+	if err != nil {
+		return ucli.Exit(err.Error(), 1)
+	}
+	p, closeStorage, err := openStorage(cfg.Storage)
+	if err != nil {
+		return err
+	}
+	defer closeStorage()
+	conf := core.Config{
+		Physical: p, StorageType: cfg.Storage.Type, Logger: logger, Version: Version,
+		ClusterName: cfg.ClusterName, DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
+		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+	}
+	if cfg.Seal != nil {
+		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
+			return ucli.Exit(err.Error(), 1)
+		}
+	}
+	co := core.New(conf)
+	if unsealed, err := co.AutoUnseal(ctx); err != nil {
+		return fmt.Errorf("auto-unseal: %w", err)
+	} else if unsealed {
+		logger.Info("auto-unsealed with the static key")
+	}
+	lns, err := openListeners(cfg.Listeners)
+	if err != nil {
+		return err
+	}
+	if cfg.PIDFile != "" {
+		if err := os.WriteFile(cfg.PIDFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+			return fmt.Errorf("write pid_file: %w", err)
+		}
+		defer os.Remove(cfg.PIDFile)
+	}
+	return serve(ctx, logger, co, lns)
+}
+
+func openStorage(s config.Storage) (physical.Backend, func(), error) {
+	switch s.Type {
+	case config.StorageFile:
+		b, err := bolt.Open(s.Path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open file storage at %s: %w", s.Path, err)
+		}
+		return b, func() { _ = b.Close() }, nil
+	case config.StorageInmem:
+		return inmem.New(), func() {}, nil
+	}
+	return nil, nil, fmt.Errorf("storage type %q is not supported", s.Type)
+}
+
+func openListeners(cfgs []config.Listener) ([]listener, error) {
+	var out []listener
+	for _, lc := range cfgs {
+		l := listener{maxRequestSize: lc.MaxRequestSize}
+		if !lc.TLSDisable {
+			cert, err := tls.LoadX509KeyPair(lc.TLSCertFile, lc.TLSKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s: load TLS certificate: %w", lc.Address, err)
+			}
+			l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tlsVersion(lc.TLSMinVersion)}
+		}
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			for _, o := range out {
+				o.ln.Close()
+			}
+			return nil, fmt.Errorf("listen on %s: %w", lc.Address, err)
+		}
+		l.ln = ln
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func tlsVersion(v string) uint16 {
+	if v == "tls13" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
 }

@@ -1,0 +1,197 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/router"
+	"github.com/cofferhq/coffer/internal/seal"
+	"github.com/cofferhq/coffer/internal/system"
+	"github.com/cofferhq/coffer/internal/token"
+)
+
+// Config is what New needs to build a Core.
+type Config struct {
+	Physical    physical.Backend
+	StorageType string
+	Logger      *slog.Logger
+	// DefaultLeaseTTL and MaxLeaseTTL apply to mounts that do not set their own.
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
+	ClusterName     string
+	Version         string
+	// Engines and AuthMethods map type names to factories (see registry).
+	Engines     map[string]logical.Factory
+	AuthMethods map[string]logical.Factory
+	// StaticKey, when set, is the 32-byte unseal key read from a key file:
+	// the server auto-unseals with it and init returns no shares.
+	StaticKey []byte
+}
+
+// Core serves requests. Its methods are safe for concurrent use. While
+// sealed it holds no key and answers every request but the pre-auth sys/
+// paths with logical.ErrSealed.
+type Core struct {
+	conf    Config
+	logger  *slog.Logger
+	barrier *barrier.Barrier
+	seal    *seal.Manager
+	sys     logical.Backend
+
+	// lifecycle serialises init, unseal and seal.
+	lifecycle sync.Mutex
+	// state is nil while sealed.
+	state     atomic.Pointer[active]
+	clusterID atomic.Value
+}
+
+// active is everything that exists only while unsealed.
+type active struct {
+	router   *router.Router
+	tokens   *token.Store
+	policies *policyStore
+	mounts   *mountTable
+	stop     context.CancelFunc
+}
+
+// New builds a sealed Core over conf.Physical.
+func New(conf Config) *Core {
+	if conf.Logger == nil {
+		conf.Logger = slog.New(slog.DiscardHandler)
+	}
+	if conf.DefaultLeaseTTL == 0 {
+		conf.DefaultLeaseTTL = 768 * time.Hour
+	}
+	if conf.MaxLeaseTTL == 0 {
+		conf.MaxLeaseTTL = 768 * time.Hour
+	}
+	b := barrier.New(conf.Physical)
+	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b)}
+	c.clusterID.Store("")
+	c.sys = system.New(sysAdapter{c}, system.Info{
+		Version: conf.Version, StorageType: conf.StorageType, ClusterName: conf.ClusterName,
+		ClusterID: func() string { return c.clusterID.Load().(string) },
+	})
+	return c
+}
+
+// HandleRequest authenticates, authorises and routes one request.
+func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if rest, ok := preAuth(req.Path); ok {
+		sub := *req
+		sub.Path, sub.Unauthenticated = rest, true
+		return c.sys.HandleRequest(ctx, &sub)
+	}
+	st := c.state.Load()
+	if st == nil {
+		return nil, logical.ErrSealed
+	}
+	route, rest := st.router.Match(req.Path)
+	sub := *req
+	sub.Path = rest
+	var te *token.Entry
+	if route == nil || route.Special == nil || !router.MatchesPattern(route.Special.Unauthenticated, rest) {
+		var err error
+		if te, err = c.authorize(ctx, st, route, req, &sub); err != nil {
+			return nil, err
+		}
+		ctx = token.WithUsedEntry(ctx, te)
+	} else {
+		sub.Unauthenticated = true
+	}
+	if route == nil {
+		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q", req.Path)
+	}
+	sub.Storage, sub.MountPoint, sub.MountType, sub.MountAccessor = route.Storage, route.Path, route.Type, route.Accessor
+	resp, err := route.Backend.HandleRequest(ctx, &sub)
+	if te != nil && te.NumUses == 1 {
+		// That was the token's last use: it goes now that it has served.
+		if rerr := st.tokens.Revoke(context.WithoutCancel(ctx), te.Hash); rerr != nil {
+			c.logger.Error("revoke used-up token", "accessor", te.Accessor, "error", rerr.Error())
+		}
+	}
+	if err != nil || resp == nil || resp.Auth == nil || route.Type == tokenTypeName {
+		return resp, err
+	}
+	return c.issueLoginToken(ctx, st, req.Path, resp)
+}
+
+// preAuth reports whether path is a sys/ path served without a token and
+// while sealed, returning it relative to "sys/".
+func preAuth(path string) (string, bool) {
+	const sys = "sys/"
+	if len(path) <= len(sys) || path[:len(sys)] != sys {
+		return "", false
+	}
+	rest := path[len(sys):]
+	for _, p := range system.PreAuthPaths {
+		if rest == p {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// authorize checks the token and the policy for req, and fills sub.Auth.
+func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, req, sub *logical.Request) (*token.Entry, error) {
+	denied := logical.CodedError(logical.ErrPermissionDenied, "permission denied")
+	if req.ClientToken == "" {
+		return nil, denied
+	}
+	te, err := st.tokens.Use(ctx, req.ClientToken)
+	if err != nil {
+		return nil, err
+	}
+	if te == nil {
+		return nil, denied
+	}
+	acl, err := st.policies.ACL(ctx, te.Policies)
+	if err != nil {
+		return nil, err
+	}
+	sub.Auth = authFromEntry(req.ClientToken, te)
+	op := req.Operation
+	if op == logical.UpdateOperation && route != nil {
+		if ec, ok := route.Backend.(logical.ExistenceChecker); ok {
+			probe := *sub
+			probe.Storage = route.Storage
+			found, exists, err := ec.ExistenceCheck(ctx, &probe)
+			if err != nil {
+				return nil, err
+			}
+			if found && !exists {
+				op = logical.CreateOperation
+			}
+		}
+	}
+	sub.Operation = op
+	res := acl.AllowedData(op, req.Path, req.Data)
+	if !res.Allowed {
+		return nil, denied
+	}
+	if route != nil && route.Special != nil && router.MatchesPattern(route.Special.Root, sub.Path) && !res.Sudo && !res.IsRoot {
+		return nil, logical.CodedError(logical.ErrPermissionDenied, "permission denied: this path requires the sudo capability")
+	}
+	return te, nil
+}
+
+func authFromEntry(id string, te *token.Entry) *logical.Auth {
+	return &logical.Auth{
+		ClientToken: id, Accessor: te.Accessor, Policies: te.Policies, TokenPolicies: te.Policies,
+		Metadata: te.Meta, DisplayName: te.DisplayName, Orphan: te.Orphan, NumUses: te.NumUses, TokenType: "service",
+	}
+}
+
+// issueLoginToken turns the Auth a login returned into a real token.
+func (c *Core) issueLoginToken(ctx context.Context, st *active, path string, resp *logical.Response) (*logical.Response, error) {
+	if _, err := st.tokens.CreateFromAuth(ctx, resp.Auth, path); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

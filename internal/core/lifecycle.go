@@ -1,0 +1,171 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/router"
+	"github.com/cofferhq/coffer/internal/seal"
+	"github.com/cofferhq/coffer/internal/system"
+	"github.com/cofferhq/coffer/internal/token"
+)
+
+// Barrier prefixes of the core's own state.
+const (
+	clusterKey   = "core/cluster"
+	policyPrefix = "sys/policy/"
+	tokenPrefix  = "sys/token/"
+)
+
+type clusterInfo struct {
+	ID string `json:"id"`
+}
+
+// SealStatus reports the seal's state.
+func (c *Core) SealStatus(ctx context.Context) (system.SealStatus, error) {
+	st, err := c.seal.Status(ctx)
+	if err != nil {
+		return system.SealStatus{}, fmt.Errorf("seal status: %w", err)
+	}
+	return system.SealStatus{
+		Type: st.Type, Initialized: st.Initialized, Sealed: st.Sealed,
+		T: st.T, N: st.N, Progress: st.Progress, Nonce: st.Nonce,
+	}, nil
+}
+
+// Initialize creates the keys, the root token and the empty tables, and
+// returns the unseal key shares and the root token. The server stays sealed
+// afterwards, as Vault's does, unless it has a static key.
+func (c *Core) Initialize(ctx context.Context, shares, threshold int) (system.InitResult, error) {
+	if c.conf.StaticKey != nil {
+		return c.initializeStatic(ctx)
+	}
+	return c.initialize(ctx, shares, threshold, "")
+}
+
+func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID string) (system.InitResult, error) {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	keys, err := c.seal.Init(ctx, shares, threshold)
+	if err != nil {
+		return system.InitResult{}, err
+	}
+	key := keys[0]
+	if len(keys) > 1 {
+		if key, err = seal.Combine(keys[:threshold]); err != nil {
+			return system.InitResult{}, fmt.Errorf("combine new shares: %w", err)
+		}
+	}
+	if err := c.barrier.Unseal(ctx, key); err != nil {
+		return system.InitResult{}, fmt.Errorf("first unseal: %w", err)
+	}
+	defer c.barrier.Seal()
+	root, err := c.bootstrap(ctx, rootID)
+	if err != nil {
+		return system.InitResult{}, err
+	}
+	return system.InitResult{Keys: keys, RootToken: root}, nil
+}
+
+// bootstrap writes what a new server needs while the barrier is unsealed
+// for the first time: its cluster identity and the root token.
+func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
+	if err := logical.PutJSON(ctx, c.barrier, clusterKey, clusterInfo{ID: uuid.NewString()}); err != nil {
+		return "", fmt.Errorf("write cluster identity: %w", err)
+	}
+	ts, err := c.newTokenStore(ctx)
+	if err != nil {
+		return "", err
+	}
+	root, err := ts.CreateRoot(ctx, rootID)
+	if err != nil {
+		return "", fmt.Errorf("create root token: %w", err)
+	}
+	return root, nil
+}
+
+func (c *Core) newTokenStore(ctx context.Context) (*token.Store, error) {
+	ts, err := token.New(ctx, token.Config{
+		Storage: logical.NewView(c.barrier, tokenPrefix),
+		System:  logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
+		Logger:  c.logger.With("component", "token"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open token store: %w", err)
+	}
+	return ts, nil
+}
+
+// Unseal adds one key share. When the threshold is reached the barrier opens
+// and the mounts, policies and tokens are loaded.
+func (c *Core) Unseal(ctx context.Context, share []byte, reset bool) (system.SealStatus, error) {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if reset {
+		c.seal.ResetUnseal()
+	}
+	if share != nil && c.state.Load() == nil {
+		st, err := c.seal.Unseal(ctx, share)
+		if err != nil {
+			return system.SealStatus{}, err
+		}
+		if !st.Sealed {
+			if err := c.postUnseal(ctx); err != nil {
+				return system.SealStatus{}, err
+			}
+		}
+	}
+	return c.SealStatus(ctx)
+}
+
+// postUnseal builds the active state. Called with lifecycle held and the
+// barrier unsealed; on failure the barrier is sealed again.
+func (c *Core) postUnseal(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			c.barrier.Seal()
+		}
+	}()
+	var ci clusterInfo
+	if _, err := logical.GetJSON(ctx, c.barrier, clusterKey, &ci); err != nil {
+		return fmt.Errorf("read cluster identity: %w", err)
+	}
+	c.clusterID.Store(ci.ID)
+	ts, err := c.newTokenStore(ctx)
+	if err != nil {
+		return err
+	}
+	rt := router.New()
+	mt := &mountTable{
+		storage: c.barrier, router: rt, engines: c.conf.Engines, auths: c.conf.AuthMethods,
+		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix)},
+		logger:   c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
+	}
+	if err := mt.load(ctx); err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go ts.Run(runCtx)
+	c.state.Store(&active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, stop: stop})
+	c.logger.Info("unsealed", "cluster_id", ci.ID)
+	return nil
+}
+
+// Seal drops the active state and every key.
+func (c *Core) Seal(ctx context.Context) error {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if st := c.state.Swap(nil); st != nil {
+		st.stop()
+		st.mounts.unload(ctx)
+	}
+	c.seal.Seal(ctx)
+	c.logger.Info("sealed")
+	return nil
+}
+
+// Sealed reports whether the core is sealed.
+func (c *Core) Sealed() bool { return c.state.Load() == nil }

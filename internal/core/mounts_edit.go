@@ -1,0 +1,172 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/system"
+)
+
+// cleanMountPath validates a user-supplied mount path and returns it with
+// exactly one trailing slash.
+func cleanMountPath(p string) (string, error) {
+	p = strings.Trim(strings.TrimSpace(p), "/")
+	if p == "" {
+		return "", logical.InvalidRequest("mount path must not be empty")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", logical.InvalidRequest("mount path %q has an empty, \".\" or \"..\" segment", p)
+		}
+	}
+	if strings.ContainsAny(p, "*+ \t\n") {
+		return "", logical.InvalidRequest("mount path %q must not contain '*', '+' or white space", p)
+	}
+	return p + "/", nil
+}
+
+// normaliseType maps the CLI's kv-v1/kv-v2 shorthands onto kv with a version.
+func normaliseType(m *system.MountInfo) {
+	switch m.Type {
+	case "kv-v1", "kv-v2":
+		if m.Options == nil {
+			m.Options = map[string]string{}
+		}
+		m.Options["version"] = m.Type[4:]
+		m.Type = "kv"
+	case "kv":
+		if m.Options == nil || m.Options["version"] == "" {
+			if m.Options == nil {
+				m.Options = map[string]string{}
+			}
+			m.Options["version"] = "1"
+		}
+	}
+}
+
+// Enable implements system.Mounts.
+func (mt *mountTable) Enable(ctx context.Context, t system.Table, m system.MountInfo) error {
+	path, err := cleanMountPath(m.Path)
+	if err != nil {
+		return err
+	}
+	if t == system.SecretsTable {
+		for _, r := range reservedSecretsPaths {
+			if strings.HasPrefix(path, r) {
+				return logical.InvalidRequest("cannot mount at %q: the %q prefix is reserved", path, r)
+			}
+		}
+	}
+	if m.Type == systemTypeName || m.Type == tokenTypeName {
+		return logical.InvalidRequest("a %q backend cannot be mounted again", m.Type)
+	}
+	if m.DefaultLeaseTTL > 0 && m.MaxLeaseTTL > 0 && m.DefaultLeaseTTL > m.MaxLeaseTTL {
+		return logical.InvalidRequest("default_lease_ttl must not exceed max_lease_ttl")
+	}
+	normaliseType(&m)
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	for _, e := range mt.entries[t] {
+		if strings.HasPrefix(path, e.Path) || strings.HasPrefix(e.Path, path) {
+			return logical.InvalidRequest("path is already in use at %s", routePath(t, e.Path))
+		}
+	}
+	e := newEntry(m.Type, path, m.Description)
+	e.Options, e.Local, e.SealWrap = m.Options, m.Local, m.SealWrap
+	e.DefaultLeaseTTL, e.MaxLeaseTTL = m.DefaultLeaseTTL, m.MaxLeaseTTL
+	if err := mt.mountLocked(ctx, t, e); err != nil {
+		return err
+	}
+	next := append(slices.Clone(mt.entries[t]), e)
+	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), next); err != nil {
+		mt.router.Unmount(routePath(t, path))
+		delete(mt.live, routePath(t, path))
+		return fmt.Errorf("persist mount table: %w", err)
+	}
+	mt.entries[t] = next
+	return nil
+}
+
+// Disable implements system.Mounts: it removes the mount and deletes all
+// the data stored under it.
+func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) error {
+	path, err := cleanMountPath(path)
+	if err != nil {
+		return err
+	}
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	i := slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path })
+	if i < 0 {
+		return logical.InvalidRequest("no mount at %q", routePath(t, path))
+	}
+	e := mt.entries[t][i]
+	if e.Type == systemTypeName || e.Type == tokenTypeName {
+		return logical.InvalidRequest("cannot disable the built-in %q mount", routePath(t, path))
+	}
+	next := slices.Delete(slices.Clone(mt.entries[t]), i, i+1)
+	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), next); err != nil {
+		return fmt.Errorf("persist mount table: %w", err)
+	}
+	mt.entries[t] = next
+	rp := routePath(t, path)
+	mt.router.Unmount(rp)
+	if c, ok := mt.live[rp].(logical.Cleaner); ok {
+		c.Cleanup(ctx)
+	}
+	delete(mt.live, rp)
+	prefix := secretsPrefix
+	if t == system.AuthTable {
+		prefix = authPrefix
+	}
+	if err := logical.ClearPrefix(ctx, mt.storage, prefix+e.UUID+"/"); err != nil {
+		return fmt.Errorf("delete data of %s: %w", rp, err)
+	}
+	return nil
+}
+
+// Tune implements system.Mounts.
+func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) error {
+	path, err := cleanMountPath(path)
+	if err != nil {
+		return err
+	}
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	i := slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path })
+	if i < 0 {
+		return logical.InvalidRequest("no mount at %q", routePath(t, path))
+	}
+	e := *mt.entries[t][i]
+	if tn.DefaultLeaseTTL != nil {
+		e.DefaultLeaseTTL = *tn.DefaultLeaseTTL
+	}
+	if tn.MaxLeaseTTL != nil {
+		e.MaxLeaseTTL = *tn.MaxLeaseTTL
+	}
+	if tn.Description != nil {
+		e.Description = *tn.Description
+	}
+	if def, max := mt.effectiveTTLs(&e); def > max {
+		return logical.InvalidRequest("default_lease_ttl (%s) must not exceed max_lease_ttl (%s)", def, max)
+	}
+	for k, v := range tn.Options {
+		if k == "version" && e.Type == "kv" && v != e.Options["version"] {
+			return logical.InvalidRequest("changing the KV version of a mount is not supported; enable a new mount with -version=%s and copy the data", v)
+		}
+		if e.Options == nil {
+			e.Options = map[string]string{}
+		}
+		e.Options[k] = v
+	}
+	next := slices.Clone(mt.entries[t])
+	next[i] = &e
+	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), next); err != nil {
+		return fmt.Errorf("persist mount table: %w", err)
+	}
+	mt.entries[t] = next
+	return nil
+}

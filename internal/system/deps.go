@@ -1,0 +1,122 @@
+package system
+
+import (
+	"context"
+	"time"
+)
+
+// MountInfo describes one mount, in either the secrets or the auth table.
+type MountInfo struct {
+	Path            string            `json:"path"`
+	Type            string            `json:"type"`
+	Description     string            `json:"description"`
+	UUID            string            `json:"uuid"`
+	Accessor        string            `json:"accessor"`
+	Options         map[string]string `json:"options"`
+	DefaultLeaseTTL time.Duration     `json:"default_lease_ttl"`
+	MaxLeaseTTL     time.Duration     `json:"max_lease_ttl"`
+	Local           bool              `json:"local"`
+	SealWrap        bool              `json:"seal_wrap"`
+}
+
+// Table names the two mount tables.
+type Table string
+
+// The mount tables: secrets engines under their path, auth methods under "auth/".
+const (
+	SecretsTable Table = "mounts"
+	AuthTable    Table = "auth"
+)
+
+// Tune is a change to a mount's settings; nil fields are left alone.
+type Tune struct {
+	DefaultLeaseTTL *time.Duration
+	MaxLeaseTTL     *time.Duration
+	Description     *string
+	Options         map[string]string
+}
+
+// Mounts manages the mount tables. Paths are given as the user wrote them,
+// without the "auth/" prefix for auth mounts, and with or without a
+// trailing slash.
+type Mounts interface {
+	ListMounts(table Table) []MountInfo
+	Enable(ctx context.Context, table Table, m MountInfo) error
+	Disable(ctx context.Context, table Table, path string) error
+	Tune(ctx context.Context, table Table, path string, t Tune) error
+	// MountFor returns the mount serving a full request path, such as
+	// "secret/data/x" or "auth/token/create".
+	MountFor(path string) (MountInfo, bool)
+}
+
+// Policies stores ACL policies by name.
+type Policies interface {
+	ListPolicies(ctx context.Context) ([]string, error)
+	// GetPolicy returns the policy text, or found=false.
+	GetPolicy(ctx context.Context, name string) (text string, found bool, err error)
+	PutPolicy(ctx context.Context, name, text string) error
+	DeletePolicy(ctx context.Context, name string) error
+}
+
+// Capabilities answers what a token may do on a path.
+type Capabilities interface {
+	// CapabilitiesOf returns the capabilities of the token on each path;
+	// an unknown token is logical.ErrPermissionDenied.
+	CapabilitiesOf(ctx context.Context, token string, paths []string) (map[string][]string, error)
+	CapabilitiesOfAccessor(ctx context.Context, accessor string, paths []string) (map[string][]string, error)
+}
+
+// KeyStatus reports the barrier's active key term.
+type KeyStatus struct {
+	Term        uint32
+	InstallTime time.Time
+	Encryptions int64
+}
+
+// Keys rotates and reports the barrier keyring.
+type Keys interface {
+	Rotate(ctx context.Context) (KeyStatus, error)
+	KeyStatus(ctx context.Context) (KeyStatus, error)
+}
+
+// SealStatus is the seal's state as sys/seal-status reports it.
+type SealStatus struct {
+	Type         string `json:"type"`
+	Initialized  bool   `json:"initialized"`
+	Sealed       bool   `json:"sealed"`
+	T            int    `json:"t"`
+	N            int    `json:"n"`
+	Progress     int    `json:"progress"`
+	Nonce        string `json:"nonce"`
+	Version      string `json:"version"`
+	BuildDate    string `json:"build_date"`
+	Migration    bool   `json:"migration"`
+	ClusterName  string `json:"cluster_name,omitempty"`
+	ClusterID    string `json:"cluster_id,omitempty"`
+	RecoverySeal bool   `json:"recovery_seal"`
+	StorageType  string `json:"storage_type"`
+}
+
+// InitResult is what sys/init returns, exactly once.
+type InitResult struct {
+	Keys      [][]byte
+	RootToken string
+}
+
+// Sealer initialises, unseals and seals the server.
+type Sealer interface {
+	SealStatus(ctx context.Context) (SealStatus, error)
+	Initialize(ctx context.Context, shares, threshold int) (InitResult, error)
+	// Unseal adds one key share; reset discards the progress first.
+	Unseal(ctx context.Context, share []byte, reset bool) (SealStatus, error)
+	Seal(ctx context.Context) error
+}
+
+// Core is everything the sys backend needs from the server.
+type Core interface {
+	Mounts
+	Policies
+	Capabilities
+	Keys
+	Sealer
+}

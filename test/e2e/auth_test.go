@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/openbao/openbao/api/v2"
+)
+
+const readOnly = `
+path "secret/data/app/*" {
+  capabilities = ["read", "list"]
+}
+path "secret/metadata/app/*" {
+  capabilities = ["list"]
+}
+`
+
+func TestPolicyEnforcement(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	ctx := context.Background()
+	if err := s.client.Sys().PutPolicy("reader", readOnly); err != nil {
+		t.Fatal(err)
+	}
+	text, err := s.client.Sys().GetPolicy("reader")
+	if err != nil || !strings.Contains(text, "secret/data/app/*") {
+		t.Fatalf("get policy: %q %v", text, err)
+	}
+	names, err := s.client.Sys().ListPolicies()
+	if err != nil || !slices.Contains(names, "reader") || !slices.Contains(names, "default") || !slices.Contains(names, "root") {
+		t.Fatalf("list policies: %v %v", names, err)
+	}
+	err = s.client.Sys().PutPolicy("broken", "path \"x\" {\n  capabilities = [\"raed\"]\n}")
+	if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("bad policy: %v", err)
+	}
+	if _, err := s.client.KVv2("secret").Put(ctx, "app/db", map[string]any{"pw": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"reader"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := s.as(t, tok.Auth.ClientToken)
+	if got, err := reader.KVv2("secret").Get(ctx, "app/db"); err != nil || got.Data["pw"] != "x" {
+		t.Fatalf("reader read: %+v %v", got, err)
+	}
+	if _, err := reader.KVv2("secret").Put(ctx, "app/db", map[string]any{"pw": "y"}); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("reader write: %v", err)
+	}
+	if _, err := reader.KVv2("secret").Get(ctx, "other"); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("reader outside its path: %v", err)
+	}
+	for _, p := range []string{"secret//data/other", "secret/data/app/../other", "secret/data/./other", "secret%2Fdata%2Fother"} {
+		resp, err := reader.Logical().ReadRaw(p)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if code := statusOf(err); code != http.StatusForbidden && code != http.StatusBadRequest {
+			t.Fatalf("%s reached a denied path: %v", p, err)
+		}
+	}
+	caps, err := s.client.Sys().CapabilitiesSelf("secret/data/app/db")
+	if err != nil || !slices.Contains(caps, "root") {
+		t.Fatalf("root capabilities: %v %v", caps, err)
+	}
+	caps, err = s.client.Sys().Capabilities(tok.Auth.ClientToken, "secret/data/app/db")
+	if err != nil || !slices.Equal(caps, []string{"list", "read"}) {
+		t.Fatalf("reader capabilities: %v %v", caps, err)
+	}
+	if _, err := s.as(t, "s.bogus").Logical().Read("secret/data/app/db"); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if _, err := s.as(t, "").Logical().Read("secret/data/app/db"); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("no token: %v", err)
+	}
+	if err := s.client.Sys().DeletePolicy("reader"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.KVv2("secret").Get(ctx, "app/db"); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("deleted policy still grants: %v", err)
+	}
+}
+
+func TestTokenLifecycle(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	tokens := s.client.Auth().Token()
+	if err := s.client.Sys().PutPolicy("minter", `path "auth/token/create" { capabilities = ["create", "update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := tokens.Create(&api.TokenCreateRequest{Policies: []string{"minter"}, TTL: "1h", Metadata: map[string]string{"team": "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent.Auth.Accessor == "" || !parent.Auth.Renewable || parent.Auth.LeaseDuration != 3600 {
+		t.Fatalf("create: %+v", parent.Auth)
+	}
+	look, err := tokens.Lookup(parent.Auth.ClientToken)
+	if err != nil || look.Data["accessor"] != parent.Auth.Accessor || look.Data["meta"].(map[string]any)["team"] != "a" {
+		t.Fatalf("lookup: %+v %v", look, err)
+	}
+	pc := s.as(t, parent.Auth.ClientToken)
+	self, err := pc.Auth().Token().LookupSelf()
+	if err != nil || self.Data["id"] != parent.Auth.ClientToken {
+		t.Fatalf("lookup-self: %v", err)
+	}
+	renewed, err := pc.Auth().Token().RenewSelf(7200)
+	if err != nil || renewed.Auth.LeaseDuration <= 0 {
+		t.Fatalf("renew-self: %+v %v", renewed, err)
+	}
+	child, err := pc.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"minter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}}); statusOf(err) != http.StatusBadRequest && statusOf(err) != http.StatusForbidden {
+		t.Fatalf("escalation: %v", err)
+	}
+	byAcc, err := tokens.LookupAccessor(child.Auth.Accessor)
+	if err != nil || byAcc.Data["id"] != "" {
+		t.Fatalf("lookup-accessor must not reveal the token: %+v %v", byAcc, err)
+	}
+	if err := tokens.RevokeTree(parent.Auth.ClientToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.as(t, child.Auth.ClientToken).Auth().Token().LookupSelf(); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("child outlived its parent: %v", err)
+	}
+	once, err := tokens.Create(&api.TokenCreateRequest{Policies: []string{"default"}, NumUses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := s.as(t, once.Auth.ClientToken)
+	if _, err := oc.Auth().Token().LookupSelf(); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if _, err := oc.Auth().Token().LookupSelf(); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("second use of a one-use token: %v", err)
+	}
+	orphan, err := tokens.CreateOrphan(&api.TokenCreateRequest{Policies: []string{"default"}})
+	if err != nil || !orphan.Auth.Orphan {
+		t.Fatalf("create-orphan: %+v %v", orphan, err)
+	}
+	if err := tokens.RevokeAccessor(orphan.Auth.Accessor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokens.Lookup(orphan.Auth.ClientToken); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("revoked by accessor: %v", err)
+	}
+}
