@@ -21,6 +21,7 @@ func createFields() map[string]*framework.FieldSchema {
 		"num_uses":          {Type: framework.TypeInt, Description: "Number of requests the token may make; 0 is unlimited."},
 		"renewable":         {Type: framework.TypeBool, Default: true, Description: "Whether the token may be renewed."},
 		"type":              {Type: framework.TypeString, Description: "Token type; only \"service\" is supported."},
+		"entity_alias":      {Type: framework.TypeString, Description: "Not supported (Coffer has no identity store); must be empty."},
 	}
 }
 
@@ -47,6 +48,9 @@ func (s *Store) handleCreate(orphan bool) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		if t := d.String("type"); t != "" && t != TypeService {
 			return nil, logical.InvalidRequest("unsupported token type %q", t)
+		}
+		if d.String("entity_alias") != "" {
+			return nil, logical.InvalidRequest("entity_alias is not supported: Coffer has no identity store")
 		}
 		parent, err := s.caller(ctx, req)
 		if err != nil {
