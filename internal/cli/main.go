@@ -42,6 +42,7 @@ func newApp(e *env) *ucli.App {
 		ExitErrHandler:            func(*ucli.Context, error) {},
 		Commands: []*ucli.Command{
 			serverCommand(),
+			benchCommand(),
 			e.statusCommand(),
 			e.operatorCommand(),
 			e.loginCommand(),
@@ -57,10 +58,21 @@ func newApp(e *env) *ucli.App {
 			e.patchCommand(),
 		},
 	}
+	app.Action = unknownCommand
 	for _, c := range app.Commands {
 		setUsageErrors(c)
 	}
 	return app
+}
+
+// unknownCommand is the action of the app and of every command group: with
+// no argument it shows the help, with one it is a usage error (exit 1)
+// rather than urfave's "No help topic" exit 3.
+func unknownCommand(c *ucli.Context) error {
+	if c.NArg() == 0 {
+		return ucli.ShowSubcommandHelp(c)
+	}
+	return usageErrorf("Unknown command %q. Run \"%s -h\" for the list of commands.", c.Args().First(), c.Command.HelpName)
 }
 
 // setUsageErrors makes bad flags exit 1 with one line of explanation on
@@ -70,6 +82,9 @@ func setUsageErrors(c *ucli.Command) {
 		c.OnUsageError = func(ctx *ucli.Context, err error, _ bool) error {
 			return usageErrorf("%s\n\nRun \"%s -h\" for usage.", err, ctx.Command.HelpName)
 		}
+	}
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		c.Action = unknownCommand
 	}
 	for _, sub := range c.Subcommands {
 		setUsageErrors(sub)
