@@ -213,11 +213,13 @@ func (s *session) printKVGet(k kvPath, sec *api.Secret, p string) error {
 			if err := s.out.table(mapRows(md)); err != nil {
 				return err
 			}
-			fmt.Fprintln(s.stdout)
 		}
 	}
 	if data == nil {
 		return nil
+	}
+	if k.v2 {
+		fmt.Fprintln(s.stdout)
 	}
 	s.out.heading("Data")
 	return s.out.table(append(leaseRows(sec), mapRows(data)...))

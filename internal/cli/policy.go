@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -67,7 +68,7 @@ func runPolicyRead(s *session) error {
 		return s.out.secret(sec)
 	}
 	text, _ := sec.Data["policy"].(string)
-	return s.out.lines([]string{text})
+	return s.out.lines([]string{strings.TrimRight(text, "\n")})
 }
 
 func runPolicyList(s *session) error {

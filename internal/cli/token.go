@@ -16,15 +16,15 @@ func (e *env) tokenCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{
 			e.clientCommand(&ucli.Command{Name: "create", Usage: "Create a child token (or an orphan with -orphan)", Flags: tokenCreateFlags()}, runTokenCreate),
 			e.clientCommand(&ucli.Command{
-				Name: "lookup", Usage: "Print a token's properties (the caller's own without TOKEN)", ArgsUsage: "[TOKEN | ACCESSOR]",
+				Name: "lookup", Usage: "Print a token's properties (the caller's own without TOKEN)", ArgsUsage: "[TOKEN | ACCESSOR | -]",
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "accessor", Usage: "the argument is an accessor, not a token"}},
 			}, runTokenLookup),
 			e.clientCommand(&ucli.Command{
-				Name: "renew", Usage: "Extend a token's TTL (the caller's own without TOKEN)", ArgsUsage: "[TOKEN]",
+				Name: "renew", Usage: "Extend a token's TTL (the caller's own without TOKEN)", ArgsUsage: "[TOKEN | -]",
 				Flags: []ucli.Flag{&ucli.StringFlag{Name: "increment", Aliases: []string{"i"}, Usage: "requested TTL extension, e.g. 1h"}},
 			}, runTokenRenew),
 			e.clientCommand(&ucli.Command{
-				Name: "revoke", Usage: "Revoke a token and, unless -mode=orphan, its children", ArgsUsage: "[TOKEN | ACCESSOR]",
+				Name: "revoke", Usage: "Revoke a token and, unless -mode=orphan, its children", ArgsUsage: "[TOKEN | ACCESSOR | -]",
 				Flags: []ucli.Flag{
 					&ucli.BoolFlag{Name: "accessor", Usage: "the argument is an accessor, not a token"},
 					&ucli.BoolFlag{Name: "self", Usage: "revoke the token making the request"},
@@ -32,7 +32,7 @@ func (e *env) tokenCommand() *ucli.Command {
 				},
 			}, runTokenRevoke),
 			e.clientCommand(&ucli.Command{
-				Name: "capabilities", Usage: "Print what a token (the caller's own without TOKEN) may do on PATH", ArgsUsage: "[TOKEN] PATH",
+				Name: "capabilities", Usage: "Print what a token (the caller's own without TOKEN) may do on PATH", ArgsUsage: "[TOKEN | -] PATH",
 			}, runTokenCapabilities),
 		},
 	}
@@ -52,6 +52,21 @@ func tokenCreateFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "metadata", Usage: "k=v metadata; repeat for several"},
 		&ucli.StringFlag{Name: "type", Value: "service", Usage: "token type; only service is supported"},
 	}
+}
+
+// tokenArg returns the i-th argument, a token or accessor, reading it from
+// standard input when it is "-" so it need not appear in argv or shell
+// history.
+func (s *session) tokenArg(i int) (string, error) {
+	arg := s.arg(i)
+	if arg != "-" {
+		return arg, nil
+	}
+	b, err := s.readStdin()
+	if err != nil {
+		return "", usageError("reading the token", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // runTokenCreate prints the new token: showing it is the command's purpose.
@@ -91,11 +106,11 @@ func runTokenLookup(s *session) error {
 	if err := s.wantArgs(0, 1); err != nil {
 		return err
 	}
-	arg := s.arg(0)
-	var (
-		sec *api.Secret
-		err error
-	)
+	arg, err := s.tokenArg(0)
+	if err != nil {
+		return err
+	}
+	var sec *api.Secret
 	switch {
 	case s.c.Bool("accessor"):
 		if arg == "" {
@@ -129,11 +144,12 @@ func runTokenRenew(s *session) error {
 		}
 		inc = d
 	}
-	var (
-		sec *api.Secret
-		err error
-	)
-	if arg := s.arg(0); arg == "" {
+	arg, err := s.tokenArg(0)
+	if err != nil {
+		return err
+	}
+	var sec *api.Secret
+	if arg == "" {
 		sec, err = s.client.Auth().Token().RenewSelfWithContext(s.ctx, inc)
 	} else {
 		sec, err = s.client.Auth().Token().RenewWithContext(s.ctx, arg, inc)
@@ -153,7 +169,10 @@ func runTokenRevoke(s *session) error {
 		return usageErrorf("Invalid -mode %q: the only mode is orphan", mode)
 	}
 	tok := s.client.Auth().Token()
-	var err error
+	arg, err := s.tokenArg(0)
+	if err != nil {
+		return err
+	}
 	switch {
 	case self:
 		if e := s.wantArgs(0, 0); e != nil {
@@ -165,11 +184,11 @@ func runTokenRevoke(s *session) error {
 	case accessor && mode == "orphan":
 		return usageErrorf("-accessor and -mode=orphan cannot be combined")
 	case accessor:
-		err = tok.RevokeAccessorWithContext(s.ctx, s.arg(0))
+		err = tok.RevokeAccessorWithContext(s.ctx, arg)
 	case mode == "orphan":
-		err = tok.RevokeOrphanWithContext(s.ctx, s.arg(0))
+		err = tok.RevokeOrphanWithContext(s.ctx, arg)
 	default:
-		err = tok.RevokeTreeWithContext(s.ctx, s.arg(0))
+		err = tok.RevokeTreeWithContext(s.ctx, arg)
 	}
 	if err != nil {
 		return serverError("revoking token", err)
@@ -187,7 +206,11 @@ func runTokenCapabilities(s *session) error {
 		path = s.args[len(s.args)-1]
 	)
 	if len(s.args) == 2 {
-		caps, err = s.client.Sys().CapabilitiesWithContext(s.ctx, s.arg(0), path)
+		tokenArg, err := s.tokenArg(0)
+		if err != nil {
+			return err
+		}
+		caps, err = s.client.Sys().CapabilitiesWithContext(s.ctx, tokenArg, path)
 	} else {
 		caps, err = s.client.Sys().CapabilitiesSelfWithContext(s.ctx, path)
 	}

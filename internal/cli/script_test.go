@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets testscript run this test binary as the "coffer" command,
+// so scripts exercise Main exactly as the real binary does.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"coffer": func() { os.Exit(Main(os.Args)) },
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script. Each script starts
+// its own dev server in the background on a free port ($PORT) and waits
+// for it with waitserver; COFFER_ADDR already points there.
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	testscript.Run(t, testscript.Params{
+		Dir:   filepath.Join("testdata", "script"),
+		Setup: scriptSetup,
+		Cmds:  map[string]func(ts *testscript.TestScript, neg bool, args []string){"waitserver": waitServer},
+	})
+}
+
+func scriptSetup(e *testscript.Env) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	e.Setenv("PORT", strconv.Itoa(port))
+	e.Setenv("COFFER_ADDR", "http://127.0.0.1:"+strconv.Itoa(port))
+	e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".config"))
+	e.Setenv("COFFER_MAX_RETRIES", "0")
+	return nil
+}
+
+// freePort asks the kernel for a port that is free now. Another process
+// could take it before the server binds, which on loopback in a test is
+// rare enough to accept.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitServer waits up to 20 seconds for sys/health on $PORT to answer.
+func waitServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: waitserver")
+	}
+	url := "http://127.0.0.1:" + ts.Getenv("PORT") + "/v1/sys/health"
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("server on port %s did not become healthy", ts.Getenv("PORT"))
+}
