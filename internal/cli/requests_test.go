@@ -263,3 +263,28 @@ func TestLoginStoresToken(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsFromStdin checks that an unseal key and a login token can be
+// piped in when there is no terminal to prompt on, and are sent as given.
+func TestSecretsFromStdin(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t, map[string]fakeReply{
+		"PUT /v1/sys/unseal":             {body: `{"type":"shamir","initialized":true,"sealed":false,"t":1,"n":1}`},
+		"GET /v1/auth/token/lookup-self": {body: `{"data":{"accessor":"a","policies":["default"]}}`},
+	})
+	vars := fakeEnv(t, f)
+	if _, stderr, code := runCLI(t, vars, "0a0b0c\n", "operator", "unseal"); code != 0 {
+		t.Fatalf("unseal: exit %d: %s", code, stderr)
+	}
+	assertJSON(t, f.last().body, `{"key":"0a0b0c"}`)
+	delete(vars, "COFFER_TOKEN")
+	if _, stderr, code := runCLI(t, vars, "s.piped\n", "login", "-no-store"); code != 0 {
+		t.Fatalf("login: exit %d: %s", code, stderr)
+	}
+	if got := f.last().token; got != "s.piped" {
+		t.Errorf("login sent %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(vars["XDG_CONFIG_HOME"], "coffer", "token")); !os.IsNotExist(err) {
+		t.Errorf("-no-store wrote the token file: %v", err)
+	}
+}

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -28,7 +30,10 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:   filepath.Join("testdata", "script"),
 		Setup: scriptSetup,
-		Cmds:  map[string]func(ts *testscript.TestScript, neg bool, args []string){"waitserver": waitServer},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitserver": waitServer,
+			"setenvfrom": setenvFrom,
+		},
 	})
 }
 
@@ -41,7 +46,9 @@ func scriptSetup(e *testscript.Env) error {
 	e.Setenv("COFFER_ADDR", "http://127.0.0.1:"+strconv.Itoa(port))
 	e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".config"))
 	e.Setenv("COFFER_MAX_RETRIES", "0")
-	return nil
+	// A non-dev server for scripts that initialise and unseal it themselves.
+	conf := fmt.Sprintf("storage \"inmem\" {}\n\nlistener \"tcp\" {\n  address     = \"127.0.0.1:%d\"\n  tls_disable = true\n}\n", port)
+	return os.WriteFile(filepath.Join(e.WorkDir, "server.hcl"), []byte(conf), 0o600)
 }
 
 // freePort asks the kernel for a port that is free now. Another process
@@ -56,7 +63,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// waitServer waits up to 20 seconds for sys/health on $PORT to answer.
+// waitServer waits up to 20 seconds for sys/health on $PORT to answer
+// with any status: an uninitialised or sealed server answers too.
 func waitServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: waitserver")
@@ -68,11 +76,24 @@ func waitServer(ts *testscript.TestScript, neg bool, args []string) {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("server on port %s did not become healthy", ts.Getenv("PORT"))
+}
+
+// setenvFrom sets NAME to the first group of REGEXP matched, line by line,
+// against the previous command's stdout: "setenvfrom KEY1 '^Unseal Key 1: (\S+)$'".
+func setenvFrom(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: setenvfrom NAME REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("no match for %s in stdout", args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }
