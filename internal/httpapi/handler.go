@@ -59,12 +59,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := a.decode(w, r)
 	if err != nil {
-		a.writeError(w, "", err)
+		a.writeError(w, r, "", err)
 		return
 	}
 	resp, err := a.core.HandleRequest(r.Context(), req)
 	if err != nil {
-		a.writeError(w, req.ID, err)
+		a.writeError(w, r, req.ID, err)
 		return
 	}
 	a.writeResponse(w, r, req, resp)

@@ -59,8 +59,14 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 	writeJSON(w, r, status, env)
 }
 
-func (a *api) writeError(w http.ResponseWriter, requestID string, err error) {
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
 	status := statusFor(err)
+	if status == http.StatusInternalServerError && r.Context().Err() != nil {
+		// The client went away mid-request; nothing failed on our side.
+		a.logger.Debug("request abandoned by the client", "request_id", requestID)
+		writeErrors(w, http.StatusServiceUnavailable, []string{"request cancelled"})
+		return
+	}
 	if status == http.StatusInternalServerError {
 		// The message of an internal error may name storage keys or wrap
 		// driver errors; keep it in the log and give the client a handle.

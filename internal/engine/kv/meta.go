@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -67,7 +68,14 @@ func loadMeta(ctx context.Context, s logical.Storage, path string) (*keyMeta, er
 // loadConfig reads the mount settings; the zero value when none are stored.
 func loadConfig(ctx context.Context, s logical.Storage) (mountConfig, error) {
 	var c mountConfig
-	if _, err := logical.GetJSON(ctx, s, configKey, &c); err != nil {
+	e, err := s.Get(ctx, configKey)
+	if err != nil {
+		return mountConfig{}, fmt.Errorf("read config: %w", err)
+	}
+	if e == nil {
+		return c, nil
+	}
+	if err := json.Unmarshal(e.Value, &c); err != nil {
 		return mountConfig{}, fmt.Errorf("%w: config: %v", ErrCorruptEntry, err)
 	}
 	return c, nil
