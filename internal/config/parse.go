@@ -1,18 +1,16 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
-	"unicode"
 
 	"github.com/hashicorp/hcl/hcl/ast"
 	hclparser "github.com/hashicorp/hcl/hcl/parser"
 	"github.com/hashicorp/hcl/hcl/token"
-	jsonparser "github.com/hashicorp/hcl/json/parser"
+
+	"github.com/cofferhq/coffer/internal/hclsafe"
 )
 
 // maxConfigSize bounds what LoadFile reads; a server config is a few KiB.
@@ -59,23 +57,17 @@ func Parse(src []byte, filename string) (*Server, error) {
 	return s, nil
 }
 
-// parseAST picks the JSON or HCL parser as hcl.Parse does, keeping
-// duplicate keys so that we report them with a line. The HCL library's
-// scanners panic on some malformed input, so JSON is pre-checked with
-// encoding/json and any remaining panic becomes an error.
-func parseAST(src []byte) (file *ast.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			file, err = nil, errors.New("malformed configuration")
-		}
-	}()
-	if strings.HasPrefix(strings.TrimLeftFunc(string(src), unicode.IsSpace), "{") {
-		if !json.Valid(src) {
-			return nil, errors.New("configuration starts with '{' but is not valid JSON")
-		}
-		return jsonparser.Parse(src)
+// parseAST parses HCL or JSON without panicking, naming the problem in
+// configuration terms.
+func parseAST(src []byte) (*ast.File, error) {
+	file, err := hclsafe.Parse(src)
+	switch {
+	case errors.Is(err, hclsafe.ErrMalformed):
+		return nil, errors.New("malformed configuration")
+	case errors.Is(err, hclsafe.ErrInvalidJSON):
+		return nil, errors.New("configuration starts with '{' but is not valid JSON")
 	}
-	return hclparser.ParseDontErrorOnDuplicateKeys(src)
+	return file, err
 }
 
 // decoder carries the file name into every error.

@@ -8,11 +8,13 @@ import (
 
 	"github.com/hashicorp/hcl/hcl/ast"
 	"github.com/hashicorp/hcl/hcl/token"
+
+	"github.com/cofferhq/coffer/internal/hclsafe"
 )
 
 // key returns the text of an object key.
 func (d *decoder) key(k *ast.ObjectKey) (string, error) {
-	v, err := tokenValue(k.Token)
+	v, err := hclsafe.TokenValue(k.Token)
 	if s, ok := v.(string); ok && err == nil {
 		return s, nil
 	}
@@ -25,7 +27,7 @@ func (d *decoder) literal(v ast.Node, key, want string) (any, token.Type, error)
 	if !ok || lit.Token.Type == token.IDENT {
 		return nil, 0, d.errorf(v.Pos(), ErrInvalidValue, "%q must be %s", key, want)
 	}
-	val, err := tokenValue(lit.Token)
+	val, err := hclsafe.TokenValue(lit.Token)
 	if err != nil {
 		return nil, 0, d.errorf(v.Pos(), ErrInvalidValue, "%q must be %s: %v", key, want, err)
 	}
@@ -127,32 +129,4 @@ func (d *decoder) durationInto(dst *time.Duration, key string) func(ast.Node) er
 		*dst = dur
 		return nil
 	}
-}
-
-// tokenValue is token.Value without its panics (it panics, for example,
-// on an integer that overflows int64).
-func tokenValue(t token.Token) (v any, err error) {
-	switch t.Type {
-	case token.NUMBER:
-		n, perr := strconv.ParseInt(t.Text, 0, 64)
-		if perr != nil {
-			return nil, fmt.Errorf("invalid number %s", t.Text)
-		}
-		return n, nil
-	case token.FLOAT:
-		f, perr := strconv.ParseFloat(t.Text, 64)
-		if perr != nil {
-			return nil, fmt.Errorf("invalid number %s", t.Text)
-		}
-		return f, nil
-	case token.BOOL, token.IDENT, token.STRING, token.HEREDOC:
-	default:
-		return nil, fmt.Errorf("unexpected %s", t.Type)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("invalid literal %s", t.Text)
-		}
-	}()
-	return t.Value(), nil
 }

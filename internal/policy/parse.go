@@ -1,18 +1,17 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/hashicorp/hcl/hcl/ast"
 	hclparser "github.com/hashicorp/hcl/hcl/parser"
 	"github.com/hashicorp/hcl/hcl/token"
-	jsonparser "github.com/hashicorp/hcl/json/parser"
+
+	"github.com/cofferhq/coffer/internal/hclsafe"
 )
 
 // Parse parses policy text written in Vault's HCL (or JSON) policy language
@@ -81,26 +80,16 @@ func parseText(name, text string) (*Policy, error) {
 	return p, nil
 }
 
-// parseHCL picks the JSON or HCL parser the way hcl.Parse does, but keeps
-// duplicate keys so that we can report them with a position.
-//
-// The HCL library's scanners panic on some malformed input (found by
-// fuzzing), so JSON is checked with encoding/json first and any remaining
-// panic is turned into an error: policy text comes from users.
-func parseHCL(text string) (file *ast.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			file, err = nil, errMalformed
-		}
-	}()
-	trimmed := strings.TrimLeftFunc(text, unicode.IsSpace)
-	if strings.HasPrefix(trimmed, "{") {
-		if !json.Valid([]byte(text)) {
-			return nil, errInvalidJSON
-		}
-		return jsonparser.Parse([]byte(text))
+// parseHCL parses HCL or JSON policy text without panicking.
+func parseHCL(text string) (*ast.File, error) {
+	file, err := hclsafe.Parse([]byte(text))
+	switch {
+	case errors.Is(err, hclsafe.ErrMalformed):
+		return nil, errMalformed
+	case errors.Is(err, hclsafe.ErrInvalidJSON):
+		return nil, errInvalidJSON
 	}
-	return hclparser.ParseDontErrorOnDuplicateKeys([]byte(text))
+	return file, err
 }
 
 // parser carries the policy name into every error.
@@ -287,7 +276,7 @@ func (ps *parser) duration(val ast.Node, what string) (time.Duration, error) {
 	if !ok {
 		return 0, ps.errorf(val.Pos(), "%s must be a duration such as \"1h\" or a number of seconds", what)
 	}
-	v, err := tokenValue(lit.Token)
+	v, err := hclsafe.TokenValue(lit.Token)
 	if err != nil {
 		return 0, ps.errorf(lit.Pos(), "%s: %v", what, err)
 	}

@@ -1,11 +1,10 @@
 package policy
 
 import (
-	"fmt"
-	"strconv"
-
 	"github.com/hashicorp/hcl/hcl/ast"
 	"github.com/hashicorp/hcl/hcl/token"
+
+	"github.com/cofferhq/coffer/internal/hclsafe"
 )
 
 // posString is a string value with where it was written, so that an error
@@ -17,7 +16,7 @@ type posString struct {
 
 // key returns the text of an object key (identifier or quoted string).
 func (ps *parser) key(k *ast.ObjectKey) (string, error) {
-	v, err := tokenValue(k.Token)
+	v, err := hclsafe.TokenValue(k.Token)
 	if err != nil {
 		return "", ps.errorf(k.Pos(), "invalid key: %v", err)
 	}
@@ -32,7 +31,7 @@ func (ps *parser) key(k *ast.ObjectKey) (string, error) {
 func (ps *parser) stringValue(val ast.Node, what string) (string, error) {
 	lit, ok := val.(*ast.LiteralType)
 	if ok {
-		v, err := tokenValue(lit.Token)
+		v, err := hclsafe.TokenValue(lit.Token)
 		if err != nil {
 			return "", ps.errorf(lit.Pos(), "%s: %v", what, err)
 		}
@@ -86,40 +85,11 @@ func (ps *parser) literalList(val ast.Node, what string) ([]any, error) {
 		if !ok || lit.Token.Type == token.IDENT {
 			return nil, ps.errorf(n.Pos(), "%s must be a list of strings, numbers or booleans", what)
 		}
-		v, err := tokenValue(lit.Token)
+		v, err := hclsafe.TokenValue(lit.Token)
 		if err != nil {
 			return nil, ps.errorf(lit.Pos(), "%s: %v", what, err)
 		}
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// tokenValue is token.Value without its panics: the HCL library panics on,
-// for example, an integer literal that overflows int64, and policy text
-// comes from users.
-func tokenValue(t token.Token) (v any, err error) {
-	switch t.Type {
-	case token.NUMBER:
-		n, perr := strconv.ParseInt(t.Text, 0, 64)
-		if perr != nil {
-			return nil, fmt.Errorf("invalid number %s", t.Text)
-		}
-		return n, nil
-	case token.FLOAT:
-		f, perr := strconv.ParseFloat(t.Text, 64)
-		if perr != nil {
-			return nil, fmt.Errorf("invalid number %s", t.Text)
-		}
-		return f, nil
-	case token.BOOL, token.IDENT, token.STRING, token.HEREDOC:
-	default:
-		return nil, fmt.Errorf("unexpected %s", t.Type)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("invalid literal %s", t.Text)
-		}
-	}()
-	return t.Value(), nil
 }
