@@ -35,6 +35,7 @@ func newApp(e *env) *ucli.App {
 	app := &ucli.App{
 		Name:                      "coffer",
 		Usage:                     "a self-hosted secrets manager that speaks Vault's HTTP API",
+		Version:                   Version,
 		Reader:                    e.stdin,
 		Writer:                    e.stdout,
 		ErrWriter:                 e.stderr,
