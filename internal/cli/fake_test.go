@@ -79,6 +79,10 @@ func (f *fakeServer) last() fakeCall {
 	return f.calls[len(f.calls)-1]
 }
 
+// appMu serialises in-process runs: urfave/cli applies its global help
+// flag to every flag set it builds, so two apps running at once race on it.
+var appMu sync.Mutex
+
 // runCLI runs the command line in-process against vars (no other
 // environment is visible) and returns its output and exit code.
 func runCLI(t *testing.T, vars map[string]string, stdin string, args ...string) (string, string, int) {
@@ -88,6 +92,8 @@ func runCLI(t *testing.T, vars map[string]string, stdin string, args ...string) 
 		stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr,
 		getenv: func(k string) string { return vars[k] },
 	}
+	appMu.Lock()
+	defer appMu.Unlock()
 	code := run(append([]string{"coffer"}, args...), e)
 	return stdout.String(), stderr.String(), code
 }
