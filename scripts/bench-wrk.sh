@@ -54,8 +54,8 @@ LUA
 check() { curl -fs -o /dev/null -w '%{http_code}' -H "X-Vault-Token: $token" "$addr/v1/secret/data/bench/key-7"; }
 [ "$(check)" = 200 ] || { echo "seeded key not readable"; exit 1; }
 echo "== KV v2 read: wrk -t2 -c16 -d$dur, 1,000 keys, file storage"
-wrk -t2 -c16 -d"$dur" --latency -s "$work/read.lua" "$addr" | grep -E 'Requests/sec|Non-2xx|50%|99%|Latency '
+wrk -t2 -c16 -d"$dur" --latency -s "$work/read.lua" "$addr" | grep -E "Requests/sec|Non-2xx|50%|75%|90%|99%|Latency "
 echo "== KV v2 write (fsynced, group-committed): wrk -t2 -c16 -d$dur"
-wrk -t2 -c16 -d"$dur" --latency -s "$work/write.lua" "$addr" | grep -E 'Requests/sec|Non-2xx|50%|99%|Latency '
+wrk -t2 -c16 -d"$dur" --latency -s "$work/write.lua" "$addr" | grep -E "Requests/sec|Non-2xx|50%|75%|90%|99%|Latency "
 sleep 2
 echo "== idle RSS after the load: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)"

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -39,10 +40,11 @@ func (b *v2) readData(ctx context.Context, req *logical.Request, d *framework.Fi
 		return nil, err
 	}
 	resp := logical.DataResponse(map[string]any{
-		"data":     v.data,
+		"data":     json.RawMessage(v.raw),
 		"metadata": v.meta.versionResponse(v.num, v.vm),
 	})
-	if v.data == nil {
+	if v.raw == nil {
+		resp.Data["data"] = nil
 		// Vault answers a deleted or destroyed version with its metadata
 		// and a 404, so that clients can tell it from a missing secret.
 		resp.Data["data"] = nil
@@ -103,11 +105,15 @@ func (b *v2) patchData(ctx context.Context, req *logical.Request, d *framework.F
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil || cur.data == nil {
+	if cur == nil || cur.raw == nil {
 		return nil, logical.CodedError(logical.ErrNotFound,
 			"no live version at %q to patch: write the secret first, or undelete its current version", p)
 	}
-	w.data = mergePatch(cur.data, patch.(map[string]any))
+	data, err := cur.decoded()
+	if err != nil {
+		return nil, err
+	}
+	w.data = mergePatch(data, patch.(map[string]any))
 	return b.commit(ctx, cur.meta, cfg, w)
 }
 

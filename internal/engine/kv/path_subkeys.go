@@ -41,11 +41,15 @@ func (b *v2) readSubkeys(ctx context.Context, req *logical.Request, d *framework
 		"subkeys":  nil,
 		"metadata": v.meta.versionResponse(v.num, v.vm),
 	})
-	if v.data == nil {
+	data, err := v.decoded()
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
 		resp.Status = 404
 		return resp, nil
 	}
-	resp.Data["subkeys"] = subkeys(v.data, depth, 1)
+	resp.Data["subkeys"] = subkeys(data, depth, 1)
 	return resp, nil
 }
 
