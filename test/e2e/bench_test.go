@@ -17,7 +17,7 @@ import (
 
 // benchServer starts a server on bolt storage in a temporary directory with
 // 1,000 KV v2 keys, for the whole-stack benchmarks below.
-func benchServer(b *testing.B) *server {
+func benchServer(b testing.TB) *server {
 	p, err := bolt.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
