@@ -100,12 +100,7 @@ func (s *benchServer) workload(c *ucli.Context, name string) error {
 		})
 		report(out, name, res)
 	case "rss":
-		time.Sleep(2 * time.Second)
-		kib, err := rssKiB(s.cmd.Process.Pid)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%-9s idle RSS %.1f MiB\n", name, float64(kib)/1024)
+		return s.rss(c)
 	case "startup":
 		return s.startups(c, c.Int("startups"))
 	default:
@@ -193,6 +188,29 @@ func (s *benchServer) stop() {
 		_ = s.cmd.Process.Signal(os.Interrupt)
 		_ = s.cmd.Wait()
 	}
+}
+
+// rss reports the resident memory of the running server after whatever
+// load came before, and of a freshly restarted one on the same store, each
+// after two idle seconds.
+func (s *benchServer) rss(c *ucli.Context) error {
+	time.Sleep(2 * time.Second)
+	loaded, err := rssKiB(s.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	s.stop()
+	if _, err := s.launch(c.Context); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	idle, err := rssKiB(s.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%-9s idle RSS %.1f MiB after a restart; %.1f MiB idle after the workloads above\n",
+		"rss", float64(idle)/1024, float64(loaded)/1024)
+	return nil
 }
 
 // startups restarts the server n times on the existing, auto-unsealed

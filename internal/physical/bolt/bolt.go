@@ -64,6 +64,9 @@ func WithMaxBatchSize(n int) Option { return func(o *options) { o.maxBatchSize =
 // the database file lock before failing with ErrLocked. The default is 5s.
 func WithLockTimeout(d time.Duration) Option { return func(o *options) { o.lockTimeout = d } }
 
+// initialMmapSize is the address space reserved for the file at open.
+const initialMmapSize = 1 << 30
+
 // Open creates dir (mode 0700) when missing and opens or creates the database
 // file coffer.db (mode 0600) in it. Only one process may hold the file; a
 // second one gets ErrLocked.
@@ -76,7 +79,16 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.lockTimeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: o.lockTimeout,
+		// Reserving address space up front spares the remaps that stall
+		// every reader and writer while the file grows; it costs no memory.
+		InitialMmapSize: initialMmapSize,
+		// A map freelist keeps allocation cheap as the file fragments. It
+		// is still synced on commit: rebuilding it at open would read every
+		// page and slow start-up and idle memory on large stores.
+		FreelistType: bbolt.FreelistMapType,
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
