@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -74,6 +76,10 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, requestID strin
 		writeErrors(w, status, []string{"internal error; see the server log for request " + requestID})
 		return
 	}
+	var rl *logical.RateLimitedError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", retryAfter(rl.RetryAfter))
+	}
 	var ue *logical.UserError
 	msg := err.Error()
 	if errors.As(err, &ue) {
@@ -84,6 +90,13 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, requestID strin
 		return
 	}
 	writeErrors(w, status, []string{msg})
+}
+
+// retryAfter renders a wait as Retry-After's whole seconds, rounded up and
+// at least one, so a client that obeys it does not come back too early.
+func retryAfter(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(secs, 1), 10)
 }
 
 func writeErrors(w http.ResponseWriter, status int, msgs []string) {

@@ -1,0 +1,24 @@
+package logical
+
+import (
+	"fmt"
+	"time"
+)
+
+// RateLimitedError is a request refused by a rate-limit quota. It wraps
+// ErrRateLimited, so it maps to 429, and carries how long the client should
+// wait, which the HTTP layer sends as Retry-After.
+type RateLimitedError struct {
+	// Path is the request path, named in the message as Vault does.
+	Path string
+	// RetryAfter is how long until the client may try again; zero when
+	// unknown.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("request path %q: %v", e.Path, ErrRateLimited)
+}
+
+// Unwrap lets errors.Is find ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
