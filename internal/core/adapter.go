@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/system"
 )
 
@@ -167,3 +168,52 @@ func (a sysAdapter) Unseal(ctx context.Context, share []byte, reset bool) (syste
 }
 
 func (a sysAdapter) Seal(ctx context.Context) error { return a.c.Seal(ctx) }
+
+func (a sysAdapter) ListQuotas(context.Context) ([]string, error) {
+	st, err := a.active()
+	if err != nil {
+		return nil, err
+	}
+	return st.quotas.List(), nil
+}
+
+func (a sysAdapter) GetQuota(_ context.Context, name string) (quota.Quota, bool, error) {
+	st, err := a.active()
+	if err != nil {
+		return quota.Quota{}, false, err
+	}
+	q, found := st.quotas.Get(name)
+	return q, found, nil
+}
+
+func (a sysAdapter) PutQuota(ctx context.Context, q quota.Quota) error {
+	st, err := a.active()
+	if err != nil {
+		return err
+	}
+	return st.quotas.Put(ctx, q)
+}
+
+func (a sysAdapter) DeleteQuota(ctx context.Context, name string) error {
+	st, err := a.active()
+	if err != nil {
+		return err
+	}
+	return st.quotas.Delete(ctx, name)
+}
+
+func (a sysAdapter) QuotaConfig(context.Context) (quota.Config, error) {
+	st, err := a.active()
+	if err != nil {
+		return quota.Config{}, err
+	}
+	return st.quotas.Config(), nil
+}
+
+func (a sysAdapter) SetQuotaConfig(ctx context.Context, c quota.Config) error {
+	st, err := a.active()
+	if err != nil {
+		return err
+	}
+	return st.quotas.SetConfig(ctx, c)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/router"
 	"github.com/cofferhq/coffer/internal/seal"
 	"github.com/cofferhq/coffer/internal/system"
@@ -57,6 +58,7 @@ type active struct {
 	tokens   *token.Store
 	policies *policyStore
 	mounts   *mountTable
+	quotas   *quota.Manager
 	stop     context.CancelFunc
 }
 
@@ -81,7 +83,9 @@ func New(conf Config) *Core {
 	return c
 }
 
-// HandleRequest authenticates, authorises and routes one request.
+// HandleRequest applies the rate-limit quotas, then authenticates,
+// authorises and routes one request. The pre-auth sys/ paths are never
+// rate-limited, so an operator can always check and unseal the server.
 func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if rest, ok := preAuth(req.Path); ok {
 		sub := *req
@@ -91,6 +95,10 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	st := c.state.Load()
 	if st == nil {
 		return nil, logical.ErrSealed
+	}
+	// Before authentication, as Vault does: a flood costs no token lookup.
+	if ok, wait, _ := st.quotas.Allow(req.Path, quota.ClientHost(req.RemoteAddr)); !ok {
+		return nil, &logical.RateLimitedError{Path: req.Path, RetryAfter: wait}
 	}
 	route, rest := st.router.Match(req.Path)
 	sub := *req

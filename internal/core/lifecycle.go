@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/router"
 	"github.com/cofferhq/coffer/internal/seal"
 	"github.com/cofferhq/coffer/internal/system"
@@ -18,6 +19,7 @@ const (
 	clusterKey   = "core/cluster"
 	policyPrefix = "sys/policy/"
 	tokenPrefix  = "sys/token/"
+	quotaPrefix  = "sys/quotas/"
 )
 
 type clusterInfo struct {
@@ -138,6 +140,10 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	quotas := quota.New(logical.NewView(c.barrier, quotaPrefix))
+	if err := quotas.Load(ctx); err != nil {
+		return err
+	}
 	rt := router.New()
 	mt := &mountTable{
 		storage: c.barrier, router: rt, engines: c.conf.Engines, auths: c.conf.AuthMethods,
@@ -149,7 +155,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go ts.Run(runCtx)
-	c.state.Store(&active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, stop: stop})
+	c.state.Store(&active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop})
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil
 }
@@ -161,6 +167,7 @@ func (c *Core) Seal(ctx context.Context) error {
 	if st := c.state.Swap(nil); st != nil {
 		st.stop()
 		st.mounts.unload(ctx)
+		st.quotas.Reset()
 	}
 	c.seal.Seal(ctx)
 	c.logger.Info("sealed")

@@ -33,6 +33,7 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.policyPaths()...)
 	paths = append(paths, b.capabilityPaths()...)
 	paths = append(paths, b.keyPaths()...)
+	paths = append(paths, b.quotaPaths()...)
 	return &framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{

@@ -3,6 +3,8 @@ package system
 import (
 	"context"
 	"time"
+
+	"github.com/cofferhq/coffer/internal/quota"
 )
 
 // MountInfo describes one mount, in either the secrets or the auth table.
@@ -112,6 +114,20 @@ type Sealer interface {
 	Seal(ctx context.Context) error
 }
 
+// Quotas stores the rate-limit quotas and their configuration. PutQuota
+// and SetQuotaConfig check their input and return logical.ErrInvalidRequest
+// errors for what they refuse.
+type Quotas interface {
+	// ListQuotas returns the quota names in order, empty when none.
+	ListQuotas(ctx context.Context) ([]string, error)
+	// GetQuota returns the quota called name, or found=false.
+	GetQuota(ctx context.Context, name string) (q quota.Quota, found bool, err error)
+	PutQuota(ctx context.Context, q quota.Quota) error
+	DeleteQuota(ctx context.Context, name string) error
+	QuotaConfig(ctx context.Context) (quota.Config, error)
+	SetQuotaConfig(ctx context.Context, c quota.Config) error
+}
+
 // Core is everything the sys backend needs from the server.
 type Core interface {
 	Mounts
@@ -119,4 +135,5 @@ type Core interface {
 	Capabilities
 	Keys
 	Sealer
+	Quotas
 }

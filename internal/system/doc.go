@@ -1,5 +1,5 @@
 // Package system is the sys/ backend: mounts, auth methods, policies,
-// capabilities, key rotation, seal, and the endpoints Vault clients call
+// capabilities, key rotation, rate-limit quotas, seal, and the endpoints Vault clients call
 // before they can authenticate (init, unseal, seal-status, health, leader).
 //
 // It only declares routes and shapes responses. The state it exposes belongs
