@@ -16,6 +16,13 @@ import (
 // rotating addresses.
 const DefaultMaxClients = 64 << 10
 
+// maxBurst and maxIdle keep absurd rates (1e300 per second, 1e-300 per
+// second) inside the integer types the buckets use.
+const (
+	maxBurst = 1 << 30
+	maxIdle  = 100 * 365 * 24 * time.Hour
+)
+
 // rule is a Quota compiled for matching, with its per-client buckets.
 type rule struct {
 	q      Quota
@@ -54,8 +61,10 @@ func newRule(q Quota, maxClients int) *rule {
 	// Vault's rate is per interval and a client may spend a whole
 	// interval's worth at once: that is the bucket's size.
 	r.limit = rate.Limit(q.Rate / q.Interval.Seconds())
-	r.burst = int(math.Max(1, math.Ceil(q.Rate)))
-	r.idle = time.Duration(float64(r.burst)/float64(r.limit)*float64(time.Second)) + q.BlockInterval
+	r.burst = int(math.Min(math.Max(1, math.Ceil(q.Rate)), maxBurst))
+	// A tiny rate refills over ages: clamp rather than overflow.
+	refill := math.Min(float64(r.burst)/float64(r.limit)*float64(time.Second), float64(maxIdle))
+	r.idle = time.Duration(refill) + q.BlockInterval
 	return r
 }
 
@@ -97,7 +106,7 @@ func (r *rule) allow(key string, now time.Time) (bool, time.Duration) {
 		return false, r.q.BlockInterval
 	}
 	missing := 1 - c.lim.TokensAt(now)
-	return false, time.Duration(missing / float64(r.limit) * float64(time.Second))
+	return false, time.Duration(math.Min(missing/float64(r.limit)*float64(time.Second), float64(maxIdle)))
 }
 
 // client finds or makes key's entry, moving it to the front, and forgets

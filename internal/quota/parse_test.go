@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -42,7 +43,7 @@ func TestParseRate(t *testing.T) {
 }
 
 func FuzzParseRate(f *testing.F) {
-	for _, s := range []string{"1", "0.5", "-1", "0", "NaN", "Inf", "1e308", "1e-320", "", "abc", "0x10"} {
+	for _, s := range []string{"1", "0.5", "-1", "0", "NaN", "Inf", "1e308", "1e-320", "1e-300", "1e19", "", "abc", "0x10"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -57,7 +58,18 @@ func FuzzParseRate(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a parsed rate %v failed Normalize: %v", r, err)
 		}
-		newRule(q, 1)
+		ru := newRule(q, 1)
+		if ru.burst < 1 || ru.idle < 0 || !(ru.limit > 0) {
+			t.Fatalf("rate %v compiled to burst %d, idle %v, limit %v", q.Rate, ru.burst, ru.idle, ru.limit)
+		}
+		if ok, _ := ru.allow("a", time.Unix(0, 0)); !ok {
+			t.Fatalf("rate %v refused the first request", q.Rate)
+		}
+		for range 2 {
+			if ok, wait := ru.allow("a", time.Unix(0, 0)); !ok && (wait < 0 || wait > maxIdle) {
+				t.Fatalf("rate %v: wait %v", q.Rate, wait)
+			}
+		}
 	})
 }
 
