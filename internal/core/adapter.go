@@ -124,6 +124,22 @@ func (a sysAdapter) CapabilitiesOfAccessor(ctx context.Context, accessor string,
 	return capabilities(ctx, st, te.Policies, paths)
 }
 
+func (a sysAdapter) MountVisible(ctx context.Context, tok, routePath string) (bool, error) {
+	st, err := a.active()
+	if err != nil {
+		return false, err
+	}
+	te, err := st.tokens.Lookup(ctx, tok)
+	if err != nil || te == nil {
+		return false, err
+	}
+	acl, err := st.policies.ACL(ctx, te.Policies)
+	if err != nil {
+		return false, err
+	}
+	return acl.HasAccessUnder(routePath), nil
+}
+
 func capabilities(ctx context.Context, st *active, policies []string, paths []string) (map[string][]string, error) {
 	acl, err := st.policies.ACL(ctx, policies)
 	if err != nil {

@@ -66,6 +66,10 @@ type Capabilities interface {
 	// an unknown token is logical.ErrPermissionDenied.
 	CapabilitiesOf(ctx context.Context, token string, paths []string) (map[string][]string, error)
 	CapabilitiesOfAccessor(ctx context.Context, accessor string, paths []string) (map[string][]string, error)
+	// MountVisible reports whether the token's policies grant anything on
+	// some path under the mount at routePath, so that it may learn the
+	// mount exists.
+	MountVisible(ctx context.Context, token, routePath string) (bool, error)
 }
 
 // KeyStatus reports the barrier's active key term.

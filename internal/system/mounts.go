@@ -195,23 +195,39 @@ func (b *backend) tune(t Table) framework.OperationFunc {
 }
 
 // uiMount tells the Vault CLI which mount serves a path and its KV version.
-func (b *backend) uiMount(_ context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+func (b *backend) uiMount(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	m, ok := b.core.MountFor(d.String("path"))
 	if !ok {
 		return nil, logical.InvalidRequest("no mount found for path %q", d.String("path"))
+	}
+	// Like Vault, a token learns of a mount only if its policies grant it
+	// something there.
+	if visible, err := b.core.MountVisible(ctx, req.ClientToken, m.Path); err != nil {
+		return nil, err
+	} else if !visible {
+		return nil, logical.CodedError(logical.ErrPermissionDenied, "permission denied")
 	}
 	data := mountJSON(m)
 	data["path"] = m.Path
 	return logical.DataResponse(data), nil
 }
 
-func (b *backend) uiMounts(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
+func (b *backend) uiMounts(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	secret, auth := map[string]any{}, map[string]any{}
-	for _, m := range b.core.ListMounts(SecretsTable) {
-		secret[m.Path] = mountJSON(m)
-	}
-	for _, m := range b.core.ListMounts(AuthTable) {
-		auth[m.Path] = mountJSON(m)
+	for _, t := range []struct {
+		table  Table
+		prefix string
+		out    map[string]any
+	}{{SecretsTable, "", secret}, {AuthTable, "auth/", auth}} {
+		for _, m := range b.core.ListMounts(t.table) {
+			visible, err := b.core.MountVisible(ctx, req.ClientToken, t.prefix+m.Path)
+			if err != nil {
+				return nil, err
+			}
+			if visible {
+				t.out[m.Path] = mountJSON(m)
+			}
+		}
 	}
 	return logical.DataResponse(map[string]any{"secret": secret, "auth": auth}), nil
 }

@@ -64,6 +64,15 @@ func TestPolicyEnforcement(t *testing.T) {
 			t.Fatalf("%s reached a denied path: %v", p, err)
 		}
 	}
+	if ui, err := reader.Logical().Read("sys/internal/ui/mounts/secret/app/db"); err != nil || ui.Data["type"] != "kv" {
+		t.Fatalf("reader's own mount lookup: %+v %v", ui, err)
+	}
+	if err := s.client.Sys().Mount("hidden", &api.MountInput{Type: "kv-v2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Logical().Read("sys/internal/ui/mounts/hidden/x"); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("a mount the reader has no rights on was revealed: %v", err)
+	}
 	caps, err := s.client.Sys().CapabilitiesSelf("secret/data/app/db")
 	if err != nil || !slices.Contains(caps, "root") {
 		t.Fatalf("root capabilities: %v %v", caps, err)
