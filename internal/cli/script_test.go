@@ -1,7 +1,16 @@
 package cli
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -48,7 +57,57 @@ func scriptSetup(e *testscript.Env) error {
 	e.Setenv("COFFER_MAX_RETRIES", "0")
 	// A non-dev server for scripts that initialise and unseal it themselves.
 	conf := fmt.Sprintf("storage \"inmem\" {}\n\nlistener \"tcp\" {\n  address     = \"127.0.0.1:%d\"\n  tls_disable = true\n}\n", port)
-	return os.WriteFile(filepath.Join(e.WorkDir, "server.hcl"), []byte(conf), 0o600)
+	if err := os.WriteFile(filepath.Join(e.WorkDir, "server.hcl"), []byte(conf), 0o600); err != nil {
+		return err
+	}
+	return writeTLSConfig(e.WorkDir, port)
+}
+
+// writeTLSConfig writes a self-signed certificate for 127.0.0.1, a static
+// seal key and tls.hcl: a production-shaped server on file storage that
+// auto-unseals.
+func writeTLSConfig(dir string, port int) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coffer test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	seal := make([]byte, 32)
+	if _, err := rand.Read(seal); err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		"seal.key": []byte(hex.EncodeToString(seal)),
+		"tls.hcl": []byte(fmt.Sprintf(`storage "file" { path = %q }
+listener "tcp" {
+  address       = "127.0.0.1:%d"
+  tls_cert_file = %q
+  tls_key_file  = %q
+}
+seal "static" { key_file = %q }
+`, filepath.Join(dir, "data"), port, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "seal.key"))),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freePort asks the kernel for a port that is free now. Another process
@@ -64,13 +123,19 @@ func freePort() (int, error) {
 }
 
 // waitServer waits up to 20 seconds for sys/health on $PORT to answer
-// with any status: an uninitialised or sealed server answers too.
+// with any status: an uninitialised or sealed server answers too. With the
+// argument "tls" it probes over HTTPS without checking the certificate
+// (the script itself then checks that clients do).
 func waitServer(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: waitserver")
+	if neg || len(args) > 1 || (len(args) == 1 && args[0] != "tls") {
+		ts.Fatalf("usage: waitserver [tls]")
 	}
 	url := "http://127.0.0.1:" + ts.Getenv("PORT") + "/v1/sys/health"
 	client := &http.Client{Timeout: time.Second}
+	if len(args) == 1 {
+		url = "https" + url[len("http"):]
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // probe only
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)

@@ -32,6 +32,9 @@ func (c *Core) SealStatus(ctx context.Context) (system.SealStatus, error) {
 	if err != nil {
 		return system.SealStatus{}, fmt.Errorf("seal status: %w", err)
 	}
+	if c.conf.StaticKey != nil {
+		st.Type = seal.TypeStatic // before init the stored config does not say so yet
+	}
 	return system.SealStatus{
 		Type: st.Type, Initialized: st.Initialized, Sealed: st.Sealed,
 		T: st.T, N: st.N, Progress: st.Progress, Nonce: st.Nonce,
