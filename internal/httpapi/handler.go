@@ -80,6 +80,9 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 	if err != nil {
 		return nil, err
 	}
+	if err := unsupportedHeaders(r); err != nil {
+		return nil, err
+	}
 	req := &logical.Request{
 		ID:          uuid.NewString(),
 		Operation:   op,
@@ -120,6 +123,18 @@ func operation(r *http.Request) (logical.Operation, error) {
 		return logical.DeleteOperation, nil
 	}
 	return "", fmt.Errorf("%w: %s", errBadMethod, r.Method)
+}
+
+// unsupportedHeaders refuses requests that ask for Vault features Coffer
+// does not have, rather than silently answering something else.
+func unsupportedHeaders(r *http.Request) error {
+	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
+		return logical.InvalidRequest("response wrapping (X-Vault-Wrap-TTL) is not supported; send the request without it")
+	}
+	if ns := strings.Trim(r.Header.Get("X-Vault-Namespace"), "/"); ns != "" && ns != "root" {
+		return logical.InvalidRequest("namespaces are not supported: drop the X-Vault-Namespace header (got %q)", ns)
+	}
+	return nil
 }
 
 // token reads the client token from X-Vault-Token or a Bearer header.
