@@ -102,6 +102,9 @@ func TestKVv1(t *testing.T) {
 	if err != nil || got.Data["k"] != "v" {
 		t.Fatalf("get: %+v %v", got, err)
 	}
+	if got.Raw.LeaseDuration != 768*3600 || got.Raw.LeaseID != "" || got.Raw.Renewable {
+		t.Fatalf("KV v1 read must carry the mount's lease duration and no lease: %+v", got.Raw)
+	}
 	list, err := s.client.Logical().List("kv1/a")
 	if err != nil || list == nil {
 		t.Fatalf("list: %v", err)

@@ -21,7 +21,7 @@ func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, e
 	}
 	switch v := conf.Options["version"]; v {
 	case "", "1":
-		return newV1(conf.Storage), nil
+		return newV1(conf.Storage, conf.System), nil
 	case "2":
 		return newV2(conf.Storage), nil
 	default:

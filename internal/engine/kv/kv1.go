@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -15,10 +16,11 @@ import (
 // stored as-is at the same key in the mount's storage.
 type v1 struct {
 	storage logical.Storage
+	system  logical.SystemView // may be nil in tests
 }
 
-func newV1(s logical.Storage) *framework.Backend {
-	b := &v1{storage: s}
+func newV1(s logical.Storage, sys logical.SystemView) *framework.Backend {
+	b := &v1{storage: s, system: sys}
 	return &framework.Backend{Paths: []*framework.Path{{
 		Pattern: framework.MatchAllRegex("path"),
 		Fields:  pathField(),
@@ -62,7 +64,28 @@ func (b *v1) read(ctx context.Context, req *logical.Request, _ *framework.FieldD
 	if err != nil {
 		return nil, err
 	}
-	return logical.DataResponse(data), nil
+	resp := logical.DataResponse(data)
+	// Like Vault's KV v1, a read carries a lease duration (not a lease):
+	// the secret's own "ttl" field, else the mount's default, so that
+	// agents know when to read it again.
+	if ttl := b.ttl(data); ttl > 0 {
+		resp.Secret = &logical.Secret{TTL: ttl}
+	}
+	return resp, nil
+}
+
+// ttl is the refresh interval of a v1 secret: its "ttl" field when that is
+// a valid duration, else the mount's default lease TTL.
+func (b *v1) ttl(data map[string]any) time.Duration {
+	if raw, ok := data["ttl"]; ok {
+		if d, err := framework.ParseDuration(raw); err == nil && d > 0 {
+			return d
+		}
+	}
+	if b.system == nil {
+		return 0
+	}
+	return b.system.DefaultLeaseTTL()
 }
 
 func (b *v1) write(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -111,6 +112,35 @@ func TestFactory(t *testing.T) {
 			r, err := do(t, b, get("config"))
 			if isV2 := err == nil && r != nil; isV2 != tc.wantV2 {
 				t.Fatalf("v2=%v, want %v (err %v)", isV2, tc.wantV2, err)
+			}
+		})
+	}
+}
+
+func TestV1LeaseDuration(t *testing.T) {
+	t.Parallel()
+	b, err := Factory(t.Context(), &logical.BackendConfig{
+		Storage: logical.NewInmemStorage(),
+		System:  logical.StaticSystemView{DefaultTTL: 768 * time.Hour, MaxTTL: 768 * time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		body string
+		want time.Duration
+	}{
+		"mount default": {`{"a":"b"}`, 768 * time.Hour},
+		"own ttl":       {`{"a":"b","ttl":"30m"}`, 30 * time.Minute},
+		"seconds":       {`{"a":"b","ttl":90}`, 90 * time.Second},
+		"bad ttl":       {`{"a":"b","ttl":"soon"}`, 768 * time.Hour},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			mustDo(t, b, put("s/"+name, tc.body))
+			r := mustDo(t, b, get("s/"+name))
+			if r.Secret == nil || r.Secret.TTL != tc.want || r.Secret.Renewable || r.Secret.LeaseID != "" {
+				t.Fatalf("secret %+v, want ttl %s and no lease", r.Secret, tc.want)
 			}
 		})
 	}
