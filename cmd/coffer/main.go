@@ -1,4 +1,4 @@
-// Command coffer is the single Coffer binary: server, client CLI and, later,
+// Package main builds coffer, the single Coffer binary: server, client CLI and, later,
 // agent, CSI provider and injector. All logic lives in internal/cli.
 package main
 
