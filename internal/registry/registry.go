@@ -7,6 +7,7 @@
 package registry
 
 import (
+	"github.com/cofferhq/coffer/internal/auth/userpass"
 	"github.com/cofferhq/coffer/internal/engine/kv"
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -21,5 +22,7 @@ func Engines() map[string]logical.Factory {
 // AuthMethods returns a fresh map of auth method type names to factories.
 // The token method is built into the core and is not listed.
 func AuthMethods() map[string]logical.Factory {
-	return map[string]logical.Factory{}
+	return map[string]logical.Factory{
+		"userpass": userpass.Factory,
+	}
 }

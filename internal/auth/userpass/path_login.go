@@ -1,0 +1,55 @@
+package userpass
+
+import (
+	"context"
+
+	"github.com/cofferhq/coffer/internal/framework"
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+func (b *backend) loginPaths() []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "login/" + framework.GenericNameRegex("username"),
+		Fields: map[string]*framework.FieldSchema{
+			"username": usernameField(),
+			"password": {Type: framework.TypeString, Required: true, Description: "The user's password."},
+		},
+		Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: b.login},
+		Help:       "Log in with a username and password; served without a token.",
+	}}
+}
+
+// login checks the password and returns the Auth the core turns into a
+// token. Every failure is ErrInvalidCredentials after exactly one bcrypt
+// comparison (against a dummy hash for an unknown user), so neither the
+// answer nor its timing tells whether the user exists.
+func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := normaliseName(d.String("username"))
+	u, err := b.loadUser(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	hash := dummyHash()
+	if u != nil {
+		hash = []byte(u.PasswordHash)
+	}
+	if err := b.compare(hash, []byte(d.String("password"))); err != nil || u == nil {
+		return nil, ErrInvalidCredentials
+	}
+	if !addrAllowed(u.BoundCIDRs, req.RemoteAddr) {
+		// The caller sees the generic failure, so an outsider cannot learn
+		// that the password was right; the operator learns why here.
+		b.logger.Warn("userpass login refused: address outside token_bound_cidrs", "username", name, "remote_addr", req.RemoteAddr)
+		return nil, ErrInvalidCredentials
+	}
+	return &logical.Response{Auth: &logical.Auth{
+		Policies:       append([]string(nil), u.Policies...),
+		Metadata:       map[string]string{"username": name},
+		DisplayName:    name,
+		LeaseDuration:  u.TTL,
+		ExplicitMaxTTL: u.effectiveMaxTTL(),
+		Period:         u.Period,
+		NumUses:        u.NumUses,
+		Renewable:      true,
+	}}, nil
+}
