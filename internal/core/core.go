@@ -196,8 +196,23 @@ func authFromEntry(id string, te *token.Entry) *logical.Auth {
 	}
 }
 
-// issueLoginToken turns the Auth a login returned into a real token.
+// issueLoginToken turns the Auth a login returned into a real token, with
+// the auth mount's TTLs: its default when the method set none, and its
+// maximum as the hard limit of a token that is not periodic.
 func (c *Core) issueLoginToken(ctx context.Context, st *active, path string, resp *logical.Response) (*logical.Response, error) {
+	if m, ok := st.mounts.MountFor(path); ok {
+		a := resp.Auth
+		if a.LeaseDuration == 0 {
+			a.LeaseDuration = m.DefaultLeaseTTL
+		}
+		if a.Period == 0 && (a.ExplicitMaxTTL == 0 || a.ExplicitMaxTTL > m.MaxLeaseTTL) {
+			// Periodic tokens live as long as they are renewed, as in Vault.
+			a.ExplicitMaxTTL = m.MaxLeaseTTL
+		}
+		if a.ExplicitMaxTTL > 0 {
+			a.LeaseDuration = min(a.LeaseDuration, a.ExplicitMaxTTL)
+		}
+	}
 	if _, err := st.tokens.CreateFromAuth(ctx, resp.Auth, path); err != nil {
 		return nil, err
 	}

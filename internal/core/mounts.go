@@ -51,6 +51,9 @@ type mountTable struct {
 	builtins builtinBackends
 	logger   *slog.Logger
 	defaults logical.StaticSystemView
+	// revokeIssued revokes every token issued through a path prefix; called
+	// when an auth method is disabled.
+	revokeIssued func(ctx context.Context, prefix string) (int, error)
 
 	mu      sync.RWMutex
 	entries map[system.Table][]*system.MountInfo

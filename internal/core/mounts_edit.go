@@ -121,6 +121,14 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 	prefix := secretsPrefix
 	if t == system.AuthTable {
 		prefix = authPrefix
+		// As in Vault, the logins an auth method granted end with it.
+		if mt.revokeIssued != nil {
+			n, err := mt.revokeIssued(ctx, rp)
+			if err != nil {
+				return fmt.Errorf("revoke tokens issued by %s: %w", rp, err)
+			}
+			mt.logger.Info("revoked the tokens of a disabled auth method", "path", rp, "tokens", n)
+		}
 	}
 	if err := logical.ClearPrefix(ctx, mt.storage, prefix+e.UUID+"/"); err != nil {
 		return fmt.Errorf("delete data of %s: %w", rp, err)

@@ -267,6 +267,11 @@ func (s *Store) CreateRoot(ctx context.Context, id string) (string, error) {
 // name prefixes the display name. On success auth is filled in with the
 // token, accessor and final values, ready to return as a Response's Auth.
 func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path string) (*Entry, error) {
+	for _, p := range auth.Policies {
+		if strings.EqualFold(strings.TrimSpace(p), "root") {
+			return nil, ErrRootFromLogin
+		}
+	}
 	mount := strings.TrimPrefix(path, "auth/")
 	mount, _, _ = strings.Cut(mount, "/")
 	if mount == "" {

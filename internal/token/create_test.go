@@ -181,3 +181,39 @@ func equalAny(a, b any) bool {
 	}
 	return a == b
 }
+
+func TestCreateFromAuthRefusesRoot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, pols := range [][]string{{"root"}, {"web", " Root "}} {
+		_, err := h.s.CreateFromAuth(t.Context(), &logical.Auth{Policies: pols}, "auth/userpass/login/x")
+		if !errors.Is(err, ErrRootFromLogin) {
+			t.Fatalf("policies %q: err = %v", pols, err)
+		}
+	}
+}
+
+func TestRevokeByPath(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var ids []string
+	for _, path := range []string{"auth/userpass/login/a", "auth/userpass/login/b", "auth/userpass2/login/c"} {
+		auth := &logical.Auth{Policies: []string{"web"}, LeaseDuration: time.Hour}
+		if _, err := h.s.CreateFromAuth(t.Context(), auth, path); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, auth.ClientToken)
+	}
+	n, err := h.s.RevokeByPath(t.Context(), "auth/userpass/")
+	if err != nil || n != 2 {
+		t.Fatalf("revoked %d, err %v", n, err)
+	}
+	for i, want := range []bool{false, false, true} {
+		if got := h.alive(t, ids[i]); got != want {
+			t.Fatalf("token %d alive = %v, want %v", i, got, want)
+		}
+	}
+	if !h.alive(t, h.root) {
+		t.Fatal("the root token was revoked")
+	}
+}

@@ -23,6 +23,9 @@ var (
 	ErrNotRenewable = logical.CodedError(logical.ErrInvalidRequest, "lease is not renewable")
 	// ErrPastMaxTTL is a 400: the token has reached its maximum lifetime.
 	ErrPastMaxTTL = logical.CodedError(logical.ErrInvalidRequest, "past the max TTL, cannot renew")
+	// ErrRootFromLogin is a 400: an auth method asked for a token with the
+	// root policy, which only init (and root itself) may hand out.
+	ErrRootFromLogin = logical.CodedError(logical.ErrInvalidRequest, "auth methods may not issue tokens with the root policy; remove \"root\" from the role's or user's policies")
 	// ErrPolicyEscalation is a 400: a non-root parent asked for a policy it
 	// does not hold itself.
 	ErrPolicyEscalation = logical.CodedError(logical.ErrInvalidRequest, "child policies must be a subset of the parent's policies")

@@ -122,3 +122,30 @@ func (s *Store) destroy(ctx context.Context, hash string) error {
 	}
 	return nil
 }
+
+// RevokeByPath revokes, with their children, every token issued through a
+// path under prefix, such as "auth/userpass/" when that auth method is
+// disabled. It walks every stored token, so it is meant for rare
+// administrative events, not request paths. It returns how many tokens
+// matched.
+func (s *Store) RevokeByPath(ctx context.Context, prefix string) (int, error) {
+	hashes, err := s.storage.List(ctx, idPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list tokens: %w", err)
+	}
+	n := 0
+	for _, h := range hashes {
+		e, err := s.get(ctx, h)
+		if err != nil {
+			return n, err
+		}
+		if e == nil || !strings.HasPrefix(e.Path, prefix) {
+			continue
+		}
+		if err := s.Revoke(ctx, h); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

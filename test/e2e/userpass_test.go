@@ -97,6 +97,9 @@ func TestUserpass(t *testing.T) {
 	if err := s.client.Sys().DisableAuth("userpass"); err != nil {
 		t.Fatalf("disable: %v", err)
 	}
+	if _, err := alice.Auth().Token().LookupSelf(); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("a login token outlived its auth method: %v", err)
+	}
 	if err := s.client.Sys().EnableAuthWithOptions("userpass", &api.EnableAuthOptions{Type: "userpass"}); err != nil {
 		t.Fatalf("re-enable: %v", err)
 	}
@@ -105,5 +108,28 @@ func TestUserpass(t *testing.T) {
 	}
 	if l, err := s.client.Logical().List("auth/userpass/users"); err != nil || l != nil {
 		t.Fatalf("users survived disable: %+v %v", l, err)
+	}
+}
+
+// TestLoginTokensFollowTheMount checks that a login token takes its auth
+// mount's default TTL when the user sets none, and never outlives the
+// mount's maximum.
+func TestLoginTokensFollowTheMount(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.client.Sys().EnableAuthWithOptions("userpass", &api.EnableAuthOptions{Type: "userpass",
+		Config: api.AuthConfigInput{DefaultLeaseTTL: "10m", MaxLeaseTTL: "20m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.Logical().Write("auth/userpass/users/bob", map[string]any{"password": "pw-for-bob", "policies": "default"}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := s.as(t, "").Logical().Write("auth/userpass/login/bob", map[string]any{"password": "pw-for-bob"})
+	if err != nil || login.Auth.LeaseDuration != 600 {
+		t.Fatalf("login: %+v %v", login, err)
+	}
+	renewed, err := s.as(t, login.Auth.ClientToken).Auth().Token().RenewSelf(3600)
+	if err != nil || renewed.Auth.LeaseDuration > 1200 {
+		t.Fatalf("renewal past the mount's max: %+v %v", renewed, err)
 	}
 }
