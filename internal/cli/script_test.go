@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +43,9 @@ func TestScripts(t *testing.T) {
 		Setup: scriptSetup,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitserver": waitServer,
+			"newcert":    newCert,
+			"hangup":     hangup,
+			"waitcert":   waitCert,
 			"setenvfrom": setenvFrom,
 		},
 	})
@@ -67,6 +72,32 @@ func scriptSetup(e *testscript.Env) error {
 // seal key and tls.hcl: a production-shaped server on file storage that
 // auto-unseals.
 func writeTLSConfig(dir string, port int) error {
+	if err := writeCert(dir); err != nil {
+		return err
+	}
+	seal := make([]byte, 32)
+	if _, err := rand.Read(seal); err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(`storage "file" { path = %q }
+listener "tcp" {
+  address       = "127.0.0.1:%d"
+  tls_cert_file = %q
+  tls_key_file  = %q
+}
+seal "static" { key_file = %q }
+pid_file = %q
+`, filepath.Join(dir, "data"), port, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "seal.key"),
+		filepath.Join(dir, "coffer.pid"))
+	if err := os.WriteFile(filepath.Join(dir, "seal.key"), []byte(hex.EncodeToString(seal)), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "tls.hcl"), []byte(conf), 0o600)
+}
+
+// writeCert writes a new self-signed certificate for 127.0.0.1 to
+// cert.pem and key.pem in dir.
+func writeCert(dir string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -85,22 +116,9 @@ func writeTLSConfig(dir string, port int) error {
 	if err != nil {
 		return err
 	}
-	seal := make([]byte, 32)
-	if _, err := rand.Read(seal); err != nil {
-		return err
-	}
 	files := map[string][]byte{
 		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		"seal.key": []byte(hex.EncodeToString(seal)),
-		"tls.hcl": []byte(fmt.Sprintf(`storage "file" { path = %q }
-listener "tcp" {
-  address       = "127.0.0.1:%d"
-  tls_cert_file = %q
-  tls_key_file  = %q
-}
-seal "static" { key_file = %q }
-`, filepath.Join(dir, "data"), port, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "seal.key"))),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
@@ -161,4 +179,47 @@ func setenvFrom(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no match for %s in stdout", args[1])
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// newCert replaces cert.pem and key.pem in the work directory.
+func newCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: newcert")
+	}
+	ts.Check(writeCert(ts.Getenv("WORK")))
+}
+
+// waitCert waits up to 10 seconds for the server on $PORT to present the
+// certificate now in cert.pem.
+func waitCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: waitcert")
+	}
+	block, _ := pem.Decode([]byte(ts.ReadFile("cert.pem")))
+	if block == nil {
+		ts.Fatalf("cert.pem holds no certificate")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		conn, err := tls.Dial("tcp", "127.0.0.1:"+ts.Getenv("PORT"), &tls.Config{InsecureSkipVerify: true}) // compared below
+		if err == nil {
+			served := conn.ConnectionState().PeerCertificates[0].Raw
+			conn.Close()
+			if string(served) == string(block.Bytes) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("the server did not start presenting the new certificate")
+}
+
+// hangup sends SIGHUP to the server whose pid_file is coffer.pid.
+func hangup(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: hangup")
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile("coffer.pid")))
+	ts.Check(err)
+	ts.Check(syscall.Kill(pid, syscall.SIGHUP))
 }

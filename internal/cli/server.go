@@ -123,13 +123,6 @@ func runDev(ctx context.Context, c *ucli.Context) error {
 	return serve(ctx, logger, co, []listener{{ln: ln, maxRequestSize: 0}})
 }
 
-// listener is one bound socket and its HTTP settings.
-type listener struct {
-	ln             net.Listener
-	tls            *tls.Config
-	maxRequestSize int64
-}
-
 // serve runs one HTTP server per listener until ctx ends, then shuts them
 // down gracefully and seals the core.
 func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listener) error {
@@ -212,6 +205,7 @@ func runConfigured(ctx context.Context, c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	go reloadOnHangup(ctx, logger, lns)
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			return fmt.Errorf("write pid_file: %w", err)
@@ -233,35 +227,4 @@ func openStorage(s config.Storage) (physical.Backend, func(), error) {
 		return inmem.New(), func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("storage type %q is not supported", s.Type)
-}
-
-func openListeners(cfgs []config.Listener) ([]listener, error) {
-	var out []listener
-	for _, lc := range cfgs {
-		l := listener{maxRequestSize: lc.MaxRequestSize}
-		if !lc.TLSDisable {
-			cert, err := tls.LoadX509KeyPair(lc.TLSCertFile, lc.TLSKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("listener %s: load TLS certificate: %w", lc.Address, err)
-			}
-			l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tlsVersion(lc.TLSMinVersion)}
-		}
-		ln, err := net.Listen("tcp", lc.Address)
-		if err != nil {
-			for _, o := range out {
-				o.ln.Close()
-			}
-			return nil, fmt.Errorf("listen on %s: %w", lc.Address, err)
-		}
-		l.ln = ln
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func tlsVersion(v string) uint16 {
-	if v == "tls13" {
-		return tls.VersionTLS13
-	}
-	return tls.VersionTLS12
 }

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/cofferhq/coffer/internal/config"
+)
+
+// listener is one bound socket and its HTTP settings.
+type listener struct {
+	ln             net.Listener
+	tls            *tls.Config
+	cert           *certReloader // nil without TLS
+	maxRequestSize int64
+}
+
+// certReloader serves a certificate that can be replaced on SIGHUP, so an
+// operator can rotate it without a restart (and without unsealing again).
+// Safe for concurrent use.
+type certReloader struct {
+	certFile, keyFile string
+	cert              atomic.Pointer[tls.Certificate]
+}
+
+func newCertReloader(certFile, keyFile string) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile}
+	return r, r.reload()
+}
+
+// reload reads the files again; on failure the current certificate stays.
+func (r *certReloader) reload() error {
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate %s: %w", r.certFile, err)
+	}
+	r.cert.Store(&cert)
+	return nil
+}
+
+func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return r.cert.Load(), nil
+}
+
+// openListeners binds every configured listener, closing those already
+// bound if one fails.
+func openListeners(cfgs []config.Listener) ([]listener, error) {
+	var out []listener
+	closeAll := func() {
+		for _, o := range out {
+			o.ln.Close()
+		}
+	}
+	for _, lc := range cfgs {
+		l := listener{maxRequestSize: lc.MaxRequestSize}
+		if !lc.TLSDisable {
+			r, err := newCertReloader(lc.TLSCertFile, lc.TLSKeyFile)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("listener %s: %w", lc.Address, err)
+			}
+			l.cert = r
+			l.tls = &tls.Config{GetCertificate: r.getCertificate, MinVersion: tlsVersion(lc.TLSMinVersion)}
+		}
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("listen on %s: %w", lc.Address, err)
+		}
+		l.ln = ln
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// tlsVersion maps the config's minimum version; anything below TLS 1.2 is
+// raised to 1.2, which is the floor Coffer serves.
+func tlsVersion(v string) uint16 {
+	if v == "tls13" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
+
+// reloadOnHangup reloads every listener's certificate on SIGHUP until ctx
+// ends.
+func reloadOnHangup(ctx context.Context, logger *slog.Logger, lns []listener) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		for _, l := range lns {
+			if l.cert == nil {
+				continue
+			}
+			if err := l.cert.reload(); err != nil {
+				logger.Error("SIGHUP: keeping the current certificate", "address", l.ln.Addr().String(), "error", err.Error())
+				continue
+			}
+			logger.Info("SIGHUP: reloaded the TLS certificate", "address", l.ln.Addr().String())
+		}
+	}
+}
