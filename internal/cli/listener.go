@@ -80,8 +80,8 @@ func openListeners(cfgs []config.Listener) ([]listener, error) {
 	return out, nil
 }
 
-// tlsVersion maps the config's minimum version; anything below TLS 1.2 is
-// raised to 1.2, which is the floor Coffer serves.
+// tlsVersion maps the config's minimum version (tls12 or tls13; the
+// config refuses older ones).
 func tlsVersion(v string) uint16 {
 	if v == "tls13" {
 		return tls.VersionTLS13

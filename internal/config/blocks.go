@@ -64,11 +64,13 @@ func (d *decoder) tlsVersion(l *Listener, v ast.Node) error {
 		return err
 	}
 	switch s {
-	case "tls10", "tls11", "tls12", "tls13":
+	case "tls12", "tls13":
 		l.TLSMinVersion = s
 		return nil
+	case "tls10", "tls11":
+		return d.errorf(v.Pos(), ErrInvalidValue, "tls_min_version %q is too old: Coffer serves TLS 1.2 or newer; use tls12 or tls13", s)
 	}
-	return d.errorf(v.Pos(), ErrInvalidValue, "tls_min_version must be tls10, tls11, tls12 or tls13, not %q", s)
+	return d.errorf(v.Pos(), ErrInvalidValue, "tls_min_version must be tls12 or tls13, not %q", s)
 }
 
 func (d *decoder) seal(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {

@@ -76,7 +76,7 @@ type Listener struct {
 	// MaxRequestSize is the largest request body in bytes; -1 means no
 	// limit (written as a negative number, as in Vault).
 	MaxRequestSize int64
-	// TLSMinVersion is one of tls10, tls11, tls12, tls13.
+	// TLSMinVersion is tls12 or tls13; older versions are refused.
 	TLSMinVersion string
 	Line          int
 }

@@ -152,7 +152,11 @@ func TestParseErrors(t *testing.T) {
 		},
 		"bad tls_min_version": {
 			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  tls_min_version = \"ssl3\"\n}\n", ErrInvalidValue,
-			`config.hcl:4: tls_min_version must be tls10, tls11, tls12 or tls13, not "ssl3"`,
+			`config.hcl:4: tls_min_version must be tls12 or tls13, not "ssl3"`,
+		},
+		"old tls_min_version": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  tls_min_version = \"tls10\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: tls_min_version "tls10" is too old: Coffer serves TLS 1.2 or newer; use tls12 or tls13`,
 		},
 		"seal without key_file": {
 			base + "seal \"static\" {\n}\n", ErrMissing,
