@@ -53,7 +53,9 @@ type options struct {
 
 // WithMaxBatchDelay sets how long a write waits for others to join its
 // commit. Longer delays mean fewer fsyncs under load but more latency for a
-// lone writer. The default is 1ms.
+// lone writer. The default is 500µs: with 16 writers on loopback it gave
+// about a quarter more durable writes per second than 1ms, and 200µs less
+// (docs/BENCHMARKS.md).
 func WithMaxBatchDelay(d time.Duration) Option { return func(o *options) { o.maxBatchDelay = d } }
 
 // WithMaxBatchSize sets how many writes may share one commit before it starts
@@ -71,7 +73,7 @@ const initialMmapSize = 1 << 30
 // file coffer.db (mode 0600) in it. Only one process may hold the file; a
 // second one gets ErrLocked.
 func Open(dir string, opts ...Option) (*Backend, error) {
-	o := options{maxBatchDelay: time.Millisecond, maxBatchSize: 256, lockTimeout: 5 * time.Second}
+	o := options{maxBatchDelay: 500 * time.Microsecond, maxBatchSize: 256, lockTimeout: 5 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
