@@ -152,7 +152,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		storage: c.barrier, router: rt, engines: c.conf.Engines, auths: c.conf.AuthMethods,
 		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix)},
 		logger:   c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
-		revokeIssued: ts.RevokeByPath,
+		revokeIssued: ts.RevokeByPath, dropQuotas: quotas.DeleteUnder,
 	}
 	if err := mt.load(ctx); err != nil {
 		return err

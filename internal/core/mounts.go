@@ -54,6 +54,8 @@ type mountTable struct {
 	// revokeIssued revokes every token issued through a path prefix; called
 	// when an auth method is disabled.
 	revokeIssued func(ctx context.Context, prefix string) (int, error)
+	// dropQuotas deletes the rate-limit quotas under a disabled mount.
+	dropQuotas func(ctx context.Context, prefix string) (int, error)
 
 	mu      sync.RWMutex
 	entries map[system.Table][]*system.MountInfo

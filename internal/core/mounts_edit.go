@@ -130,6 +130,13 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 			mt.logger.Info("revoked the tokens of a disabled auth method", "path", rp, "tokens", n)
 		}
 	}
+	if mt.dropQuotas != nil {
+		// A quota naming a mount that is gone would bind a future mount
+		// of the same name by surprise; Vault deletes them too.
+		if _, err := mt.dropQuotas(ctx, rp); err != nil {
+			return fmt.Errorf("delete quotas of %s: %w", rp, err)
+		}
+	}
 	if err := logical.ClearPrefix(ctx, mt.storage, prefix+e.UUID+"/"); err != nil {
 		return fmt.Errorf("delete data of %s: %w", rp, err)
 	}

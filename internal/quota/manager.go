@@ -221,3 +221,21 @@ func (m *Manager) SetConfig(ctx context.Context, c Config) error {
 	m.publish()
 	return nil
 }
+
+// DeleteUnder deletes every quota whose path lies under prefix (a mount
+// path such as "secret/"), as when that mount is disabled. It returns how
+// many went.
+func (m *Manager) DeleteUnder(ctx context.Context, prefix string) (int, error) {
+	n := 0
+	for _, name := range m.List() {
+		q, ok := m.Get(name)
+		if !ok || q.Path == "" || !strings.HasPrefix(q.Path, prefix) {
+			continue
+		}
+		if err := m.Delete(ctx, name); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -145,3 +145,27 @@ func TestRateLimitQuotaRejects(t *testing.T) {
 		t.Fatalf("a refused quota was stored: %+v %v", list, err)
 	}
 }
+
+// TestQuotaGoesWithItsMount checks that disabling a mount deletes the
+// quotas on it, so a later mount of the same name starts unlimited.
+func TestQuotaGoesWithItsMount(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.client.Sys().Mount("team", &api.MountInput{Type: "kv-v2"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range map[string]string{"on-team": "team/", "on-secret": "secret/"} {
+		if _, err := s.client.Logical().Write("sys/quotas/rate-limit/"+name, map[string]any{"rate": 5, "path": path}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.client.Sys().Unmount("team"); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := s.client.Logical().Read("sys/quotas/rate-limit/on-team"); err != nil || q != nil {
+		t.Fatalf("the quota outlived its mount: %+v %v", q, err)
+	}
+	if q, err := s.client.Logical().Read("sys/quotas/rate-limit/on-secret"); err != nil || q == nil {
+		t.Fatalf("another mount's quota went too: %+v %v", q, err)
+	}
+}
