@@ -83,6 +83,11 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 	if err := unsupportedHeaders(r); err != nil {
 		return nil, err
 	}
+	if op == logical.ListOperation && path != "" && !strings.HasSuffix(path, "/") {
+		// As Vault's HTTP layer does: a LIST names a folder, so routing and
+		// policy both see "secret/metadata/", however the client spelt it.
+		path += "/"
+	}
 	req := &logical.Request{
 		ID:          uuid.NewString(),
 		Operation:   op,

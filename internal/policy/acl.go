@@ -131,24 +131,30 @@ func mergeParams(dst, src map[string][]any) map[string][]any {
 // lookup finds the permission that decides for path, or nil when no rule
 // matches. list enables Vault's list fallbacks: a rule on "foo" also
 // governs "foo/", and globs are tried against the path without its trailing
-// slash first.
+// slash when none matches the path itself. Neither fallback may override a
+// deny that matches the full path: otherwise "secret/metadata/*" would let
+// a LIST of "secret/metadata/private/" past a deny on
+// "secret/metadata/private/*".
 func (a *ACL) lookup(path string, list bool) *perms {
 	path = strings.TrimLeft(path, "/")
 	if pm, ok := a.exact[path]; ok {
 		return pm
 	}
-	if list {
-		trimmed := strings.TrimSuffix(path, "/")
-		if pm, ok := a.exact[trimmed]; ok {
-			return pm
-		}
-		if trimmed != path {
-			if pm := a.nonExact(trimmed); pm != nil {
-				return pm
-			}
-		}
+	full := a.nonExact(path)
+	if !list {
+		return full
 	}
-	return a.nonExact(path)
+	trimmed := strings.TrimSuffix(path, "/")
+	if full != nil && full.caps&capDeny != 0 {
+		return full
+	}
+	if pm, ok := a.exact[trimmed]; ok {
+		return pm
+	}
+	if full == nil && trimmed != path {
+		return a.nonExact(trimmed)
+	}
+	return full
 }
 
 // nonExact picks the highest-priority glob or "+" rule matching path.

@@ -277,3 +277,37 @@ func TestMergedParameters(t *testing.T) {
 		t.Fatal("qa is allowed by neither policy")
 	}
 }
+
+// TestListCannotPassADeny covers the list fallbacks: a broader glob matched
+// against the path without its trailing slash, or an exact rule on it, must
+// not override a deny that matches the listed folder itself.
+func TestListCannotPassADeny(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		hcl     string
+		path    string
+		allowed bool
+	}{
+		"glob deny on folder": {`path "secret/metadata/*" { capabilities = ["list"] }
+path "secret/metadata/private/*" { capabilities = ["deny"] }`, "secret/metadata/private/", false},
+		"exact grant, glob deny": {`path "secret/metadata/private" { capabilities = ["list"] }
+path "secret/metadata/private/*" { capabilities = ["deny"] }`, "secret/metadata/private/", false},
+		"sibling still listable": {`path "secret/metadata/*" { capabilities = ["list"] }
+path "secret/metadata/private/*" { capabilities = ["deny"] }`, "secret/metadata/public/", true},
+		"mount root listable": {`path "secret/metadata/*" { capabilities = ["list"] }`, "secret/metadata/", true},
+		"exact rule covers slash": {`path "secret/metadata/team" { capabilities = ["list"] }`, "secret/metadata/team/", true},
+		"plus rule on trimmed": {`path "secret/+/team" { capabilities = ["list"] }`, "secret/metadata/team/", true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, err := Parse("p", tc.hcl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := NewACL(p).Allowed(logical.ListOperation, tc.path).Allowed; got != tc.allowed {
+				t.Fatalf("LIST %s allowed = %v, want %v", tc.path, got, tc.allowed)
+			}
+		})
+	}
+}

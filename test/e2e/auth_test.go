@@ -161,3 +161,44 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Fatalf("revoked by accessor: %v", err)
 	}
 }
+
+// TestListRespectsDeny lists a folder a policy denies, spelt every way a
+// client can, and the mount root that the usual policy allows.
+func TestListRespectsDeny(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	ctx := context.Background()
+	if err := s.client.Sys().PutPolicy("lister", `
+path "secret/metadata/*" { capabilities = ["list"] }
+path "secret/metadata/private/*" { capabilities = ["deny"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"private/hidden-name-1", "public/x"} {
+		if _, err := s.client.KVv2("secret").Put(ctx, p, map[string]any{"v": "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"lister"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.as(t, tok.Auth.ClientToken)
+	for _, p := range []string{"secret/metadata/private/", "secret/metadata/private", "secret/metadata//private"} {
+		if l, err := c.Logical().List(p); statusOf(err) != http.StatusForbidden {
+			t.Fatalf("LIST %s: %+v %v", p, l, err)
+		}
+	}
+	resp, err := c.Logical().ReadRawWithData("secret/metadata/private/", map[string][]string{"list": {"true"}})
+	if resp != nil {
+		resp.Body.Close()
+	}
+	if statusOf(err) != http.StatusForbidden {
+		t.Fatalf("GET ?list=true on the denied folder: %v", err)
+	}
+	for _, p := range []string{"secret/metadata", "secret/metadata/public"} {
+		if l, err := c.Logical().List(p); err != nil || l == nil {
+			t.Fatalf("LIST %s must be allowed: %+v %v", p, l, err)
+		}
+	}
+}
