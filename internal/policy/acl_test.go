@@ -294,9 +294,9 @@ path "secret/metadata/private/*" { capabilities = ["deny"] }`, "secret/metadata/
 path "secret/metadata/private/*" { capabilities = ["deny"] }`, "secret/metadata/private/", false},
 		"sibling still listable": {`path "secret/metadata/*" { capabilities = ["list"] }
 path "secret/metadata/private/*" { capabilities = ["deny"] }`, "secret/metadata/public/", true},
-		"mount root listable": {`path "secret/metadata/*" { capabilities = ["list"] }`, "secret/metadata/", true},
+		"mount root listable":     {`path "secret/metadata/*" { capabilities = ["list"] }`, "secret/metadata/", true},
 		"exact rule covers slash": {`path "secret/metadata/team" { capabilities = ["list"] }`, "secret/metadata/team/", true},
-		"plus rule on trimmed": {`path "secret/+/team" { capabilities = ["list"] }`, "secret/metadata/team/", true},
+		"plus rule on trimmed":    {`path "secret/+/team" { capabilities = ["list"] }`, "secret/metadata/team/", true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
