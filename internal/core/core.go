@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,6 +181,12 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 	}
 	sub.Operation = op
 	res := acl.AllowedData(op, req.Path, req.Data)
+	if res.Allowed && op != logical.ListOperation && strings.HasSuffix(req.Path, "/") {
+		// Outside LIST a trailing slash names the same thing as none
+		// ("sys/mounts/secret/"), so both spellings must be allowed.
+		alt := acl.AllowedData(op, strings.TrimSuffix(req.Path, "/"), req.Data)
+		res.Allowed, res.Sudo = alt.Allowed, res.Sudo && alt.Sudo
+	}
 	if !res.Allowed {
 		return nil, denied
 	}

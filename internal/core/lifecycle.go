@@ -170,6 +170,7 @@ func (c *Core) Seal(ctx context.Context) error {
 	defer c.lifecycle.Unlock()
 	if st := c.state.Swap(nil); st != nil {
 		st.stop()
+		st.tokens.Stop() // waits for a sweep in progress and drops the cache
 		st.mounts.unload(ctx)
 		st.quotas.Reset()
 	}

@@ -13,7 +13,12 @@ import (
 // cleanMountPath validates a user-supplied mount path and returns it with
 // exactly one trailing slash.
 func cleanMountPath(p string) (string, error) {
-	p = strings.Trim(strings.TrimSpace(p), "/")
+	if p != strings.TrimSpace(p) {
+		// Never rewrite a name after authorisation: " secret" must not
+		// reach what a policy on "secret" denies.
+		return "", logical.InvalidRequest("mount path %q has surrounding white space", p)
+	}
+	p = strings.Trim(p, "/")
 	if p == "" {
 		return "", logical.InvalidRequest("mount path must not be empty")
 	}

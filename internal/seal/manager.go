@@ -55,6 +55,13 @@ func (m *Manager) Initialized(ctx context.Context) (bool, error) {
 // keeps no copy. Errors: ErrParts for a bad shares/threshold pair,
 // ErrAlreadyInitialized.
 func (m *Manager) Init(ctx context.Context, shares, threshold int) ([][]byte, error) {
+	// "Already initialised" is the more useful answer than a complaint
+	// about parameters that could never be used anyway.
+	if ok, err := m.b.Initialized(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, ErrAlreadyInitialized
+	}
 	if !validParts(shares, threshold) {
 		return nil, ErrParts
 	}

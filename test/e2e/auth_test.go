@@ -202,3 +202,39 @@ path "secret/metadata/private/*" { capabilities = ["deny"] }
 		}
 	}
 }
+
+// TestMountDenyHolds tries to reach a mount a policy denies by respelling
+// its name (surrounding white space, a trailing slash).
+func TestMountDenyHolds(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.client.Sys().PutPolicy("mounter", `
+path "sys/mounts/*"        { capabilities = ["create", "update", "delete", "read"] }
+path "sys/mounts/secret"   { capabilities = ["deny"] }
+path "sys/mounts/secret/*" { capabilities = ["deny"] }
+`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.KVv2("secret").Put(context.Background(), "keep", map[string]any{"v": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"mounter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.as(t, tok.Auth.ClientToken)
+	for _, p := range []string{"sys/mounts/secret", "sys/mounts/secret/", "sys/mounts/%20secret", "sys/mounts/secret%20", "sys/mounts//secret"} {
+		if _, err := c.Logical().Delete(p); statusOf(err) != http.StatusForbidden && statusOf(err) != http.StatusBadRequest {
+			t.Fatalf("DELETE %s: %v", p, err)
+		}
+		if _, err := c.Logical().Write(p+"/tune", map[string]any{"max_lease_ttl": "1s"}); statusOf(err) != http.StatusForbidden && statusOf(err) != http.StatusBadRequest {
+			t.Fatalf("tune %s: %v", p, err)
+		}
+	}
+	if got, err := s.client.KVv2("secret").Get(context.Background(), "keep"); err != nil || got.Data["v"] != "1" {
+		t.Fatalf("the denied mount was changed: %+v %v", got, err)
+	}
+	if err := c.Sys().Mount("other", &api.MountInput{Type: "kv-v2"}); err != nil {
+		t.Fatalf("the policy's grant still works: %v", err)
+	}
+}
