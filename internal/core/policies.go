@@ -52,7 +52,7 @@ func (ps *policyStore) ListPolicies(ctx context.Context) ([]string, error) {
 // GetPolicy returns a policy's text; the built-in default when it was never
 // rewritten. The root policy has no text and is reported as not found.
 func (ps *policyStore) GetPolicy(ctx context.Context, name string) (string, bool, error) {
-	n, err := policy.NormalizeName(name)
+	n, err := policy.CanonicalName(name)
 	if err != nil {
 		return "", false, err
 	}
@@ -73,7 +73,7 @@ func (ps *policyStore) PutPolicy(ctx context.Context, name, text string) error {
 	if err := policy.CheckWrite(name); err != nil {
 		return err
 	}
-	n, err := policy.NormalizeName(name)
+	n, err := policy.CanonicalName(name)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (ps *policyStore) DeletePolicy(ctx context.Context, name string) error {
 	if err := policy.CheckDelete(name); err != nil {
 		return err
 	}
-	n, err := policy.NormalizeName(name)
+	n, err := policy.CanonicalName(name)
 	if err != nil {
 		return err
 	}

@@ -301,3 +301,16 @@ func TestFormat(t *testing.T) {
 		})
 	}
 }
+
+func TestCanonicalName(t *testing.T) {
+	t.Parallel()
+	for name, ok := range map[string]bool{"admin": true, "team-a.v2": true, "ADMIN": false, "admin ": false, " admin": false, "a/b": false, "": false} {
+		_, err := CanonicalName(name)
+		if (err == nil) != ok {
+			t.Errorf("%q: err = %v", name, err)
+		}
+		if err != nil && !errors.Is(err, logical.ErrInvalidRequest) {
+			t.Errorf("%q: not a 400: %v", name, err)
+		}
+	}
+}

@@ -2,7 +2,10 @@ package policy
 
 import (
 	"strings"
+
 	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
 )
 
 // Names of the built-in policies.
@@ -72,6 +75,22 @@ func NormalizeName(name string) (string, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	if n == "" {
 		return "", ErrEmptyName
+	}
+	return n, nil
+}
+
+// CanonicalName accepts a policy name as it arrives in a request path only
+// if it is already in canonical form. Rewriting it after authorisation
+// ("ADMIN" or "admin " to "admin") would let a request reach a policy the
+// caller's ACL denies by respelling its name, so anything else is a 400.
+func CanonicalName(name string) (string, error) {
+	n, err := NormalizeName(name)
+	if err != nil {
+		return "", err
+	}
+	if n != name || strings.Contains(n, "/") {
+		return "", logical.InvalidRequest("policy name %q must be lower case, without surrounding spaces or '/' (for example %q)",
+			name, strings.ReplaceAll(n, "/", "-"))
 	}
 	return n, nil
 }

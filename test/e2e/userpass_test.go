@@ -38,7 +38,7 @@ func TestUserpass(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.client.Logical().Write("auth/userpass/users/Alice", map[string]any{
+	if _, err := s.client.Logical().Write("auth/userpass/users/alice", map[string]any{
 		"password": "correct horse", "token_policies": "dev", "token_ttl": "1h", "token_max_ttl": "2h",
 	}); err != nil {
 		t.Fatalf("write user: %v", err)

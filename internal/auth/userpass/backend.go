@@ -87,6 +87,17 @@ func (b *backend) framework() *framework.Backend {
 // Vault, so "Alice" and "alice" are one user.
 func normaliseName(name string) string { return strings.ToLower(name) }
 
+// canonicalName accepts a username in a user-management path only when it
+// is already lower case: rewriting "ALICE" to "alice" after authorisation
+// would let a caller reach a user the policy denies by respelling the name.
+// Logins stay case-insensitive.
+func canonicalName(name string) (string, error) {
+	if n := normaliseName(name); n != name {
+		return "", logical.InvalidRequest("usernames are lower case in user paths: use %q", n)
+	}
+	return name, nil
+}
+
 // loadUser returns the entry of the named user, or nil when there is none.
 func (b *backend) loadUser(ctx context.Context, name string) (*userEntry, error) {
 	var u userEntry

@@ -63,7 +63,7 @@ func TestLogin(t *testing.T) {
 func TestLoginAuthShape(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.mustDo(t, logical.CreateOperation, "users/Alice", map[string]any{
+	h.mustDo(t, logical.CreateOperation, "users/alice", map[string]any{
 		"password": "pw", "token_policies": "ops,dev", "token_ttl": "1h", "token_max_ttl": "4h",
 		"token_explicit_max_ttl": "3h", "token_period": "0", "token_num_uses": 7,
 	})

@@ -55,7 +55,11 @@ func (b *backend) userPaths() []*framework.Path {
 }
 
 func (b *backend) userExists(ctx context.Context, _ *logical.Request, d *framework.FieldData) (bool, error) {
-	u, err := b.loadUser(ctx, normaliseName(d.String("username")))
+	name, err := canonicalName(d.String("username"))
+	if err != nil {
+		return false, err
+	}
+	u, err := b.loadUser(ctx, name)
 	return u != nil, err
 }
 
@@ -69,7 +73,11 @@ func (b *backend) listUsers(ctx context.Context, _ *logical.Request, _ *framewor
 }
 
 func (b *backend) readUser(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	u, err := b.loadUser(ctx, normaliseName(d.String("username")))
+	name, err := canonicalName(d.String("username"))
+	if err != nil {
+		return nil, err
+	}
+	u, err := b.loadUser(ctx, name)
 	if err != nil || u == nil {
 		return nil, err
 	}
@@ -79,7 +87,10 @@ func (b *backend) readUser(ctx context.Context, _ *logical.Request, d *framework
 // writeUser creates a user, which needs a password, or changes the fields
 // the request sets on an existing one.
 func (b *backend) writeUser(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := normaliseName(d.String("username"))
+	name, err := canonicalName(d.String("username"))
+	if err != nil {
+		return nil, err
+	}
 	var hash string
 	if pw, ok := d.GetOk("password"); ok {
 		var err error
@@ -111,7 +122,11 @@ func (b *backend) writeUser(ctx context.Context, _ *logical.Request, d *framewor
 func (b *backend) deleteUser(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return nil, b.storage.Delete(ctx, userPrefix+normaliseName(d.String("username")))
+	name, err := canonicalName(d.String("username"))
+	if err != nil {
+		return nil, err
+	}
+	return nil, b.storage.Delete(ctx, userPrefix+name)
 }
 
 func (b *backend) writePassword(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -137,7 +152,10 @@ func (b *backend) writePolicies(ctx context.Context, _ *logical.Request, d *fram
 // updateUser applies change to an existing user and stores the result; a
 // missing user is a 400-class error.
 func (b *backend) updateUser(ctx context.Context, d *framework.FieldData, change func(*userEntry) error) error {
-	name := normaliseName(d.String("username"))
+	name, err := canonicalName(d.String("username"))
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, err := b.loadUser(ctx, name)

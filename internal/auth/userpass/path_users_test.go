@@ -80,15 +80,15 @@ func TestUserLifecycle(t *testing.T) {
 	if found, exists, err := h.fw.ExistenceCheck(ctx, &logical.Request{Path: "users/alice"}); err != nil || !found || exists {
 		t.Fatalf("before create: found=%v exists=%v err=%v", found, exists, err)
 	}
-	h.mustDo(t, logical.CreateOperation, "users/Alice", map[string]any{"password": "s3cret-pw", "policies": "dev", "token_ttl": "1h"})
-	if _, exists, _ := h.fw.ExistenceCheck(ctx, &logical.Request{Path: "users/ALICE"}); !exists {
+	h.mustDo(t, logical.CreateOperation, "users/alice", map[string]any{"password": "s3cret-pw", "policies": "dev", "token_ttl": "1h"})
+	if _, exists, _ := h.fw.ExistenceCheck(ctx, &logical.Request{Path: "users/alice"}); !exists {
 		t.Fatal("existence check is case-sensitive")
 	}
 	raw, _ := h.storage.Get(ctx, "user/alice")
 	if raw == nil || !bytes.Contains(raw.Value, []byte(`$2a$10$`)) || bytes.Contains(raw.Value, []byte("s3cret-pw")) {
 		t.Fatalf("stored entry is not a cost-10 bcrypt hash without the password: %s", raw.Value)
 	}
-	read := h.mustDo(t, logical.ReadOperation, "users/aLiCe", nil)
+	read := h.mustDo(t, logical.ReadOperation, "users/alice", nil)
 	if dump := fmt.Sprint(read.Data); strings.Contains(dump, "$2a$") || strings.Contains(dump, "s3cret") || strings.Contains(dump, "password") {
 		t.Fatalf("read reveals the password or its hash: %s", dump)
 	}
@@ -101,7 +101,7 @@ func TestUserLifecycle(t *testing.T) {
 	if _, err := h.do(logical.UpdateOperation, "users/alice/password", nil); !errors.Is(err, logical.ErrInvalidRequest) {
 		t.Fatalf("password route without a password: %v", err)
 	}
-	h.mustDo(t, logical.UpdateOperation, "users/ALICE/password", map[string]any{"password": "new-pw"})
+	h.mustDo(t, logical.UpdateOperation, "users/alice/password", map[string]any{"password": "new-pw"})
 	if _, err := h.do(logical.UpdateOperation, "login/alice", map[string]any{"password": "s3cret-pw"}); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("old password still works: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestUserLifecycle(t *testing.T) {
 	if !reflect.DeepEqual(list.Data["keys"], []string{"alice", "bob"}) {
 		t.Fatalf("list: %v", list.Data)
 	}
-	h.mustDo(t, logical.DeleteOperation, "users/Alice", nil)
+	h.mustDo(t, logical.DeleteOperation, "users/alice", nil)
 	h.mustDo(t, logical.DeleteOperation, "users/bob", nil)
 	if r := h.mustDo(t, logical.ReadOperation, "users/alice", nil); r != nil {
 		t.Fatalf("deleted user still readable: %v", r.Data)
@@ -162,5 +162,20 @@ func TestFactory(t *testing.T) {
 	sp := b.(logical.PathInfo).SpecialPaths()
 	if sp == nil || !reflect.DeepEqual(sp.Unauthenticated, []string{"login/*"}) {
 		t.Fatalf("special paths: %+v", sp)
+	}
+}
+
+// TestUserPathsRefuseRespelling: a user path in another case would be
+// authorised as a different path and then reach the same user.
+func TestUserPathsRefuseRespelling(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mustDo(t, logical.CreateOperation, "users/alice", map[string]any{"password": "s3cret-pw"})
+	for _, p := range []string{"users/ALICE", "users/Alice/password", "users/aLiCe/policies"} {
+		_, err := h.fw.HandleRequest(t.Context(), &logical.Request{Operation: logical.UpdateOperation, Path: p, Storage: h.storage,
+			Data: map[string]any{"password": "pwned", "token_policies": "root-ish"}})
+		if !errors.Is(err, logical.ErrInvalidRequest) {
+			t.Fatalf("%s: err = %v", p, err)
+		}
 	}
 }
