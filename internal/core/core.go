@@ -190,7 +190,8 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 	if !res.Allowed {
 		return nil, denied
 	}
-	if route != nil && route.Special != nil && router.MatchesPattern(route.Special.Root, sub.Path) && !res.Sudo && !res.IsRoot {
+	sub.Sudo = res.Sudo || res.IsRoot
+	if route != nil && route.Special != nil && router.MatchesPattern(route.Special.Root, sub.Path) && !sub.Sudo {
 		return nil, logical.CodedError(logical.ErrPermissionDenied, "permission denied: this path requires the sudo capability")
 	}
 	return te, nil

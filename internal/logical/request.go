@@ -46,6 +46,9 @@ type Request struct {
 	RemoteAddr string
 	// Unauthenticated is true when the path was served without a token.
 	Unauthenticated bool
+	// Sudo is true when the caller's policies grant the sudo capability on
+	// this path (root always has it); set by the core after authorisation.
+	Sudo bool
 }
 
 // Get returns Data[key], or nil when Data is nil or the key is absent.

@@ -69,7 +69,7 @@ func (s *Store) handleCreate(orphan bool) framework.OperationFunc {
 			Period:          d.Duration("period"),
 			Renewable:       &renewable,
 			NoParent:        orphan || d.Bool("no_parent"),
-			Sudo:            orphan,
+			Sudo:            orphan || req.Sudo,
 			Path:            routePath(req),
 		})
 		if err != nil {

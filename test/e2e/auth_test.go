@@ -238,3 +238,28 @@ path "sys/mounts/secret/*" { capabilities = ["deny"] }
 		t.Fatalf("the policy's grant still works: %v", err)
 	}
 }
+
+// TestSudoOnTokenCreate: sudo on auth/token/create allows orphans and
+// periodic tokens, as in Vault; without it both are refused.
+func TestSudoOnTokenCreate(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	for name, caps := range map[string]string{"plain": `["create", "update"]`, "sudoer": `["create", "update", "sudo"]`} {
+		if err := s.client.Sys().PutPolicy(name, `path "auth/token/create" { capabilities = `+caps+` }`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]bool{"plain": false, "sudoer": true} {
+		tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := s.as(t, tok.Auth.ClientToken)
+		for _, req := range []*api.TokenCreateRequest{{Policies: []string{name}, NoParent: true}, {Policies: []string{name}, Period: "1h"}} {
+			_, err := c.Auth().Token().Create(req)
+			if (err == nil) != want {
+				t.Fatalf("%s creating %+v: err = %v", name, req, err)
+			}
+		}
+	}
+}
