@@ -13,7 +13,10 @@ import (
 	"github.com/cofferhq/coffer/internal/httpapi"
 )
 
-const deniedValue = "denied-value-5b1e0c"
+const (
+	deniedValue = "denied-value-5b1e0c"
+	deniedName  = "denied-name-77ab3e"
+)
 
 // FuzzPathTraversal sends arbitrary raw request paths, with a token whose
 // policy allows secret/data/open/* and explicitly denies secret/data/closed/*,
@@ -27,10 +30,15 @@ func FuzzPathTraversal(f *testing.F) {
 path "secret/data/open/*" { capabilities = ["read", "list"] }
 path "secret/data/closed/*" { capabilities = ["deny"] }
 path "secret/+/open/*" { capabilities = ["read"] }
+path "secret/metadata/*" { capabilities = ["list"] }
+path "secret/metadata/closed/*" { capabilities = ["deny"] }
 `); err != nil {
 		f.Fatal(err)
 	}
 	if _, err := s.client.KVv2("secret").Put(ctx, "closed/x", map[string]any{"v": deniedValue}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := s.client.KVv2("secret").Put(ctx, "closed/"+deniedName, map[string]any{"v": "x"}); err != nil {
 		f.Fatal(err)
 	}
 	if _, err := s.client.KVv2("secret").Put(ctx, "open/x", map[string]any{"v": "fine"}); err != nil {
@@ -47,13 +55,21 @@ path "secret/+/open/*" { capabilities = ["read"] }
 		"/v1/secret/data/open/%2e%2e/closed/x", "/v1/secret/data/open/..%2Fclosed/x", "/v1//secret/data/closed/x",
 		"/v1/secret/data/closed/x/", "/v1/secret/metadata/closed/x", "/v1/secret/data/open%2F..%2F..%2Fdata%2Fclosed%2Fx",
 	} {
-		f.Add(seed)
+		f.Add(seed, false)
 	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		if !strings.HasPrefix(raw, "/") || strings.ContainsAny(raw, " \r\n#?") {
+	for _, seed := range []string{"/v1/secret/metadata/closed/", "/v1/secret/metadata/closed", "/v1/secret/metadata/open/../closed/",
+		"/v1/secret/metadata//closed", "/v1/secret/metadata/./closed/", "/v1/secret/metadata/closed?list=true"} {
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, raw string, list bool) {
+		if !strings.HasPrefix(raw, "/") || strings.ContainsAny(raw, " \r\n#") {
 			return
 		}
-		req, err := http.NewRequest(http.MethodGet, "http://coffer.test"+raw, nil)
+		method := http.MethodGet
+		if list {
+			method = "LIST"
+		}
+		req, err := http.NewRequest(method, "http://coffer.test"+raw, nil)
 		if err != nil {
 			return
 		}
@@ -61,8 +77,8 @@ path "secret/+/open/*" { capabilities = ["read"] }
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		body, _ := io.ReadAll(w.Result().Body)
-		if strings.Contains(string(body), deniedValue) {
-			t.Fatalf("path %q read the denied secret: %d %s", raw, w.Code, body)
+		if strings.Contains(string(body), deniedValue) || strings.Contains(string(body), deniedName) {
+			t.Fatalf("%s %q reached the denied folder: %d %s", method, raw, w.Code, body)
 		}
 	})
 }
