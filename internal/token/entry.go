@@ -44,6 +44,9 @@ type Entry struct {
 	// to Lookup and may no longer create children while its subtree is
 	// being revoked.
 	Revoking bool `json:"revoking,omitempty"`
+	// SpareChildren records that the revocation under way is a
+	// revoke-orphan, so that one finished after a crash spares the children.
+	SpareChildren bool `json:"spare_children,omitempty"`
 }
 
 // TypeService is the only token type Coffer issues.

@@ -26,10 +26,12 @@ func (s *Store) RevokeOrphan(ctx context.Context, hash string) error {
 // whether the token is to be revoked at all (the sweeper uses it to skip a
 // token renewed since it was queued); tree says whether children go too.
 func (s *Store) revoke(ctx context.Context, hash string, should func(*Entry) bool, tree bool) error {
-	e, err := s.markRevoking(ctx, hash, should)
+	e, err := s.markRevoking(ctx, hash, should, !tree)
 	if err != nil || e == nil {
 		return err
 	}
+	// A revocation resumed by the sweeper keeps the mode it began with.
+	tree = tree && !e.SpareChildren
 	children, err := s.storage.List(ctx, parentPrefix+hash+"/")
 	if err != nil {
 		return fmt.Errorf("list child tokens: %w", err)
@@ -57,7 +59,7 @@ func (s *Store) revoke(ctx context.Context, hash string, should func(*Entry) boo
 // markRevoking flags the entry as being revoked, so that it stops
 // authenticating and cannot gain children while its subtree is walked. It
 // returns nil when there is nothing to revoke.
-func (s *Store) markRevoking(ctx context.Context, hash string, should func(*Entry) bool) (*Entry, error) {
+func (s *Store) markRevoking(ctx context.Context, hash string, should func(*Entry) bool, spare bool) (*Entry, error) {
 	mu := s.lockFor(hash)
 	mu.Lock()
 	defer mu.Unlock()
@@ -69,7 +71,7 @@ func (s *Store) markRevoking(ctx context.Context, hash string, should func(*Entr
 		return nil, nil
 	}
 	if !e.Revoking {
-		e.Revoking = true
+		e.Revoking, e.SpareChildren = true, spare
 		if err := s.save(ctx, e); err != nil {
 			return nil, err
 		}

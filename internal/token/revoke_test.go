@@ -305,3 +305,31 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("revoked %d times", len(h.revokedCopy()))
 	}
 }
+
+// TestInterruptedRevokeOrphanSparesChildren: a revoke-orphan cut short (by a
+// crash, say) and finished by the sweeper after a restart must still spare
+// the children.
+func TestInterruptedRevokeOrphanSparesChildren(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	parent := h.create(t, h.root, map[string]any{"policies": "a"})
+	child := h.create(t, parent.ClientToken, map[string]any{"policies": "a"})
+	always := func(*Entry) bool { return true }
+	if _, err := h.s.markRevoking(t.Context(), h.s.HashID(parent.ClientToken), always, true); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := New(t.Context(), Config{Storage: h.storage, System: logical.StaticSystemView{DefaultTTL: time.Hour, MaxTTL: time.Hour}, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restarted.SweepExpired(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := restarted.Lookup(t.Context(), parent.ClientToken); e != nil {
+		t.Fatal("the parent survived its revocation")
+	}
+	e, err := restarted.Lookup(t.Context(), child.ClientToken)
+	if err != nil || e == nil || !e.Orphan {
+		t.Fatalf("the child must live on as an orphan: %+v %v", e, err)
+	}
+}
