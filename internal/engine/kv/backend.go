@@ -81,12 +81,19 @@ const (
 // checkPath rejects secret paths a person could not have meant: empty ones,
 // ones with empty, "." or ".." segments. folder allows (and ignores) one
 // trailing "/", as LIST paths have.
+// maxPathLen keeps a secret's storage key well inside bbolt's 32 KiB key
+// limit, so an absurd path is a 400 rather than a storage failure.
+const maxPathLen = 8 << 10
+
 func checkPath(p string, folder bool) error {
 	if folder {
 		p = strings.TrimSuffix(p, "/")
 	}
 	if p == "" {
 		return logical.InvalidRequest("missing secret path: add the path of a secret after the route")
+	}
+	if len(p) > maxPathLen {
+		return logical.InvalidRequest("secret path is %d bytes long; the limit is %d", len(p), maxPathLen)
 	}
 	for seg := range strings.SplitSeq(p, "/") {
 		switch seg {

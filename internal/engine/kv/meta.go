@@ -94,8 +94,14 @@ func (m *keyMeta) maxVersions(c mountConfig) int {
 
 func (m *keyMeta) casRequired(c mountConfig) bool { return m.CASRequired || c.CASRequired }
 
+// deleteAfter is the shorter of the key's and the mount's non-zero
+// delete_version_after, as in Vault: a key cannot outlive the mount's
+// retention limit by asking for a longer one.
 func (m *keyMeta) deleteAfter(c mountConfig) time.Duration {
-	if m.DeleteVersionAfter > 0 {
+	switch {
+	case m.DeleteVersionAfter > 0 && c.DeleteVersionAfter > 0:
+		return min(m.DeleteVersionAfter, c.DeleteVersionAfter)
+	case m.DeleteVersionAfter > 0:
 		return m.DeleteVersionAfter
 	}
 	return c.DeleteVersionAfter

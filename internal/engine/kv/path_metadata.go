@@ -65,10 +65,6 @@ func (b *v2) writeMetadata(ctx context.Context, req *logical.Request, d *framewo
 	patch := req.Operation == logical.PatchOperation
 	h := hashPath(p)
 	defer b.locks.lock(h)()
-	cfg, err := loadConfig(ctx, b.storage)
-	if err != nil {
-		return nil, err
-	}
 	m, err := loadMeta(ctx, b.storage, p)
 	if err != nil {
 		return nil, err
@@ -84,7 +80,9 @@ func (b *v2) writeMetadata(ctx context.Context, req *logical.Request, d *framewo
 		return nil, err
 	}
 	m.UpdatedTime = now
-	return nil, b.saveMeta(ctx, p, m, m.prune(h, cfg))
+	// Like Vault, lowering max_versions here prunes nothing: the next data
+	// write does, so a mistyped value can be corrected before data is lost.
+	return nil, b.saveMeta(ctx, p, m, nil)
 }
 
 // applyMetadata copies the settings present in d onto m.

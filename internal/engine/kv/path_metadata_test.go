@@ -1,9 +1,11 @@
 package kv
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -138,16 +140,52 @@ func TestMaxVersions(t *testing.T) {
 	}
 }
 
-func TestMaxVersionsLoweredPrunes(t *testing.T) {
+// TestMaxVersionsLoweredPrunesOnNextWrite: as in Vault, lowering
+// max_versions keeps every version until the next data write prunes.
+func TestMaxVersionsLoweredPrunesOnNextWrite(t *testing.T) {
 	t.Parallel()
 	b, _, _ := newTestV2(t)
 	for range 5 {
 		mustDo(t, b, put("data/k", `{"data":{}}`))
 	}
 	mustDo(t, b, put("metadata/k", `{"max_versions":2}`))
+	if m := mustDo(t, b, get("metadata/k")).Data; len(m["versions"].(map[string]any)) != 5 {
+		t.Fatalf("lowering max_versions pruned at once: %v", m)
+	}
+	mustDo(t, b, put("data/k", `{"data":{}}`))
 	m := mustDo(t, b, get("metadata/k")).Data
-	if len(m["versions"].(map[string]any)) != 2 || m["oldest_version"] != uint64(4) {
-		t.Fatalf("after lowering max_versions: %v", m)
+	if len(m["versions"].(map[string]any)) != 2 || m["oldest_version"] != uint64(5) {
+		t.Fatalf("after the next write: %v", m)
+	}
+}
+
+func TestDeleteVersionAfterShorterWins(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		mount, key string
+		want       time.Duration
+	}{
+		"key shorter":   {"10h", "1h", time.Hour},
+		"mount shorter": {"1h", "10h", time.Hour},
+		"only key":      {"0s", "2h", 2 * time.Hour},
+		"only mount":    {"3h", "0s", 3 * time.Hour},
+		"neither":       {"0s", "0s", 0},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, _, clock := newTestV2(t)
+			mustDo(t, b, put("config", `{"delete_version_after":"`+tc.mount+`"}`))
+			mustDo(t, b, put("metadata/k", `{"delete_version_after":"`+tc.key+`"}`))
+			w := mustDo(t, b, put("data/k", `{"data":{}}`))
+			want := ""
+			if tc.want > 0 {
+				want = clock.t.Add(tc.want).UTC().Format(time.RFC3339Nano)
+			}
+			if w.Data["deletion_time"] != want {
+				t.Fatalf("deletion_time %v, want %q", w.Data["deletion_time"], want)
+			}
+		})
 	}
 }
 
@@ -178,5 +216,16 @@ func TestListMetadata(t *testing.T) {
 			resp, err := do(t, b, list(tc.path))
 			checkResult(t, resp, err, tc.wantErr, tc.wantNil, 0, tc.want)
 		})
+	}
+}
+
+func TestOverlongPathIsA400(t *testing.T) {
+	t.Parallel()
+	b, _, _ := newTestV2(t)
+	long := strings.Repeat("a", maxPathLen+1)
+	for _, st := range []step{put("data/"+long, `{"data":{}}`), get("metadata/" + long)} {
+		if _, err := do(t, b, st); !errors.Is(err, logical.ErrInvalidRequest) {
+			t.Fatalf("%s: err = %v", st.path[:12], err)
+		}
 	}
 }
