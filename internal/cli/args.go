@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -91,7 +92,13 @@ func decodeObject(b []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: %w", errNotJSONObject, err)
+		// Never the decoder's own message: it quotes the input, which may
+		// be a secret ("invalid character 'h' ...").
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("%w: invalid JSON at byte %d", errNotJSONObject, se.Offset)
+		}
+		return nil, errNotJSONObject
 	}
 	obj, ok := v.(map[string]any)
 	if !ok || dec.More() {

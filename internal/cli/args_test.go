@@ -200,3 +200,18 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 	})
 }
+
+// TestNonJSONInputIsNotEchoed: a file or stdin that is not JSON may be a
+// bare secret; the error must not quote any of it.
+func TestNonJSONInputIsNotEchoed(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"hunter2", `{"a": hunter2}`, "[1,2]"} {
+		_, err := decodeObject([]byte(in))
+		if err == nil {
+			t.Fatalf("%q accepted", in)
+		}
+		if strings.Contains(err.Error(), "'h'") || strings.Contains(err.Error(), "hunter") {
+			t.Fatalf("%q: error quotes the input: %v", in, err)
+		}
+	}
+}

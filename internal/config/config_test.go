@@ -154,6 +154,14 @@ func TestParseErrors(t *testing.T) {
 			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  tls_min_version = \"ssl3\"\n}\n", ErrInvalidValue,
 			`config.hcl:4: tls_min_version must be tls12 or tls13, not "ssl3"`,
 		},
+		"default ttl over default max": {
+			base + "default_lease_ttl = \"1000h\"\n", ErrInvalidValue,
+			`config.hcl: default_lease_ttl (1000h0m0s) cannot be longer than max_lease_ttl (768h0m0s, the default)`,
+		},
+		"overflowing ttl": {
+			base + "max_lease_ttl = 18446744074\n", ErrInvalidValue,
+			`config.hcl:5: "max_lease_ttl" is too large`,
+		},
 		"old tls_min_version": {
 			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  tls_min_version = \"tls10\"\n}\n", ErrInvalidValue,
 			`config.hcl:4: tls_min_version "tls10" is too old: Coffer serves TLS 1.2 or newer; use tls12 or tls13`,

@@ -199,9 +199,20 @@ func (d *decoder) validate(s *Server) error {
 	if len(s.Listeners) == 0 {
 		return &Error{File: d.file, Kind: ErrMissing, Msg: `missing listener block: add listener "tcp" { address = "127.0.0.1:8200" ... }`}
 	}
-	if s.DefaultLeaseTTL > 0 && s.MaxLeaseTTL > 0 && s.DefaultLeaseTTL > s.MaxLeaseTTL {
+	def, max := s.DefaultLeaseTTL, s.MaxLeaseTTL
+	if def == 0 {
+		def = DefaultLeaseTTL
+	}
+	if max == 0 {
+		max = DefaultMaxLeaseTTL
+	}
+	if def > max {
+		maxDesc := max.String()
+		if s.MaxLeaseTTL == 0 {
+			maxDesc += ", the default"
+		}
 		return &Error{File: d.file, Kind: ErrInvalidValue, Msg: fmt.Sprintf(
-			"default_lease_ttl (%s) cannot be longer than max_lease_ttl (%s)", s.DefaultLeaseTTL, s.MaxLeaseTTL)}
+			"default_lease_ttl (%s) cannot be longer than max_lease_ttl (%s)", def, maxDesc)}
 	}
 	if s.APIAddr != "" {
 		u, err := url.Parse(s.APIAddr)

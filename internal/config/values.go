@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -110,12 +111,19 @@ func (d *decoder) durationInto(dst *time.Duration, key string) func(ast.Node) er
 			return err
 		}
 		var dur time.Duration
+		tooBig := func(secs int64) bool { return secs > math.MaxInt64/int64(time.Second) }
 		switch x := val.(type) {
 		case int64:
+			if tooBig(x) {
+				return d.errorf(v.Pos(), ErrInvalidValue, "%q is too large", key)
+			}
 			dur = time.Duration(x) * time.Second
 		case string:
 			x = strings.TrimSpace(x)
 			if secs, perr := strconv.ParseInt(x, 10, 64); perr == nil {
+				if tooBig(secs) {
+					return d.errorf(v.Pos(), ErrInvalidValue, "%q is too large", key)
+				}
 				dur = time.Duration(secs) * time.Second
 			} else if dur, perr = time.ParseDuration(x); perr != nil {
 				return d.errorf(v.Pos(), ErrInvalidValue, "%q must be %s, not %q", key, want, x)

@@ -63,6 +63,7 @@ func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID str
 		if key, err = seal.Combine(keys[:threshold]); err != nil {
 			return system.InitResult{}, fmt.Errorf("combine new shares: %w", err)
 		}
+		defer clear(key) // sealed again below: no copy of the key may stay
 	}
 	if err := c.barrier.Unseal(ctx, key); err != nil {
 		return system.InitResult{}, fmt.Errorf("first unseal: %w", err)

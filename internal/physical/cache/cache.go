@@ -80,9 +80,9 @@ func (c *Cache) Get(ctx context.Context, key string) (*physical.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v []byte
+	var v []byte // nil means absent
 	if e != nil {
-		v = append([]byte(nil), e.Value...)
+		v = append([]byte{}, e.Value...) // non-nil even when empty
 	}
 	s.mu.Lock()
 	if s.gen == gen {

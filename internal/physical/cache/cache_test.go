@@ -121,3 +121,17 @@ func BenchmarkGetHit(b *testing.B) {
 		}
 	})
 }
+
+func TestEmptyValueStaysPresent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := New(inmem.New(), 0)
+	if err := c.Put(ctx, &physical.Entry{Key: "k", Value: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second read is served from the cache
+		if e, err := c.Get(ctx, "k"); err != nil || e == nil {
+			t.Fatalf("read %d of an empty value: %v %v", i, e, err)
+		}
+	}
+}
