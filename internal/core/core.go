@@ -157,7 +157,7 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 	if err != nil {
 		return nil, err
 	}
-	if te == nil {
+	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
 		return nil, denied
 	}
 	acl, err := st.policies.ACL(ctx, te.Policies)

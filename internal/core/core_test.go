@@ -135,3 +135,40 @@ func TestPolicyChangeAppliesAtOnce(t *testing.T) {
 		t.Fatalf("after change: %v", err)
 	}
 }
+
+// TestBoundCIDRsFollowTheToken: a user bound to 10.0.0.0/8 gets a token
+// that works only from there, and so do the tokens it creates.
+func TestBoundCIDRsFollowTheToken(t *testing.T) {
+	t.Parallel()
+	c, root := devCore(t)
+	call := func(tok, remote string, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+		return c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: op, Path: path, ClientToken: tok, Data: data, RemoteAddr: remote})
+	}
+	if _, err := do(c, root, logical.UpdateOperation, "sys/auth/up", map[string]any{"type": "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	tokenWith(t, c, root, "minter", `path "auth/token/create" { capabilities = ["update"] }`)
+	if _, err := do(c, root, logical.UpdateOperation, "auth/up/users/alice", map[string]any{
+		"password": "pw-alice-1", "token_policies": "minter", "token_bound_cidrs": "10.0.0.0/8",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := call("", "10.1.2.3:1000", logical.UpdateOperation, "auth/up/login/alice", map[string]any{"password": "pw-alice-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := login.Auth.ClientToken
+	if _, err := call(tok, "10.9.9.9:2000", logical.ReadOperation, "auth/token/lookup-self", nil); err != nil {
+		t.Fatalf("inside the CIDR: %v", err)
+	}
+	if _, err := call(tok, "192.168.1.1:2000", logical.ReadOperation, "auth/token/lookup-self", nil); !errors.Is(err, logical.ErrPermissionDenied) {
+		t.Fatalf("outside the CIDR: %v", err)
+	}
+	child, err := call(tok, "10.1.1.1:3000", logical.UpdateOperation, "auth/token/create", map[string]any{"policies": []any{"minter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(child.Auth.ClientToken, "192.168.1.1:2000", logical.ReadOperation, "auth/token/lookup-self", nil); !errors.Is(err, logical.ErrPermissionDenied) {
+		t.Fatalf("a child of a bound token escaped the CIDR: %v", err)
+	}
+}

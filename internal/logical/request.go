@@ -77,4 +77,7 @@ type Auth struct {
 	// ExplicitMaxTTL and Period shape the lifetime of a token being issued.
 	ExplicitMaxTTL time.Duration `json:"-"`
 	Period         time.Duration `json:"-"`
+	// BoundCIDRs, when set, limits where the issued token may be used from
+	// (CIDR blocks); the core refuses requests from elsewhere.
+	BoundCIDRs []string `json:"-"`
 }

@@ -35,6 +35,8 @@ type CreateRequest struct {
 	Sudo bool
 	// Path is the route that issues the token, such as "auth/token/create".
 	Path string
+	// BoundCIDRs limits where the token may be used from.
+	BoundCIDRs []string
 }
 
 // Create issues a token and returns its ID and entry. The ID is returned
@@ -143,6 +145,11 @@ func (s *Store) newEntry(id, accessor string, parent *Entry, req *CreateRequest)
 	}
 	if parent != nil && !req.NoParent {
 		e.ParentHash = parent.Hash
+	}
+	e.BoundCIDRs = slices.Clone(req.BoundCIDRs)
+	if parent != nil && len(e.BoundCIDRs) == 0 {
+		// A bound token cannot mint an unbound one.
+		e.BoundCIDRs = slices.Clone(parent.BoundCIDRs)
 	}
 	e.TTL = s.initialTTL(e.IsRoot(), req)
 	if e.TTL > 0 {
@@ -288,6 +295,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path str
 		Period:         auth.Period,
 		Renewable:      &renewable,
 		Path:           path,
+		BoundCIDRs:     auth.BoundCIDRs,
 	})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,9 @@ type Entry struct {
 	// to Lookup and may no longer create children while its subtree is
 	// being revoked.
 	Revoking bool `json:"revoking,omitempty"`
+	// BoundCIDRs limits where the token may be used from; empty is anywhere.
+	// A child inherits its parent's.
+	BoundCIDRs []string `json:"bound_cidrs,omitempty"`
 	// SpareChildren records that the revocation under way is a
 	// revoke-orphan, so that one finished after a crash spares the children.
 	SpareChildren bool `json:"spare_children,omitempty"`
@@ -64,6 +67,7 @@ func (e *Entry) expired(now time.Time) bool {
 func (e *Entry) clone() *Entry {
 	c := *e
 	c.Policies = slices.Clone(e.Policies)
+	c.BoundCIDRs = slices.Clone(e.BoundCIDRs)
 	if e.Meta != nil {
 		c.Meta = make(map[string]string, len(e.Meta))
 		for k, v := range e.Meta {

@@ -121,5 +121,8 @@ func (s *Store) lookupData(e *Entry, id string) map[string]any {
 	if e.Period > 0 {
 		data["period"] = int64(e.Period / time.Second)
 	}
+	if len(e.BoundCIDRs) > 0 {
+		data["bound_cidrs"] = e.BoundCIDRs
+	}
 	return data
 }

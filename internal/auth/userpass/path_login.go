@@ -36,7 +36,7 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 	if err := b.compare(hash, []byte(d.String("password"))); err != nil || u == nil {
 		return nil, ErrInvalidCredentials
 	}
-	if !addrAllowed(u.BoundCIDRs, req.RemoteAddr) {
+	if !logical.AddrInCIDRs(u.BoundCIDRs, req.RemoteAddr) {
 		// The caller sees the generic failure, so an outsider cannot learn
 		// that the password was right; the operator learns why here.
 		b.logger.Warn("userpass login refused: address outside token_bound_cidrs", "username", name, "remote_addr", req.RemoteAddr)
@@ -51,5 +51,7 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 		Period:         u.Period,
 		NumUses:        u.NumUses,
 		Renewable:      true,
+		// The token is bound too, so a stolen one is useless elsewhere.
+		BoundCIDRs: append([]string(nil), u.BoundCIDRs...),
 	}}, nil
 }

@@ -127,30 +127,6 @@ func parseCIDRs(in []string) ([]string, error) {
 	return out, nil
 }
 
-// addrAllowed reports whether remote, a "host:port" or bare address, lies
-// in one of cidrs. Every address is allowed when cidrs is empty; none is when
-// remote does not parse.
-func addrAllowed(cidrs []string, remote string) bool {
-	if len(cidrs) == 0 {
-		return true
-	}
-	var addr netip.Addr
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		addr = ap.Addr()
-	} else if a, err := netip.ParseAddr(remote); err == nil {
-		addr = a
-	} else {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
 // effectiveMaxTTL is the hard cap a login token gets: the smaller of the two
 // limits that are set, since logical.Auth carries only one.
 func (u *userEntry) effectiveMaxTTL() time.Duration {
