@@ -194,6 +194,9 @@ func runConfigured(ctx context.Context, c *ucli.Context) error {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
 			return ucli.Exit(err.Error(), 1)
 		}
+		if fi, err := os.Stat(cfg.Seal.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			logger.Warn("the seal key file can be read by other users; chmod 600 it", "key_file", cfg.Seal.KeyFile, "mode", fi.Mode().Perm().String())
+		}
 	}
 	co := core.New(conf)
 	if unsealed, err := co.AutoUnseal(ctx); err != nil {
