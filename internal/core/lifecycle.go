@@ -159,7 +159,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		return err
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	go ts.Run(runCtx)
+	ts.Start(runCtx)
 	c.state.Store(&active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop})
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil

@@ -137,11 +137,27 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 
 func (s *Store) popDue(now time.Time) string { return s.exp.popDue(now) }
 
-// Run revokes expired tokens in the background until ctx is done or Stop is
-// called. Call it once, in its own goroutine, after New.
+// Start runs the expiry sweeper in a goroutine of its own until ctx is
+// done or Stop is called. Call it once, after New. Unlike "go s.Run(ctx)",
+// it registers the goroutine before returning, so a Stop that follows at
+// once always waits for it.
+func (s *Store) Start(ctx context.Context) {
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		s.sweepLoop(ctx)
+	}()
+}
+
+// Run is Start's loop for callers that manage the goroutine themselves; it
+// returns when ctx is done or Stop is called.
 func (s *Store) Run(ctx context.Context) {
 	s.running.Add(1)
 	defer s.running.Done()
+	s.sweepLoop(ctx)
+}
+
+func (s *Store) sweepLoop(ctx context.Context) {
 	for {
 		if _, err := s.SweepExpired(ctx); err != nil {
 			s.logger.Error("revoke expired tokens", "error", err.Error())
