@@ -95,14 +95,36 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 
 func (c *Core) newTokenStore(ctx context.Context) (*token.Store, error) {
 	ts, err := token.New(ctx, token.Config{
-		Storage: logical.NewView(c.barrier, tokenPrefix),
-		System:  logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
-		Logger:  c.logger.With("component", "token"),
+		Storage:    logical.NewView(c.barrier, tokenPrefix),
+		System:     logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
+		Logger:     c.logger.With("component", "token"),
+		CheckRenew: c.checkRenew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open token store: %w", err)
 	}
 	return ts, nil
+}
+
+// checkRenew asks the auth method that issued a login token whether it may
+// be renewed (the user may be gone or have other policies by now).
+func (c *Core) checkRenew(ctx context.Context, e *token.Entry) error {
+	st := c.state.Load()
+	if st == nil {
+		return logical.ErrSealed
+	}
+	route, rest := st.router.Match(e.Path)
+	if route == nil {
+		return logical.CodedError(logical.ErrPermissionDenied, "the auth method that issued this token is no longer mounted")
+	}
+	r, ok := route.Backend.(logical.AuthRenewer)
+	if !ok {
+		return nil
+	}
+	return r.RenewAuth(ctx, &logical.Request{
+		Operation: logical.UpdateOperation, Path: rest, Storage: route.Storage, MountPoint: route.Path,
+		Auth: &logical.Auth{Policies: e.Policies, TokenPolicies: e.Policies, Metadata: e.Meta, DisplayName: e.DisplayName},
+	})
 }
 
 // Unseal adds one key share. When the threshold is reached the barrier opens

@@ -40,6 +40,9 @@ type Backend struct {
 	Special *logical.Paths
 	// Clean, when set, is called by Cleanup.
 	Clean func(ctx context.Context)
+	// AuthRenew, when set, re-checks a login when its token is renewed
+	// (see logical.AuthRenewer); an error refuses the renewal.
+	AuthRenew func(ctx context.Context, req *logical.Request) error
 
 	once     sync.Once
 	compiled []*regexp.Regexp
@@ -50,6 +53,7 @@ var (
 	_ logical.ExistenceChecker = (*Backend)(nil)
 	_ logical.PathInfo         = (*Backend)(nil)
 	_ logical.Cleaner          = (*Backend)(nil)
+	_ logical.AuthRenewer      = (*Backend)(nil)
 )
 
 func (b *Backend) compile() {
@@ -162,6 +166,15 @@ func (b *Backend) Cleanup(ctx context.Context) {
 	if b.Clean != nil {
 		b.Clean(ctx)
 	}
+}
+
+// RenewAuth implements logical.AuthRenewer: without an AuthRenew hook every
+// renewal is allowed.
+func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request) error {
+	if b.AuthRenew == nil {
+		return nil
+	}
+	return b.AuthRenew(ctx, req)
 }
 
 // GenericNameRegex matches a name of word characters, dots and dashes.

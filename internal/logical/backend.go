@@ -36,6 +36,15 @@ type Paths struct {
 	Root            []string
 }
 
+// AuthRenewer is implemented by auth methods that re-check a login when
+// its token is renewed, as Vault's do: the user may have been deleted or
+// its policies changed since. req.Path is the login path relative to the
+// mount, req.Auth describes the token (policies, metadata), req.Storage is
+// the mount's view. An error refuses the renewal.
+type AuthRenewer interface {
+	RenewAuth(ctx context.Context, req *Request) error
+}
+
 // Cleaner is implemented by backends that hold resources (connections,
 // goroutines) to release when their mount is disabled or the server seals.
 type Cleaner interface {

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,11 @@ func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration)
 	}
 	if !e.Renewable || e.ExpireTime.IsZero() {
 		return nil, 0, ErrNotRenewable
+	}
+	if s.checkRenew != nil && strings.HasPrefix(e.Path, "auth/") && !strings.HasPrefix(e.Path, "auth/token/") {
+		if err := s.checkRenew(ctx, e.clone()); err != nil {
+			return nil, 0, err
+		}
 	}
 	now := s.now()
 	ttl, limit := e.Period, e.ExplicitMaxTTL

@@ -51,16 +51,21 @@ type Config struct {
 	// entry is deleted. It must not call back into Revoke for the same
 	// token.
 	OnRevoke func(ctx context.Context, e *Entry)
+	// CheckRenew, when set, is asked before a token issued by a login (its
+	// Path is under "auth/" but not "auth/token/") is renewed; an error
+	// refuses the renewal. The core points it at the issuing auth method.
+	CheckRenew func(ctx context.Context, e *Entry) error
 }
 
 // Store is the token store. All methods are safe for concurrent use.
 type Store struct {
-	storage  logical.Storage
-	system   logical.SystemView
-	logger   *slog.Logger
-	now      func() time.Time
-	onRevoke func(ctx context.Context, e *Entry)
-	salt     []byte
+	storage    logical.Storage
+	system     logical.SystemView
+	logger     *slog.Logger
+	now        func() time.Time
+	onRevoke   func(ctx context.Context, e *Entry)
+	checkRenew func(ctx context.Context, e *Entry) error
+	salt       []byte
 
 	locks [lockStripes]sync.Mutex
 	cache *entryCache
@@ -80,15 +85,16 @@ func New(ctx context.Context, conf Config) (*Store, error) {
 		return nil, ErrNoStorage
 	}
 	s := &Store{
-		storage:  conf.Storage,
-		system:   conf.System,
-		logger:   conf.Logger,
-		now:      conf.Now,
-		onRevoke: conf.OnRevoke,
-		cache:    newEntryCache(cacheSize),
-		exp:      newExpiryQueue(),
-		stop:     make(chan struct{}),
-		wake:     make(chan struct{}, 1),
+		storage:    conf.Storage,
+		system:     conf.System,
+		logger:     conf.Logger,
+		now:        conf.Now,
+		onRevoke:   conf.OnRevoke,
+		checkRenew: conf.CheckRenew,
+		cache:      newEntryCache(cacheSize),
+		exp:        newExpiryQueue(),
+		stop:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -133,3 +133,43 @@ func TestLoginTokensFollowTheMount(t *testing.T) {
 		t.Fatalf("renewal past the mount's max: %+v %v", renewed, err)
 	}
 }
+
+// TestLoginRenewalRechecksTheUser: a login token renews only while its user
+// exists with the same policies, as in Vault.
+func TestLoginRenewalRechecksTheUser(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.client.Sys().EnableAuthWithOptions("userpass", &api.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(data map[string]any) {
+		t.Helper()
+		if _, err := s.client.Logical().Write("auth/userpass/users/carol", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := func() *api.Client {
+		t.Helper()
+		l, err := s.as(t, "").Logical().Write("auth/userpass/login/carol", map[string]any{"password": "pw-carol-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.as(t, l.Auth.ClientToken)
+	}
+	write(map[string]any{"password": "pw-carol-1", "token_policies": "a"})
+	c := login()
+	if _, err := c.Auth().Token().RenewSelf(60); err != nil {
+		t.Fatalf("renewal of a current login: %v", err)
+	}
+	write(map[string]any{"token_policies": "a,b"})
+	if _, err := c.Auth().Token().RenewSelf(60); statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("renewal after the policies changed: %v", err)
+	}
+	c = login()
+	if _, err := s.client.Logical().Delete("auth/userpass/users/carol"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Auth().Token().RenewSelf(60); statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("renewal after the user was deleted: %v", err)
+	}
+}

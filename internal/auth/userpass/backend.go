@@ -78,8 +78,9 @@ func (b *backend) framework() *framework.Backend {
 	paths = append(paths, b.userPaths()...)
 	paths = append(paths, b.loginPaths()...)
 	return &framework.Backend{
-		Paths:   paths,
-		Special: &logical.Paths{Unauthenticated: []string{"login/*"}},
+		Paths:     paths,
+		Special:   &logical.Paths{Unauthenticated: []string{"login/*"}},
+		AuthRenew: b.renewAuth,
 	}
 }
 

@@ -2,6 +2,7 @@ package userpass
 
 import (
 	"context"
+	"maps"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -54,4 +55,39 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 		// The token is bound too, so a stolen one is useless elsewhere.
 		BoundCIDRs: append([]string(nil), u.BoundCIDRs...),
 	}}, nil
+}
+
+// renewAuth lets a login token be renewed only while its user exists with
+// the same policies, as Vault's userpass does.
+func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
+	name := ""
+	if req.Auth != nil {
+		name = req.Auth.Metadata["username"]
+	}
+	u, err := b.loadUser(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		return logical.InvalidRequest("user %q no longer exists; log in again after it is recreated", name)
+	}
+	if !samePolicies(u.Policies, req.Auth.Policies) {
+		return logical.InvalidRequest("policies have changed, not renewing; log in again")
+	}
+	return nil
+}
+
+// samePolicies compares a user's policies with a token's, ignoring the
+// "default" policy the token store adds.
+func samePolicies(user, tok []string) bool {
+	set := func(ps []string) map[string]bool {
+		m := map[string]bool{}
+		for _, p := range ps {
+			if p != "default" {
+				m[p] = true
+			}
+		}
+		return m
+	}
+	return maps.Equal(set(user), set(tok))
 }
