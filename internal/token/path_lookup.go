@@ -71,7 +71,8 @@ func (s *Store) lookupResponse(ctx context.Context, id string) (*logical.Respons
 	return logical.DataResponse(s.lookupData(e, id)), nil
 }
 
-func (s *Store) handleLookupAccessor(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// accessorEntry is the live token named by the request's accessor field.
+func (s *Store) accessorEntry(ctx context.Context, d *framework.FieldData) (*Entry, error) {
 	acc := d.String("accessor")
 	if acc == "" {
 		return nil, ErrMissingAccessor
@@ -82,6 +83,14 @@ func (s *Store) handleLookupAccessor(ctx context.Context, _ *logical.Request, d 
 	}
 	if e == nil {
 		return nil, ErrInvalidAccessor
+	}
+	return e, nil
+}
+
+func (s *Store) handleLookupAccessor(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	e, err := s.accessorEntry(ctx, d)
+	if err != nil {
+		return nil, err
 	}
 	return logical.DataResponse(s.lookupData(e, "")), nil
 }

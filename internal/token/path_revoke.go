@@ -48,16 +48,9 @@ func (s *Store) handleRevokeSelf(ctx context.Context, req *logical.Request, _ *f
 }
 
 func (s *Store) handleRevokeAccessor(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	acc := d.String("accessor")
-	if acc == "" {
-		return nil, ErrMissingAccessor
-	}
-	e, err := s.LookupAccessor(ctx, acc)
+	e, err := s.accessorEntry(ctx, d)
 	if err != nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, ErrInvalidAccessor
 	}
 	return nil, s.Revoke(ctx, e.Hash)
 }
