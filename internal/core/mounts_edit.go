@@ -95,18 +95,28 @@ func (mt *mountTable) Enable(ctx context.Context, t system.Table, m system.Mount
 	return nil
 }
 
+// findLocked cleans a mount path as a user gave it and returns it with its
+// index in table t. The caller holds mt.mu.
+func (mt *mountTable) findLocked(t system.Table, userPath string) (string, int, error) {
+	path, err := cleanMountPath(userPath)
+	if err != nil {
+		return "", 0, err
+	}
+	i := slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path })
+	if i < 0 {
+		return "", 0, logical.InvalidRequest("no mount at %q", routePath(t, path))
+	}
+	return path, i, nil
+}
+
 // Disable implements system.Mounts: it removes the mount and deletes all
 // the data stored under it.
 func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) error {
-	path, err := cleanMountPath(path)
-	if err != nil {
-		return err
-	}
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	i := slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path })
-	if i < 0 {
-		return logical.InvalidRequest("no mount at %q", routePath(t, path))
+	path, i, err := mt.findLocked(t, path)
+	if err != nil {
+		return err
 	}
 	e := mt.entries[t][i]
 	if e.Type == systemTypeName || e.Type == tokenTypeName {
@@ -150,15 +160,11 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 
 // Tune implements system.Mounts.
 func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) error {
-	path, err := cleanMountPath(path)
-	if err != nil {
-		return err
-	}
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	i := slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path })
-	if i < 0 {
-		return logical.InvalidRequest("no mount at %q", routePath(t, path))
+	path, i, err := mt.findLocked(t, path)
+	if err != nil {
+		return err
 	}
 	e := *mt.entries[t][i]
 	if tn.DefaultLeaseTTL != nil {
