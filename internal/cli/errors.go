@@ -77,12 +77,3 @@ func describe(err error) string {
 	}
 	return b.String()
 }
-
-// statusCode returns the HTTP status of an API error, or 0 for any other error.
-func statusCode(err error) int {
-	var re *api.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode
-	}
-	return 0
-}

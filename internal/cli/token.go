@@ -206,8 +206,8 @@ func runTokenCapabilities(s *session) error {
 		path = s.args[len(s.args)-1]
 	)
 	if len(s.args) == 2 {
-		tokenArg, err := s.tokenArg(0)
-		if err != nil {
+		var tokenArg string
+		if tokenArg, err = s.tokenArg(0); err != nil {
 			return err
 		}
 		caps, err = s.client.Sys().CapabilitiesWithContext(s.ctx, tokenArg, path)

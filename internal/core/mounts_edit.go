@@ -162,7 +162,7 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) error {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	path, i, err := mt.findLocked(t, path)
+	_, i, err := mt.findLocked(t, path)
 	if err != nil {
 		return err
 	}
