@@ -135,7 +135,11 @@ func (mt *mountTable) mountLocked(ctx context.Context, t system.Table, e *system
 		if t == system.AuthTable {
 			factories, prefix = mt.auths, authPrefix
 		}
-		f, ok := factories[e.Type]
+		typ := e.Type
+		if alias, ok := mountAliases[typ]; ok && t == system.SecretsTable {
+			typ = alias
+		}
+		f, ok := factories[typ]
 		if !ok {
 			return logical.InvalidRequest("unknown %s type %q", kindName(t), e.Type)
 		}

@@ -33,8 +33,19 @@ func cleanMountPath(p string) (string, error) {
 	return p + "/", nil
 }
 
-// normaliseType maps the CLI's kv-v1/kv-v2 shorthands onto kv with a version.
-func normaliseType(m *system.MountInfo) {
+// mountAliases maps old engine type names onto the factory that serves them,
+// as Vault's do: a "generic" mount is KV version 1 and keeps its type name.
+var mountAliases = map[string]string{"generic": "kv"}
+
+// isKV reports whether an engine type is served by the KV engine.
+func isKV(typ string) bool { return typ == "kv" || mountAliases[typ] == "kv" }
+
+// normaliseType maps the CLI's kv-v1/kv-v2 shorthands onto kv with a
+// version, and refuses a version for any other engine, as Vault does.
+func normaliseType(m *system.MountInfo) error {
+	if m.Type != "kv" && m.Type != "kv-v1" && m.Type != "kv-v2" && m.Options["version"] != "" {
+		return logical.InvalidRequest("secrets engine %q does not allow setting a version", m.Type)
+	}
 	switch m.Type {
 	case "kv-v1", "kv-v2":
 		if m.Options == nil {
@@ -50,6 +61,7 @@ func normaliseType(m *system.MountInfo) {
 			m.Options["version"] = "1"
 		}
 	}
+	return nil
 }
 
 // Enable implements system.Mounts.
@@ -71,7 +83,11 @@ func (mt *mountTable) Enable(ctx context.Context, t system.Table, m system.Mount
 	if m.DefaultLeaseTTL > 0 && m.MaxLeaseTTL > 0 && m.DefaultLeaseTTL > m.MaxLeaseTTL {
 		return logical.InvalidRequest("default_lease_ttl must not exceed max_lease_ttl")
 	}
-	normaliseType(&m)
+	if t == system.SecretsTable {
+		if err := normaliseType(&m); err != nil {
+			return err
+		}
+	}
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	for _, e := range mt.entries[t] {
@@ -96,26 +112,32 @@ func (mt *mountTable) Enable(ctx context.Context, t system.Table, m system.Mount
 }
 
 // findLocked cleans a mount path as a user gave it and returns it with its
-// index in table t. The caller holds mt.mu.
+// index in table t, -1 when nothing is mounted there. The caller holds mt.mu.
 func (mt *mountTable) findLocked(t system.Table, userPath string) (string, int, error) {
 	path, err := cleanMountPath(userPath)
 	if err != nil {
 		return "", 0, err
 	}
-	i := slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path })
-	if i < 0 {
-		return "", 0, logical.InvalidRequest("no mount at %q", routePath(t, path))
+	return path, slices.IndexFunc(mt.entries[t], func(e *system.MountInfo) bool { return e.Path == path }), nil
+}
+
+// mustFindLocked is findLocked for operations that need the mount to exist.
+func (mt *mountTable) mustFindLocked(t system.Table, userPath string) (string, int, error) {
+	path, i, err := mt.findLocked(t, userPath)
+	if err == nil && i < 0 {
+		err = logical.InvalidRequest("no mount at %q", routePath(t, path))
 	}
-	return path, i, nil
+	return path, i, err
 }
 
 // Disable implements system.Mounts: it removes the mount and deletes all
-// the data stored under it.
+// the data stored under it. Disabling a path where nothing is mounted
+// succeeds and does nothing, as in Vault, so teardown code can run twice.
 func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) error {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	path, i, err := mt.findLocked(t, path)
-	if err != nil {
+	if err != nil || i < 0 {
 		return err
 	}
 	e := mt.entries[t][i]
@@ -162,7 +184,7 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) error {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
-	_, i, err := mt.findLocked(t, path)
+	_, i, err := mt.mustFindLocked(t, path)
 	if err != nil {
 		return err
 	}
