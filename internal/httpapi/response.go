@@ -58,6 +58,10 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if resp.DataAtTopLevel && len(resp.Data) > 0 {
+		writeJSON(w, r, status, topLevel{env})
+		return
+	}
 	writeJSON(w, r, status, env)
 }
 

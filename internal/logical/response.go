@@ -18,6 +18,11 @@ type Response struct {
 	// Status, when non-zero, overrides the status code of an enveloped
 	// response: KV v2 answers 404 with metadata for a deleted version.
 	Status int
+	// DataAtTopLevel asks for Vault's legacy shape of some sys/ responses
+	// (sys/mounts, sys/policy, ...): each Data field is rendered at the top
+	// level of the body too, beside the envelope's own fields, which win
+	// where a name is the same. Older clients still read it there.
+	DataAtTopLevel bool
 }
 
 // Secret carries lease information for a response that hands out something

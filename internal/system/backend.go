@@ -34,11 +34,11 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.capabilityPaths()...)
 	paths = append(paths, b.keyPaths()...)
 	paths = append(paths, b.quotaPaths()...)
-	return &framework.Backend{
+	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			Unauthenticated: PreAuthPaths,
 			Root:            []string{"seal", "rotate", "auth/*"},
 		},
-	}
+	}}
 }

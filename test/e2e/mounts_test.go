@@ -116,3 +116,68 @@ func TestGenericIsKVv1(t *testing.T) {
 		t.Fatalf("generic with a version: %v", err)
 	}
 }
+
+// TestLegacyTopLevelFields: Vault's legacy sys/ reads (sys/policy,
+// sys/mounts, sys/auth, ...) carry every data field at the top level of the
+// body too, and older clients read them there; other responses do not.
+func TestLegacyTopLevelFields(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.client.Sys().PutPolicy("reader", `path "secret/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		method, path string
+		body         any
+		topLevel     bool
+		field        string
+	}{
+		"legacy policy list keys":     {"GET", "sys/policy", nil, true, "keys"},
+		"legacy policy list policies": {"GET", "sys/policy", nil, true, "policies"},
+		"legacy policy read":          {"GET", "sys/policy/reader", nil, true, "rules"},
+		"mount table":                 {"GET", "sys/mounts", nil, true, "secret/"},
+		"auth table":                  {"GET", "sys/auth", nil, true, "token/"},
+		"one mount":                   {"GET", "sys/mounts/secret", nil, true, "type"},
+		"mount tune":                  {"GET", "sys/mounts/secret/tune", nil, true, "max_lease_ttl"},
+		"auth tune":                   {"GET", "sys/auth/token/tune", nil, true, "default_lease_ttl"},
+		"capabilities-self":           {"POST", "sys/capabilities-self", map[string]any{"paths": []string{"secret/x"}}, true, "capabilities"},
+		"key status":                  {"GET", "sys/key-status", nil, true, "term"},
+		"policies/acl is not legacy":  {"GET", "sys/policies/acl", nil, false, "keys"},
+		"engine data is not legacy":   {"GET", "secret/config", nil, false, "max_versions"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := s.raw(t, tc.method, tc.path, tc.body)
+			data, _ := got.body["data"].(map[string]any)
+			if got.status != http.StatusOK || data == nil || data[tc.field] == nil {
+				t.Fatalf("%s %s = %d %v: want %q under data", tc.method, tc.path, got.status, got.body, tc.field)
+			}
+			top, ok := got.body[tc.field]
+			if ok != tc.topLevel {
+				t.Fatalf("%q at the top level = %v, want %v: %v", tc.field, ok, tc.topLevel, got.body)
+			}
+			if ok && !equalJSON(t, top, data[tc.field]) {
+				t.Fatalf("top-level %q = %v, data has %v", tc.field, top, data[tc.field])
+			}
+			if got.body["request_id"] == nil || got.body["lease_id"] == nil {
+				t.Fatalf("the envelope lost its own fields: %v", got.body)
+			}
+		})
+	}
+	if p, err := s.client.Sys().ListPolicies(); err != nil || len(p) < 3 {
+		t.Fatalf("client policy list: %v %v", p, err)
+	}
+}
+
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	x, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(x, y)
+}
