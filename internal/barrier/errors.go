@@ -19,4 +19,7 @@ var (
 	// ErrUnknownTerm means a stored value names a key term the keyring does
 	// not hold.
 	ErrUnknownTerm = errors.New("stored value is encrypted under an unknown key term")
+	// ErrNotTransactional means Rekey was asked of a barrier whose physical
+	// backend cannot apply several writes atomically.
+	ErrNotTransactional = errors.New("rekey needs a storage backend that applies several writes atomically")
 )

@@ -44,12 +44,21 @@ func readConfig(ctx context.Context, p physical.Backend) (*Config, error) {
 }
 
 func writeConfig(ctx context.Context, p physical.Backend, c Config) error {
-	b, err := json.Marshal(c)
+	e, err := configEntry(c)
 	if err != nil {
-		return fmt.Errorf("encode seal configuration: %w", err)
+		return err
 	}
-	if err := p.Put(ctx, &physical.Entry{Key: configPath, Value: b}); err != nil {
+	if err := p.Put(ctx, e); err != nil {
 		return fmt.Errorf("store seal configuration: %w", err)
 	}
 	return nil
+}
+
+// configEntry is the physical entry that stores c.
+func configEntry(c Config) (*physical.Entry, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode seal configuration: %w", err)
+	}
+	return &physical.Entry{Key: configPath, Value: b}, nil
 }

@@ -32,9 +32,15 @@ type Manager struct {
 	p physical.Backend
 	b *barrier.Barrier
 
-	mu     sync.Mutex // guards shares and nonce, and serialises Init and Unseal
+	// mu guards the fields below and serialises every operation: Init,
+	// Unseal, rekey and root generation.
+	mu     sync.Mutex
 	shares [][]byte
 	nonce  string
+	// rekey and rootGen are the operations in progress while unsealed, nil
+	// when none; both live only in memory and end with a seal.
+	rekey   *rekeyState
+	rootGen *rootGenState
 }
 
 // NewManager returns a Manager for barrier b over physical storage p, the
@@ -65,15 +71,11 @@ func (m *Manager) Init(ctx context.Context, shares, threshold int) ([][]byte, er
 	if !validParts(shares, threshold) {
 		return nil, ErrParts
 	}
-	key := make([]byte, KeySize)
-	defer clear(key)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("generate unseal key: %w", err)
-	}
-	out, err := Split(key, shares, threshold)
+	key, out, err := newSplitKey(shares, threshold)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(key)
 	cfg := Config{Type: TypeShamir, SecretShares: shares, SecretThreshold: threshold}
 	if err := m.initialize(ctx, cfg, key); err != nil {
 		for _, s := range out {
@@ -82,6 +84,21 @@ func (m *Manager) Init(ctx context.Context, shares, threshold int) ([][]byte, er
 		return nil, err
 	}
 	return out, nil
+}
+
+// newSplitKey generates a random unseal key and splits it into shares,
+// threshold of which rebuild it.
+func newSplitKey(shares, threshold int) ([]byte, [][]byte, error) {
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, fmt.Errorf("generate unseal key: %w", err)
+	}
+	out, err := Split(key, shares, threshold)
+	if err != nil {
+		clear(key)
+		return nil, nil, err
+	}
+	return key, out, nil
 }
 
 // InitWithKey initialises the barrier for the static seal: key, 32 bytes

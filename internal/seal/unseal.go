@@ -53,11 +53,7 @@ func (m *Manager) addShare(ctx context.Context, share []byte) error {
 	if cfg.Type != TypeShamir {
 		return ErrWrongSealType
 	}
-	want := KeySize + 1
-	if cfg.SecretThreshold == 1 {
-		want = KeySize // the 1-of-1 share is the key itself
-	}
-	if len(share) != want {
+	if len(share) != shareLen(cfg.SecretThreshold) {
 		return ErrInvalidShare
 	}
 	for _, s := range m.shares {
@@ -102,19 +98,37 @@ func (m *Manager) ResetUnseal() {
 }
 
 // Seal seals the barrier, dropping every key from memory, and discards any
-// unseal progress. Sealing a sealed server is not an error.
+// unseal progress and any rekey or root generation in progress (with the
+// new key of a rekey awaiting verification: the old shares stay valid).
+// Sealing a sealed server is not an error.
 func (m *Manager) Seal(_ context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reset()
+	m.endRekey()
+	m.endRootGen()
 	m.b.Seal()
 	return nil
 }
 
 func (m *Manager) reset() {
-	for _, s := range m.shares {
-		clear(s)
-	}
+	wipeAll(m.shares)
 	m.shares = nil
 	m.nonce = ""
+}
+
+// shareLen is the length of one share when threshold shares unseal: the
+// 1-of-1 share is the key itself, other shares carry an index byte.
+func shareLen(threshold int) int {
+	if threshold == 1 {
+		return KeySize
+	}
+	return KeySize + 1
+}
+
+// wipeAll clears every share in shares.
+func wipeAll(shares [][]byte) {
+	for _, s := range shares {
+		clear(s)
+	}
 }
