@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +87,9 @@ func New(conf Config) *Core {
 
 // HandleRequest applies the rate-limit quotas, then authenticates,
 // authorises and routes one request. The pre-auth sys/ paths are never
-// rate-limited, so an operator can always check and unseal the server.
+// rate-limited, so an operator can always check and unseal the server, and
+// neither are rekey and root generation (served without a token once
+// unsealed), so a quorum of share holders can always get a root token back.
 func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if rest, ok := preAuth(req.Path); ok {
 		sub := *req
@@ -96,6 +99,11 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	st := c.state.Load()
 	if st == nil {
 		return nil, logical.ErrSealed
+	}
+	if rest, ok := unsealedPreAuth(req.Path); ok {
+		sub := *req
+		sub.Path, sub.Unauthenticated = rest, true
+		return c.sys.HandleRequest(ctx, &sub)
 	}
 	// Before authentication, as Vault does: a flood costs no token lookup.
 	if ok, wait, _ := st.quotas.Allow(req.Path, quota.ClientHost(req.RemoteAddr)); !ok {
@@ -133,16 +141,24 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 
 // preAuth reports whether path is a sys/ path served without a token and
 // while sealed, returning it relative to "sys/".
-func preAuth(path string) (string, bool) {
+func preAuth(path string) (string, bool) { return sysPathIn(path, system.PreAuthPaths) }
+
+// unsealedPreAuth reports whether path is a sys/ path served without a
+// token and never rate-limited, but only while unsealed (rekey and root
+// generation), returning it relative to "sys/".
+func unsealedPreAuth(path string) (string, bool) {
+	return sysPathIn(path, system.UnsealedPreAuthPaths)
+}
+
+// sysPathIn reports whether path is "sys/" followed by one of paths.
+func sysPathIn(path string, paths []string) (string, bool) {
 	const sys = "sys/"
 	if len(path) <= len(sys) || path[:len(sys)] != sys {
 		return "", false
 	}
 	rest := path[len(sys):]
-	for _, p := range system.PreAuthPaths {
-		if rest == p {
-			return rest, true
-		}
+	if slices.Contains(paths, rest) {
+		return rest, true
 	}
 	return "", false
 }

@@ -9,7 +9,7 @@ import (
 
 // OTPLength is the length of a generated OTP, and so of every root token
 // this server mints through root generation: "s." and 24 base62
-// characters. The core's tests hold the token store to it.
+// characters. test/e2e holds the token store to it.
 const OTPLength = 26
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

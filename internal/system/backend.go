@@ -1,6 +1,8 @@
 package system
 
 import (
+	"slices"
+
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -18,13 +20,25 @@ type Info struct {
 // relative to "sys/".
 var PreAuthPaths = []string{"init", "unseal", "seal-status", "health", "leader"}
 
+// UnsealedPreAuthPaths are the sys/ paths served without a token, as Vault
+// serves them, but only while unsealed: rekey and root generation, which a
+// quorum of unseal key holders runs when nobody holds a root token any
+// more. Like PreAuthPaths they are never rate-limited, so that no quota
+// can lock operators out of them. Relative to "sys/".
+var UnsealedPreAuthPaths = []string{
+	"rekey/init", "rekey/update", "rekey/verify",
+	"rekey-recovery-key/init", "rekey-recovery-key/update", "rekey-recovery-key/verify",
+	"generate-root/attempt", "generate-root/update", "decode-token",
+}
+
 type backend struct {
 	core Core
 	info Info
 }
 
 // New returns the sys/ backend. The paths in PreAuthPaths must be routed to
-// it whether or not the server is sealed; every other path needs a token.
+// it whether or not the server is sealed, those in UnsealedPreAuthPaths
+// without a token once unsealed; every other path needs a token.
 func New(core Core, info Info) logical.Backend {
 	b := &backend{core: core, info: info}
 	var paths []*framework.Path
@@ -34,11 +48,13 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.capabilityPaths()...)
 	paths = append(paths, b.keyPaths()...)
 	paths = append(paths, b.quotaPaths()...)
+	paths = append(paths, b.rekeyPaths()...)
+	paths = append(paths, b.generateRootPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
-			Unauthenticated: PreAuthPaths,
-			Root:            []string{"seal", "rotate", "auth/*"},
+			Unauthenticated: append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...),
+			Root:            []string{"seal", "rotate", "auth/*", "rekey/backup", "rekey/recovery-key-backup"},
 		},
 	}}
 }

@@ -140,4 +140,7 @@ type Core interface {
 	Keys
 	Sealer
 	Quotas
+	Rekeyer
+	RekeyVerifier
+	RootGenerator
 }
