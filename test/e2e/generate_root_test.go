@@ -52,7 +52,7 @@ func TestGenerateRootAfterRevokingRoot(t *testing.T) {
 			if len(otp) != 26 {
 				t.Fatalf("OTP %q", otp)
 			}
-			nonce := st["nonce"].(string)
+			nonce, _ := st["nonce"].(string)
 			var up map[string]any
 			for i, k := range s.keys[1:4] {
 				status, up = call(t, anon, "PUT", "sys/generate-root/update", map[string]any{"key": k, "nonce": nonce})
@@ -169,8 +169,11 @@ func TestGenerateRootWrongShares(t *testing.T) {
 	s := start(t)
 	other := start(t)
 	anon := s.as(t, "")
-	_, st := call(t, anon, "PUT", "sys/generate-root/attempt", map[string]any{})
-	nonce := st["nonce"].(string)
+	status, st := call(t, anon, "PUT", "sys/generate-root/attempt", map[string]any{})
+	nonce, _ := st["nonce"].(string)
+	if status != 200 || nonce == "" {
+		t.Fatalf("init = %d %v", status, st)
+	}
 	for i, k := range other.keys[:3] {
 		status, body := call(t, anon, "PUT", "sys/generate-root/update", map[string]any{"key": k, "nonce": nonce})
 		if i < 2 && status != 200 {
@@ -180,7 +183,7 @@ func TestGenerateRootWrongShares(t *testing.T) {
 			t.Fatalf("wrong shares = %d %v", status, body)
 		}
 	}
-	status, st := call(t, anon, "GET", "sys/generate-root/attempt", nil)
+	status, st = call(t, anon, "GET", "sys/generate-root/attempt", nil)
 	if status != 200 || st["started"] != true || st["progress"] != 0.0 || st["nonce"] != nonce {
 		t.Fatalf("status after wrong shares = %d %v", status, st)
 	}

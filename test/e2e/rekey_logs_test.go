@@ -64,7 +64,8 @@ func TestRekeyAndGenerateRootLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 	_, gen := call(t, c, "PUT", "sys/generate-root/attempt", map[string]any{})
-	otp, nonce := gen["otp"].(string), gen["nonce"].(string)
+	otp, _ := gen["otp"].(string)
+	nonce, _ := gen["nonce"].(string)
 	_, _ = call(t, c, "PUT", "sys/generate-root/update", map[string]any{"key": init.Keys[0], "nonce": nonce})
 	_, _ = call(t, c, "PUT", "sys/generate-root/update", map[string]any{"key": init.Keys[1], "nonce": nonce}) // old shares: refused
 	var done map[string]any

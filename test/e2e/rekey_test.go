@@ -296,6 +296,12 @@ func TestRekeyAndGenerateRootSealed(t *testing.T) {
 			t.Fatalf("PUT %s while sealed = %d, want 503", p, status)
 		}
 	}
+	s.unseal(t)
+	for _, p := range []string{"sys/rekey/init", "sys/generate-root/attempt"} {
+		if status, body := call(t, anon, "GET", p, nil); status != http.StatusOK {
+			t.Fatalf("GET %s once unsealed = %d %v, want 200", p, status, body)
+		}
+	}
 }
 
 // TestRekeyStaticSeal: a server that unseals with a key file has no
