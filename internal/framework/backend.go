@@ -45,7 +45,16 @@ type Backend struct {
 	AuthRenew func(ctx context.Context, req *logical.Request) error
 
 	once     sync.Once
-	compiled []*regexp.Regexp
+	compiled []compiledPath
+}
+
+// compiledPath is a Path with its pattern compiled and its field names
+// indexed.
+type compiledPath struct {
+	re *regexp.Regexp
+	// names maps every name a field is accepted under (its own and its
+	// aliases) to the field's own name.
+	names map[string]string
 }
 
 var (
@@ -56,40 +65,62 @@ var (
 	_ logical.AuthRenewer      = (*Backend)(nil)
 )
 
+// compile compiles the patterns and indexes the field names once. It
+// panics when a route declares one name twice (a field and an alias, or two
+// aliases), which is a bug in the engine.
 func (b *Backend) compile() {
 	b.once.Do(func() {
-		b.compiled = make([]*regexp.Regexp, len(b.Paths))
+		b.compiled = make([]compiledPath, len(b.Paths))
 		for i, p := range b.Paths {
-			b.compiled[i] = regexp.MustCompile("^" + p.Pattern + "$")
+			b.compiled[i] = compiledPath{re: regexp.MustCompile("^" + p.Pattern + "$"), names: fieldNames(p)}
 		}
 	})
 }
 
+func fieldNames(p *Path) map[string]string {
+	names := make(map[string]string, len(p.Fields))
+	for name := range p.Fields {
+		names[name] = name
+	}
+	for name, s := range p.Fields {
+		for _, alias := range s.Aliases {
+			if _, dup := names[alias]; dup {
+				panic(fmt.Sprintf("framework: route %q declares the name %q twice", p.Pattern, alias))
+			}
+			names[alias] = name
+		}
+	}
+	return names
+}
+
 // route finds the first path whose pattern matches and returns it with the
 // captured groups.
-func (b *Backend) route(path string) (*Path, map[string]string) {
+func (b *Backend) route(path string) (*Path, *compiledPath, map[string]string) {
 	b.compile()
-	for i, re := range b.compiled {
-		m := re.FindStringSubmatch(path)
+	for i := range b.compiled {
+		cp := &b.compiled[i]
+		m := cp.re.FindStringSubmatch(path)
 		if m == nil {
 			continue
 		}
 		caps := map[string]string{}
 		// Every named group is set, even when empty, so a body field can
 		// never stand in for a path segment the policy check did not see.
-		for j, name := range re.SubexpNames() {
+		for j, name := range cp.re.SubexpNames() {
 			if name != "" {
 				caps[name] = m[j]
 			}
 		}
-		return b.Paths[i], caps
+		return b.Paths[i], cp, caps
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // fieldData merges request data and captures (captures win) and validates
-// them against the route's schema.
-func fieldData(p *Path, req *logical.Request, caps map[string]string) (*FieldData, []string, error) {
+// them against the route's schema. The strings returned are warnings about
+// input the handler will not see: undeclared fields, and older names that
+// lost to the field's own name.
+func fieldData(p *Path, cp *compiledPath, req *logical.Request, caps map[string]string) (*FieldData, []string, error) {
 	raw := make(map[string]any, len(req.Data)+len(caps))
 	for k, v := range req.Data {
 		raw[k] = v
@@ -101,23 +132,29 @@ func fieldData(p *Path, req *logical.Request, caps map[string]string) (*FieldDat
 	if err != nil {
 		return nil, nil, err
 	}
-	var unknown []string
-	if !p.TakesArbitraryInput {
-		for k := range req.Data {
-			if _, ok := p.Fields[k]; !ok {
-				unknown = append(unknown, k)
-			}
+	var unknown, ignored []string
+	for k, v := range req.Data {
+		name, declared := cp.names[k]
+		switch {
+		case !declared && !p.TakesArbitraryInput:
+			unknown = append(unknown, k)
+		case declared && name != k && v != nil && d.from[name] != k:
+			ignored = append(ignored, fmt.Sprintf("Endpoint ignored %q because %q is set and takes precedence", k, d.from[name]))
 		}
-		sort.Strings(unknown)
 	}
-	return d, unknown, nil
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		ignored = append(ignored, fmt.Sprintf("Endpoint ignored these unrecognized parameters: [%s]", strings.Join(unknown, " ")))
+	}
+	sort.Strings(ignored)
+	return d, ignored, nil
 }
 
 // HandleRequest routes req to its handler. It returns an error wrapping
 // logical.ErrUnsupportedPath when no route matches and
 // logical.ErrUnsupportedOperation when the route lacks the operation.
 func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	p, caps := b.route(req.Path)
+	p, cp, caps := b.route(req.Path)
 	if p == nil {
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "unsupported path")
 	}
@@ -129,28 +166,30 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	if !ok {
 		return nil, logical.CodedError(logical.ErrUnsupportedOperation, "unsupported operation")
 	}
-	d, unknown, err := fieldData(p, req, caps)
+	d, warnings, err := fieldData(p, cp, req, caps)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := fn(ctx, req, d)
-	if err != nil || len(unknown) == 0 {
+	if err != nil || len(warnings) == 0 {
 		return resp, err
 	}
 	if resp == nil {
 		resp = &logical.Response{}
 	}
-	resp.AddWarning(fmt.Sprintf("Endpoint ignored these unrecognized parameters: [%s]", strings.Join(unknown, " ")))
+	for _, w := range warnings {
+		resp.AddWarning(w)
+	}
 	return resp, nil
 }
 
 // ExistenceCheck implements logical.ExistenceChecker.
 func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
-	p, caps := b.route(req.Path)
+	p, cp, caps := b.route(req.Path)
 	if p == nil || p.ExistenceCheck == nil {
 		return false, false, nil
 	}
-	d, _, err := fieldData(p, req, caps)
+	d, _, err := fieldData(p, cp, req, caps)
 	if err != nil {
 		return false, false, err
 	}

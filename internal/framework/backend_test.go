@@ -118,3 +118,66 @@ func TestCaptureBeatsBody(t *testing.T) {
 		t.Fatalf("body overrode an empty capture: %v %v", r, err)
 	}
 }
+
+// TestAliases: a field's older name fills it when its own name is absent,
+// loses (with a warning) when both are set, is not an unknown field, and
+// the handler learns which name was used.
+func TestAliases(t *testing.T) {
+	t.Parallel()
+	b := &Backend{Paths: []*Path{{
+		Pattern: "role",
+		Fields:  map[string]*FieldSchema{"token_ttl": {Type: TypeDurationSecond, Aliases: []string{"ttl"}}},
+		Operations: map[logical.Operation]OperationFunc{
+			logical.UpdateOperation: func(_ context.Context, _ *logical.Request, d *FieldData) (*logical.Response, error) {
+				return logical.DataResponse(map[string]any{"ttl": d.Duration("token_ttl"), "as": d.SetAs("token_ttl")}), nil
+			},
+		},
+	}}}
+	cases := map[string]struct {
+		body     map[string]any
+		ttl      time.Duration
+		as       string
+		warnings int
+		wantErr  error
+	}{
+		"own name":    {body: map[string]any{"token_ttl": "10s"}, ttl: 10 * time.Second, as: "token_ttl"},
+		"alias":       {body: map[string]any{"ttl": "10s"}, ttl: 10 * time.Second, as: "ttl"},
+		"both":        {body: map[string]any{"ttl": "1h", "token_ttl": "10s"}, ttl: 10 * time.Second, as: "token_ttl", warnings: 1},
+		"null own":    {body: map[string]any{"ttl": "5s", "token_ttl": nil}, ttl: 5 * time.Second, as: "ttl"},
+		"unset":       {body: map[string]any{}, as: ""},
+		"bad alias":   {body: map[string]any{"ttl": "soon"}, wantErr: logical.ErrInvalidRequest},
+		"unknown too": {body: map[string]any{"ttl": "1s", "bogus": 1}, ttl: time.Second, as: "ttl", warnings: 1},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: "role", Data: tc.body})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil || r.Data["ttl"] != tc.ttl || r.Data["as"] != tc.as || len(r.Warnings) != tc.warnings {
+				t.Fatalf("got %+v %v", r, err)
+			}
+		})
+	}
+}
+
+func TestDuplicateNamePanics(t *testing.T) {
+	t.Parallel()
+	b := &Backend{Paths: []*Path{{
+		Pattern: "role",
+		Fields: map[string]*FieldSchema{
+			"token_ttl": {Type: TypeDurationSecond, Aliases: []string{"ttl"}},
+			"ttl":       {Type: TypeDurationSecond},
+		},
+	}}}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a name declared twice did not panic")
+		}
+	}()
+	_, _ = b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "role"})
+}

@@ -56,6 +56,12 @@ type FieldSchema struct {
 	Description string
 	// Required fields must be present and non-empty; a missing one is a 400.
 	Required bool
+	// Aliases are older names the field is also accepted under, such as
+	// "ttl" for "token_ttl". The handler reads the field only under its own
+	// name; when a request sets both, the field's own name wins, as in
+	// Vault, and the response warns that the alias was ignored. A policy's
+	// parameter rules treat every name of a field as the same parameter.
+	Aliases []string
 }
 
 // convert turns raw input into the Go value of type t.
@@ -271,15 +277,19 @@ type FieldData struct {
 	raw    map[string]any
 	schema map[string]*FieldSchema
 	parsed map[string]any
+	// from records, for each field set, the name the input used: the
+	// field's own name or one of its aliases.
+	from map[string]string
 }
 
-// newFieldData converts every declared field present in raw, returning a
-// 400-class error naming the first field that does not convert.
+// newFieldData converts every declared field present in raw (under its own
+// name or, failing that, an alias), returning a 400-class error naming the
+// first field that does not convert.
 func newFieldData(raw map[string]any, schema map[string]*FieldSchema) (*FieldData, error) {
-	d := &FieldData{raw: raw, schema: schema, parsed: map[string]any{}}
+	d := &FieldData{raw: raw, schema: schema, parsed: map[string]any{}, from: map[string]string{}}
 	for name, s := range schema {
-		v, ok := raw[name]
-		if !ok || v == nil {
+		key, v := lookupField(raw, name, s)
+		if v == nil {
 			if s.Required {
 				return nil, logical.InvalidRequest("missing required field %q", name)
 			}
@@ -287,14 +297,29 @@ func newFieldData(raw map[string]any, schema map[string]*FieldSchema) (*FieldDat
 		}
 		out, err := convert(s.Type, v)
 		if err != nil {
-			return nil, logical.InvalidRequest("field %q: %v", name, err)
+			return nil, logical.InvalidRequest("field %q: %v", key, err)
 		}
 		if s.Required && out == "" {
 			return nil, logical.InvalidRequest("field %q must not be empty", name)
 		}
 		d.parsed[name] = out
+		d.from[name] = key
 	}
 	return d, nil
+}
+
+// lookupField returns the input for field name and the key it came from:
+// the field's own name when set (not null), else the first alias set.
+func lookupField(raw map[string]any, name string, s *FieldSchema) (string, any) {
+	if v := raw[name]; v != nil {
+		return name, v
+	}
+	for _, alias := range s.Aliases {
+		if v := raw[alias]; v != nil {
+			return alias, v
+		}
+	}
+	return name, nil
 }
 
 // Get returns the converted value of a declared field, its default when the
@@ -318,6 +343,24 @@ func (d *FieldData) GetOk(name string) (any, bool) {
 		return s.Default, false
 	}
 	return zero(s.Type), false
+}
+
+// Declared reports whether the route declares a field called name (its own
+// name, not an alias), for helpers shared by routes with different fields.
+func (d *FieldData) Declared(name string) bool {
+	_, ok := d.schema[name]
+	return ok
+}
+
+// SetAs returns the name under which the request set a declared field: its
+// own name, or the alias it arrived as (so that a read can report an older
+// name the way Vault does). It returns "" when the request did not set the
+// field and panics on a name the route did not declare.
+func (d *FieldData) SetAs(name string) string {
+	if _, ok := d.schema[name]; !ok {
+		panic(fmt.Errorf("%w: %q", ErrUnknownField, name))
+	}
+	return d.from[name]
 }
 
 // String, Int, Bool, Duration, Strings and KVPairs are typed shorthands for Get.

@@ -80,4 +80,7 @@ type Auth struct {
 	// BoundCIDRs, when set, limits where the issued token may be used from
 	// (CIDR blocks); the core refuses requests from elsewhere.
 	BoundCIDRs []string `json:"-"`
+	// NoDefaultPolicy, on a token being issued, leaves out the "default"
+	// policy that tokens otherwise always carry.
+	NoDefaultPolicy bool `json:"-"`
 }

@@ -268,8 +268,9 @@ func (s *Store) CreateRoot(ctx context.Context, id string) (string, error) {
 }
 
 // CreateFromAuth issues the token a login produced: an orphan with auth's
-// policies (plus "default"), metadata, TTL (LeaseDuration; zero means the
-// mount default), explicit max TTL, period, use limit and renewability.
+// policies (plus "default" unless auth.NoDefaultPolicy), metadata, TTL
+// (LeaseDuration; zero means the mount default), explicit max TTL, period,
+// use limit and renewability.
 // path is the login path, such as "auth/userpass/login/alice"; its mount
 // name prefixes the display name. On success auth is filled in with the
 // token, accessor and final values, ready to return as a Response's Auth.
@@ -286,16 +287,17 @@ func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path str
 	}
 	renewable := auth.Renewable
 	id, e, err := s.Create(ctx, nil, CreateRequest{
-		Policies:       auth.Policies,
-		Meta:           auth.Metadata,
-		DisplayName:    displayName(mount, auth.DisplayName),
-		NumUses:        auth.NumUses,
-		TTL:            auth.LeaseDuration,
-		ExplicitMaxTTL: auth.ExplicitMaxTTL,
-		Period:         auth.Period,
-		Renewable:      &renewable,
-		Path:           path,
-		BoundCIDRs:     auth.BoundCIDRs,
+		Policies:        auth.Policies,
+		NoDefaultPolicy: auth.NoDefaultPolicy,
+		Meta:            auth.Metadata,
+		DisplayName:     displayName(mount, auth.DisplayName),
+		NumUses:         auth.NumUses,
+		TTL:             auth.LeaseDuration,
+		ExplicitMaxTTL:  auth.ExplicitMaxTTL,
+		Period:          auth.Period,
+		Renewable:       &renewable,
+		Path:            path,
+		BoundCIDRs:      auth.BoundCIDRs,
 	})
 	if err != nil {
 		return nil, err

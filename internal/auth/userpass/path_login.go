@@ -43,18 +43,11 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 		b.logger.Warn("userpass login refused: address outside token_bound_cidrs", "username", name, "remote_addr", req.RemoteAddr)
 		return nil, ErrInvalidCredentials
 	}
-	return &logical.Response{Auth: &logical.Auth{
-		Policies:       append([]string(nil), u.Policies...),
-		Metadata:       map[string]string{"username": name},
-		DisplayName:    name,
-		LeaseDuration:  u.TTL,
-		ExplicitMaxTTL: u.effectiveMaxTTL(),
-		Period:         u.Period,
-		NumUses:        u.NumUses,
-		Renewable:      true,
-		// The token is bound too, so a stolen one is useless elsewhere.
-		BoundCIDRs: append([]string(nil), u.BoundCIDRs...),
-	}}, nil
+	auth := &logical.Auth{Metadata: map[string]string{"username": name}, DisplayName: name}
+	// The token is bound to the user's CIDRs too, so a stolen one is
+	// useless elsewhere.
+	u.Params.Apply(auth)
+	return &logical.Response{Auth: auth}, nil
 }
 
 // renewAuth lets a login token be renewed only while its user exists with

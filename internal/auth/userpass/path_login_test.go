@@ -70,7 +70,7 @@ func TestLoginAuthShape(t *testing.T) {
 	r := h.mustDo(t, logical.UpdateOperation, "login/alice", map[string]any{"password": "pw"})
 	want := &logical.Auth{
 		Policies: []string{"dev", "ops"}, Metadata: map[string]string{"username": "alice"}, DisplayName: "alice",
-		LeaseDuration: time.Hour, ExplicitMaxTTL: 3 * time.Hour, NumUses: 7, Renewable: true,
+		LeaseDuration: time.Hour, ExplicitMaxTTL: 3 * time.Hour, NumUses: 7, Renewable: true, TokenType: "service",
 	}
 	if !reflect.DeepEqual(r.Auth, want) {
 		t.Fatalf("auth = %+v\nwant   %+v", r.Auth, want)

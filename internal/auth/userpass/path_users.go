@@ -5,6 +5,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/tokenutil"
 )
 
 func usernameField() *framework.FieldSchema {
@@ -13,7 +14,7 @@ func usernameField() *framework.FieldSchema {
 
 func (b *backend) userPaths() []*framework.Path {
 	name := framework.GenericNameRegex("username")
-	userFields := tokenFields()
+	userFields := tokenutil.Fields()
 	userFields["username"] = usernameField()
 	userFields["password"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Password; required when the user is created."}
 	policyOnly := policyFields()
@@ -113,7 +114,7 @@ func (b *backend) writeUser(ctx context.Context, _ *logical.Request, d *framewor
 	if hash != "" {
 		u.PasswordHash = hash
 	}
-	if err := applyTokenFields(u, d); err != nil {
+	if err := u.Params.Parse(d); err != nil {
 		return nil, err
 	}
 	return nil, b.saveUser(ctx, name, u)
@@ -141,12 +142,10 @@ func (b *backend) writePassword(ctx context.Context, _ *logical.Request, d *fram
 }
 
 func (b *backend) writePolicies(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	_, okTP := d.GetOk("token_policies")
-	_, okP := d.GetOk("policies")
-	if !okTP && !okP {
+	if _, ok := d.GetOk("token_policies"); !ok {
 		return nil, logical.InvalidRequest(`missing "token_policies": give the new list, which may be empty`)
 	}
-	return nil, b.updateUser(ctx, d, func(u *userEntry) error { return applyPolicies(u, d) })
+	return nil, b.updateUser(ctx, d, func(u *userEntry) error { return u.Params.Parse(d) })
 }
 
 // updateUser applies change to an existing user and stores the result; a

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/tokenutil"
 )
 
 func TestWriteUser(t *testing.T) {
@@ -33,9 +34,13 @@ func TestWriteUser(t *testing.T) {
 		"ttl over max":      {body: map[string]any{"password": "pw", "token_ttl": "2h", "token_max_ttl": "1h"}, wantErr: logical.ErrInvalidRequest},
 		"bad ttl":           {body: map[string]any{"password": "pw", "token_ttl": "soon"}, wantErr: logical.ErrInvalidRequest},
 		"negative uses":     {body: map[string]any{"password": "pw", "token_num_uses": -1}, wantErr: logical.ErrInvalidRequest},
-		"both policy names": {body: map[string]any{"password": "pw", "policies": "a", "token_policies": "a"}, wantErr: logical.ErrInvalidRequest},
+		"new name wins":     {body: map[string]any{"password": "pw", "policies": "a", "token_policies": "b"}, want: map[string]any{"token_policies": []string{"b"}, "policies": nil}},
+		"legacy names":      {body: map[string]any{"password": "pw", "policies": "a", "ttl": "10s", "max_ttl": 60, "period": "1m", "num_uses": 2, "bound_cidrs": "10.0.0.1"}, want: map[string]any{"token_policies": []string{"a"}, "policies": []string{"a"}, "token_ttl": int64(10), "ttl": int64(10), "max_ttl": int64(60), "token_period": int64(60), "period": int64(60), "token_num_uses": 2, "num_uses": 2, "token_bound_cidrs": []string{"10.0.0.1/32"}, "bound_cidrs": []string{"10.0.0.1/32"}}},
+		"no default policy": {body: map[string]any{"password": "pw", "token_no_default_policy": true}, want: map[string]any{"token_no_default_policy": true}},
+		"token type":        {body: map[string]any{"password": "pw", "token_type": "service"}, want: map[string]any{"token_type": "service"}},
+		"bad token type":    {body: map[string]any{"password": "pw", "token_type": "cheap"}, wantErr: logical.ErrInvalidRequest},
+		"batch not yet":     {body: map[string]any{"password": "pw", "token_type": "batch"}, wantErr: tokenutil.ErrBatchUnsupported},
 		"root policy":       {body: map[string]any{"password": "pw", "policies": "Root"}, wantErr: logical.ErrInvalidRequest},
-		"no default policy": {body: map[string]any{"password": "pw", "token_no_default_policy": true}, wantErr: logical.ErrInvalidRequest},
 		"bad cidr":          {body: map[string]any{"password": "pw", "token_bound_cidrs": []any{"10.0.0.0/33"}}, wantErr: logical.ErrInvalidRequest},
 		"policies object":   {body: map[string]any{"password": "pw", "policies": map[string]any{"a": 1}}, wantErr: logical.ErrInvalidRequest},
 		"bad name":          {path: "users/-x-", body: map[string]any{"password": "pw"}, wantErr: logical.ErrUnsupportedPath},
@@ -108,7 +113,7 @@ func TestUserLifecycle(t *testing.T) {
 	h.mustDo(t, logical.UpdateOperation, "login/alice", map[string]any{"password": "new-pw"})
 	h.mustDo(t, logical.UpdateOperation, "users/alice/policies", map[string]any{"token_policies": []any{"ops", "dev"}})
 	read = h.mustDo(t, logical.ReadOperation, "users/alice", nil)
-	if !reflect.DeepEqual(read.Data["policies"], []string{"dev", "ops"}) || read.Data["token_num_uses"] != 5 {
+	if !reflect.DeepEqual(read.Data["token_policies"], []string{"dev", "ops"}) || read.Data["policies"] != nil || read.Data["token_num_uses"] != 5 {
 		t.Fatalf("policies route: %v", read.Data)
 	}
 	h.mustDo(t, logical.CreateOperation, "users/bob", map[string]any{"password": "pw"})
