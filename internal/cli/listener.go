@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/cofferhq/coffer/internal/config"
+	"github.com/cofferhq/coffer/internal/httpapi"
 )
 
 // listener is one bound socket and its HTTP settings.
@@ -20,6 +22,17 @@ type listener struct {
 	tls            *tls.Config
 	cert           *certReloader // nil without TLS
 	maxRequestSize int64
+	// forwarded is the listener's x_forwarded_for_* settings; the zero
+	// value ignores X-Forwarded-For.
+	forwarded httpapi.ForwardedFor
+}
+
+// handler is the API as this listener serves it: behind its
+// X-Forwarded-For settings, so the core sees the client a trusted proxy
+// names rather than the proxy.
+func (l listener) handler(core httpapi.Handler, logger *slog.Logger) http.Handler {
+	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Logger: logger})
+	return httpapi.WithForwardedFor(api, l.forwarded)
 }
 
 // certReloader serves a certificate that can be replaced on SIGHUP, so an
@@ -59,7 +72,10 @@ func openListeners(cfgs []config.Listener) ([]listener, error) {
 		}
 	}
 	for _, lc := range cfgs {
-		l := listener{maxRequestSize: lc.MaxRequestSize}
+		l := listener{maxRequestSize: lc.MaxRequestSize, forwarded: httpapi.ForwardedFor{
+			AuthorizedAddrs: lc.ForwardedFor.AuthorizedAddrs, HopSkips: int(lc.ForwardedFor.HopSkips),
+			RejectNotAuthorized: lc.ForwardedFor.RejectNotAuthorized, RejectNotPresent: lc.ForwardedFor.RejectNotPresent,
+		}}
 		if !lc.TLSDisable {
 			r, err := newCertReloader(lc.TLSCertFile, lc.TLSKeyFile)
 			if err != nil {

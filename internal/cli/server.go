@@ -21,7 +21,6 @@ import (
 
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/core"
-	"github.com/cofferhq/coffer/internal/httpapi"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/physical/bolt"
 	"github.com/cofferhq/coffer/internal/physical/cache"
@@ -130,7 +129,7 @@ func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listen
 	var servers []*http.Server
 	for _, l := range lns {
 		srv := &http.Server{
-			Handler:           httpapi.New(co, httpapi.Options{MaxRequestSize: l.maxRequestSize, Logger: logger}),
+			Handler:           l.handler(co, logger),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       5 * time.Minute,

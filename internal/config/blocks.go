@@ -47,7 +47,14 @@ func (d *decoder) listener(s *Server, label string, pos token.Pos, body *ast.Obj
 		"max_request_size": d.intInto(&l.MaxRequestSize, "max_request_size"),
 		"tls_min_version":  func(v ast.Node) error { return d.tlsVersion(&l, v) },
 	}
-	if _, err := d.body(body, where, fields); err != nil {
+	for k, f := range d.forwardedForFields(&l.ForwardedFor) {
+		fields[k] = f
+	}
+	seen, err := d.body(body, where, fields)
+	if err != nil {
+		return err
+	}
+	if err := d.checkForwardedFor(l.ForwardedFor, seen); err != nil {
 		return err
 	}
 	if !l.TLSDisable && (l.TLSCertFile == "" || l.TLSKeyFile == "") {

@@ -78,7 +78,10 @@ type Listener struct {
 	MaxRequestSize int64
 	// TLSMinVersion is tls12 or tls13; older versions are refused.
 	TLSMinVersion string
-	Line          int
+	// ForwardedFor says which proxies' X-Forwarded-For header gives the
+	// client address.
+	ForwardedFor ForwardedFor
+	Line         int
 }
 
 // Seal is the seal block; only the "static" auto-unseal type exists.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -226,6 +227,46 @@ func TestParseErrors(t *testing.T) {
 			base + "listener \"tcp\" {\n  tls_disable = true\n", ErrSyntax,
 			`config.hcl:7: syntax error: object expected closing RBRACE got: EOF`,
 		},
+		"xff bad address": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_authorized_addrs = [\"10.0.0.0/8\",\n    \"juan\"]\n}\n", ErrInvalidValue,
+			`config.hcl:5: "x_forwarded_for_authorized_addrs": "juan" is not an IP address or CIDR block (such as 10.0.0.5 or 10.0.0.0/24)`,
+		},
+		"xff bad address in a string": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_authorized_addrs = \"10.0.0.1, 10.0.0.300\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_authorized_addrs": "10.0.0.300" is not an IP address or CIDR block (such as 10.0.0.5 or 10.0.0.0/24)`,
+		},
+		"xff empty addresses": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_authorized_addrs = \"\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_authorized_addrs": "" is not an IP address or CIDR block (such as 10.0.0.5 or 10.0.0.0/24)`,
+		},
+		"xff empty list": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_authorized_addrs = []\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_authorized_addrs" needs at least one address; remove it to trust no proxy`,
+		},
+		"xff addresses not strings": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_authorized_addrs = 10\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_authorized_addrs" must be a list of IP addresses or CIDR blocks, or one comma-separated string`,
+		},
+		"xff negative hop skips": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_authorized_addrs = \"10.0.0.1\"\n  x_forwarded_for_hop_skips = -1\n}\n", ErrInvalidValue,
+			`config.hcl:5: "x_forwarded_for_hop_skips" cannot be negative, got -1`,
+		},
+		"xff hop skips not a number": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_hop_skips = \"two\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_hop_skips" must be an integer`,
+		},
+		"xff bad reject flag": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_reject_not_present = \"sometimes\"\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_reject_not_present" must be true or false, not "sometimes"`,
+		},
+		"xff reject without addresses": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n\n  x_forwarded_for_reject_not_authorized = true\n}\n", ErrInvalidValue,
+			`config.hcl:5: "x_forwarded_for_reject_not_authorized" has no effect without x_forwarded_for_authorized_addrs: list the proxies to trust there, or remove it`,
+		},
+		"xff hop skips without addresses": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_hop_skips = 2\n}\n", ErrInvalidValue,
+			`config.hcl:4: "x_forwarded_for_hop_skips" has no effect without x_forwarded_for_authorized_addrs: list the proxies to trust there, or remove it`,
+		},
 		"number overflow": {
 			base + "max_lease_ttl = 99999999999999999999\n", ErrInvalidValue,
 			`config.hcl:5: "max_lease_ttl" must be a duration such as "768h" or a number of seconds: invalid number 99999999999999999999`,
@@ -244,6 +285,40 @@ func TestParseErrors(t *testing.T) {
 			}
 			if err.Error() != tc.want {
 				t.Fatalf("got  %s\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestForwardedFor(t *testing.T) {
+	t.Parallel()
+	const head = "storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n"
+	cases := map[string]struct {
+		body string
+		want string
+	}{
+		"off by default":     {"", "[] 0 false false"},
+		"list":               {"x_forwarded_for_authorized_addrs = [\"10.1.2.3\", \"192.168.0.0/16\"]\n", "[10.1.2.3/32 192.168.0.0/16] 0 false false"},
+		"comma string":       {"x_forwarded_for_authorized_addrs = \"10.1.2.3, 2001:db8::/32,::1\"\n", "[10.1.2.3/32 2001:db8::/32 ::1/128] 0 false false"},
+		"host bits cleared":  {"x_forwarded_for_authorized_addrs = \"10.1.2.3/8\"\n", "[10.0.0.0/8] 0 false false"},
+		"mapped v4 unmapped": {"x_forwarded_for_authorized_addrs = \"::ffff:10.0.0.1\"\n", "[10.0.0.1/32] 0 false false"},
+		"every setting": {"x_forwarded_for_authorized_addrs = \"127.0.0.1\"\nx_forwarded_for_hop_skips = \"2\"\n" +
+			"x_forwarded_for_reject_not_authorized = \"true\"\nx_forwarded_for_reject_not_present = 1\n", "[127.0.0.1/32] 2 true true"},
+		"false flags without addresses": {"x_forwarded_for_reject_not_present = false\nx_forwarded_for_hop_skips = 0\n", "[] 0 false false"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Parse([]byte(head+tc.body+"}\n"), "config.hcl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := s.Listeners[0].ForwardedFor
+			if got := fmt.Sprint(f.AuthorizedAddrs, f.HopSkips, f.RejectNotAuthorized, f.RejectNotPresent); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+			if f.Enabled() != (len(f.AuthorizedAddrs) > 0) {
+				t.Fatal("Enabled disagrees with the addresses")
 			}
 		})
 	}

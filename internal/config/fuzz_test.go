@@ -17,6 +17,8 @@ func FuzzParse(f *testing.F) {
 		"storage \"file\" { path = <<EOT\n/x\nEOT\n}\n",
 		"max_lease_ttl = 99999999999999999999",
 		"listner \"tcp\" {}",
+		"storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true\n x_forwarded_for_authorized_addrs = \"10.0.0.0/8,::1\"\n x_forwarded_for_hop_skips = 1 }\n",
+		"storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true\n x_forwarded_for_authorized_addrs = [\"fe80::1%eth0\", 7] }\n",
 		"{\"\\0",
 		"",
 	} {
@@ -37,6 +39,15 @@ func FuzzParse(f *testing.F) {
 		for _, l := range s.Listeners {
 			if !l.TLSDisable && (l.TLSCertFile == "" || l.TLSKeyFile == "") {
 				t.Fatalf("accepted a TLS listener without certificate: %+v", l)
+			}
+			f := l.ForwardedFor
+			if f.HopSkips < 0 || (!f.Enabled() && (f.HopSkips > 0 || f.RejectNotAuthorized || f.RejectNotPresent)) {
+				t.Fatalf("accepted X-Forwarded-For settings that cannot act: %+v", f)
+			}
+			for _, p := range f.AuthorizedAddrs {
+				if !p.IsValid() || p != p.Masked() {
+					t.Fatalf("accepted a non-canonical authorised address %v", p)
+				}
 			}
 		}
 		if s.DefaultLeaseTTL <= 0 || s.DefaultLeaseTTL > s.MaxLeaseTTL {

@@ -106,8 +106,8 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 		return c.sys.HandleRequest(ctx, &sub)
 	}
 	// Before authentication, as Vault does: a flood costs no token lookup.
-	if ok, wait, _ := st.quotas.Allow(req.Path, quota.ClientHost(req.RemoteAddr)); !ok {
-		return nil, &logical.RateLimitedError{Path: req.Path, RetryAfter: wait}
+	if err := applyQuota(st.quotas, req); err != nil {
+		return nil, err
 	}
 	route, rest := st.router.Match(req.Path)
 	sub := *req
@@ -137,6 +137,19 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 		return resp, err
 	}
 	return c.issueLoginToken(ctx, st, req.Path, resp)
+}
+
+// applyQuota spends one request of the client's allowance, reporting the
+// bucket on req for the X-Ratelimit-* headers when they are enabled.
+func applyQuota(q *quota.Manager, req *logical.Request) error {
+	d := q.Take(req.Path, quota.ClientHost(req.RemoteAddr))
+	if d.Headers && d.Counted {
+		req.RateLimit = logical.RateLimitStatus{Set: true, Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset}
+	}
+	if !d.Allowed {
+		return &logical.RateLimitedError{Path: req.Path, RetryAfter: d.RetryAfter}
+	}
+	return nil
 }
 
 // preAuth reports whether path is a sys/ path served without a token and

@@ -63,6 +63,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := a.core.HandleRequest(r.Context(), req)
+	setRateLimitHeaders(w.Header(), req.RateLimit)
 	if err != nil {
 		a.writeError(w, r, req.ID, err)
 		return

@@ -22,3 +22,17 @@ func (e *RateLimitedError) Error() string {
 
 // Unwrap lets errors.Is find ErrRateLimited.
 func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// RateLimitStatus is what the quota that decided a request reports to the
+// client in Vault's X-Ratelimit-* response headers, when sys/quotas/config
+// sets enable_rate_limit_response_headers.
+type RateLimitStatus struct {
+	// Set is true when the core filled the status; the headers are sent
+	// only then.
+	Set bool
+	// Limit is how many requests the client's bucket holds when full;
+	// Remaining how many it holds after this request.
+	Limit, Remaining int
+	// Reset is how long until the bucket is full again.
+	Reset time.Duration
+}

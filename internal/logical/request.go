@@ -42,8 +42,15 @@ type Request struct {
 	Headers http.Header
 	// Auth describes the authenticated caller; nil on unauthenticated paths.
 	Auth *Auth
-	// RemoteAddr is the client's address for audit and rate limiting.
+	// RemoteAddr is the client's address ("host:port") for rate limiting,
+	// bound CIDRs and audit: the connecting peer's, or, behind a proxy the
+	// listener's x_forwarded_for_authorized_addrs trusts, the one that
+	// proxy forwarded.
 	RemoteAddr string
+	// RateLimit is filled by the core, on the request the HTTP layer
+	// passed it, when a rate-limit quota decided the request and the
+	// response headers are enabled.
+	RateLimit RateLimitStatus
 	// Unauthenticated is true when the path was served without a token.
 	Unauthenticated bool
 	// Sudo is true when the caller's policies grant the sudo capability on

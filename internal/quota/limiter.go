@@ -88,25 +88,43 @@ func (r *rule) specificity() int {
 	return len(r.prefix)
 }
 
-// allow spends one token of key's bucket at now, and when it cannot, says
-// how long until the client may try again.
-func (r *rule) allow(key string, now time.Time) (bool, time.Duration) {
+// allow spends one token of key's bucket at now, and reports the bucket
+// after it; when it cannot, the decision says how long until the client may
+// try again.
+func (r *rule) allow(key string, now time.Time) Decision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.client(key, now)
 	c.lastSeen = now
+	d := Decision{Quota: r.q.Name}
 	if now.Before(c.blockedUntil) {
-		return false, c.blockedUntil.Sub(now)
+		// As Vault: a blocked client learns only when to come back.
+		d.RetryAfter = c.blockedUntil.Sub(now)
+		return d
 	}
-	if c.lim.AllowN(now, 1) {
-		return true, 0
-	}
-	if r.q.BlockInterval > 0 {
+	d.Allowed = c.lim.AllowN(now, 1)
+	tokens := c.lim.TokensAt(now)
+	d.Counted, d.Limit = true, r.burst
+	d.Remaining = int(math.Max(0, math.Floor(tokens)))
+	d.Reset = r.refill(float64(r.burst) - tokens)
+	switch {
+	case d.Allowed:
+	case r.q.BlockInterval > 0:
 		c.blockedUntil = now.Add(r.q.BlockInterval)
-		return false, r.q.BlockInterval
+		d.RetryAfter = r.q.BlockInterval
+	default:
+		d.RetryAfter = r.refill(1 - tokens)
 	}
-	missing := 1 - c.lim.TokensAt(now)
-	return false, time.Duration(math.Min(missing/float64(r.limit)*float64(time.Second), float64(maxIdle)))
+	return d
+}
+
+// refill is how long the bucket takes to gain n tokens, clamped so that an
+// absurdly slow rate cannot overflow a Duration.
+func (r *rule) refill(n float64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration(math.Min(n/float64(r.limit)*float64(time.Second), float64(maxIdle)))
 }
 
 // client finds or makes key's entry, moving it to the front, and forgets

@@ -37,14 +37,43 @@ type Manager struct {
 
 // snapshot is an immutable view of the rules, most specific first.
 type snapshot struct {
-	rules  []*rule
-	exempt []string
+	rules   []*rule
+	exempt  exemptSet
+	headers bool
+}
+
+// Decision is what Take decided for one request.
+type Decision struct {
+	// Allowed is false when a quota refuses the request.
+	Allowed bool
+	// Quota names the quota that decided; empty when none covers the path
+	// or the path is exempt.
+	Quota string
+	// RetryAfter is how long until a refused client may try again.
+	RetryAfter time.Duration
+	// Counted is true when Limit, Remaining and Reset describe the
+	// client's bucket after this request: whenever a quota decided, except
+	// while block_interval keeps the client out.
+	Counted bool
+	// Limit is how many requests the bucket holds when full; Remaining how
+	// many it holds now.
+	Limit, Remaining int
+	// Reset is how long until the bucket is full again.
+	Reset time.Duration
+	// Headers is enable_rate_limit_response_headers: whether the caller
+	// should report the counts to the client.
+	Headers bool
 }
 
 // New returns an empty Manager over s, the view its quotas live in. Call
 // Load to read them.
 func New(s logical.Storage) *Manager {
-	return &Manager{storage: s, now: time.Now, maxClients: DefaultMaxClients, rules: map[string]*rule{}, config: Config{ExemptPaths: []string{}}}
+	return &Manager{storage: s, now: time.Now, maxClients: DefaultMaxClients, rules: map[string]*rule{}, config: defaultConfig()}
+}
+
+// defaultConfig is the configuration until an operator writes one.
+func defaultConfig() Config {
+	return Config{ExemptPaths: append([]string{}, DefaultExemptPaths...)}
 }
 
 // Load replaces whatever the Manager holds with what storage holds. Every
@@ -69,8 +98,8 @@ func (m *Manager) Load(ctx context.Context) error {
 		}
 		rules[q.Name] = newRule(q, m.maxClients)
 	}
-	if conf.ExemptPaths == nil {
-		conf.ExemptPaths = []string{}
+	if conf, err = NormalizeConfig(conf); err != nil {
+		return fmt.Errorf("load quota config: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -83,7 +112,7 @@ func (m *Manager) Load(ctx context.Context) error {
 func (m *Manager) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.rules, m.config = map[string]*rule{}, Config{ExemptPaths: []string{}}
+	m.rules, m.config = map[string]*rule{}, defaultConfig()
 	m.publish()
 }
 
@@ -93,7 +122,7 @@ func (m *Manager) publish() {
 		m.snap.Store(nil)
 		return
 	}
-	s := &snapshot{exempt: m.config.ExemptPaths}
+	s := &snapshot{exempt: compileExempt(m.config.ExemptPaths), headers: m.config.ResponseHeaders}
 	for _, r := range m.rules {
 		s.rules = append(s.rules, r)
 	}
@@ -111,29 +140,33 @@ func (m *Manager) publish() {
 // quota covering path (a cleaned request path, such as "secret/data/x"). It
 // returns ok=true with no quota name when no quota covers the path or the
 // path is exempt. When it returns false, retryAfter is how long until the
-// client may try again and quotaName is the quota that refused it. With no
-// quota at all it is a single atomic load.
+// client may try again and quotaName is the quota that refused it.
 func (m *Manager) Allow(path, clientIP string) (ok bool, retryAfter time.Duration, quotaName string) {
-	s := m.snap.Load()
-	if s == nil {
+	d := m.Take(path, clientIP)
+	if d.Allowed {
 		return true, 0, ""
 	}
-	for _, e := range s.exempt {
-		if e == path || (strings.HasSuffix(e, "*") && strings.HasPrefix(path, e[:len(e)-1])) {
-			return true, 0, ""
-		}
+	return false, d.RetryAfter, d.Quota
+}
+
+// Take is Allow with the whole decision, including the bucket counts for
+// the X-Ratelimit-* headers. A path that AlwaysExempt reports, or that the
+// configured exempt paths cover, is allowed without a quota. With no quota
+// at all it is a single atomic load; it does not allocate.
+func (m *Manager) Take(path, clientIP string) Decision {
+	s := m.snap.Load()
+	if s == nil || AlwaysExempt(path) || s.exempt.covers(path) {
+		return Decision{Allowed: true}
 	}
 	for _, r := range s.rules {
 		if !r.covers(path) {
 			continue
 		}
-		ok, wait := r.allow(clientIP, m.now())
-		if ok {
-			return true, 0, ""
-		}
-		return false, wait, r.q.Name
+		d := r.allow(clientIP, m.now())
+		d.Headers = s.headers
+		return d
 	}
-	return true, 0, ""
+	return Decision{Allowed: true}
 }
 
 // List returns the quota names in lexical order, empty (not nil) when none.

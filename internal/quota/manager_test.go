@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,19 +160,192 @@ func TestBlockInterval(t *testing.T) {
 func TestExemptPaths(t *testing.T) {
 	t.Parallel()
 	m, _ := newTestManager(t, logical.NewInmemStorage(), Quota{Name: "g", Rate: 1})
-	if err := m.SetConfig(context.Background(), Config{ExemptPaths: []string{"sys/mounts", "/secret/data/open/*", " "}}); err != nil {
+	if err := m.SetConfig(context.Background(), Config{ExemptPaths: []string{"sys/mounts", "/secret/data/open/*", " ", "!secret/data/open/closed", "auth/*"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.Config().ExemptPaths; len(got) != 2 || got[1] != "secret/data/open/*" {
-		t.Fatalf("exempt paths stored as %q", got)
+	want := []string{"sys/mounts", "secret/data/open/*", "!secret/data/open/closed", "auth/*"}
+	if got := m.Config().ExemptPaths; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("exempt paths stored as %q, want %q", got, want)
 	}
-	for _, p := range []string{"sys/mounts", "secret/data/open/a"} {
-		if got := allowed(m, p, "a", 10); got != 10 {
-			t.Fatalf("%s: allowed %d of 10", p, got)
+	// As Vault's path manager: every entry is a prefix, the longest match
+	// decides, and '!' marks an exception.
+	cases := map[string]struct {
+		path   string
+		exempt bool
+	}{
+		"exact entry":               {"sys/mounts", true},
+		"under an entry":            {"sys/mounts/secret", true},
+		"prefix of the name":        {"sys/mountsx", true},
+		"glob":                      {"secret/data/open/a", true},
+		"exception":                 {"secret/data/open/closed", false},
+		"under the exception":       {"secret/data/open/closed/x", false},
+		"not covered":               {"secret/data/shut", false},
+		"glob with nothing after":   {"auth/", true},
+		"always exempt: quotas":     {"sys/quotas/rate-limit/g", true},
+		"always exempt: quota list": {"sys/quotas/rate-limit/", true},
+		"always exempt: config":     {"sys/quotas/config", true},
+		"always exempt: gen root":   {"sys/generate-root/attempt", true},
+		"not the policy endpoints":  {"sys/policies/acl/x", false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			want := 1
+			if tc.exempt {
+				want = 10
+			}
+			if got := allowed(m, tc.path, "client-"+name, 10); got != want {
+				t.Fatalf("%s: allowed %d of 10, want %d", tc.path, got, want)
+			}
+		})
+	}
+}
+
+// TestQuotaEndpointsAlwaysExempt is the lock-out of issue 5: a global
+// quota of one request in a million seconds, with the exempt list emptied
+// (or turned against the quota endpoints by an exception), must still let
+// every client reach sys/quotas to remove it.
+func TestQuotaEndpointsAlwaysExempt(t *testing.T) {
+	t.Parallel()
+	for name, exempt := range map[string][]string{
+		"defaults":            nil,
+		"emptied":             {},
+		"excepted":            {"!sys/quotas/", "!sys/"},
+		"only something else": {"auth/*"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m, _ := newTestManager(t, logical.NewInmemStorage(), Quota{Name: "absurd", Rate: 0.000001})
+			if err := m.SetConfig(context.Background(), Config{ExemptPaths: exempt}); err != nil {
+				t.Fatal(err)
+			}
+			if got := allowed(m, "secret/data/x", "root", 3); got != 1 {
+				t.Fatalf("the absurd quota allowed %d of 3 ordinary requests, want 1", got)
+			}
+			for _, p := range []string{"sys/quotas/rate-limit/absurd", "sys/quotas/rate-limit/", "sys/quotas/config", "sys/unseal", "sys/seal-status", "sys/health", "sys/init", "sys/generate-root/update"} {
+				if got := allowed(m, p, "root", 5); got != 5 {
+					t.Fatalf("%s: allowed %d of 5 under the absurd quota", p, got)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultExemptPaths(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := logical.NewInmemStorage()
+	m, _ := newTestManager(t, s, Quota{Name: "g", Rate: 1})
+	if got := m.Config().ExemptPaths; fmt.Sprint(got) != fmt.Sprint(DefaultExemptPaths) {
+		t.Fatalf("a new manager reports %q, want Vault's defaults %q", got, DefaultExemptPaths)
+	}
+	// Vault's own defaults are in the list.
+	for _, p := range []string{"sys/generate-recovery-token/attempt", "sys/generate-recovery-token/update", "sys/generate-root/attempt", "sys/generate-root/update", "sys/health", "sys/seal-status", "sys/unseal"} {
+		if !strings.Contains(fmt.Sprint(DefaultExemptPaths), p) {
+			t.Fatalf("DefaultExemptPaths lacks Vault's %s", p)
 		}
 	}
-	if got := allowed(m, "sys/mounts/x", "a", 10); got != 1 {
-		t.Fatalf("a path under an exact exemption: allowed %d, want 1", got)
+	if err := m.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Config().ExemptPaths; len(got) != len(DefaultExemptPaths) {
+		t.Fatalf("loaded with nothing stored: %q", got)
+	}
+	// An operator's empty list is kept as written, not replaced by the
+	// defaults, across a reload.
+	if err := m.SetConfig(ctx, Config{ExemptPaths: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	again := New(s)
+	if err := again.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Config().ExemptPaths; got == nil || len(got) != 0 {
+		t.Fatalf("an emptied list came back as %q", got)
+	}
+	m.Reset()
+	if got := m.Config().ExemptPaths; len(got) != len(DefaultExemptPaths) {
+		t.Fatalf("after reset: %q", got)
+	}
+}
+
+func TestTakeCounts(t *testing.T) {
+	t.Parallel()
+	m, clock := newTestManager(t, logical.NewInmemStorage(), Quota{Name: "q", Path: "secret/", Rate: 3, Interval: time.Minute})
+	if d := m.Take("secret/x", "a"); !d.Allowed || d.Headers || !d.Counted || d.Limit != 3 || d.Remaining != 2 || d.Reset != 20*time.Second || d.Quota != "q" {
+		t.Fatalf("first request: %+v", d)
+	}
+	if err := m.SetConfig(context.Background(), Config{ResponseHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	m.Take("secret/x", "a")
+	d := m.Take("secret/x", "a")
+	if !d.Allowed || !d.Headers || d.Remaining != 0 || d.Reset != time.Minute {
+		t.Fatalf("third request: %+v", d)
+	}
+	d = m.Take("secret/x", "a")
+	if d.Allowed || !d.Counted || d.Remaining != 0 || d.RetryAfter != 20*time.Second || d.Reset != time.Minute {
+		t.Fatalf("over the rate: %+v", d)
+	}
+	clock.advance(30 * time.Second)
+	if d := m.Take("secret/x", "a"); !d.Allowed || d.Remaining != 0 || d.Reset != 50*time.Second {
+		t.Fatalf("after 30s: %+v", d)
+	}
+	for name, path := range map[string]string{"uncovered": "other/x", "exempt": "sys/health"} {
+		if d := m.Take(path, "a"); !d.Allowed || d.Counted || d.Quota != "" {
+			t.Fatalf("%s: %+v", name, d)
+		}
+	}
+}
+
+func TestTakeWhileBlocked(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestManager(t, logical.NewInmemStorage(), Quota{Name: "b", Rate: 1, BlockInterval: time.Hour})
+	m.Take("x", "a")
+	if d := m.Take("x", "a"); d.Allowed || !d.Counted || d.RetryAfter != time.Hour {
+		t.Fatalf("the refusal that blocks: %+v", d)
+	}
+	// As Vault: a blocked client is told only when to come back.
+	if d := m.Take("x", "a"); d.Allowed || d.Counted || d.RetryAfter != time.Hour || d.Quota != "b" {
+		t.Fatalf("while blocked: %+v", d)
+	}
+}
+
+func TestCheckInheritable(t *testing.T) {
+	t.Parallel()
+	yes, no := true, false
+	cases := map[string]struct {
+		path    string
+		req     *bool
+		wantErr string
+	}{
+		"global, left out":  {"", nil, ""},
+		"global, true":      {"", &yes, ""},
+		"global, false":     {"", &no, "all global quotas must be inheritable"},
+		"mount, left out":   {"secret/", nil, ""},
+		"mount, true":       {"secret/", &yes, "only namespace quotas can be configured as inheritable"},
+		"mount, false":      {"secret/", &no, "all global quotas must be inheritable"},
+		"sub-path, true":    {"secret/data/x", &yes, "only namespace quotas can be configured as inheritable"},
+		"sub-path, omitted": {"secret/data/*", nil, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := CheckInheritable(tc.path, tc.req)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, logical.ErrInvalidRequest) || err.Error() != tc.wantErr {
+				t.Fatalf("got %v, want the 400 %q", err, tc.wantErr)
+			}
+		})
+	}
+	for _, p := range []string{"", "secret/"} {
+		q, err := Normalize(Quota{Name: "q", Rate: 1, Path: p})
+		if err != nil || !q.Inheritable {
+			t.Fatalf("path %q normalised to inheritable=%v (%v); Vault's root namespace makes every quota inheritable", p, q.Inheritable, err)
+		}
 	}
 }
 
@@ -201,7 +375,7 @@ func TestPersistenceAndReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	q, found := again.Get("q1")
-	want := Quota{Name: "q1", Type: TypeRateLimit, Path: "secret/", Rate: 2, Interval: time.Second, BlockInterval: time.Minute}
+	want := Quota{Name: "q1", Type: TypeRateLimit, Path: "secret/", Rate: 2, Interval: time.Second, BlockInterval: time.Minute, Inheritable: true}
 	if !found || q != want {
 		t.Fatalf("loaded %+v (found %v), want %+v", q, found, want)
 	}

@@ -3,6 +3,7 @@ package quota
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -62,12 +63,16 @@ func FuzzParseRate(f *testing.F) {
 		if ru.burst < 1 || ru.idle < 0 || !(ru.limit > 0) {
 			t.Fatalf("rate %v compiled to burst %d, idle %v, limit %v", q.Rate, ru.burst, ru.idle, ru.limit)
 		}
-		if ok, _ := ru.allow("a", time.Unix(0, 0)); !ok {
+		if d := ru.allow("a", time.Unix(0, 0)); !d.Allowed {
 			t.Fatalf("rate %v refused the first request", q.Rate)
 		}
 		for range 2 {
-			if ok, wait := ru.allow("a", time.Unix(0, 0)); !ok && (wait < 0 || wait > maxIdle) {
-				t.Fatalf("rate %v: wait %v", q.Rate, wait)
+			d := ru.allow("a", time.Unix(0, 0))
+			if !d.Allowed && (d.RetryAfter < 0 || d.RetryAfter > maxIdle) {
+				t.Fatalf("rate %v: wait %v", q.Rate, d.RetryAfter)
+			}
+			if d.Remaining < 0 || d.Remaining > d.Limit || d.Reset < 0 || d.Reset > maxIdle {
+				t.Fatalf("rate %v: counts %+v", q.Rate, d)
 			}
 		}
 	})
@@ -90,5 +95,35 @@ func FuzzNormalizePath(f *testing.F) {
 		if r.prefix != "" && !r.covers(r.prefix) {
 			t.Fatalf("rule for %q does not cover its own path", q.Path)
 		}
+	})
+}
+
+func FuzzExemptPaths(f *testing.F) {
+	for _, s := range []string{"sys/mounts", "secret/*", "!secret/x", "*", "/", "!", "!*", "a*b", "a/../b", "sys/quotas/", " ! sys/x "} {
+		f.Add(s, "sys/quotas/rate-limit/q")
+	}
+	f.Fuzz(func(t *testing.T, entry, path string) {
+		c, err := NormalizeConfig(Config{ExemptPaths: []string{entry}})
+		if err != nil {
+			if !errors.Is(err, logical.ErrInvalidRequest) {
+				t.Fatalf("NormalizeConfig(%q): %v is not a 400", entry, err)
+			}
+			return
+		}
+		again, err := NormalizeConfig(c)
+		if err != nil || fmt.Sprint(again.ExemptPaths) != fmt.Sprint(c.ExemptPaths) {
+			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", entry, c.ExemptPaths, again.ExemptPaths, err)
+		}
+		set := compileExempt(c.ExemptPaths)
+		for _, e := range set {
+			if !e.exception && !set.covers(e.prefix) {
+				t.Fatalf("entry %q does not cover its own prefix %q", entry, e.prefix)
+			}
+		}
+		// Whatever the list says, the quota endpoints stay reachable.
+		if !AlwaysExempt("sys/quotas/rate-limit/q") || !AlwaysExempt("sys/quotas/config") {
+			t.Fatal("the quota endpoints lost their exemption")
+		}
+		_ = set.covers(path)
 	})
 }

@@ -37,17 +37,25 @@ type Quota struct {
 	// BlockInterval, when non-zero, refuses every request from a client
 	// for that long once it has gone over the rate.
 	BlockInterval time.Duration `json:"block_interval"`
+	// Inheritable is Vault's flag for applying a quota to child namespaces.
+	// Coffer has only the root namespace, where Vault makes every quota
+	// inheritable: Normalize sets it, and CheckInheritable refuses what
+	// Vault refuses.
+	Inheritable bool `json:"inheritable"`
 }
 
 // Config is the quota-wide configuration of sys/quotas/config.
 type Config struct {
-	// ExemptPaths are request paths no quota applies to; an entry ending in
-	// "*" exempts every path starting with what precedes it. Empty by
-	// default, as in Vault.
+	// ExemptPaths is Vault's rate_limit_exempt_paths: request paths no
+	// quota applies to, matched as Vault matches them (every entry is a
+	// prefix, a trailing '*' is optional, the longest entry wins, a leading
+	// '!' marks an exception). Nil means DefaultExemptPaths. Whatever it
+	// holds, the paths AlwaysExempt reports are never limited.
 	ExemptPaths []string `json:"rate_limit_exempt_paths"`
-	// ResponseHeaders is Vault's enable_rate_limit_response_headers. It is
-	// stored and reported; Coffer sends Retry-After on every 429 whatever
-	// its value and does not yet send the X-Ratelimit-* headers.
+	// ResponseHeaders is Vault's enable_rate_limit_response_headers: when
+	// set, every request a quota decides carries X-Ratelimit-Limit,
+	// -Remaining and -Reset. Coffer sends Retry-After on every 429 whatever
+	// its value.
 	ResponseHeaders bool `json:"enable_rate_limit_response_headers"`
 }
 
@@ -86,10 +94,29 @@ func Normalize(q Quota) (Quota, error) {
 		return q, err
 	}
 	q.Path = p
+	q.Inheritable = true
 	return q, nil
 }
 
-// cleanQuotaPath normalises a quota or exempt path; "*" may only end it.
+// CheckInheritable applies Vault's rules for the inheritable field of a
+// quota on path ("" for a global quota) in the root namespace, the only one
+// Coffer has: left out (requested nil), a quota is inheritable; true is
+// refused on a quota with a path, which Vault allows only for namespace
+// quotas; false is refused for every quota, as Vault refuses it for every
+// quota of the root namespace.
+func CheckInheritable(path string, requested *bool) error {
+	switch {
+	case requested == nil:
+		return nil
+	case *requested && path != "":
+		return logical.InvalidRequest("only namespace quotas can be configured as inheritable")
+	case !*requested:
+		return logical.InvalidRequest("all global quotas must be inheritable")
+	}
+	return nil
+}
+
+// cleanQuotaPath normalises a quota path; "*" may only end it.
 func cleanQuotaPath(p string) (string, error) {
 	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
 		return "", logical.InvalidRequest("invalid path %q: '*' may only end a path", p)
@@ -104,14 +131,18 @@ func cleanQuotaPath(p string) (string, error) {
 	return clean, nil
 }
 
-// NormalizeConfig cleans every exempt path, dropping empty ones.
+// NormalizeConfig cleans every exempt path, dropping empty ones; nil
+// ExemptPaths become DefaultExemptPaths.
 func NormalizeConfig(c Config) (Config, error) {
+	if c.ExemptPaths == nil {
+		c.ExemptPaths = DefaultExemptPaths
+	}
 	out := Config{ResponseHeaders: c.ResponseHeaders, ExemptPaths: []string{}}
 	for _, p := range c.ExemptPaths {
 		if strings.TrimSpace(p) == "" {
 			continue
 		}
-		clean, err := cleanQuotaPath(p)
+		clean, err := cleanExemptPath(p)
 		if err != nil {
 			return Config{}, err
 		}

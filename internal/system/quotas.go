@@ -20,6 +20,7 @@ var quotaFields = map[string]*framework.FieldSchema{
 	"interval":       {Type: framework.TypeDurationSecond},
 	"block_interval": {Type: framework.TypeDurationSecond},
 	"role":           {Type: framework.TypeString},
+	"inheritable":    {Type: framework.TypeBool},
 }
 
 func (b *backend) quotaPaths() []*framework.Path {
@@ -34,7 +35,7 @@ func (b *backend) quotaPaths() []*framework.Path {
 				logical.ReadOperation:   b.readQuotaConfig,
 				logical.UpdateOperation: b.writeQuotaConfig,
 			},
-			Help: "Paths exempt from every rate-limit quota; none by default, and the pre-auth sys/ paths are never limited.",
+			Help: "Paths exempt from every rate-limit quota (Vault's defaults until written; the quota endpoints and the pre-auth sys/ paths are never limited), and whether responses carry X-Ratelimit-* headers.",
 		},
 		{
 			Pattern:    "quotas/rate-limit" + framework.OptionalTrailingSlash,
@@ -82,7 +83,7 @@ func (b *backend) readQuota(ctx context.Context, _ *logical.Request, d *framewor
 		return nil, err
 	}
 	return logical.DataResponse(map[string]any{
-		"name": q.Name, "type": q.Type, "path": q.Path, "rate": q.Rate, "role": "", "inheritable": false,
+		"name": q.Name, "type": q.Type, "path": q.Path, "rate": q.Rate, "role": "", "inheritable": q.Inheritable,
 		"interval": seconds(q.Interval), "block_interval": seconds(q.BlockInterval),
 	}), nil
 }
@@ -120,6 +121,14 @@ func (b *backend) writeQuota(ctx context.Context, _ *logical.Request, d *framewo
 		if q.Path, err = b.quotaPath(v.(string)); err != nil {
 			return nil, err
 		}
+	}
+	var inheritable *bool
+	if v, ok := d.GetOk("inheritable"); ok {
+		set := v.(bool)
+		inheritable = &set
+	}
+	if err := quota.CheckInheritable(q.Path, inheritable); err != nil {
+		return nil, err
 	}
 	return nil, b.core.PutQuota(ctx, q)
 }

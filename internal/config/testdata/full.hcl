@@ -9,6 +9,11 @@ listener "tcp" {
   tls_key_file     = "/etc/coffer/tls.key"
   tls_min_version  = "tls13"
   max_request_size = 1048576
+
+  x_forwarded_for_authorized_addrs      = ["10.0.0.0/8", "192.168.1.7", "::ffff:172.16.0.0/108"]
+  x_forwarded_for_hop_skips             = 1
+  x_forwarded_for_reject_not_authorized = true
+  x_forwarded_for_reject_not_present    = "true"
 }
 
 listener "tcp" {
