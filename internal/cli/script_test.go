@@ -47,6 +47,8 @@ func TestScripts(t *testing.T) {
 			"hangup":     hangup,
 			"waitcert":   waitCert,
 			"setenvfrom": setenvFrom,
+			"httpget":    httpGet,
+			"envsubst":   envsubst,
 		},
 	})
 }
