@@ -17,6 +17,16 @@ func BenchmarkAllowNoQuota(b *testing.B) {
 	}
 }
 
+// BenchmarkTakeNoQuota is what the core pays per request on a server with
+// no quotas: Take must inline to that same atomic load.
+func BenchmarkTakeNoQuota(b *testing.B) {
+	m := New(logical.NewInmemStorage())
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Take("secret/data/app/db", "192.0.2.1")
+	}
+}
+
 // BenchmarkAllowKnownClient is the cost under a quota for a client already
 // tracked: a scan of the rules, one lock and one token bucket.
 func BenchmarkAllowKnownClient(b *testing.B) {

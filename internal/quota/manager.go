@@ -142,7 +142,10 @@ func (m *Manager) publish() {
 // path is exempt. When it returns false, retryAfter is how long until the
 // client may try again and quotaName is the quota that refused it.
 func (m *Manager) Allow(path, clientIP string) (ok bool, retryAfter time.Duration, quotaName string) {
-	d := m.Take(path, clientIP)
+	if m.snap.Load() == nil {
+		return true, 0, ""
+	}
+	d := m.take(path, clientIP)
 	if d.Allowed {
 		return true, 0, ""
 	}
@@ -154,6 +157,16 @@ func (m *Manager) Allow(path, clientIP string) (ok bool, retryAfter time.Duratio
 // configured exempt paths cover, is allowed without a quota. With no quota
 // at all it is a single atomic load; it does not allocate.
 func (m *Manager) Take(path, clientIP string) Decision {
+	if m.snap.Load() == nil {
+		return Decision{Allowed: true}
+	}
+	return m.take(path, clientIP)
+}
+
+// take is Take past the fast path, kept apart so that Take inlines to an
+// atomic load at the call site (a returned Decision costs a call otherwise).
+// It loads the snapshot again: quotas may have gone meanwhile.
+func (m *Manager) take(path, clientIP string) Decision {
 	s := m.snap.Load()
 	if s == nil || AlwaysExempt(path) || s.exempt.covers(path) {
 		return Decision{Allowed: true}
