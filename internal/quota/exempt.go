@@ -26,11 +26,15 @@ var DefaultExemptPaths = []string{
 // alwaysExempt are never rate-limited, whatever rate_limit_exempt_paths
 // says: a token allowed to write sys/quotas could otherwise set a global
 // quota of one request a year, and then neither root nor anyone else could
-// read or delete it. Unseal, seal status, health and root-token generation
-// stay reachable for the same reason. Entries match as exemptSet does.
+// read or delete it. Unseal, seal status, health, rekey and root-token
+// generation (every sys/ path the core serves without a token) stay
+// reachable for the same reason. Entries match as exemptSet does.
 var alwaysExempt = compileExempt([]string{
 	"sys/quotas/*",
 	"sys/generate-root/*",
+	"sys/rekey/*",
+	"sys/rekey-recovery-key/*",
+	"sys/decode-token",
 	"sys/init",
 	"sys/unseal",
 	"sys/seal-status",
