@@ -38,6 +38,10 @@ type Path struct {
 type Backend struct {
 	Paths   []*Path
 	Special *logical.Paths
+	// Secrets are the kinds of leased secret the backend hands out; the
+	// lease manager's RenewOperation and RevokeOperation requests reach
+	// them (see Secret).
+	Secrets []*Secret
 	// Clean, when set, is called by Cleanup.
 	Clean func(ctx context.Context)
 	// AuthRenew, when set, re-checks a login when its token is renewed
@@ -154,6 +158,12 @@ func fieldData(p *Path, cp *compiledPath, req *logical.Request, caps map[string]
 // logical.ErrUnsupportedPath when no route matches and
 // logical.ErrUnsupportedOperation when the route lacks the operation.
 func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if req.Operation == logical.RenewOperation || req.Operation == logical.RevokeOperation {
+		if req.Secret == nil {
+			return nil, logical.InvalidRequest("%s needs the secret of a lease", req.Operation)
+		}
+		return b.handleSecret(ctx, req)
+	}
 	p, cp, caps := b.route(req.Path)
 	if p == nil {
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "unsupported path")

@@ -19,6 +19,11 @@ const (
 	PatchOperation  Operation = "patch"
 	DeleteOperation Operation = "delete"
 	ListOperation   Operation = "list"
+	// RenewOperation and RevokeOperation are never sent by clients: the
+	// lease manager sends them to the mount that issued a leased secret,
+	// with Request.Secret set and Path the path that issued it.
+	RenewOperation  Operation = "renew"
+	RevokeOperation Operation = "revoke"
 )
 
 // Request is one operation on one path, after HTTP has been translated away.
@@ -56,6 +61,10 @@ type Request struct {
 	// Sudo is true when the caller's policies grant the sudo capability on
 	// this path (root always has it); set by the core after authorisation.
 	Sudo bool
+	// Secret is the leased secret being renewed or revoked, on the
+	// RenewOperation and RevokeOperation requests of the lease manager;
+	// nil otherwise.
+	Secret *Secret
 }
 
 // Get returns Data[key], or nil when Data is nil or the key is absent.

@@ -27,10 +27,45 @@ type Response struct {
 
 // Secret carries lease information for a response that hands out something
 // with a lifetime.
+//
+// A response whose Secret has a SecretType (set by framework.Secret.Response)
+// is leased: the lease manager records it under a new LeaseID and later sends
+// the mount a RenewOperation or RevokeOperation request carrying the same
+// Secret back. A Secret without a SecretType only reports a refresh interval
+// (KV v1's ttl) and gets no lease.
 type Secret struct {
 	LeaseID   string
 	TTL       time.Duration
 	Renewable bool
+	// MaxTTL caps the lease's whole life, counted from IssueTime; zero
+	// means the mount's max_lease_ttl.
+	MaxTTL time.Duration
+	// InternalData is what the engine needs to renew or revoke the secret
+	// later (a database user name, say). The lease manager keeps it with the
+	// lease, inside the barrier, and hands it back unchanged; it never
+	// reaches a client, a log or an audit entry in the clear.
+	InternalData map[string]any
+	// IssueTime and LastRenewalTime are filled in by the lease manager on
+	// the renew and revoke requests it sends.
+	IssueTime       time.Time
+	LastRenewalTime time.Time
+	// Increment is the TTL a renewal asks for (zero: the engine's default);
+	// set only on RenewOperation requests.
+	Increment time.Duration
+}
+
+// SecretTypeKey is the InternalData key naming the framework.Secret type
+// that handles renewal and revocation of a leased secret.
+const SecretTypeKey = "secret_type"
+
+// SecretType returns the type recorded in s's InternalData, or "" when s is
+// not leased.
+func (s *Secret) SecretType() string {
+	if s == nil {
+		return ""
+	}
+	t, _ := s.InternalData[SecretTypeKey].(string)
+	return t
 }
 
 // AddWarning appends a warning shown to the client alongside the data.
