@@ -14,7 +14,7 @@ import (
 func (e *env) operatorCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "operator",
-		Usage: "Initialise, unseal, seal and rotate the server",
+		Usage: "Initialise, unseal, seal, rotate and rekey the server; generate a root token",
 		Subcommands: []*ucli.Command{
 			e.clientCommand(&ucli.Command{
 				Name:  "init",
@@ -33,6 +33,8 @@ func (e *env) operatorCommand() *ucli.Command {
 			e.clientCommand(&ucli.Command{Name: "seal", Usage: "Seal the server: it forgets its key until unsealed again"}, runSeal),
 			e.clientCommand(&ucli.Command{Name: "rotate", Usage: "Add a new encryption key to the keyring for new writes"}, runRotate),
 			e.clientCommand(&ucli.Command{Name: "key-status", Usage: "Print the current encryption key's term and install time"}, runKeyStatus),
+			e.rekeyCommand(),
+			e.generateRootCommand(),
 		},
 	}
 }

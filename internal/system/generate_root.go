@@ -120,7 +120,8 @@ func (b *backend) rootGenUpdate(raw bool) framework.OperationFunc {
 			return nil, err
 		}
 		body := rootGenBody(st, nonce)
-		body["started"] = true
+		// As Vault: an update reports progress, never OTP details.
+		body["started"], body["otp_length"] = true, 0
 		return rootGenResponse(body, raw), nil
 	}
 }
