@@ -25,13 +25,16 @@ type listener struct {
 	// forwarded is the listener's x_forwarded_for_* settings; the zero
 	// value ignores X-Forwarded-For.
 	forwarded httpapi.ForwardedFor
+	// disabledPaths are the token-less paths this listener removes (see
+	// unauthedDisabled).
+	disabledPaths []string
 }
 
 // handler is the API as this listener serves it: behind its
 // X-Forwarded-For settings, so the core sees the client a trusted proxy
 // names rather than the proxy.
 func (l listener) handler(core httpapi.Handler, logger *slog.Logger) http.Handler {
-	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Logger: logger})
+	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Logger: logger, DisabledPaths: l.disabledPaths})
 	return httpapi.WithForwardedFor(api, l.forwarded)
 }
 
@@ -72,7 +75,7 @@ func openListeners(cfgs []config.Listener) ([]listener, error) {
 		}
 	}
 	for _, lc := range cfgs {
-		l := listener{maxRequestSize: lc.MaxRequestSize, forwarded: httpapi.ForwardedFor{
+		l := listener{maxRequestSize: lc.MaxRequestSize, disabledPaths: unauthedDisabled(lc), forwarded: httpapi.ForwardedFor{
 			AuthorizedAddrs: lc.ForwardedFor.AuthorizedAddrs, HopSkips: int(lc.ForwardedFor.HopSkips),
 			RejectNotAuthorized: lc.ForwardedFor.RejectNotAuthorized, RejectNotPresent: lc.ForwardedFor.RejectNotPresent,
 		}}

@@ -40,12 +40,14 @@ func (d *decoder) listener(s *Server, label string, pos token.Pos, body *ast.Obj
 	l := Listener{Type: label, Line: pos.Line}
 	where := fmt.Sprintf("listener %q", label)
 	fields := map[string]func(ast.Node) error{
-		"address":          d.stringInto(&l.Address, "address"),
-		"tls_cert_file":    d.stringInto(&l.TLSCertFile, "tls_cert_file"),
-		"tls_key_file":     d.stringInto(&l.TLSKeyFile, "tls_key_file"),
-		"tls_disable":      d.boolInto(&l.TLSDisable, "tls_disable"),
-		"max_request_size": d.intInto(&l.MaxRequestSize, "max_request_size"),
-		"tls_min_version":  func(v ast.Node) error { return d.tlsVersion(&l, v) },
+		"address":                          d.stringInto(&l.Address, "address"),
+		"tls_cert_file":                    d.stringInto(&l.TLSCertFile, "tls_cert_file"),
+		"tls_key_file":                     d.stringInto(&l.TLSKeyFile, "tls_key_file"),
+		"tls_disable":                      d.boolInto(&l.TLSDisable, "tls_disable"),
+		"max_request_size":                 d.intInto(&l.MaxRequestSize, "max_request_size"),
+		"tls_min_version":                  func(v ast.Node) error { return d.tlsVersion(&l, v) },
+		"disable_unauthed_rekey_endpoints": d.boolInto(&l.DisableUnauthedRekeyEndpoints, "disable_unauthed_rekey_endpoints"),
+		"disable_unauthed_generate_root_endpoints": d.boolInto(&l.DisableUnauthedGenerateRootEndpoints, "disable_unauthed_generate_root_endpoints"),
 	}
 	for k, f := range d.forwardedForFields(&l.ForwardedFor) {
 		fields[k] = f

@@ -81,7 +81,13 @@ type Listener struct {
 	// ForwardedFor says which proxies' X-Forwarded-For header gives the
 	// client address.
 	ForwardedFor ForwardedFor
-	Line         int
+	// DisableUnauthedRekeyEndpoints and DisableUnauthedGenerateRootEndpoints
+	// remove the token-less sys/rekey/* and sys/generate-root/* endpoints
+	// from this listener (405), as OpenBao's options of the same names do.
+	// The default, false, serves them, as Vault does.
+	DisableUnauthedRekeyEndpoints        bool
+	DisableUnauthedGenerateRootEndpoints bool
+	Line                                 int
 }
 
 // Seal is the seal block; only the "static" auto-unseal type exists.

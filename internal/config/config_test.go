@@ -49,7 +49,8 @@ func TestDefaults(t *testing.T) {
 	switch {
 	case s.Storage.Type != StorageInmem:
 		t.Fatalf("storage %+v", s.Storage)
-	case l.Address != DefaultAddress || l.MaxRequestSize != 32<<20 || !l.TLSDisable || l.TLSMinVersion != "tls12":
+	case l.Address != DefaultAddress || l.MaxRequestSize != 32<<20 || !l.TLSDisable || l.TLSMinVersion != "tls12",
+		l.DisableUnauthedRekeyEndpoints || l.DisableUnauthedGenerateRootEndpoints:
 		t.Fatalf("listener %+v", l)
 	case s.DefaultLeaseTTL != 768*time.Hour || s.MaxLeaseTTL != 768*time.Hour:
 		t.Fatalf("ttls %v %v", s.DefaultLeaseTTL, s.MaxLeaseTTL)

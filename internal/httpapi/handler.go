@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -28,20 +29,26 @@ type Options struct {
 	// negative value means no limit.
 	MaxRequestSize int64
 	Logger         *slog.Logger
+	// DisabledPaths are logical paths, such as "sys/rekey/init", that this
+	// listener answers with 405 whatever the method or token: the
+	// token-less rekey and root generation endpoints a listener's
+	// disable_unauthed_* options remove.
+	DisabledPaths []string
 }
 
 // DefaultMaxRequestSize is the body cap when Options leaves it at zero.
 const DefaultMaxRequestSize = 32 << 20
 
 type api struct {
-	core   Handler
-	max    int64
-	logger *slog.Logger
+	core     Handler
+	max      int64
+	logger   *slog.Logger
+	disabled []string
 }
 
 // New returns the http.Handler for the whole API. Safe for concurrent use.
 func New(core Handler, opts Options) http.Handler {
-	a := &api{core: core, max: opts.MaxRequestSize, logger: opts.Logger}
+	a := &api{core: core, max: opts.MaxRequestSize, logger: opts.Logger, disabled: slices.Clone(opts.DisabledPaths)}
 	if a.max == 0 {
 		a.max = DefaultMaxRequestSize
 	}
@@ -57,6 +64,10 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusNotFound, []string{})
 		return
 	}
+	if a.isDisabled(r) {
+		writeErrors(w, http.StatusMethodNotAllowed, []string{"this endpoint is disabled on this listener"})
+		return
+	}
 	req, err := a.decode(w, r)
 	if err != nil {
 		a.writeError(w, r, "", err)
@@ -69,6 +80,16 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeResponse(w, r, req, resp)
+}
+
+// isDisabled reports whether r names one of the listener's disabled paths,
+// spelt however the client likes; it is checked before the body is read.
+func (a *api) isDisabled(r *http.Request) bool {
+	if len(a.disabled) == 0 {
+		return false
+	}
+	path, err := logical.CleanPath(strings.TrimPrefix(r.URL.Path, "/v1/"))
+	return err == nil && slices.Contains(a.disabled, strings.TrimSuffix(path, "/"))
 }
 
 // decode builds the logical request from the HTTP one.

@@ -20,16 +20,24 @@ type Info struct {
 // relative to "sys/".
 var PreAuthPaths = []string{"init", "unseal", "seal-status", "health", "leader"}
 
+// UnauthedRekeyPaths and UnauthedGenerateRootPaths are the sys/ paths
+// through which a quorum of unseal key holders, with no token, rekeys the
+// shares or mints a new root token; a listener may disable either group
+// (disable_unauthed_rekey_endpoints, disable_unauthed_generate_root_endpoints).
+// Relative to "sys/".
+var (
+	UnauthedRekeyPaths = []string{
+		"rekey/init", "rekey/update", "rekey/verify",
+		"rekey-recovery-key/init", "rekey-recovery-key/update", "rekey-recovery-key/verify",
+	}
+	UnauthedGenerateRootPaths = []string{"generate-root/attempt", "generate-root/update"}
+)
+
 // UnsealedPreAuthPaths are the sys/ paths served without a token, as Vault
-// serves them, but only while unsealed: rekey and root generation, which a
-// quorum of unseal key holders runs when nobody holds a root token any
-// more. Like PreAuthPaths they are never rate-limited, so that no quota
-// can lock operators out of them. Relative to "sys/".
-var UnsealedPreAuthPaths = []string{
-	"rekey/init", "rekey/update", "rekey/verify",
-	"rekey-recovery-key/init", "rekey-recovery-key/update", "rekey-recovery-key/verify",
-	"generate-root/attempt", "generate-root/update", "decode-token",
-}
+// serves them, but only while unsealed: rekey, root generation and the
+// token decoder. Like PreAuthPaths they are never rate-limited, so that no
+// quota can lock operators out of them. Relative to "sys/".
+var UnsealedPreAuthPaths = slices.Concat(UnauthedRekeyPaths, UnauthedGenerateRootPaths, []string{"decode-token"})
 
 type backend struct {
 	core Core

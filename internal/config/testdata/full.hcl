@@ -17,7 +17,9 @@ listener "tcp" {
 }
 
 listener "tcp" {
-  tls_disable = "1"
+  tls_disable                              = "1"
+  disable_unauthed_rekey_endpoints         = true
+  disable_unauthed_generate_root_endpoints = "true"
 }
 
 seal "static" {
