@@ -445,3 +445,44 @@ func TestSealEndsRekey(t *testing.T) {
 		t.Fatalf("a rekey survived a seal: %+v, %v", rs, err)
 	}
 }
+
+// TestRekeyConcurrentShares: share holders posting at the same time each
+// count once, and exactly one of them receives the new shares (run with
+// -race).
+func TestRekeyConcurrentShares(t *testing.T) {
+	ctx := context.Background()
+	p := inmem.New()
+	f, old := unsealedFixture(t, p, 10, 5)
+	st, err := f.m.RekeyInit(ctx, 3, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type out struct {
+		res *seal.RekeyResult
+		err error
+	}
+	results := make(chan out, len(old[:5]))
+	for _, s := range old[:5] {
+		go func() {
+			res, err := f.m.RekeyUpdate(ctx, s, st.Nonce)
+			results <- out{res, err}
+			_, _ = f.m.RekeyStatus(ctx)
+		}()
+	}
+	var got *seal.RekeyResult
+	for range 5 {
+		o := <-results
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.res != nil {
+			if got != nil {
+				t.Fatal("two callers received new shares")
+			}
+			got = o.res
+		}
+	}
+	if got == nil || !unsealsAfterRestart(t, p, got.Shares) {
+		t.Fatal("the rekey did not complete with the shares handed out")
+	}
+}
