@@ -229,7 +229,7 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 func authFromEntry(id string, te *token.Entry) *logical.Auth {
 	return &logical.Auth{
 		ClientToken: id, Accessor: te.Accessor, Policies: te.Policies, TokenPolicies: te.Policies,
-		Metadata: te.Meta, DisplayName: te.DisplayName, Orphan: te.Orphan, NumUses: te.NumUses, TokenType: "service",
+		Metadata: te.Meta, DisplayName: te.DisplayName, Orphan: te.Orphan, NumUses: te.NumUses, TokenType: te.Type,
 	}
 }
 

@@ -18,9 +18,10 @@ const defaultMount = "auth/token/"
 // not stop the store: the core calls Stop when it seals.
 func (s *Store) Backend() logical.Backend {
 	return &framework.Backend{
-		Paths: slices.Concat(s.createPaths(), s.lookupPaths(), s.renewPaths(), s.revokePaths()),
+		Paths: slices.Concat(s.createPaths(), s.lookupPaths(), s.renewPaths(), s.revokePaths(),
+			s.rolePaths(), s.accessorPaths(), s.tidyPaths()),
 		Special: &logical.Paths{
-			Root: []string{"create-orphan", "revoke-orphan"},
+			Root: []string{"create-orphan", "revoke-orphan", "accessors*"},
 		},
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // CreateRequest describes a token to issue. Zero values mean Vault's
 // defaults: policies inherited from the parent, the mount's default TTL,
-// unlimited uses, renewable.
+// unlimited uses, renewable, a service token.
 type CreateRequest struct {
 	// ID is a caller-chosen token ID; only a root parent (or the core, with
 	// a nil parent) may set it. Empty means random.
@@ -37,6 +37,13 @@ type CreateRequest struct {
 	Path string
 	// BoundCIDRs limits where the token may be used from.
 	BoundCIDRs []string
+	// Type is TypeService (also when empty) or TypeBatch. A batch token
+	// cannot have a use limit, a period, an explicit max TTL or a chosen
+	// ID, and is never renewable.
+	Type string
+
+	// roleName is set by Role.apply.
+	roleName string
 }
 
 // Create issues a token and returns its ID and entry. The ID is returned
@@ -45,66 +52,144 @@ type CreateRequest struct {
 // parent is the caller's entry. A non-root parent can only hand out a
 // subset of its own policies, cannot choose the ID, needs sudo for an orphan
 // or periodic token, and when it has a use limit cannot mint a child with
-// more uses than it has left. A nil parent means the core itself issues the
-// token (a login or the root token): no restrictions apply and the token is
-// an orphan. The TTL defaults to the mount's default and is capped by the
-// explicit max TTL and the mount's max TTL; the parent's own remaining life
-// is no cap, but revoking the parent revokes the child.
+// more uses than it has left. A batch token cannot create tokens at all. A
+// nil parent means the core itself issues the token (a login or the root
+// token): no restrictions apply and the token is an orphan. The TTL
+// defaults to the mount's default and is capped by the explicit max TTL and
+// the mount's max TTL; the parent's own remaining life is no cap, but
+// revoking the parent revokes the child (a batch child stops working).
 func (s *Store) Create(ctx context.Context, parent *Entry, req CreateRequest) (string, *Entry, error) {
-	if err := s.checkCreate(parent, &req); err != nil {
-		return "", nil, err
+	id, e, _, err := s.create(ctx, parent, req, nil)
+	return id, e, err
+}
+
+// CreateWithRole is Create against a token role: the role's rules (see
+// Role) apply on top of, and in places instead of, the parent's limits. It
+// also returns warnings for the client.
+func (s *Store) CreateWithRole(ctx context.Context, parent *Entry, req CreateRequest, role *Role) (string, *Entry, []string, error) {
+	return s.create(ctx, parent, req, role)
+}
+
+func (s *Store) create(ctx context.Context, parent *Entry, req CreateRequest, role *Role) (string, *Entry, []string, error) {
+	warnings, err := s.checkCreate(parent, &req, role)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if req.Type == TypeBatch {
+		e := s.newEntry("", "", parent, &req)
+		id, err := s.newBatchID(e)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		return id, e, warnings, nil
 	}
 	id := req.ID
 	if id == "" {
-		var err error
 		if id, err = newTokenID(); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 	} else if !validCustomID(id) {
-		return "", nil, ErrInvalidID
+		return "", nil, nil, ErrInvalidID
 	}
 	accessor, err := newAccessor()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	e := s.newEntry(id, accessor, parent, &req)
 	if err := s.write(ctx, e); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if !e.ExpireTime.IsZero() {
 		s.exp.track(e.Hash, e.ExpireTime)
 	}
-	return id, e.clone(), nil
+	return id, e.clone(), warnings, nil
 }
 
-// checkCreate applies the parent's limits to req, filling in inherited
-// policies.
-func (s *Store) checkCreate(parent *Entry, req *CreateRequest) error {
+// checkCreate applies the parent's limits (and the role's, when set) to
+// req, filling in inherited policies, and returns the warnings to show.
+func (s *Store) checkCreate(parent *Entry, req *CreateRequest, role *Role) ([]string, error) {
 	if req.NumUses < 0 {
-		return ErrNegativeUses
+		return nil, ErrNegativeUses
+	}
+	if role != nil {
+		req.Type = role.tokenType(req.Type)
+	}
+	switch req.Type {
+	case "":
+		req.Type = TypeService
+	case TypeService, TypeBatch:
+	default:
+		return nil, ErrInvalidTokenType
 	}
 	if parent == nil {
 		req.NoParent = true
-		return nil
+		return nil, checkBatch(req)
+	}
+	if parent.Type == TypeBatch {
+		return nil, ErrBatchParent
 	}
 	root := parent.IsRoot()
 	switch {
 	case req.ID != "" && !root:
-		return ErrCustomIDDenied
+		return nil, ErrCustomIDDenied
 	case req.NoParent && !root && !req.Sudo:
-		return ErrOrphanDenied
+		return nil, ErrOrphanDenied
 	case req.Period > 0 && !root && !req.Sudo:
-		return ErrPeriodDenied
-	case parent.NumUses > 0 && (req.NumUses == 0 || req.NumUses > parent.NumUses):
-		return ErrUsesExceedParent
+		return nil, ErrPeriodDenied
 	}
+	if err := checkBatch(req); err != nil {
+		return nil, err
+	}
+	var warnings []string
+	if role != nil {
+		var err error
+		if warnings, err = role.apply(parent, req); err != nil {
+			return nil, err
+		}
+	} else if err := inheritPolicies(parent, req); err != nil {
+		return nil, err
+	}
+	if parent.NumUses > 0 && (req.NumUses == 0 || req.NumUses > parent.NumUses) {
+		return nil, ErrUsesExceedParent
+	}
+	if req.Type == TypeBatch && slices.Contains(normalizePolicies(req.Policies, false), "root") {
+		return nil, ErrBatchRoot
+	}
+	return warnings, nil
+}
+
+// checkBatch refuses what a batch token cannot have, naming the field as
+// Vault does, and makes it non-renewable.
+func checkBatch(req *CreateRequest) error {
+	if req.Type != TypeBatch {
+		return nil
+	}
+	switch {
+	case req.ExplicitMaxTTL > 0:
+		return logical.InvalidRequest("batch tokens cannot have %q set", "explicit_max_ttl")
+	case req.NumUses != 0:
+		return logical.InvalidRequest("batch tokens cannot have %q set", "num_uses")
+	case req.Period > 0:
+		return logical.InvalidRequest("batch tokens cannot have %q set", "period")
+	case req.ID != "":
+		return ErrBatchCustomID
+	}
+	no := false
+	req.Renewable = &no
+	return nil
+}
+
+// inheritPolicies is the rule without a role: no policies requested means
+// the parent's; otherwise a non-root parent may only hand out policies it
+// holds itself, and never "default" if it lacks it.
+func inheritPolicies(parent *Entry, req *CreateRequest) error {
 	if len(req.Policies) == 0 {
 		req.Policies = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return p == "default" })
 		if !slices.Contains(parent.Policies, "default") {
 			req.NoDefaultPolicy = true
 		}
 	}
-	if root {
+	if parent.IsRoot() {
 		return nil
 	}
 	for _, p := range normalizePolicies(req.Policies, false) {
@@ -135,7 +220,8 @@ func (s *Store) newEntry(id, accessor string, parent *Entry, req *CreateRequest)
 		Renewable:      req.Renewable == nil || *req.Renewable,
 		Orphan:         req.NoParent,
 		Path:           req.Path,
-		Type:           TypeService,
+		Type:           req.Type,
+		Role:           req.roleName,
 	}
 	if e.DisplayName == "" {
 		e.DisplayName = "token"
@@ -270,10 +356,12 @@ func (s *Store) CreateRoot(ctx context.Context, id string) (string, error) {
 // CreateFromAuth issues the token a login produced: an orphan with auth's
 // policies (plus "default" unless auth.NoDefaultPolicy), metadata, TTL
 // (LeaseDuration; zero means the mount default), explicit max TTL, period,
-// use limit and renewability.
-// path is the login path, such as "auth/userpass/login/alice"; its mount
-// name prefixes the display name. On success auth is filled in with the
-// token, accessor and final values, ready to return as a Response's Auth.
+// use limit, renewability and type (auth.TokenType "batch" or
+// "default-batch" asks for a batch token, whose life is then capped by
+// ExplicitMaxTTL instead). path is the login path, such as
+// "auth/userpass/login/alice"; its mount name prefixes the display name. On
+// success auth is filled in with the token, accessor and final values,
+// ready to return as a Response's Auth.
 func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path string) (*Entry, error) {
 	for _, p := range auth.Policies {
 		if strings.EqualFold(strings.TrimSpace(p), "root") {
@@ -286,7 +374,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path str
 		mount = "token"
 	}
 	renewable := auth.Renewable
-	id, e, err := s.Create(ctx, nil, CreateRequest{
+	req := CreateRequest{
 		Policies:        auth.Policies,
 		NoDefaultPolicy: auth.NoDefaultPolicy,
 		Meta:            auth.Metadata,
@@ -298,7 +386,23 @@ func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path str
 		Renewable:       &renewable,
 		Path:            path,
 		BoundCIDRs:      auth.BoundCIDRs,
-	})
+	}
+	switch auth.TokenType {
+	case "", "default", TypeService, RoleTypeDefaultService:
+	case TypeBatch, RoleTypeDefaultBatch:
+		req.Type = TypeBatch
+		if req.ExplicitMaxTTL > 0 {
+			// The mount's limit arrives as an explicit max; a batch token
+			// cannot carry one, and never lives past its TTL anyway.
+			if req.TTL == 0 || req.TTL > req.ExplicitMaxTTL {
+				req.TTL = req.ExplicitMaxTTL
+			}
+			req.ExplicitMaxTTL = 0
+		}
+	default:
+		return nil, ErrInvalidTokenType
+	}
+	id, e, err := s.Create(ctx, nil, req)
 	if err != nil {
 		return nil, err
 	}

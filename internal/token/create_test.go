@@ -80,14 +80,25 @@ func createCases() map[string]createCase {
 			eq(t, a.Orphan, true)
 			eq(t, e.Path, "auth/token/create-orphan")
 		}},
-		"child escalates":           {asChild: true, data: map[string]any{"policies": "a,c"}, wantErr: ErrPolicyEscalation},
-		"child asks root":           {asChild: true, data: map[string]any{"policies": "root"}, wantErr: ErrPolicyEscalation},
-		"child orphan denied":       {asChild: true, data: map[string]any{"no_parent": true}, wantErr: ErrOrphanDenied},
-		"child periodic denied":     {asChild: true, data: map[string]any{"period": "1h"}, wantErr: ErrPeriodDenied},
-		"child custom id denied":    {asChild: true, data: map[string]any{"id": "chosen"}, wantErr: ErrCustomIDDenied},
-		"negative uses":             {data: map[string]any{"num_uses": -1}, wantErr: ErrNegativeUses},
-		"generated-looking id":      {data: map[string]any{"id": "s.abc"}, wantErr: ErrInvalidID},
-		"batch type":                {data: map[string]any{"type": "batch"}, wantErr: logical.ErrInvalidRequest},
+		"child escalates":        {asChild: true, data: map[string]any{"policies": "a,c"}, wantErr: ErrPolicyEscalation},
+		"child asks root":        {asChild: true, data: map[string]any{"policies": "root"}, wantErr: ErrPolicyEscalation},
+		"child orphan denied":    {asChild: true, data: map[string]any{"no_parent": true}, wantErr: ErrOrphanDenied},
+		"child periodic denied":  {asChild: true, data: map[string]any{"period": "1h"}, wantErr: ErrPeriodDenied},
+		"child custom id denied": {asChild: true, data: map[string]any{"id": "chosen"}, wantErr: ErrCustomIDDenied},
+		"negative uses":          {data: map[string]any{"num_uses": -1}, wantErr: ErrNegativeUses},
+		"generated-looking id":   {data: map[string]any{"id": "s.abc"}, wantErr: ErrInvalidID},
+		"batch type": {data: map[string]any{"type": "batch", "policies": "web", "ttl": "1h"}, check: func(t *testing.T, a *logical.Auth, e *Entry) {
+			eq(t, a.TokenType, "batch")
+			eq(t, e.Type, "batch")
+			eq(t, a.Accessor, "")
+			eq(t, a.Renewable, false)
+			eq(t, a.Orphan, false)
+			eq(t, a.LeaseDuration, time.Hour)
+		}},
+		"unknown type": {data: map[string]any{"type": "magic"}, wantErr: ErrInvalidTokenType},
+		"lease is ttl's old name": {data: map[string]any{"policies": "web", "lease": "2h"}, check: func(t *testing.T, a *logical.Auth, _ *Entry) {
+			eq(t, a.LeaseDuration, 2*time.Hour)
+		}},
 		"bad ttl":                   {data: map[string]any{"ttl": "soon"}, wantErr: logical.ErrInvalidRequest},
 		"escalation is 400 not 500": {asChild: true, data: map[string]any{"policies": "z"}, wantErr: logical.ErrInvalidRequest},
 	}

@@ -50,10 +50,21 @@ type Entry struct {
 	// SpareChildren records that the revocation under way is a
 	// revoke-orphan, so that one finished after a crash spares the children.
 	SpareChildren bool `json:"spare_children,omitempty"`
+	// Role is the token role the token was created against, if any.
+	Role string `json:"role,omitempty"`
 }
 
-// TypeService is the only token type Coffer issues.
-const TypeService = "service"
+// The token types. A service token is stored and has an accessor; a batch
+// token is not stored at all: the token itself carries its entry, sealed
+// under a key only the unsealed store holds (see batch.go).
+const (
+	TypeService = "service"
+	TypeBatch   = "batch"
+)
+
+// IsBatch reports whether id has the form of a batch token. It says nothing
+// about whether the token is genuine.
+func IsBatch(id string) bool { return strings.HasPrefix(id, batchPrefix) }
 
 // IsRoot reports whether the entry carries the root policy.
 func (e *Entry) IsRoot() bool { return slices.Contains(e.Policies, "root") }
@@ -108,10 +119,10 @@ func newTokenID() (string, error) {
 
 func newAccessor() (string, error) { return randomBase62(24) }
 
-// validCustomID rejects IDs that could collide with generated tokens or
-// that would be awkward in headers.
+// validCustomID rejects IDs that could collide with generated service or
+// batch tokens or that would be awkward in headers.
 func validCustomID(id string) bool {
-	if id == "" || len(id) > 128 || strings.HasPrefix(id, tokenPrefix) {
+	if id == "" || len(id) > 128 || strings.HasPrefix(id, tokenPrefix) || IsBatch(id) {
 		return false
 	}
 	for _, r := range id {

@@ -40,7 +40,7 @@ var (
 	ErrDuplicateID = logical.CodedError(logical.ErrInvalidRequest, "cannot create a token with a duplicate ID")
 	// ErrInvalidID is a 400: a caller-chosen ID is empty, too long, or looks
 	// like a generated token.
-	ErrInvalidID = logical.CodedError(logical.ErrInvalidRequest, "token id must be 1 to 128 printable characters and must not start with \"s.\"")
+	ErrInvalidID = logical.CodedError(logical.ErrInvalidRequest, "token id must be 1 to 128 printable characters and must not start with \"s.\" or \"b.\"")
 	// ErrNegativeUses is a 400.
 	ErrNegativeUses = logical.CodedError(logical.ErrInvalidRequest, "number of uses cannot be negative")
 	// ErrUsesExceedParent is a 400: a parent with a use limit cannot mint a
@@ -56,4 +56,25 @@ var (
 	ErrMissingToken = logical.CodedError(logical.ErrInvalidRequest, "missing token")
 	// ErrMissingAccessor is a 400.
 	ErrMissingAccessor = logical.CodedError(logical.ErrInvalidRequest, "missing accessor")
+	// ErrInvalidTokenType is a 400: a token type other than "service" or
+	// "batch" was asked for.
+	ErrInvalidTokenType = logical.CodedError(logical.ErrInvalidRequest, "invalid 'token_type' value")
+	// ErrBatchParent is a 400: a batch token tried to create a token.
+	ErrBatchParent = logical.CodedError(logical.ErrInvalidRequest, "batch tokens cannot create more tokens")
+	// ErrBatchRoot is a 400: batch tokens cannot be revoked, so none may
+	// carry the root policy.
+	ErrBatchRoot = logical.CodedError(logical.ErrInvalidRequest, "batch tokens cannot be root tokens")
+	// ErrBatchCustomID is a 400: a batch token's ID is its sealed entry.
+	ErrBatchCustomID = logical.CodedError(logical.ErrInvalidRequest, "batch tokens cannot have \"id\" set")
+	// ErrBatchNotRenewable is a 400.
+	ErrBatchNotRenewable = logical.CodedError(logical.ErrInvalidRequest, "batch tokens cannot be renewed")
+	// ErrBatchNotRevocable is a 400: a batch token lives until its TTL ends
+	// (or its parent is revoked).
+	ErrBatchNotRevocable = logical.CodedError(logical.ErrInvalidRequest, "batch tokens cannot be revoked")
+	// ErrRootFromNonRoot is a 400: a role may not let a non-root caller mint
+	// a root token.
+	ErrRootFromNonRoot = logical.CodedError(logical.ErrInvalidRequest, "root tokens may not be created without parent token being root")
+	// ErrRoleGone is a 400: a token created against a role is renewed after
+	// the role was deleted.
+	ErrRoleGone = logical.CodedError(logical.ErrInvalidRequest, "the token's role no longer exists; not renewing")
 )

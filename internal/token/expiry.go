@@ -181,10 +181,28 @@ func (s *Store) sweepLoop(ctx context.Context) {
 	}
 }
 
-// Stop ends Run, waits for it to return and drops cached entries, for
-// sealing. The store must not be used after Stop.
+// Stop ends Run and any background Tidy, waits for them to return and
+// drops cached entries, for sealing. The store must not be used after Stop.
 func (s *Store) Stop() {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.bgMu.Lock()
+	s.stopped = true
+	s.bgMu.Unlock()
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.endLife()
+	})
 	s.running.Wait()
 	s.cache.clear()
+}
+
+// goBackground registers one background goroutine with Stop, unless Stop
+// has begun; the caller must call s.running.Done when it ends.
+func (s *Store) goBackground() bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.running.Add(1)
+	return true
 }

@@ -42,11 +42,15 @@ func (s *Store) live(e *Entry) bool {
 }
 
 // Lookup returns the entry of token id without consuming a use. It returns
-// nil, nil when the token is unknown, expired, used up or being revoked.
-// The returned entry is the caller's copy.
+// nil, nil when the token is unknown, expired, used up or being revoked,
+// and for a batch token that is malformed, tampered with, expired or whose
+// parent is gone. The returned entry is the caller's copy.
 func (s *Store) Lookup(ctx context.Context, id string) (*Entry, error) {
 	if id == "" {
 		return nil, nil
+	}
+	if IsBatch(id) {
+		return s.lookupBatch(ctx, id)
 	}
 	return s.lookupHash(ctx, s.mac(id))
 }
@@ -94,10 +98,15 @@ func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, er
 // request it authenticated and then calls Revoke(ctx, entry.Hash) (should it
 // not, the sweeper finishes the revocation). Use returns nil, nil when the
 // token may not be used. Concurrent uses of one token are serialised, so a token with
-// num_uses=n authenticates exactly n requests.
+// num_uses=n authenticates exactly n requests. A batch token is checked
+// from what it carries, without a storage read (but for its parent's
+// entry, usually cached, when it has one).
 func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
 	if id == "" {
 		return nil, nil
+	}
+	if IsBatch(id) {
+		return s.lookupBatch(ctx, id)
 	}
 	hash := s.mac(id)
 	mu := s.lockFor(hash)

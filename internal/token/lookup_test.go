@@ -40,9 +40,13 @@ func TestLookupRoutes(t *testing.T) {
 			eq(t, d["ttl"], any(int64(0)))
 			eq(t, d["path"], any("auth/token/root"))
 		}},
-		"unknown token":    {op: logical.UpdateOperation, path: "lookup", tok: h.root, data: map[string]any{"token": "s.nope"}, wantErr: logical.ErrPermissionDenied},
-		"bad self":         {op: logical.ReadOperation, path: "lookup-self", tok: "s.nope", wantErr: ErrBadToken},
-		"missing token":    {op: logical.UpdateOperation, path: "lookup", tok: h.root, wantErr: ErrMissingToken},
+		"unknown token":     {op: logical.UpdateOperation, path: "lookup", tok: h.root, data: map[string]any{"token": "s.nope"}, wantErr: logical.ErrPermissionDenied},
+		"bad self":          {op: logical.ReadOperation, path: "lookup-self", tok: "s.nope", wantErr: ErrBadToken},
+		"get with query":    {op: logical.ReadOperation, path: "lookup", tok: h.root, data: map[string]any{"token": a.ClientToken}, wantID: a.ClientToken},
+		"no token is self":  {op: logical.UpdateOperation, path: "lookup", tok: a.ClientToken, wantID: a.ClientToken},
+		"get without token": {op: logical.ReadOperation, path: "lookup", tok: a.ClientToken, wantID: a.ClientToken},
+		// As in Vault: a token in the path would end up in access logs.
+		"token in path":    {op: logical.ReadOperation, path: "lookup/" + a.ClientToken, tok: h.root, wantErr: logical.ErrUnsupportedPath},
 		"unknown accessor": {op: logical.UpdateOperation, path: "lookup-accessor", tok: h.root, data: map[string]any{"accessor": "x"}, wantErr: ErrInvalidAccessor},
 	}
 	for name, tc := range cases {

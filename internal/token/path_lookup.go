@@ -12,9 +12,14 @@ import (
 func (s *Store) lookupPaths() []*framework.Path {
 	return []*framework.Path{
 		{
+			// As in Vault, GET reads the token from the query string, and
+			// either verb without one describes the caller's own token.
+			// Vault no longer serves lookup/<token>: a token in the path
+			// ends up in access logs.
 			Pattern: "lookup",
-			Fields:  map[string]*framework.FieldSchema{"token": {Type: framework.TypeString, Description: "Token to look up."}},
+			Fields:  map[string]*framework.FieldSchema{"token": {Type: framework.TypeString, Description: "Token to look up; defaults to the caller's."}},
 			Operations: map[logical.Operation]framework.OperationFunc{
+				logical.ReadOperation:   s.handleLookup,
 				logical.UpdateOperation: s.handleLookup,
 			},
 			Help: "Describe a token.",
@@ -39,15 +44,21 @@ func (s *Store) lookupPaths() []*framework.Path {
 	}
 }
 
-func (s *Store) handleLookup(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+func (s *Store) handleLookup(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	id := d.String("token")
 	if id == "" {
-		return nil, ErrMissingToken
+		return s.handleLookupSelf(ctx, req, d)
 	}
 	return s.lookupResponse(ctx, id)
 }
 
 func (s *Store) handleLookupSelf(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	if req.ClientToken == "" {
+		return nil, ErrMissingToken
+	}
+	if IsBatch(req.ClientToken) {
+		return s.lookupResponse(ctx, req.ClientToken)
+	}
 	// The entry that authenticated this very request describes the token
 	// even when that request spent its last use.
 	if e := usedEntry(ctx); e != nil && subtle.ConstantTimeCompare([]byte(e.Hash), []byte(s.mac(req.ClientToken))) == 1 {
@@ -132,6 +143,9 @@ func (s *Store) lookupData(e *Entry, id string) map[string]any {
 	}
 	if len(e.BoundCIDRs) > 0 {
 		data["bound_cidrs"] = e.BoundCIDRs
+	}
+	if e.Role != "" {
+		data["role"] = e.Role
 	}
 	return data
 }

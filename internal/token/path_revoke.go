@@ -33,6 +33,9 @@ func (s *Store) handleRevoke(tree bool) framework.OperationFunc {
 		if id == "" {
 			return nil, ErrMissingToken
 		}
+		if IsBatch(id) {
+			return nil, s.batchRefusal(ctx, id, ErrBatchNotRevocable, nil)
+		}
 		if tree {
 			return nil, s.Revoke(ctx, s.mac(id))
 		}
@@ -43,6 +46,9 @@ func (s *Store) handleRevoke(tree bool) framework.OperationFunc {
 func (s *Store) handleRevokeSelf(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	if req.ClientToken == "" {
 		return nil, ErrNoCaller
+	}
+	if IsBatch(req.ClientToken) {
+		return nil, s.batchRefusal(ctx, req.ClientToken, ErrBatchNotRevocable, ErrNoCaller)
 	}
 	return nil, s.Revoke(ctx, s.mac(req.ClientToken))
 }

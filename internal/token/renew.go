@@ -10,9 +10,12 @@ import (
 // and new TTL. A periodic token renews to its period; any other token to
 // increment (or, when zero, the TTL it was created with). Either way the
 // result is capped by the explicit max TTL and, for non-periodic tokens, by
-// the mount's max TTL, both measured from the creation time. It returns
+// the mount's max TTL, both measured from the creation time. A token
+// created against a role renews by the role's current period, and its
+// explicit max TTL tightens to the role's if that is lower now. It returns
 // ErrBadToken for a token that is not live, ErrNotRenewable for one issued
-// non-renewable or without expiry, and ErrPastMaxTTL once no life is left.
+// non-renewable or without expiry, ErrRoleGone when its role was deleted,
+// and ErrPastMaxTTL once no life is left.
 func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration) (*Entry, time.Duration, error) {
 	mu := s.lockFor(hash)
 	mu.Lock()
@@ -32,9 +35,13 @@ func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration)
 			return nil, 0, err
 		}
 	}
+	period, limit, err := s.renewLimits(ctx, e)
+	if err != nil {
+		return nil, 0, err
+	}
 	now := s.now()
-	ttl, limit := e.Period, e.ExplicitMaxTTL
-	if e.Period == 0 {
+	ttl := period
+	if period == 0 {
 		ttl = increment
 		if ttl == 0 {
 			ttl = e.TTL
@@ -56,4 +63,24 @@ func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration)
 	}
 	s.exp.track(hash, e.ExpireTime)
 	return e.clone(), ttl, nil
+}
+
+// renewLimits returns the period and explicit max TTL a renewal of e uses:
+// its own, or for a role's token the role's current ones, as in Vault.
+func (s *Store) renewLimits(ctx context.Context, e *Entry) (time.Duration, time.Duration, error) {
+	if e.Role == "" {
+		return e.Period, e.ExplicitMaxTTL, nil
+	}
+	r, err := s.Role(ctx, e.Role)
+	if err != nil {
+		return 0, 0, err
+	}
+	if r == nil {
+		return 0, 0, ErrRoleGone
+	}
+	limit := e.ExplicitMaxTTL
+	if r.TokenExplicitMaxTTL > 0 && (limit == 0 || r.TokenExplicitMaxTTL < limit) {
+		limit = r.TokenExplicitMaxTTL
+	}
+	return r.TokenPeriod, limit, nil
 }

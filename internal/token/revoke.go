@@ -129,8 +129,12 @@ func (s *Store) destroy(ctx context.Context, hash string) error {
 // path under prefix, such as "auth/userpass/" when that auth method is
 // disabled. It walks every stored token, so it is meant for rare
 // administrative events, not request paths. It returns how many tokens
-// matched.
+// matched. Batch tokens issued under prefix until now stop working too;
+// they are not counted.
 func (s *Store) RevokeByPath(ctx context.Context, prefix string) (int, error) {
+	if err := s.addCutoff(ctx, prefix); err != nil {
+		return 0, err
+	}
 	hashes, err := s.storage.List(ctx, idPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("list tokens: %w", err)

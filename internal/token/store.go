@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
@@ -66,6 +68,14 @@ type Store struct {
 	onRevoke   func(ctx context.Context, e *Entry)
 	checkRenew func(ctx context.Context, e *Entry) error
 	salt       []byte
+	// batch seals and opens batch tokens (see batch.go).
+	batch cipher.AEAD
+	// cutoffs maps path prefixes of disabled auth methods to when they
+	// were disabled; cutoffMu serialises changes.
+	cutoffs  atomic.Pointer[map[string]time.Time]
+	cutoffMu sync.Mutex
+	// roleMu serialises role writes, which read, modify and write.
+	roleMu sync.Mutex
 
 	locks [lockStripes]sync.Mutex
 	cache *entryCache
@@ -75,6 +85,13 @@ type Store struct {
 	stop     chan struct{}
 	wake     chan struct{}
 	running  sync.WaitGroup
+	// life is cancelled by Stop, for background work such as Tidy; bgMu
+	// and stopped keep new background work from starting after Stop.
+	life    context.Context
+	endLife context.CancelFunc
+	bgMu    sync.Mutex
+	stopped bool
+	tidyMu  sync.Mutex
 }
 
 // New loads the store's salt, creating a random one on first use, and
@@ -96,6 +113,7 @@ func New(ctx context.Context, conf Config) (*Store, error) {
 		stop:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 	}
+	s.life, s.endLife = context.WithCancel(context.WithoutCancel(ctx))
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,9 +121,15 @@ func New(ctx context.Context, conf Config) (*Store, error) {
 		s.now = time.Now
 	}
 	if err := s.loadSalt(ctx); err != nil {
+		s.endLife()
+		return nil, err
+	}
+	if err := s.loadBatchKey(ctx); err != nil {
+		s.endLife()
 		return nil, err
 	}
 	if err := s.loadExpiries(ctx); err != nil {
+		s.endLife()
 		return nil, err
 	}
 	return s, nil
