@@ -50,7 +50,8 @@ func tokenCreateFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "no-default-policy", Usage: "do not attach the default policy"},
 		&ucli.StringFlag{Name: "display-name", Usage: "name shown in lookups and audit logs"},
 		&ucli.StringSliceFlag{Name: "metadata", Usage: "k=v metadata; repeat for several"},
-		&ucli.StringFlag{Name: "type", Value: "service", Usage: "token type; only service is supported"},
+		&ucli.StringFlag{Name: "type", Usage: "token type: service or batch (not stored, not renewable, no children); defaults to the role's, or service"},
+		&ucli.StringFlag{Name: "role", Usage: "create the token against this token role (auth/token/create/ROLE)"},
 	}
 }
 
@@ -92,7 +93,12 @@ func runTokenCreate(s *session) error {
 		Renewable:       &renewable,
 		Type:            s.c.String("type"),
 	}
-	sec, err := s.client.Auth().Token().CreateWithContext(s.ctx, req)
+	var sec *api.Secret
+	if role := s.c.String("role"); role != "" {
+		sec, err = s.client.Auth().Token().CreateWithRoleWithContext(s.ctx, req, role)
+	} else {
+		sec, err = s.client.Auth().Token().CreateWithContext(s.ctx, req)
+	}
 	if err != nil {
 		return serverError("creating token", err)
 	}
