@@ -195,9 +195,10 @@ func (s *Store) cutOff(e *Entry) bool {
 }
 
 // newBatchID seals e as a batch token; e's creation time is truncated to
-// the second the token records, so a lookup shows what the create did.
+// the second the token records, so a lookup shows what the create did. An
+// explicit max TTL has already capped e's TTL; the token does not carry it.
 func (s *Store) newBatchID(e *Entry) (string, error) {
-	e.Hash, e.Accessor, e.NumUses, e.Renewable = "", "", 0, false
+	e.Hash, e.Accessor, e.NumUses, e.Renewable, e.ExplicitMaxTTL = "", "", 0, false, 0
 	e.CreationTime = e.CreationTime.Truncate(time.Second)
 	e.ExpireTime = e.CreationTime.Add(e.TTL)
 	return s.sealBatch(e)

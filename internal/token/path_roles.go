@@ -3,22 +3,37 @@ package token
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/tokenutil"
 )
 
 // pathSuffixSegment is what each "/"-separated part of a role's path_suffix
 // must be: Vault's pattern, anchored.
 var pathSuffixSegment = regexp.MustCompile(`^\w[\w.-]+\w$`)
 
+// roleTokenLegacy are the older names a token role accepts for its token
+// fields, as Vault's token store does.
+var roleTokenLegacy = map[string][]string{
+	"token_period":           {"period"},
+	"token_explicit_max_ttl": {"explicit_max_ttl"},
+	"token_bound_cidrs":      {"bound_cidrs"},
+}
+
 func roleFields() map[string]*framework.FieldSchema {
+	// A role takes the token fields Vault's token roles take; policies
+	// come from its own lists and the TTL from the create request.
+	f := tokenutil.FieldsWithLegacy(roleTokenLegacy)
+	delete(f, "token_policies")
+	delete(f, "token_ttl")
+	delete(f, "token_max_ttl")
+	f["token_type"].Description = "service, batch, default-service (the default) or default-batch."
 	lists := "Comma-separated string or JSON list of policy names"
-	return map[string]*framework.FieldSchema{
+	for name, schema := range map[string]*framework.FieldSchema{
 		"role_name":                {Type: framework.TypeString, Description: "Name of the role."},
 		"allowed_policies":         {Type: framework.TypeLowerStrings, Description: lists + " tokens of the role may carry, instead of a subset of the caller's."},
 		"disallowed_policies":      {Type: framework.TypeLowerStrings, Description: lists + " tokens of the role may never carry."},
@@ -28,16 +43,10 @@ func roleFields() map[string]*framework.FieldSchema {
 		"renewable":                {Type: framework.TypeBool, Default: true, Description: "Tokens of the role may be renewed."},
 		"path_suffix":              {Type: framework.TypeString, Description: "Appended to the tokens' path, so they can be told apart (and revoked) by revision."},
 		"allowed_entity_aliases":   {Type: framework.TypeStringSlice, Description: "Not supported (Coffer has no identity store); must be empty."},
-		"period":                   {Type: framework.TypeDurationSecond, Description: "Deprecated name of token_period."},
-		"explicit_max_ttl":         {Type: framework.TypeDurationSecond, Description: "Deprecated name of token_explicit_max_ttl."},
-		"bound_cidrs":              {Type: framework.TypeStringSlice, Description: "Deprecated name of token_bound_cidrs."},
-		"token_period":             {Type: framework.TypeDurationSecond, Description: "Makes the tokens periodic, with no sudo needed."},
-		"token_explicit_max_ttl":   {Type: framework.TypeDurationSecond, Description: "Hard cap on the tokens' life, renewals included."},
-		"token_bound_cidrs":        {Type: framework.TypeStringSlice, Description: "Addresses or CIDR blocks the tokens may be used from."},
-		"token_type":               {Type: framework.TypeString, Description: "service, batch, default-service (the default) or default-batch."},
-		"token_no_default_policy":  {Type: framework.TypeBool, Description: "Leave the default policy off the tokens."},
-		"token_num_uses":           {Type: framework.TypeInt, Description: "Uses each token has; 0 is unlimited."},
+	} {
+		f[name] = schema
 	}
+	return f
 }
 
 func (s *Store) rolePaths() []*framework.Path {
@@ -98,21 +107,28 @@ func (s *Store) handleRoleRead(ctx context.Context, _ *logical.Request, d *frame
 		"orphan":                   r.Orphan,
 		"renewable":                r.Renewable,
 		"path_suffix":              r.PathSuffix,
-		"period":                   int64(r.Period / time.Second),
-		"token_period":             int64(r.TokenPeriod / time.Second),
-		"explicit_max_ttl":         int64(r.ExplicitMaxTTL / time.Second),
-		"token_explicit_max_ttl":   int64(r.TokenExplicitMaxTTL / time.Second),
-		"token_type":               r.TokenType,
-		"token_no_default_policy":  r.TokenNoDefaultPolicy,
+		"token_period":             int64(r.Token.Period / time.Second),
+		"token_explicit_max_ttl":   int64(r.Token.ExplicitMaxTTL / time.Second),
+		"token_type":               r.tokenTypeName(),
+		"token_no_default_policy":  r.Token.NoDefaultPolicy,
+		// Vault always shows the older duration names: the value when it
+		// was written under them, else 0.
+		"period":           int64(0),
+		"explicit_max_ttl": int64(0),
 	}
-	if len(r.TokenBoundCIDRs) > 0 {
-		data["token_bound_cidrs"] = r.TokenBoundCIDRs
+	for name, olds := range roleTokenLegacy {
+		if r.Token.Legacy[name] == olds[0] {
+			data[olds[0]] = data[name]
+		}
 	}
-	if len(r.BoundCIDRs) > 0 {
-		data["bound_cidrs"] = r.BoundCIDRs
+	if len(r.Token.BoundCIDRs) > 0 {
+		data["token_bound_cidrs"] = r.Token.BoundCIDRs
+		if r.Token.Legacy["token_bound_cidrs"] == "bound_cidrs" {
+			data["bound_cidrs"] = r.Token.BoundCIDRs
+		}
 	}
-	if r.TokenNumUses > 0 {
-		data["token_num_uses"] = r.TokenNumUses
+	if r.Token.NumUses > 0 {
+		data["token_num_uses"] = r.Token.NumUses
 	}
 	return logical.DataResponse(data), nil
 }
@@ -139,18 +155,22 @@ func (s *Store) handleRoleWrite(ctx context.Context, _ *logical.Request, d *fram
 		return nil, err
 	}
 	if r == nil {
-		r = &Role{Name: name, Renewable: true, TokenType: RoleTypeDefaultService}
+		r = &Role{Name: name, Renewable: true}
 	}
 	if err := applyRoleFields(r, d); err != nil {
 		return nil, err
 	}
-	warnings, err := applyRoleTokenFields(r, d)
-	if err != nil {
+	if t, ok := d.GetOk("token_type"); ok && t == tokenutil.TypeDefault {
+		// Vault's token roles, unlike auth methods, do not take "default".
+		return nil, logical.InvalidRequest("invalid 'token_type' value %q: use service, batch, default-service or default-batch", t)
+	}
+	if err := r.Token.Parse(d); err != nil {
 		return nil, err
 	}
-	if r.TokenExplicitMaxTTL > s.maxTTL() {
+	var warnings []string
+	if r.Token.ExplicitMaxTTL > s.maxTTL() {
 		warnings = append(warnings, fmt.Sprintf("Given explicit max TTL of %d is greater than system/mount allowed value of %d seconds; tokens of this role are capped at the latter",
-			int64(r.TokenExplicitMaxTTL/time.Second), int64(s.maxTTL()/time.Second)))
+			int64(r.Token.ExplicitMaxTTL/time.Second), int64(s.maxTTL()/time.Second)))
 	}
 	if err := r.validate(); err != nil {
 		return nil, err
@@ -203,101 +223,4 @@ func checkPathSuffix(suffix string) error {
 		}
 	}
 	return nil
-}
-
-// applyRoleTokenFields sets the token_* fields and their legacy names
-// present in the request. When both names of one setting are sent the
-// token_ one wins, with Vault's warning; a value written under the legacy
-// name is also kept under it, to be read back.
-func applyRoleTokenFields(r *Role, d *framework.FieldData) ([]string, error) {
-	var warnings []string
-	both := func(cur, legacy string) {
-		warnings = append(warnings, fmt.Sprintf("Both '%s' and deprecated '%s' value supplied, ignoring the deprecated value", cur, legacy))
-	}
-	durations := []struct {
-		cur, legacy       string
-		curVal, legacyVal *time.Duration
-	}{
-		{"token_period", "period", &r.TokenPeriod, &r.Period},
-		{"token_explicit_max_ttl", "explicit_max_ttl", &r.TokenExplicitMaxTTL, &r.ExplicitMaxTTL},
-	}
-	for _, f := range durations {
-		v, okCur := d.GetOk(f.cur)
-		old, okLegacy := d.GetOk(f.legacy)
-		switch {
-		case okCur:
-			*f.curVal, *f.legacyVal = v.(time.Duration), 0
-			if okLegacy {
-				both(f.cur, f.legacy)
-			}
-		case okLegacy:
-			*f.curVal, *f.legacyVal = old.(time.Duration), old.(time.Duration)
-		}
-	}
-	if err := applyRoleCIDRs(r, d, both); err != nil {
-		return nil, err
-	}
-	if v, ok := d.GetOk("token_type"); ok {
-		switch t := v.(string); t {
-		case TypeService, TypeBatch, RoleTypeDefaultService, RoleTypeDefaultBatch:
-			r.TokenType = t
-		default:
-			return nil, logical.InvalidRequest("invalid 'token_type' value %q", t)
-		}
-	}
-	if v, ok := d.GetOk("token_no_default_policy"); ok {
-		r.TokenNoDefaultPolicy = v.(bool)
-	}
-	if v, ok := d.GetOk("token_num_uses"); ok {
-		if v.(int) < 0 {
-			return nil, logical.InvalidRequest("'token_num_uses' cannot be negative")
-		}
-		r.TokenNumUses = v.(int)
-	}
-	return warnings, nil
-}
-
-func applyRoleCIDRs(r *Role, d *framework.FieldData, both func(cur, legacy string)) error {
-	v, okCur := d.GetOk("token_bound_cidrs")
-	old, okLegacy := d.GetOk("bound_cidrs")
-	switch {
-	case okCur:
-		cidrs, err := parseCIDRs("token_bound_cidrs", v.([]string))
-		if err != nil {
-			return err
-		}
-		r.TokenBoundCIDRs, r.BoundCIDRs = cidrs, nil
-		if okLegacy {
-			both("token_bound_cidrs", "bound_cidrs")
-		}
-	case okLegacy:
-		cidrs, err := parseCIDRs("bound_cidrs", old.([]string))
-		if err != nil {
-			return err
-		}
-		r.TokenBoundCIDRs, r.BoundCIDRs = cidrs, cidrs
-	}
-	return nil
-}
-
-// parseCIDRs validates CIDR blocks or single addresses and returns them as
-// CIDR blocks; empty entries are dropped.
-func parseCIDRs(field string, in []string) ([]string, error) {
-	var out []string
-	for _, s := range in {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, logical.InvalidRequest("%s: %q is neither an IP address nor a CIDR block", field, s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		out = append(out, p.Masked().String())
-	}
-	return out, nil
 }

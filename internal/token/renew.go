@@ -79,8 +79,8 @@ func (s *Store) renewLimits(ctx context.Context, e *Entry) (time.Duration, time.
 		return 0, 0, ErrRoleGone
 	}
 	limit := e.ExplicitMaxTTL
-	if r.TokenExplicitMaxTTL > 0 && (limit == 0 || r.TokenExplicitMaxTTL < limit) {
-		limit = r.TokenExplicitMaxTTL
+	if m := r.Token.ExplicitMaxTTL; m > 0 && (limit == 0 || m < limit) {
+		limit = m
 	}
-	return r.TokenPeriod, limit, nil
+	return r.Token.Period, limit, nil
 }

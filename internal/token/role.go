@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/tokenutil"
 )
 
 // rolePrefix holds one JSON Role per name in the store's view.
@@ -15,10 +16,10 @@ const rolePrefix = "role/"
 
 // The token types a role may name besides TypeService and TypeBatch: the
 // "default-" ones let the create request choose, falling back to the named
-// type.
+// type. A role that names none is default-service.
 const (
-	RoleTypeDefaultService = "default-service"
-	RoleTypeDefaultBatch   = "default-batch"
+	RoleTypeDefaultService = tokenutil.TypeDefaultService
+	RoleTypeDefaultBatch   = tokenutil.TypeDefaultBatch
 )
 
 // Role is a token role: what tokens created through
@@ -43,20 +44,13 @@ type Role struct {
 	Renewable bool `json:"renewable"`
 	// PathSuffix is appended to the tokens' path, after the role name.
 	PathSuffix string `json:"path_suffix"`
-	// Period, ExplicitMaxTTL and BoundCIDRs are the values written under
-	// the legacy names, kept only to read them back; the Token* fields are
-	// the ones in force.
-	Period              time.Duration `json:"period"`
-	ExplicitMaxTTL      time.Duration `json:"explicit_max_ttl"`
-	BoundCIDRs          []string      `json:"bound_cidrs,omitempty"`
-	TokenPeriod         time.Duration `json:"token_period"`
-	TokenExplicitMaxTTL time.Duration `json:"token_explicit_max_ttl"`
-	TokenBoundCIDRs     []string      `json:"token_bound_cidrs,omitempty"`
-	// TokenType is TypeService, TypeBatch, RoleTypeDefaultService or
-	// RoleTypeDefaultBatch.
-	TokenType            string `json:"token_type"`
-	TokenNoDefaultPolicy bool   `json:"token_no_default_policy"`
-	TokenNumUses         int    `json:"token_num_uses"`
+	// Token holds the role's token_* settings: token_period,
+	// token_explicit_max_ttl, token_bound_cidrs, token_type ("" means
+	// default-service), token_no_default_policy and token_num_uses, with
+	// the older names period, explicit_max_ttl and bound_cidrs. Its
+	// policies and TTLs are not used: a role has its own policy lists, and
+	// the create request gives the TTL.
+	Token tokenutil.Params `json:"token"`
 }
 
 // Role returns the named role, or nil, nil when there is none.
@@ -65,9 +59,6 @@ func (s *Store) Role(ctx context.Context, name string) (*Role, error) {
 	ok, err := logical.GetJSON(ctx, s.storage, rolePrefix+name, &r)
 	if err != nil || !ok {
 		return nil, err
-	}
-	if r.TokenType == "" {
-		r.TokenType = RoleTypeDefaultService
 	}
 	return &r, nil
 }
@@ -80,32 +71,38 @@ func (s *Store) putRole(ctx context.Context, r *Role) error {
 }
 
 // validate refuses roles that could only produce broken tokens, with
-// Vault's messages.
+// Vault's messages (tokenutil has already refused a batch or default-batch
+// role with a period or a use limit).
 func (r *Role) validate() error {
-	if r.TokenType != TypeBatch {
+	if r.Token.Type != TypeBatch {
 		return nil
 	}
 	switch {
 	case !r.Orphan:
 		return logical.InvalidRequest("'token_type' cannot be 'batch' when role is set to generate non-orphan tokens")
-	case r.TokenPeriod != 0:
-		return logical.InvalidRequest("'token_type' cannot be 'batch' when role is set to generate periodic tokens")
 	case r.Renewable:
 		return logical.InvalidRequest("'token_type' cannot be 'batch' when role is set to generate renewable tokens")
-	case r.TokenExplicitMaxTTL != 0:
+	case r.Token.ExplicitMaxTTL != 0:
 		return logical.InvalidRequest("'token_type' cannot be 'batch' when role is set to generate tokens with an explicit max TTL")
-	case r.TokenNumUses != 0:
-		return logical.InvalidRequest("'token_type' cannot be 'batch' when role is set to generate tokens with limited use count")
 	}
 	return nil
+}
+
+// tokenTypeName is the role's token_type as Vault reports it.
+func (r *Role) tokenTypeName() string {
+	switch r.Token.Type {
+	case "", tokenutil.TypeDefault:
+		return RoleTypeDefaultService
+	}
+	return r.Token.Type
 }
 
 // tokenType is the type of a token created against r when the request
 // asked for requested ("" for none).
 func (r *Role) tokenType(requested string) string {
-	switch r.TokenType {
+	switch r.Token.Type {
 	case TypeService, TypeBatch:
-		return r.TokenType
+		return r.Token.Type
 	case RoleTypeDefaultBatch:
 		if requested == "" {
 			return TypeBatch
@@ -128,7 +125,7 @@ func (r *Role) hasPolicyRules() bool {
 // the warnings Vault gives when a request and the role both set a limit.
 func (r *Role) apply(parent *Entry, req *CreateRequest) ([]string, error) {
 	req.roleName = r.Name
-	req.NoDefaultPolicy = req.NoDefaultPolicy || r.TokenNoDefaultPolicy
+	req.NoDefaultPolicy = req.NoDefaultPolicy || r.Token.NoDefaultPolicy
 	if r.hasPolicyRules() {
 		final, err := r.policies(parent.Policies, req.Policies, req.NoDefaultPolicy)
 		if err != nil {
@@ -142,24 +139,27 @@ func (r *Role) apply(parent *Entry, req *CreateRequest) ([]string, error) {
 		return nil, ErrRootFromNonRoot
 	}
 	req.NoParent = r.Orphan
-	if len(r.TokenBoundCIDRs) > 0 {
-		req.BoundCIDRs = slices.Clone(r.TokenBoundCIDRs)
+	if len(r.Token.BoundCIDRs) > 0 {
+		req.BoundCIDRs = slices.Clone(r.Token.BoundCIDRs)
 	}
 	if !r.Renewable {
 		no := false
 		req.Renewable = &no
 	}
 	if req.Type == TypeBatch {
+		// A batch token carries no explicit max TTL, but the role's still
+		// caps its life; uses and periods do not apply.
+		lesser(&req.ExplicitMaxTTL, r.Token.ExplicitMaxTTL)
 		return nil, nil
 	}
-	if r.TokenNumUses > 0 && (req.NumUses == 0 || r.TokenNumUses < req.NumUses) {
-		req.NumUses = r.TokenNumUses
+	if n := r.Token.NumUses; n > 0 && (req.NumUses == 0 || n < req.NumUses) {
+		req.NumUses = n
 	}
 	var warnings []string
-	if w := lesser(&req.ExplicitMaxTTL, r.TokenExplicitMaxTTL); w {
+	if w := lesser(&req.ExplicitMaxTTL, r.Token.ExplicitMaxTTL); w {
 		warnings = append(warnings, fmt.Sprintf("Explicit max TTL specified both during creation call and in role; using the lesser value of %d seconds", int64(req.ExplicitMaxTTL/time.Second)))
 	}
-	if w := lesser(&req.Period, r.TokenPeriod); w {
+	if w := lesser(&req.Period, r.Token.Period); w {
 		warnings = append(warnings, fmt.Sprintf("Period specified both during creation call and in role; using the lesser value of %d seconds", int64(req.Period/time.Second)))
 	}
 	return warnings, nil

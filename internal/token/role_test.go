@@ -30,7 +30,7 @@ func TestRoleWriteRead(t *testing.T) {
 		"legacy names": {body: map[string]any{"period": "30m", "explicit_max_ttl": "2h", "bound_cidrs": "127.0.0.1"},
 			want: map[string]any{"period": int64(1800), "token_period": int64(1800), "explicit_max_ttl": int64(7200), "token_explicit_max_ttl": int64(7200), "bound_cidrs": []string{"127.0.0.1/32"}, "token_bound_cidrs": []string{"127.0.0.1/32"}}},
 		"both names": {body: map[string]any{"period": "30m", "token_period": "1h"}, want: map[string]any{"period": int64(0), "token_period": int64(3600)},
-			warning: "Both 'token_period' and deprecated 'period' value supplied, ignoring the deprecated value"},
+			warning: `Endpoint ignored "period" because "token_period" is set and takes precedence`},
 		"explicit max over mount": {body: map[string]any{"token_explicit_max_ttl": "10000h"}, warning: "greater than system/mount allowed value"},
 		"path suffix":             {body: map[string]any{"path_suffix": "team/v2.1"}, want: map[string]any{"path_suffix": "team/v2.1"}},
 		"batch orphan":            {body: map[string]any{"token_type": "batch", "orphan": true, "renewable": false}, want: map[string]any{"token_type": "batch"}},
@@ -38,14 +38,15 @@ func TestRoleWriteRead(t *testing.T) {
 		"bad suffix":              {body: map[string]any{"path_suffix": "../x"}, wantErr: logical.ErrInvalidRequest, errMatch: "path suffix"},
 		"short suffix":            {body: map[string]any{"path_suffix": "v1"}, wantErr: logical.ErrInvalidRequest},
 		"bad type":                {body: map[string]any{"token_type": "default"}, wantErr: logical.ErrInvalidRequest, errMatch: `invalid 'token_type' value "default"`},
+		"batch default uses":      {body: map[string]any{"token_type": "default-batch", "token_num_uses": 2}, wantErr: logical.ErrInvalidRequest, errMatch: "use limit"},
 		"negative uses":           {body: map[string]any{"token_num_uses": -1}, wantErr: logical.ErrInvalidRequest},
 		"bad cidr":                {body: map[string]any{"token_bound_cidrs": "10.0.0.0/33"}, wantErr: logical.ErrInvalidRequest, errMatch: "token_bound_cidrs"},
 		"entity aliases":          {body: map[string]any{"allowed_entity_aliases": "x"}, wantErr: logical.ErrInvalidRequest},
 		"batch not orphan":        {body: map[string]any{"token_type": "batch", "renewable": false}, wantErr: logical.ErrInvalidRequest, errMatch: "non-orphan"},
 		"batch renewable":         {body: map[string]any{"token_type": "batch", "orphan": true}, wantErr: logical.ErrInvalidRequest, errMatch: "renewable"},
-		"batch periodic":          {body: map[string]any{"token_type": "batch", "orphan": true, "renewable": false, "period": "1h"}, wantErr: logical.ErrInvalidRequest, errMatch: "periodic"},
+		"batch periodic":          {body: map[string]any{"token_type": "batch", "orphan": true, "renewable": false, "period": "1h"}, wantErr: logical.ErrInvalidRequest, errMatch: "periodic tokens"},
 		"batch explicit":          {body: map[string]any{"token_type": "batch", "orphan": true, "renewable": false, "token_explicit_max_ttl": "1h"}, wantErr: logical.ErrInvalidRequest, errMatch: "explicit max"},
-		"batch uses":              {body: map[string]any{"token_type": "batch", "orphan": true, "renewable": false, "token_num_uses": 2}, wantErr: logical.ErrInvalidRequest, errMatch: "use count"},
+		"batch uses":              {body: map[string]any{"token_type": "batch", "orphan": true, "renewable": false, "token_num_uses": 2}, wantErr: logical.ErrInvalidRequest, errMatch: "use limit"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -95,13 +96,13 @@ func TestRoleUpdateKeepsUnsetFields(t *testing.T) {
 	if err != nil || r == nil {
 		t.Fatal(r, err)
 	}
-	if !r.Orphan || r.Renewable || r.TokenPeriod != time.Hour || !slices.Equal(r.AllowedPolicies, []string{"a"}) || r.PathSuffix != "v002" {
+	if !r.Orphan || r.Renewable || r.Token.Period != time.Hour || !slices.Equal(r.AllowedPolicies, []string{"a"}) || r.PathSuffix != "v002" {
 		t.Fatalf("role after update: %+v", r)
 	}
 	if _, err := h.call(logical.UpdateOperation, "roles/r", h.root, map[string]any{"token_type": "batch"}); !errors.Is(err, logical.ErrInvalidRequest) {
 		t.Fatalf("batch with a period accepted: %v", err)
 	}
-	if r2, _ := h.s.Role(t.Context(), "r"); r2.TokenType != RoleTypeDefaultService {
+	if r2, _ := h.s.Role(t.Context(), "r"); r2.tokenTypeName() != RoleTypeDefaultService {
 		t.Fatal("refused update half-applied")
 	}
 }
@@ -220,13 +221,17 @@ func roleCreateCases() map[string]roleCreateCase {
 		"default-batch": {role: map[string]any{"token_type": "default-batch", "orphan": true}, check: func(t *testing.T, r *logical.Response, _ *Entry) {
 			eq(t, r.Auth.TokenType, "batch")
 		}},
-		"default-batch lets service": {role: map[string]any{"token_type": "default-batch", "token_num_uses": 2}, data: map[string]any{"type": "service"}, check: func(t *testing.T, r *logical.Response, _ *Entry) {
+		"default-batch lets service": {role: map[string]any{"token_type": "default-batch", "token_explicit_max_ttl": "1h"}, data: map[string]any{"type": "service"}, check: func(t *testing.T, r *logical.Response, e *Entry) {
 			eq(t, r.Auth.TokenType, "service")
-			eq(t, r.Auth.NumUses, 2)
+			eq(t, e.ExplicitMaxTTL, time.Hour)
 		}},
-		"default-batch ignores uses": {role: map[string]any{"token_type": "default-batch", "token_num_uses": 2, "token_period": "1h"}, check: func(t *testing.T, r *logical.Response, e *Entry) {
+		"default-batch explicit max caps ttl": {role: map[string]any{"token_type": "default-batch", "token_explicit_max_ttl": "1h"}, data: map[string]any{"ttl": "10h"}, check: func(t *testing.T, r *logical.Response, e *Entry) {
 			eq(t, r.Auth.TokenType, "batch")
-			eq(t, e.Period, time.Duration(0))
+			eq(t, e.ExplicitMaxTTL, time.Duration(0))
+			eq(t, r.Auth.LeaseDuration, time.Hour)
+		}},
+		"default-batch keeps shorter ttl": {role: map[string]any{"token_type": "default-batch", "token_explicit_max_ttl": "1h"}, data: map[string]any{"ttl": "10m"}, check: func(t *testing.T, r *logical.Response, _ *Entry) {
+			eq(t, r.Auth.LeaseDuration, 10*time.Minute)
 		}},
 		"batch request num uses": {role: map[string]any{}, data: map[string]any{"type": "batch", "num_uses": 1}, wantErr: logical.ErrInvalidRequest},
 	}

@@ -9,10 +9,6 @@ var (
 	// never mint a root token.
 	ErrRootPolicy error = &logical.UserError{Kind: logical.ErrInvalidRequest,
 		Msg: `the "root" policy cannot be given to tokens issued by an auth method`}
-	// ErrBatchUnsupported refuses token_type batch (or default-batch) until
-	// the token store issues batch tokens.
-	ErrBatchUnsupported error = &logical.UserError{Kind: logical.ErrInvalidRequest,
-		Msg: `token_type "batch" is not supported yet: this server issues service tokens only; use "service" or "default-service"`}
 	// ErrNegativeUses refuses a negative token_num_uses.
 	ErrNegativeUses error = &logical.UserError{Kind: logical.ErrInvalidRequest,
 		Msg: "token_num_uses must not be negative; 0 means unlimited"}

@@ -145,9 +145,7 @@ func (p *Params) validate() error {
 	case p.NumUses != 0:
 		return logical.InvalidRequest(`token_type cannot be "batch" or "default-batch" for tokens with a use limit (token_num_uses is set)`)
 	}
-	// Remove this refusal when the token store issues batch tokens:
-	// Apply already passes the type on in logical.Auth.TokenType.
-	return ErrBatchUnsupported
+	return nil
 }
 
 // ParseCIDRs validates IP addresses and CIDR blocks and returns them as

@@ -63,8 +63,9 @@ func TestParse(t *testing.T) {
 		"bad cidr":          {body: map[string]any{"bound_cidrs": "10.0.0.0/33"}, wantErr: logical.ErrInvalidRequest},
 		"bad legacy ttl":    {body: map[string]any{"ttl": "soon"}, wantErr: logical.ErrInvalidRequest},
 		"bad type":          {body: map[string]any{"token_type": "cheap"}, wantErr: logical.ErrInvalidRequest},
-		"batch":             {body: map[string]any{"token_type": "batch"}, wantErr: ErrBatchUnsupported},
-		"default batch":     {body: map[string]any{"token_type": "default-batch"}, wantErr: ErrBatchUnsupported},
+		"batch":             {body: map[string]any{"token_type": "batch"}, want: Params{Type: "batch"}},
+		"default batch":     {body: map[string]any{"token_type": "default-batch"}, want: Params{Type: "default-batch"}},
+		"batch with uses":   {body: map[string]any{"token_type": "default-batch", "num_uses": 2}, wantErr: logical.ErrInvalidRequest},
 		"periodic batch":    {body: map[string]any{"token_type": "batch", "period": "1h"}, wantErr: logical.ErrInvalidRequest},
 	}
 	for name, tc := range cases {

@@ -154,6 +154,21 @@ func TestBatchLogin(t *testing.T) {
 			t.Fatalf("%q: lookup-self %+v %v", typ, self, err)
 		}
 	}
+	// A real auth method, through tokenutil's token_type.
+	if err := s.client.Sys().EnableAuthWithOptions("userpass", &api.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.Logical().Write("auth/userpass/users/bot", map[string]any{"password": "pw", "token_type": "batch", "ttl": "5m"}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := anon.Logical().Write("auth/userpass/login/bot", map[string]any{"password": "pw"})
+	if err != nil || !strings.HasPrefix(up.Auth.ClientToken, "b.") || up.Auth.LeaseDuration != 300 || up.Auth.Renewable {
+		t.Fatalf("userpass batch login: %+v %v", up, err)
+	}
+	if _, err := s.as(t, up.Auth.ClientToken).Auth().Token().RenewSelf(0); statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("renewing a userpass batch token: %v", err)
+	}
+
 	batch, err := anon.Logical().Write("auth/trust/login", map[string]any{"policies": "default", "token_type": "batch"})
 	if err != nil {
 		t.Fatal(err)

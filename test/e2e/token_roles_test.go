@@ -104,7 +104,7 @@ func TestTokenRoleLegacyNames(t *testing.T) {
 		}
 	}
 	w, err := s.client.Logical().Write("auth/token/roles/old", map[string]any{"period": "1m", "token_period": "2m"})
-	if err != nil || len(w.Warnings) != 1 || !strings.Contains(w.Warnings[0], "ignoring the deprecated value") {
+	if err != nil || len(w.Warnings) != 1 || !strings.Contains(w.Warnings[0], `"token_period" is set and takes precedence`) {
 		t.Fatalf("both names: %+v %v", w, err)
 	}
 	for name, body := range map[string]map[string]any{

@@ -83,8 +83,8 @@ func TestLegacyTokenParameters(t *testing.T) {
 		t.Fatalf("token_no_default_policy ignored: %v", a.Policies)
 	}
 
-	_, err = s.client.Logical().Write("auth/userpass/users/batch", map[string]any{"password": "pw", "token_type": "batch"})
+	_, err = s.client.Logical().Write("auth/userpass/users/batch", map[string]any{"password": "pw", "token_type": "batch", "period": "1h"})
 	if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "batch") {
-		t.Fatalf("token_type batch before batch tokens exist: %v", err)
+		t.Fatalf("token_type batch with the legacy period: %v", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/logical"
-	"github.com/cofferhq/coffer/internal/tokenutil"
 )
 
 func TestWriteUser(t *testing.T) {
@@ -39,7 +38,8 @@ func TestWriteUser(t *testing.T) {
 		"no default policy": {body: map[string]any{"password": "pw", "token_no_default_policy": true}, want: map[string]any{"token_no_default_policy": true}},
 		"token type":        {body: map[string]any{"password": "pw", "token_type": "service"}, want: map[string]any{"token_type": "service"}},
 		"bad token type":    {body: map[string]any{"password": "pw", "token_type": "cheap"}, wantErr: logical.ErrInvalidRequest},
-		"batch not yet":     {body: map[string]any{"password": "pw", "token_type": "batch"}, wantErr: tokenutil.ErrBatchUnsupported},
+		"batch":             {body: map[string]any{"password": "pw", "token_type": "batch"}, want: map[string]any{"token_type": "batch"}},
+		"periodic batch":    {body: map[string]any{"password": "pw", "token_type": "batch", "token_period": "1h"}, wantErr: logical.ErrInvalidRequest},
 		"root policy":       {body: map[string]any{"password": "pw", "policies": "Root"}, wantErr: logical.ErrInvalidRequest},
 		"bad cidr":          {body: map[string]any{"password": "pw", "token_bound_cidrs": []any{"10.0.0.0/33"}}, wantErr: logical.ErrInvalidRequest},
 		"policies object":   {body: map[string]any{"password": "pw", "policies": map[string]any{"a": 1}}, wantErr: logical.ErrInvalidRequest},
