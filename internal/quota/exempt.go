@@ -89,15 +89,26 @@ func (s exemptSet) covers(path string) bool {
 // leading '!', then a path that '*' may only end.
 func cleanExemptPath(p string) (string, error) {
 	bang := ""
-	if rest, ok := strings.CutPrefix(strings.TrimSpace(p), "!"); ok {
-		bang, p = "!", rest
+	p = strings.TrimSpace(p)
+	if rest, ok := strings.CutPrefix(p, "!"); ok {
+		bang, p = "!", strings.TrimSpace(rest)
 	}
 	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
 		return "", logical.InvalidRequest("invalid exempt path %q: '*' may only end a path", p)
 	}
-	clean, err := logical.CleanPath(p)
-	if err != nil {
-		return "", logical.InvalidRequest("invalid exempt path %q: %v", p, err)
+	// Cleaning can bare white space ("/ x" is " x"), and trimming a slash:
+	// repeat until neither changes anything, so that the stored form
+	// normalises to itself.
+	clean := p
+	for {
+		next, err := logical.CleanPath(clean)
+		if err != nil {
+			return "", logical.InvalidRequest("invalid exempt path %q: %v", p, err)
+		}
+		if next = strings.TrimSpace(next); next == clean {
+			break
+		}
+		clean = next
 	}
 	if clean == "" {
 		return "", logical.InvalidRequest("invalid exempt path %q: name a request path, such as sys/mounts or secret/data/*", bang+p)
