@@ -41,6 +41,10 @@ type Barrier struct {
 	kek     []byte       // the unseal key; nil when sealed
 
 	now func() time.Time
+	// reserveChunk is how many encryptions one stored reservation covers
+	// (counts.go); rotateDue wakes RunAutoRotate.
+	reserveChunk int64
+	rotateDue    chan struct{}
 }
 
 var (
@@ -49,7 +53,9 @@ var (
 )
 
 // New returns a sealed barrier over p. It does not touch storage.
-func New(p physical.Backend) *Barrier { return &Barrier{p: p, now: time.Now} }
+func New(p physical.Backend) *Barrier {
+	return &Barrier{p: p, now: time.Now, reserveChunk: defaultReserveChunk, rotateDue: make(chan struct{}, 1)}
+}
 
 // Initialized reports whether a keyring is stored.
 func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
@@ -121,16 +127,18 @@ func (b *Barrier) Unseal(ctx context.Context, unsealKey []byte) error {
 	return nil
 }
 
-// Seal wipes every key the barrier holds (keyring keys and the unseal key)
-// and drops them, so nothing can be decrypted until the next Unseal.
-// Operations in flight that already hold a key may finish. Sealing a sealed
-// barrier does nothing.
+// Seal stores the keys' encryption counts (best effort: the stored
+// reservations already bound them), then wipes every key the barrier holds
+// (keyring keys and the unseal key) and drops them, so nothing can be
+// decrypted until the next Unseal. Operations in flight that already hold a
+// key may finish. Sealing a sealed barrier does nothing.
 func (b *Barrier) Seal() {
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.keyring != nil {
+		b.storeLiveCounts(context.Background())
 		b.keyring.wipe()
 		b.keyring = nil
 	}
@@ -152,6 +160,11 @@ func (b *Barrier) Sealed() bool {
 func (b *Barrier) Rotate(ctx context.Context) (uint32, error) {
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()
+	return b.rotateLocked(ctx)
+}
+
+// rotateLocked is Rotate with stateMu held.
+func (b *Barrier) rotateLocked(ctx context.Context) (uint32, error) {
 	b.mu.RLock()
 	kr, kek := b.keyring, b.kek
 	b.mu.RUnlock()
@@ -179,8 +192,10 @@ func (b *Barrier) Rotate(ctx context.Context) (uint32, error) {
 }
 
 // KeyStatus reports the active term, when its key was installed, and how
-// many values it has encrypted since this process unsealed (the count is not
-// persisted). It returns an error wrapping logical.ErrSealed when sealed.
+// many values it has encrypted over its life. The count survives restarts;
+// after a crash it resumes from the last stored reservation, so it may be
+// higher than the truth but never lower. It returns an error wrapping
+// logical.ErrSealed when sealed.
 func (b *Barrier) KeyStatus() (term uint32, installTime time.Time, encryptions int64, err error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()

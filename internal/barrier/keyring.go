@@ -26,18 +26,25 @@ const keyringTerm = 0
 // termKey is one data key. Its AEAD is built once because building it (the
 // AES key schedule and GCM tables) costs more than a small encryption.
 type termKey struct {
-	term        uint32
-	key         []byte
-	installed   time.Time
-	aead        cipher.AEAD
-	encryptions atomic.Int64 // since this process unsealed; not persisted
+	term      uint32
+	key       []byte
+	installed time.Time
+	aead      cipher.AEAD
+	// encryptions counts the values sealed under this key over its whole
+	// life, across restarts (see counts.go).
+	encryptions atomic.Int64
+	// reserved is the count written in the stored keyring. encryptions
+	// never passes it: a reservation is stored before it is used, so after
+	// a crash the stored number is an upper bound of the true count.
+	reserved atomic.Int64
 }
 
-// keyring is immutable once built, apart from the counters; Rotate builds a
-// new one sharing the old terms.
+// keyring is immutable once built, apart from the counters; Rotate and
+// SetRotationConfig build a new one sharing the terms.
 type keyring struct {
-	active *termKey
-	terms  map[uint32]*termKey
+	active   *termKey
+	terms    map[uint32]*termKey
+	rotation RotationConfig
 }
 
 func newTermKey(term uint32, key []byte, installed time.Time) (*termKey, error) {
@@ -54,7 +61,7 @@ func firstKeyring(now time.Time) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyring{active: tk, terms: map[uint32]*termKey{1: tk}}, nil
+	return &keyring{active: tk, terms: map[uint32]*termKey{1: tk}, rotation: DefaultRotationConfig()}, nil
 }
 
 // rotated returns a copy of k with a new random key one term above the
@@ -70,7 +77,7 @@ func (k *keyring) rotated(now time.Time) (*keyring, error) {
 	}
 	terms := maps.Clone(k.terms)
 	terms[next] = tk
-	return &keyring{active: tk, terms: terms}, nil
+	return &keyring{active: tk, terms: terms, rotation: k.rotation}, nil
 }
 
 func (k *keyring) wipe() {
@@ -89,25 +96,44 @@ func randomKey() []byte {
 }
 
 // storedKeyring is the JSON form of the keyring, only ever stored encrypted.
+// Keyrings written before the counts and the rotation configuration were
+// kept lack those fields and load with a zero count and the defaults.
 type storedKeyring struct {
-	Version    int         `json:"version"`
-	ActiveTerm uint32      `json:"active_term"`
-	Keys       []storedKey `json:"keys"`
+	Version    int             `json:"version"`
+	ActiveTerm uint32          `json:"active_term"`
+	Keys       []storedKey     `json:"keys"`
+	Rotation   *storedRotation `json:"rotation_config,omitempty"`
 }
 
 type storedKey struct {
 	Term        uint32    `json:"term"`
 	Value       []byte    `json:"value"`
 	InstallTime time.Time `json:"install_time"`
+	// Encryptions is the key's reserved count: at least as many values as
+	// were ever sealed under it.
+	Encryptions int64 `json:"encryptions,omitempty"`
 }
 
-// encrypt serialises the keyring and encrypts it under kek with the
-// keyring's path as additional data. The plaintext buffer is wiped.
+// encrypt serialises the keyring, with each term's reserved count, and
+// encrypts it under kek with the keyring's path as additional data.
 func (k *keyring) encrypt(kek []byte) ([]byte, error) {
-	s := storedKeyring{Version: 1, ActiveTerm: k.active.term}
+	s := k.stored()
+	return s.encrypt(kek)
+}
+
+// stored is the keyring's JSON form. Each key carries its reservation, never
+// the live count, so a stored keyring never under-counts.
+func (k *keyring) stored() *storedKeyring {
+	s := &storedKeyring{Version: 1, ActiveTerm: k.active.term, Rotation: k.rotation.stored()}
 	for _, tk := range k.terms {
-		s.Keys = append(s.Keys, storedKey{Term: tk.term, Value: tk.key, InstallTime: tk.installed})
+		s.Keys = append(s.Keys, storedKey{Term: tk.term, Value: tk.key, InstallTime: tk.installed, Encryptions: tk.reserved.Load()})
 	}
+	return s
+}
+
+// encrypt serialises s and encrypts it under kek. The plaintext buffer is
+// wiped.
+func (s *storedKeyring) encrypt(kek []byte) ([]byte, error) {
 	pt, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("encode keyring: %w", err)
@@ -155,15 +181,23 @@ func (s *storedKeyring) build() (*keyring, error) {
 		if len(sk.Value) != keySize || sk.Term == keyringTerm {
 			return nil, fmt.Errorf("keyring term %d is malformed: %w", sk.Term, ErrCorrupt)
 		}
+		if sk.Encryptions < 0 {
+			return nil, fmt.Errorf("keyring term %d has a negative count: %w", sk.Term, ErrCorrupt)
+		}
 		tk, err := newTermKey(sk.Term, sk.Value, sk.InstallTime)
 		if err != nil {
 			return nil, err
 		}
+		// After a crash the live count is lost; the reservation is the
+		// worst case, so counting resumes from it.
+		tk.encryptions.Store(sk.Encryptions)
+		tk.reserved.Store(sk.Encryptions)
 		k.terms[sk.Term] = tk
 	}
 	k.active = k.terms[s.ActiveTerm]
 	if k.active == nil {
 		return nil, fmt.Errorf("keyring has no key for active term %d: %w", s.ActiveTerm, ErrCorrupt)
 	}
+	k.rotation = s.Rotation.config()
 	return k, nil
 }

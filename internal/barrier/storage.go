@@ -34,7 +34,7 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 
 // Put encrypts entry's value under the active key and stores it durably.
 func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
-	pe, err := b.encrypt(entry)
+	pe, err := b.encrypt(ctx, entry)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (b *Barrier) Transaction(ctx context.Context, ops []logical.TxnOp) error {
 			pops[i] = physical.TxnOp{Delete: true, Entry: &physical.Entry{Key: op.Entry.Key}}
 			continue
 		}
-		pe, err := b.encrypt(op.Entry)
+		pe, err := b.encrypt(ctx, op.Entry)
 		if err != nil {
 			return err
 		}
@@ -116,18 +116,35 @@ func (b *Barrier) Transaction(ctx context.Context, ops []logical.TxnOp) error {
 	return nil
 }
 
-func (b *Barrier) encrypt(entry *logical.StorageEntry) (*physical.Entry, error) {
+// encrypt seals entry under the active key, counting the encryption
+// within the key's stored reservation (counts.go); when that is used up it
+// stores a larger one first. It wakes RunAutoRotate when the count reaches
+// max_operations.
+func (b *Barrier) encrypt(ctx context.Context, entry *logical.StorageEntry) (*physical.Entry, error) {
 	if err := checkKey(entry.Key); err != nil {
 		return nil, err
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.keyring == nil {
-		return nil, sealedErr()
+	for {
+		b.mu.RLock()
+		kr := b.keyring
+		if kr == nil {
+			b.mu.RUnlock()
+			return nil, sealedErr()
+		}
+		a := kr.active
+		if n, ok := a.take(); ok {
+			ct := seal(a.aead, a.term, entry.Key, entry.Value)
+			b.mu.RUnlock()
+			if n == kr.rotation.MaxOperations {
+				b.wakeRotator()
+			}
+			return &physical.Entry{Key: entry.Key, Value: ct}, nil
+		}
+		b.mu.RUnlock()
+		if err := b.reserve(ctx, a); err != nil {
+			return nil, err
+		}
 	}
-	a := b.keyring.active
-	a.encryptions.Add(1)
-	return &physical.Entry{Key: entry.Key, Value: seal(a.aead, a.term, entry.Key, entry.Value)}, nil
 }
 
 func (b *Barrier) decrypt(key string, ct []byte) ([]byte, error) {

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 
+	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/system"
@@ -169,6 +170,14 @@ func (a sysAdapter) KeyStatus(context.Context) (system.KeyStatus, error) {
 		return system.KeyStatus{}, err
 	}
 	return system.KeyStatus{Term: term, InstallTime: installed, Encryptions: n}, nil
+}
+
+func (a sysAdapter) RotationConfig(context.Context) (barrier.RotationConfig, error) {
+	return a.c.barrier.RotationConfig()
+}
+
+func (a sysAdapter) SetRotationConfig(ctx context.Context, rc barrier.RotationConfig) error {
+	return a.c.barrier.SetRotationConfig(ctx, rc)
 }
 
 func (a sysAdapter) SealStatus(ctx context.Context) (system.SealStatus, error) {

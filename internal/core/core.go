@@ -62,6 +62,9 @@ type active struct {
 	mounts   *mountTable
 	quotas   *quota.Manager
 	stop     context.CancelFunc
+	// background counts the goroutines that run while unsealed (the key
+	// rotator); Seal waits for them after stop.
+	background sync.WaitGroup
 }
 
 // New builds a sealed Core over conf.Physical.

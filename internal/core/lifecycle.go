@@ -182,7 +182,9 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
-	c.state.Store(&active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop})
+	st := &active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop}
+	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
+	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil
 }
@@ -193,6 +195,7 @@ func (c *Core) Seal(ctx context.Context) error {
 	defer c.lifecycle.Unlock()
 	if st := c.state.Swap(nil); st != nil {
 		st.stop()
+		st.background.Wait()
 		st.tokens.Stop() // waits for a sweep in progress and drops the cache
 		st.mounts.unload(ctx)
 		st.quotas.Reset()

@@ -62,7 +62,7 @@ func New(core Core, info Info) logical.Backend {
 		Paths: paths,
 		Special: &logical.Paths{
 			Unauthenticated: append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...),
-			Root:            []string{"seal", "rotate", "auth/*", "rekey/backup", "rekey/recovery-key-backup"},
+			Root:            []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup"},
 		},
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/quota"
 )
 
@@ -79,10 +80,14 @@ type KeyStatus struct {
 	Encryptions int64
 }
 
-// Keys rotates and reports the barrier keyring.
+// Keys rotates and reports the barrier keyring, and holds its automatic
+// rotation settings (SetRotationConfig refuses values outside Vault's
+// limits with logical.ErrInvalidRequest errors).
 type Keys interface {
 	Rotate(ctx context.Context) (KeyStatus, error)
 	KeyStatus(ctx context.Context) (KeyStatus, error)
+	RotationConfig(ctx context.Context) (barrier.RotationConfig, error)
+	SetRotationConfig(ctx context.Context, c barrier.RotationConfig) error
 }
 
 // SealStatus is the seal's state as sys/seal-status reports it.
