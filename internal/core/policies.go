@@ -7,24 +7,37 @@ import (
 	"strings"
 	"sync"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/policy"
 )
 
+// aclCacheSize bounds the built ACLs kept in memory, one per distinct set
+// of policy names. Tokens can name any set (even of policies that do not
+// exist), so without a bound random sets would grow memory without limit;
+// the least recently used set is dropped and rebuilt when needed again.
+const aclCacheSize = 1024
+
 // policyStore keeps policy text in the barrier and parsed policies and
-// built ACLs in memory. Every write clears the caches, so a policy change
-// applies to the very next request. Safe for concurrent use.
+// built ACLs in memory. Parsed policies are bounded by the stored ones;
+// built ACLs by aclCacheSize. Every write clears the caches, so a policy
+// change applies to the very next request. Safe for concurrent use.
 type policyStore struct {
 	storage logical.Storage
 
 	mu     sync.RWMutex
 	gen    uint64 // bumped by every write, so a racing load cannot cache stale text
 	parsed map[string]*policy.Policy
-	acls   map[string]*policy.ACL
+	acls   *lru.Cache[string, *policy.ACL] // safe for concurrent use itself
 }
 
 func newPolicyStore(s logical.Storage) *policyStore {
-	return &policyStore{storage: s, parsed: map[string]*policy.Policy{}, acls: map[string]*policy.ACL{}}
+	acls, err := lru.New[string, *policy.ACL](aclCacheSize)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &policyStore{storage: s, parsed: map[string]*policy.Policy{}, acls: acls}
 }
 
 func (ps *policyStore) invalidate() {
@@ -32,8 +45,11 @@ func (ps *policyStore) invalidate() {
 	defer ps.mu.Unlock()
 	ps.gen++
 	ps.parsed = map[string]*policy.Policy{}
-	ps.acls = map[string]*policy.ACL{}
+	ps.acls.Purge()
 }
+
+// cachedACLs reports how many built ACLs are kept.
+func (ps *policyStore) cachedACLs() int { return ps.acls.Len() }
 
 func (ps *policyStore) ListPolicies(ctx context.Context) ([]string, error) {
 	names, err := ps.storage.List(ctx, "")
@@ -134,7 +150,7 @@ func (ps *policyStore) load(ctx context.Context, name string) (*policy.Policy, e
 func (ps *policyStore) ACL(ctx context.Context, names []string) (*policy.ACL, error) {
 	key := strings.Join(names, "\x00")
 	ps.mu.RLock()
-	acl, ok := ps.acls[key]
+	acl, ok := ps.acls.Get(key)
 	gen := ps.gen
 	ps.mu.RUnlock()
 	if ok {
@@ -153,7 +169,7 @@ func (ps *policyStore) ACL(ctx context.Context, names []string) (*policy.ACL, er
 	acl = policy.NewACL(pols...)
 	ps.mu.Lock()
 	if ps.gen == gen {
-		ps.acls[key] = acl
+		ps.acls.Add(key, acl)
 	}
 	ps.mu.Unlock()
 	return acl, nil
