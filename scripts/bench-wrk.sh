@@ -10,7 +10,7 @@ work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 export GOTOOLCHAIN=local
 (cd "$here" && go build -o "$work/coffer" ./cmd/coffer)
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/seal.key"
+head -c 32 /dev/urandom | base64 > "$work/seal.key"
 port=$((20000 + RANDOM % 20000))
 cat > "$work/coffer.hcl" <<HCL
 storage "file" { path = "$work/data" }

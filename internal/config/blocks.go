@@ -95,7 +95,7 @@ func (d *decoder) seal(s *Server, label string, pos token.Pos, body *ast.ObjectT
 		return err
 	}
 	if sl.KeyFile == "" {
-		return d.errorf(pos, ErrMissing, `seal "static" needs key_file, a file holding a 32-byte key (raw, hex or base64)`)
+		return d.errorf(pos, ErrMissing, `seal "static" needs key_file, a file holding 32 random bytes as base64 or hex (generate one with: head -c 32 /dev/urandom | base64)`)
 	}
 	s.Seal = sl
 	return nil

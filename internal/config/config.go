@@ -93,7 +93,7 @@ type Listener struct {
 // Seal is the seal block; only the "static" auto-unseal type exists.
 type Seal struct {
 	Type string
-	// KeyFile holds the 32-byte key: raw, hex or base64.
+	// KeyFile holds 32 random bytes as base64 or hex (see ReadKey).
 	KeyFile string
 	Line    int
 }

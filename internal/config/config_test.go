@@ -1,12 +1,17 @@
 package config
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -170,7 +175,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		"seal without key_file": {
 			base + "seal \"static\" {\n}\n", ErrMissing,
-			`config.hcl:5: seal "static" needs key_file, a file holding a 32-byte key (raw, hex or base64)`,
+			`config.hcl:5: seal "static" needs key_file, a file holding 32 random bytes as base64 or hex (generate one with: head -c 32 /dev/urandom | base64)`,
 		},
 		"two seals": {
 			base + "seal \"static\" {\n  key_file = \"/k\"\n}\nseal \"static\" {\n  key_file = \"/k\"\n}\n", ErrDuplicate,
@@ -335,17 +340,30 @@ func TestLoadFileMissing(t *testing.T) {
 
 func TestReadKey(t *testing.T) {
 	t.Parallel()
-	raw := []byte("0123456789abcdef0123456789ABCDEF")
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	key[0], key[31] = 0x00, 0xff // not all printable, and no white space at either end
+	typed := []byte("0123456789abcdef0123456789ABCDEF")
 	cases := map[string]struct {
 		content []byte
-		wantErr error
+		problem string // part of the message; empty when the key is accepted
 	}{
-		"raw":              {content: raw},
-		"raw with newline": {content: append(append([]byte{}, raw...), '\n')},
-		"hex":              {content: []byte("3031323334353637383961626364656630313233343536373839414243444546\n")},
-		"base64":           {content: []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlBQkNERUY=\n")},
-		"too short":        {content: []byte("short"), wantErr: ErrSealKey},
-		"wrong hex length": {content: []byte("303132"), wantErr: ErrSealKey},
+		"hex":                      {content: []byte(hex.EncodeToString(key) + "\n")},
+		"hex upper case":           {content: []byte(strings.ToUpper(hex.EncodeToString(key)))},
+		"base64":                   {content: []byte(base64.StdEncoding.EncodeToString(key) + "\n")},
+		"base64 url unpadded":      {content: []byte(base64.RawURLEncoding.EncodeToString(key))},
+		"base64 in whitespace":     {content: []byte("  " + base64.StdEncoding.EncodeToString(key) + "\r\n\n")},
+		"32 typed characters":      {content: typed, problem: "holds 32 typed characters or raw bytes, not an encoded key"},
+		"32 typed with newline":    {content: append(append([]byte{}, typed...), '\n'), problem: "holds 32 typed characters"},
+		"raw random bytes":         {content: key, problem: "raw bytes, not an encoded key"},
+		"base64 of typed password": {content: []byte(base64.StdEncoding.EncodeToString(typed)), problem: "typed text or repeated bytes"},
+		"hex of typed password":    {content: []byte(hex.EncodeToString(typed)), problem: "typed text or repeated bytes"},
+		"zero key":                 {content: []byte(hex.EncodeToString(make([]byte, 32))), problem: "typed text or repeated bytes"},
+		"too short":                {content: []byte("short"), problem: "not hold a base64 or hex encoding"},
+		"wrong hex length":         {content: []byte("303132"), problem: "not hold a base64 or hex encoding"},
+		"empty":                    {content: nil, problem: "not hold a base64 or hex encoding"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -354,18 +372,22 @@ func TestReadKey(t *testing.T) {
 			if err := os.WriteFile(path, tc.content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			key, err := (&Seal{Type: SealStatic, KeyFile: path}).ReadKey()
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("got %v, want %v", err, tc.wantErr)
+			got, err := (&Seal{Type: SealStatic, KeyFile: path}).ReadKey()
+			if tc.problem != "" {
+				if !errors.Is(err, ErrSealKey) || !strings.Contains(err.Error(), tc.problem) ||
+					!strings.Contains(err.Error(), "head -c 32 /dev/urandom | base64") {
+					t.Fatalf("got %v, want ErrSealKey saying %q and how to generate a key", err, tc.problem)
+				}
+				if len(tc.content) >= 16 && strings.Contains(err.Error(), string(tc.content[2:14])) {
+					t.Fatalf("the error quotes the file: %v", err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(key) != string(raw) {
-				t.Fatalf("got %q", key)
+			if !bytes.Equal(got, key) {
+				t.Fatalf("got %x, want %x", got, key)
 			}
 		})
 	}

@@ -24,7 +24,8 @@ var (
 	ErrTLSRequired = errors.New("listener needs TLS")
 	// ErrRead is a configuration or key file that cannot be read.
 	ErrRead = errors.New("cannot read file")
-	// ErrSealKey is a seal key file whose content is not a 32-byte key.
+	// ErrSealKey is a seal key file whose content is not base64 or hex of
+	// 32 random bytes.
 	ErrSealKey = errors.New("invalid seal key")
 )
 
