@@ -179,7 +179,7 @@ func runConfigured(ctx context.Context, c *ucli.Context) error {
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
-	p, closeStorage, err := openStorage(cfg.Storage)
+	p, closeStorage, err := openStorage(cfg.Storage, logger)
 	if err != nil {
 		return err
 	}
@@ -217,12 +217,16 @@ func runConfigured(ctx context.Context, c *ucli.Context) error {
 	return serve(ctx, logger, co, lns)
 }
 
-func openStorage(s config.Storage) (physical.Backend, func(), error) {
+func openStorage(s config.Storage, logger *slog.Logger) (physical.Backend, func(), error) {
 	switch s.Type {
 	case config.StorageFile:
 		b, err := bolt.Open(s.Path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open file storage at %s: %w", s.Path, err)
+		}
+		for _, p := range bolt.WritableParents(s.Path) {
+			logger.Warn("a directory above the data directory is writable by group or others, who could put another data directory in its place; run chmod go-w on it",
+				"directory", p, "storage_path", s.Path)
 		}
 		return cache.New(b, 0), func() { _ = b.Close() }, nil
 	case config.StorageInmem:

@@ -70,8 +70,10 @@ func WithLockTimeout(d time.Duration) Option { return func(o *options) { o.lockT
 const initialMmapSize = 1 << 30
 
 // Open creates dir (mode 0700) when missing and opens or creates the database
-// file coffer.db (mode 0600) in it. Only one process may hold the file; a
-// second one gets ErrLocked.
+// file coffer.db (mode 0600) in it. It refuses, with ErrInsecurePermissions,
+// a directory or an existing file that group or others may write (see
+// WritableParents for the directories above). Only one process may hold the
+// file; a second one gets ErrLocked.
 func Open(dir string, opts ...Option) (*Backend, error) {
 	o := options{maxBatchDelay: 500 * time.Microsecond, maxBatchSize: 256, lockTimeout: 5 * time.Second}
 	for _, opt := range opts {
@@ -81,6 +83,9 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	if err := checkPermissions(dir, path); err != nil {
+		return nil, err
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: o.lockTimeout,
 		// Reserving address space up front spares the remaps that stall

@@ -1,0 +1,68 @@
+package bolt
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// writableByOthers are the mode bits that let group or others write.
+const writableByOthers fs.FileMode = 0o022
+
+// checkPermissions refuses a data directory, or an existing database file
+// in it, that group or others may write: whoever can write there can
+// replace or corrupt the encrypted store (roll it back, or delete it).
+// Windows has no such mode bits, so nothing is checked there.
+func checkPermissions(dir, file string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if m := fi.Mode().Perm(); m&writableByOthers != 0 {
+		return fmt.Errorf("data directory %s has mode %04o: %w; run: chmod 700 %s", dir, m, ErrInsecurePermissions, dir)
+	}
+	fi, err = os.Stat(file)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	if m := fi.Mode().Perm(); m&writableByOthers != 0 {
+		return fmt.Errorf("database file %s has mode %04o: %w; run: chmod 600 %s", file, m, ErrInsecurePermissions, file)
+	}
+	return nil
+}
+
+// WritableParents returns the directories above dir (made absolute) that
+// group or others may write and that lack the sticky bit, from the nearest
+// up: whoever can write one of them can move the data directory aside and
+// put another in its place. The server warns about them rather than
+// refusing, because such layouts are sometimes deliberate. Directories it
+// cannot stat are skipped; on Windows it returns nil.
+func WritableParents(dir string) []string {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&writableByOthers != 0 && fi.Mode()&fs.ModeSticky == 0 {
+			out = append(out, p)
+		}
+		if p == filepath.Dir(p) {
+			return out
+		}
+	}
+}
