@@ -1,16 +1,12 @@
 package cli
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/httpapi"
@@ -106,29 +102,4 @@ func tlsVersion(v string) uint16 {
 		return tls.VersionTLS13
 	}
 	return tls.VersionTLS12
-}
-
-// reloadOnHangup reloads every listener's certificate on SIGHUP until ctx
-// ends.
-func reloadOnHangup(ctx context.Context, logger *slog.Logger, lns []listener) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
-		for _, l := range lns {
-			if l.cert == nil {
-				continue
-			}
-			if err := l.cert.reload(); err != nil {
-				logger.Error("SIGHUP: keeping the current certificate", "address", l.ln.Addr().String(), "error", err.Error())
-				continue
-			}
-			logger.Info("SIGHUP: reloaded the TLS certificate", "address", l.ln.Addr().String())
-		}
-	}
 }

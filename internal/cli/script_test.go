@@ -216,10 +216,22 @@ func waitCert(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("the server did not start presenting the new certificate")
 }
 
-// hangup sends SIGHUP to the server whose pid_file is coffer.pid.
+// hangup sends SIGHUP to the server whose pid_file is coffer.pid, or with
+// the argument "background" to every command the script started in the
+// background (a dev server has no pid_file).
 func hangup(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: hangup")
+	if neg || len(args) > 1 || (len(args) == 1 && args[0] != "background") {
+		ts.Fatalf("usage: hangup [background]")
+	}
+	if len(args) == 1 {
+		cmds := ts.BackgroundCmds()
+		if len(cmds) == 0 {
+			ts.Fatalf("no command runs in the background")
+		}
+		for _, cmd := range cmds {
+			ts.Check(cmd.Process.Signal(syscall.SIGHUP))
+		}
+		return
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile("coffer.pid")))
 	ts.Check(err)

@@ -60,29 +60,25 @@ func runServer(c *ucli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := catchHangups()
+	defer signal.Stop(hup)
 	switch {
 	case c.Bool("dev"):
-		return runDev(ctx, c)
+		return runDev(ctx, c, hup)
 	case c.String("config") != "":
-		return runConfigured(ctx, c)
+		return runConfigured(ctx, c, hup)
 	}
 	return ucli.Exit("server: give -dev for a development server, or -config=FILE", 1)
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "", "info":
-		lv = slog.LevelInfo
-	case "trace", "debug":
-		lv = slog.LevelDebug
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error", "err":
-		lv = slog.LevelError
-	default:
-		return nil, fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
+// newLogger returns a logger writing to w whose level is lv, set here to
+// level, so that a SIGHUP can change it later.
+func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, error) {
+	l, err := parseLevel(level)
+	if err != nil {
+		return nil, err
 	}
+	lv.Set(l)
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "", "standard", "text":
@@ -93,8 +89,22 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("unknown log format %q: use standard or json", format)
 }
 
-func runDev(ctx context.Context, c *ucli.Context) error {
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
+func parseLevel(level string) (slog.Level, error) {
+	switch strings.ToLower(level) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "trace", "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error", "err":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
+}
+
+func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
+	logger, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
@@ -111,6 +121,7 @@ func runDev(ctx context.Context, c *ucli.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	go onHangup(ctx, hup, func() { logger.Info("SIGHUP received: a dev server has nothing to reload") })
 	fmt.Fprintf(c.App.Writer, `==> Coffer server started in DEV mode: in-memory, unsealed, plain HTTP. Never use it in production.
 
     Api Address: http://%s
@@ -163,7 +174,7 @@ func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listen
 	return err
 }
 
-func runConfigured(ctx context.Context, c *ucli.Context) error {
+func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 	cfg, err := config.LoadFile(c.String("config"))
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
@@ -175,7 +186,8 @@ func runConfigured(ctx context.Context, c *ucli.Context) error {
 	if v := c.String("log-format"); v != "" {
 		format = v
 	}
-	logger, err := newLogger(c.App.ErrWriter, level, format)
+	lv := new(slog.LevelVar)
+	logger, err := newLogger(c.App.ErrWriter, lv, level, format)
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
@@ -207,7 +219,8 @@ func runConfigured(ctx context.Context, c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	go reloadOnHangup(ctx, logger, lns)
+	r := &configReloader{path: c.String("config"), levelFlag: c.String("log-level"), level: lv, logger: logger, listeners: lns}
+	go onHangup(ctx, hup, r.reload)
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			return fmt.Errorf("write pid_file: %w", err)
