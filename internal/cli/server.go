@@ -110,7 +110,7 @@ func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 	}
 	co := core.New(core.Config{
 		Physical: inmem.New(), StorageType: "inmem", Logger: logger, Version: Version,
-		ClusterName: "coffer-dev", Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
 	})
 	share, root, err := co.DevInit(ctx, c.String("dev-root-token-id"))
 	if err != nil {

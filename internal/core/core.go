@@ -27,8 +27,10 @@ type Config struct {
 	// DefaultLeaseTTL and MaxLeaseTTL apply to mounts that do not set their own.
 	DefaultLeaseTTL time.Duration
 	MaxLeaseTTL     time.Duration
-	ClusterName     string
-	Version         string
+	// ClusterName, when set, is reported instead of the name kept in the
+	// store (which is generated at init when none is configured).
+	ClusterName string
+	Version     string
 	// Engines and AuthMethods map type names to factories (see registry).
 	Engines     map[string]logical.Factory
 	AuthMethods map[string]logical.Factory
@@ -50,8 +52,10 @@ type Core struct {
 	// lifecycle serialises init, unseal and seal.
 	lifecycle sync.Mutex
 	// state is nil while sealed.
-	state     atomic.Pointer[active]
-	clusterID atomic.Value
+	state atomic.Pointer[active]
+	// clusterID and clusterName are what was read at the last unseal.
+	clusterID   atomic.Value
+	clusterName atomic.Value
 }
 
 // active is everything that exists only while unsealed.
@@ -81,9 +85,11 @@ func New(conf Config) *Core {
 	b := barrier.New(conf.Physical)
 	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b)}
 	c.clusterID.Store("")
+	c.clusterName.Store("")
 	c.sys = system.New(sysAdapter{c}, system.Info{
-		Version: conf.Version, StorageType: conf.StorageType, ClusterName: conf.ClusterName,
-		ClusterID: func() string { return c.clusterID.Load().(string) },
+		Version: conf.Version, StorageType: conf.StorageType,
+		ClusterName: func() string { return c.clusterName.Load().(string) },
+		ClusterID:   func() string { return c.clusterID.Load().(string) },
 	})
 	return c
 }

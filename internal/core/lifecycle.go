@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/router"
@@ -21,10 +19,6 @@ const (
 	tokenPrefix  = "sys/token/"
 	quotaPrefix  = "sys/quotas/"
 )
-
-type clusterInfo struct {
-	ID string `json:"id"`
-}
 
 // SealStatus reports the seal's state.
 func (c *Core) SealStatus(ctx context.Context) (system.SealStatus, error) {
@@ -79,7 +73,7 @@ func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID str
 // bootstrap writes what a new server needs while the barrier is unsealed
 // for the first time: its cluster identity and the root token.
 func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
-	if err := logical.PutJSON(ctx, c.barrier, clusterKey, clusterInfo{ID: uuid.NewString()}); err != nil {
+	if err := logical.PutJSON(ctx, c.barrier, clusterKey, c.newClusterInfo()); err != nil {
 		return "", fmt.Errorf("write cluster identity: %w", err)
 	}
 	ts, err := c.newTokenStore(ctx)
@@ -157,11 +151,10 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 			c.barrier.Seal()
 		}
 	}()
-	var ci clusterInfo
-	if _, err := logical.GetJSON(ctx, c.barrier, clusterKey, &ci); err != nil {
-		return fmt.Errorf("read cluster identity: %w", err)
+	ci, err := c.loadCluster(ctx)
+	if err != nil {
+		return err
 	}
-	c.clusterID.Store(ci.ID)
 	ts, err := c.newTokenStore(ctx)
 	if err != nil {
 		return err

@@ -11,8 +11,9 @@ import (
 type Info struct {
 	Version     string
 	StorageType string
-	// ClusterName and ClusterID are reported once unsealed.
-	ClusterName string
+	// ClusterName and ClusterID are reported once unsealed; either may
+	// be nil.
+	ClusterName func() string
 	ClusterID   func() string
 }
 

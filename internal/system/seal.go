@@ -123,7 +123,9 @@ func (b *backend) decorate(st SealStatus) SealStatus {
 	st.Version = b.info.Version
 	st.StorageType = b.info.StorageType
 	if !st.Sealed && st.Initialized {
-		st.ClusterName = b.info.ClusterName
+		if b.info.ClusterName != nil {
+			st.ClusterName = b.info.ClusterName()
+		}
 		if b.info.ClusterID != nil {
 			st.ClusterID = b.info.ClusterID()
 		}
@@ -162,7 +164,9 @@ func (b *backend) health(ctx context.Context, _ *logical.Request, d *framework.F
 		"version": b.info.Version, "enterprise": false,
 	}
 	if st.Initialized && !st.Sealed {
-		body["cluster_name"] = b.info.ClusterName
+		if b.info.ClusterName != nil {
+			body["cluster_name"] = b.info.ClusterName()
+		}
 		if b.info.ClusterID != nil {
 			body["cluster_id"] = b.info.ClusterID()
 		}
