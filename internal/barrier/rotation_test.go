@@ -261,3 +261,36 @@ func TestConcurrentCounting(t *testing.T) {
 		t.Fatalf("a crash finds %d, want in [400,403)", n)
 	}
 }
+
+// A rekey re-encrypts the keyring with its counts and rotation settings:
+// neither is lost, and a crash right after it still finds an upper bound.
+func TestCountsAndRotationConfigSurviveRekey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := inmem.New()
+	b, _ := unsealed(t, p)
+	barrier.SetReserveChunk(b, 4)
+	want := barrier.RotationConfig{MaxOperations: 5_000_000, Interval: 30 * 24 * time.Hour}
+	if err := b.SetRotationConfig(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		put(t, b, fmt.Sprintf("k%d", i), "v")
+	}
+	newKey := newKey(t)
+	if err := b.Rekey(ctx, newKey); err != nil {
+		t.Fatal(err)
+	}
+	crashed := reopen(t, b, p, newKey)
+	if n := encryptions(t, crashed); n < 10 {
+		t.Fatalf("a crash after the rekey finds %d encryptions, want at least 10", n)
+	}
+	if got, _ := crashed.RotationConfig(); got != want {
+		t.Fatalf("rotation config after rekey: %+v", got)
+	}
+	put(t, b, "after", "v")
+	b.Seal()
+	if n := encryptions(t, reopen(t, b, p, newKey)); n != 11 {
+		t.Fatalf("after rekey and a clean seal: %d encryptions, want 11", n)
+	}
+}
