@@ -12,6 +12,7 @@ import (
 	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/policy"
 	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/router"
 	"github.com/cofferhq/coffer/internal/seal"
@@ -218,12 +219,9 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 		}
 	}
 	sub.Operation = op
-	res := acl.AllowedData(op, req.Path, req.Data)
-	if res.Allowed && op != logical.ListOperation && strings.HasSuffix(req.Path, "/") {
-		// Outside LIST a trailing slash names the same thing as none
-		// ("sys/mounts/secret/"), so both spellings must be allowed.
-		alt := acl.AllowedData(op, strings.TrimSuffix(req.Path, "/"), req.Data)
-		res.Allowed, res.Sudo = alt.Allowed, res.Sudo && alt.Sudo
+	res, err := allowed(acl, op, route, req, sub)
+	if err != nil {
+		return nil, err
 	}
 	if !res.Allowed {
 		return nil, denied
@@ -233,6 +231,36 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 		return nil, logical.CodedError(logical.ErrPermissionDenied, "permission denied: this path requires the sudo capability")
 	}
 	return te, nil
+}
+
+// allowed asks acl whether op may run on req.Path and, outside LIST, on its
+// twin without a trailing slash ("sys/mounts/secret/" names the same thing
+// as "sys/mounts/secret", so both spellings must be allowed). Parameter
+// rules see the parameters as the routed handler will receive them; they
+// are parsed once, and only when a rule needs them.
+func allowed(acl *policy.ACL, op logical.Operation, route *router.Route, req, sub *logical.Request) (policy.Result, error) {
+	var (
+		parsed []logical.Param
+		perr   error
+		done   bool
+	)
+	params := func() ([]logical.Param, error) {
+		if !done {
+			done = true
+			if route == nil {
+				parsed = logical.RawParams(req.Data)
+			} else {
+				parsed, perr = logical.RequestParams(route.Backend, sub)
+			}
+		}
+		return parsed, perr
+	}
+	res, err := acl.AllowedParams(op, req.Path, params)
+	if err == nil && res.Allowed && op != logical.ListOperation && strings.HasSuffix(req.Path, "/") {
+		alt, aerr := acl.AllowedParams(op, strings.TrimSuffix(req.Path, "/"), params)
+		res.Allowed, res.Sudo, err = alt.Allowed, res.Sudo && alt.Sudo, aerr
+	}
+	return res, err
 }
 
 func authFromEntry(id string, te *token.Entry) *logical.Auth {

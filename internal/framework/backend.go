@@ -27,7 +27,10 @@ type Path struct {
 	// does not exist. Without it, writes are updates.
 	ExistenceCheck ExistenceFunc
 	// TakesArbitraryInput suppresses the warning about undeclared fields,
-	// for routes such as KV writes whose body is the secret itself.
+	// for routes such as KV writes whose body is the secret itself. Their
+	// handlers may read req.Data as it came; elsewhere handlers read input
+	// only through FieldData, which is what policy parameter rules check
+	// (see ParseParams).
 	TakesArbitraryInput bool
 	// Help is a one-line summary of the route.
 	Help string
@@ -59,6 +62,8 @@ type compiledPath struct {
 	// names maps every name a field is accepted under (its own and its
 	// aliases) to the field's own name.
 	names map[string]string
+	// allNames lists, for each field, its own name then its aliases.
+	allNames map[string][]string
 }
 
 var (
@@ -67,6 +72,7 @@ var (
 	_ logical.PathInfo         = (*Backend)(nil)
 	_ logical.Cleaner          = (*Backend)(nil)
 	_ logical.AuthRenewer      = (*Backend)(nil)
+	_ logical.ParamParser      = (*Backend)(nil)
 )
 
 // compile compiles the patterns and indexes the field names once. It
@@ -76,7 +82,12 @@ func (b *Backend) compile() {
 	b.once.Do(func() {
 		b.compiled = make([]compiledPath, len(b.Paths))
 		for i, p := range b.Paths {
-			b.compiled[i] = compiledPath{re: regexp.MustCompile("^" + p.Pattern + "$"), names: fieldNames(p)}
+			names := fieldNames(p)
+			all := make(map[string][]string, len(p.Fields))
+			for name, s := range p.Fields {
+				all[name] = append([]string{name}, s.Aliases...)
+			}
+			b.compiled[i] = compiledPath{re: regexp.MustCompile("^" + p.Pattern + "$"), names: names, allNames: all}
 		}
 	})
 }
@@ -168,12 +179,8 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	if p == nil {
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "unsupported path")
 	}
-	op := req.Operation
-	fn, ok := p.Operations[op]
-	if !ok && op == logical.CreateOperation {
-		fn, ok = p.Operations[logical.UpdateOperation]
-	}
-	if !ok {
+	fn := p.handler(req.Operation)
+	if fn == nil {
 		return nil, logical.CodedError(logical.ErrUnsupportedOperation, "unsupported operation")
 	}
 	d, warnings, err := fieldData(p, cp, req, caps)
@@ -191,6 +198,16 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		resp.AddWarning(w)
 	}
 	return resp, nil
+}
+
+// handler returns the function serving op on p (a create falls back to the
+// update handler), or nil.
+func (p *Path) handler(op logical.Operation) OperationFunc {
+	fn, ok := p.Operations[op]
+	if !ok && op == logical.CreateOperation {
+		fn = p.Operations[logical.UpdateOperation]
+	}
+	return fn
 }
 
 // ExistenceCheck implements logical.ExistenceChecker.

@@ -102,6 +102,9 @@ func toString(raw any) (string, error) {
 		return strconv.FormatFloat(v, 'f', -1, 64), nil
 	case int:
 		return strconv.Itoa(v), nil
+	case int64:
+		// Not from JSON, but how a policy's HCL holds a whole number.
+		return strconv.FormatInt(v, 10), nil
 	case bool:
 		return strconv.FormatBool(v), nil
 	}

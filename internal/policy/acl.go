@@ -199,31 +199,54 @@ func (a *ACL) Capabilities(path string) []string {
 	return pm.caps.names()
 }
 
-// Allowed decides whether op may run on path with no request parameters.
-// It is AllowedData with nil data, so a rule with required_parameters
-// denies; use AllowedData to check a request that carries a body.
+// Allowed decides whether op may run on path with no request parameters,
+// so a rule with required_parameters denies; use AllowedParams to check a
+// request that carries parameters.
 func (a *ACL) Allowed(op logical.Operation, path string) Result {
-	return a.AllowedData(op, path, nil)
+	res, _ := a.AllowedParams(op, path, nil)
+	return res
 }
 
-// AllowedData decides whether op may run on path with the given request
-// data, enforcing allowed_parameters, denied_parameters and
-// required_parameters on read, create, update and patch as Vault does.
-// Sudo reports the sudo capability of the deciding rule even when the
-// operation itself is denied. data is only read.
+// AllowedData is AllowedParams with data described raw (logical.RawParams):
+// for callers with no route to ask how the handler parses its input. Each
+// element of an array is checked; nothing else is converted.
 func (a *ACL) AllowedData(op logical.Operation, path string, data map[string]any) Result {
+	res, _ := a.AllowedParams(op, path, func() ([]logical.Param, error) { return logical.RawParams(data), nil })
+	return res
+}
+
+// AllowedParams decides whether op may run on path, enforcing
+// allowed_parameters, denied_parameters and required_parameters on read,
+// create, update and patch as Vault does, against the parameters params
+// supplies: the values the handler will use, element by element. params is
+// called only when the deciding rule has parameter rules (nil means none
+// were sent), so the common path allocates nothing; its error is returned
+// with a Result that does not allow. Sudo reports the sudo capability of
+// the deciding rule even when the operation itself is denied.
+func (a *ACL) AllowedParams(op logical.Operation, path string, params ParamFunc) (Result, error) {
 	if a.root {
-		return Result{Allowed: true, Sudo: true, IsRoot: true}
+		return Result{Allowed: true, Sudo: true, IsRoot: true}, nil
 	}
 	pm := a.lookup(path, op == logical.ListOperation)
 	if pm == nil {
-		return Result{}
+		return Result{}, nil
 	}
 	res := Result{Sudo: pm.caps&capSudo != 0}
 	need := opBit(op)
 	if need == 0 || pm.caps&need == 0 {
-		return res
+		return res, nil
 	}
-	res.Allowed = pm.checkParameters(op, data)
-	return res
+	if !paramOp(op) || !pm.hasParamRules() {
+		res.Allowed = true
+		return res, nil
+	}
+	var ps []logical.Param
+	if params != nil {
+		var err error
+		if ps, err = params(); err != nil {
+			return res, err
+		}
+	}
+	res.Allowed = pm.checkParams(ps)
+	return res, nil
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -233,7 +234,13 @@ path "secret/data/open" {
 		"allowed value":        {logical.UpdateOperation, "secret/data/app", map[string]any{"env": "dev"}, true},
 		"globbed value":        {logical.UpdateOperation, "secret/data/app", map[string]any{"ENV": "prod-eu"}, true},
 		"bad value":            {logical.UpdateOperation, "secret/data/app", map[string]any{"env": "qa"}, false},
-		"json number":          {logical.UpdateOperation, "secret/data/app", map[string]any{"size": float64(2)}, true},
+		"float number":         {logical.UpdateOperation, "secret/data/app", map[string]any{"size": float64(2)}, true},
+		"json number":          {logical.UpdateOperation, "secret/data/app", map[string]any{"size": json.Number("2")}, true},
+		"json float number":    {logical.UpdateOperation, "secret/data/app", map[string]any{"size": json.Number("2.0")}, true},
+		"bad json number":      {logical.UpdateOperation, "secret/data/app", map[string]any{"size": json.Number("3")}, false},
+		"array of allowed":     {logical.UpdateOperation, "secret/data/app", map[string]any{"env": []any{"dev", "prod-eu"}}, true},
+		"array with a bad one": {logical.UpdateOperation, "secret/data/app", map[string]any{"env": []any{"dev", "qa"}}, false},
+		"array denied element": {logical.UpdateOperation, "secret/data/app", map[string]any{"free": []any{"ok", []any{"forbidden"}}}, false},
 		"bad number":           {logical.UpdateOperation, "secret/data/app", map[string]any{"size": float64(3)}, false},
 		"unlisted parameter":   {logical.UpdateOperation, "secret/data/app", map[string]any{"other": "x"}, false},
 		"any value":            {logical.UpdateOperation, "secret/data/app", map[string]any{"free": "whatever"}, true},

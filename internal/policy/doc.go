@@ -8,7 +8,10 @@
 // path?" and "what capabilities does this path grant?" the way Vault does:
 // capabilities on the same pattern merge, an explicit deny wins, and among
 // different matching patterns the most specific one (by Vault's documented
-// priority rules) decides alone.
+// priority rules) decides alone. Parameter rules (allowed_parameters,
+// denied_parameters, required_parameters) are checked against the values the
+// handler will use, element by element, as the caller's ParamFunc reports
+// them; the policy's own values are converted through the same field type.
 //
 // It is not for: storing policies, resolving a token to its policy names, or
 // deciding which paths need sudo. Everything here is a pure function of its

@@ -41,11 +41,12 @@ type PathRule struct {
 	Capabilities []string
 	// AllowedParameters maps a lower-cased request parameter to the values
 	// it may take; an empty list means any value, and the key "*" allows
-	// parameters not listed.
+	// parameters not listed. Every element of a request's value must be
+	// allowed; values compare as ACL.AllowedParams describes.
 	AllowedParameters map[string][]any
 	// DeniedParameters maps a lower-cased request parameter to forbidden
 	// values; an empty list forbids the parameter whatever its value, and
-	// the key "*" forbids every parameter.
+	// the key "*" forbids every parameter. One forbidden element refuses.
 	DeniedParameters map[string][]any
 	// RequiredParameters must all be present in the request data.
 	RequiredParameters []string
