@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -17,7 +16,7 @@ import (
 // Batch tokens are never stored. The token is "b." followed by the
 // unpadded base64url of
 //
-//	version (1 byte) | nonce (12 bytes) | AES-256-GCM(claims JSON)
+//	version (1 byte) | nonce (12 bytes) | AES-256-GCM(claims, batchcodec.go)
 //
 // under a 32-byte key generated once and kept at batchKeyName in the
 // store's own (barrier-encrypted) view, so a batch token can be checked
@@ -41,19 +40,6 @@ const (
 
 // batchEncoding is strict so that each token has exactly one spelling.
 var batchEncoding = base64.RawURLEncoding.Strict()
-
-// batchClaims is what a batch token carries. Short names keep tokens short.
-type batchClaims struct {
-	Parent   string            `json:"p,omitempty"`
-	Policies []string          `json:"po"`
-	Path     string            `json:"pa"`
-	Meta     map[string]string `json:"m,omitempty"`
-	Display  string            `json:"d,omitempty"`
-	Created  int64             `json:"c"`
-	TTL      int64             `json:"t"`
-	Role     string            `json:"r,omitempty"`
-	CIDRs    []string          `json:"b,omitempty"`
-}
 
 // loadBatchKey reads the batch token key, generating and storing it on
 // first use.
@@ -95,10 +81,7 @@ func (s *Store) sealBatch(e *Entry) (string, error) {
 		Parent: e.ParentHash, Policies: e.Policies, Path: e.Path, Meta: e.Meta, Display: e.DisplayName,
 		Created: e.CreationTime.Unix(), TTL: int64(e.TTL / time.Second), Role: e.Role, CIDRs: e.BoundCIDRs,
 	}
-	pt, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode batch token: %w", err)
-	}
+	pt := c.encode()
 	ns := s.batch.NonceSize()
 	buf := make([]byte, 1+ns, 1+ns+len(pt)+s.batch.Overhead())
 	buf[0] = batchVersion
@@ -125,8 +108,8 @@ func (s *Store) openBatch(id string) *Entry {
 	if err != nil {
 		return nil
 	}
-	var c batchClaims
-	if err := json.Unmarshal(pt, &c); err != nil || c.TTL <= 0 {
+	c, err := decodeClaims(pt)
+	if err != nil || c.TTL <= 0 {
 		return nil
 	}
 	created := time.Unix(c.Created, 0).UTC()

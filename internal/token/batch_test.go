@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -345,4 +347,59 @@ func FuzzBatchToken(f *testing.F) {
 			t.Fatalf("accepted a token this store never issued: %q", tok)
 		}
 	})
+}
+
+func TestBatchClaimsRoundTrip(t *testing.T) {
+	t.Parallel()
+	cases := map[string]batchClaims{
+		"empty":  {TTL: 1},
+		"full":   {Parent: "p", Policies: []string{"a", "default"}, Path: "auth/x/login/y", Meta: map[string]string{"k": "v", "": "e"}, Display: "d", Created: -5, TTL: 3600, Role: "r", CIDRs: []string{"10.0.0.0/8"}},
+		"unicod": {Path: "é/ü", Meta: map[string]string{"ключ": "значение"}, Created: 1 << 40, TTL: 1},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := decodeClaims(c.encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameClaims(got, c) {
+				t.Fatalf("got %+v, want %+v", got, c)
+			}
+			enc := c.encode()
+			for i := range len(enc) {
+				if _, err := decodeClaims(enc[:i]); err == nil {
+					t.Fatalf("a prefix of %d bytes decoded", i)
+				}
+			}
+			if _, err := decodeClaims(append(enc, 0)); err == nil {
+				t.Fatal("trailing bytes accepted")
+			}
+		})
+	}
+}
+
+// FuzzBatchClaims: the claims decoder never panics or allocates beyond its
+// input on any bytes, and what it accepts survives encoding and decoding
+// again unchanged.
+func FuzzBatchClaims(f *testing.F) {
+	f.Add((&batchClaims{TTL: 1}).encode())
+	f.Add((&batchClaims{Parent: "p", Policies: []string{"a"}, Meta: map[string]string{"k": "v"}, TTL: 60}).encode())
+	f.Add([]byte{0, 2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeClaims(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeClaims(c.encode())
+		if err != nil || !sameClaims(again, c) {
+			t.Fatalf("%+v changed to %+v (%v)", c, again, err)
+		}
+	})
+}
+
+func sameClaims(a, b batchClaims) bool {
+	return a.Parent == b.Parent && a.Path == b.Path && a.Display == b.Display && a.Role == b.Role &&
+		a.Created == b.Created && a.TTL == b.TTL && slices.Equal(a.Policies, b.Policies) &&
+		slices.Equal(a.CIDRs, b.CIDRs) && maps.Equal(a.Meta, b.Meta)
 }
