@@ -9,7 +9,7 @@ import (
 func (e *env) authCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "auth",
-		Usage: "Enable, list and disable auth methods",
+		Usage: "Enable, list, move and disable auth methods",
 		Subcommands: []*ucli.Command{
 			e.clientCommand(&ucli.Command{
 				Name: "enable", Usage: "Mount an auth method under auth/", ArgsUsage: "TYPE",
@@ -25,6 +25,7 @@ func (e *env) authCommand() *ucli.Command {
 				Name: "list", Usage: "List enabled auth methods",
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "detailed", Usage: "show TTLs, options and UUIDs too"}},
 			}, runAuthList),
+			e.moveCommand("auth method", true),
 		},
 	}
 }

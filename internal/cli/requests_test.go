@@ -34,6 +34,8 @@ func TestRequests(t *testing.T) {
 		"GET /v1/sys/seal-status":                        {body: `{"type":"shamir","initialized":true,"sealed":false,"t":1,"n":1}`},
 		"GET /v1/sys/leader":                             {body: `{"ha_enabled":false}`},
 		"PUT /v1/auth/kubernetes/role/R":                 {status: 204},
+		"POST /v1/sys/remount":                           {body: `{"data":{"migration_id":"m1"}}`},
+		"GET /v1/sys/remount/status/m1":                  {body: `{"data":{"migration_id":"m1","migration_info":{"status":"success"}}}`},
 	}
 	tests := map[string]struct {
 		args  []string
@@ -61,6 +63,8 @@ func TestRequests(t *testing.T) {
 		"secrets enable kv-v2": {args: []string{"secrets", "enable", "-path=secret", "kv-v2"}, want: []string{"POST /v1/sys/mounts/secret"}},
 		"secrets enable":       {args: []string{"secrets", "enable", "database"}, want: []string{"POST /v1/sys/mounts/database"}},
 		"auth enable":          {args: []string{"auth", "enable", "kubernetes"}, want: []string{"POST /v1/sys/auth/kubernetes"}},
+		"secrets move":         {args: []string{"secrets", "move", "a", "b/"}, want: []string{"POST /v1/sys/remount", "GET /v1/sys/remount/status/m1"}},
+		"auth move":            {args: []string{"auth", "move", "a", "auth/b"}, want: []string{"POST /v1/sys/remount", "GET /v1/sys/remount/status/m1"}},
 		"token create":         {args: []string{"token", "create", "-policy=a", "-policy=b", "-metadata=team=x,y"}, want: []string{"POST /v1/auth/token/create"}},
 		"status":               {args: []string{"status"}, want: []string{"GET /v1/sys/seal-status", "GET /v1/sys/leader"}},
 		"write":                {args: []string{"write", "auth/kubernetes/role/R", "a=1", "a=2"}, want: []string{"PUT /v1/auth/kubernetes/role/R"}, body: `{"a":["1","2"]}`},

@@ -13,7 +13,7 @@ import (
 func (e *env) secretsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "secrets",
-		Usage: "Enable, list, tune and disable secrets engines",
+		Usage: "Enable, list, tune, move and disable secrets engines",
 		Subcommands: []*ucli.Command{
 			e.clientCommand(&ucli.Command{
 				Name: "enable", Usage: "Mount a secrets engine (kv-v2 means kv with version 2)", ArgsUsage: "TYPE",
@@ -26,6 +26,7 @@ func (e *env) secretsCommand() *ucli.Command {
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "detailed", Usage: "show TTLs, options and UUIDs too"}},
 			}, runSecretsList),
 			e.clientCommand(&ucli.Command{Name: "tune", Usage: "Change a mount's description, TTLs or options", ArgsUsage: "PATH", Flags: mountConfigFlags()}, runSecretsTune),
+			e.moveCommand("secrets engine", false),
 		},
 	}
 }

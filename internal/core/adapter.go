@@ -47,12 +47,28 @@ func (a sysAdapter) Disable(ctx context.Context, t system.Table, path string) er
 	return st.mounts.Disable(ctx, t, path)
 }
 
-func (a sysAdapter) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) error {
+func (a sysAdapter) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) ([]string, error) {
 	st, err := a.active()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return st.mounts.Tune(ctx, t, path, tn)
+}
+
+func (a sysAdapter) Remount(ctx context.Context, from, to string) (string, error) {
+	st, err := a.active()
+	if err != nil {
+		return "", err
+	}
+	return st.mounts.Remount(ctx, from, to)
+}
+
+func (a sysAdapter) RemountStatus(id string) (system.MigrationInfo, bool) {
+	st, err := a.active()
+	if err != nil {
+		return system.MigrationInfo{}, false
+	}
+	return st.mounts.RemountStatus(id)
 }
 
 func (a sysAdapter) MountFor(path string) (system.MountInfo, bool) {
@@ -125,14 +141,17 @@ func (a sysAdapter) CapabilitiesOfAccessor(ctx context.Context, accessor string,
 	return capabilities(ctx, st, te.Policies, paths)
 }
 
-func (a sysAdapter) MountVisible(ctx context.Context, tok, routePath string) (bool, error) {
+func (a sysAdapter) MountVisible(ctx context.Context, tok, remoteAddr, routePath string) (bool, error) {
 	st, err := a.active()
 	if err != nil {
 		return false, err
 	}
 	te, err := st.tokens.Lookup(ctx, tok)
-	if err != nil || te == nil {
+	if err != nil {
 		return false, err
+	}
+	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, remoteAddr) {
+		return false, logical.CodedError(logical.ErrPermissionDenied, "permission denied")
 	}
 	acl, err := st.policies.ACL(ctx, te.Policies)
 	if err != nil {

@@ -136,6 +136,8 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q", req.Path)
 	}
 	sub.Storage, sub.MountPoint, sub.MountType, sub.MountAccessor = route.Storage, route.Path, route.Type, route.Accessor
+	// A backend sees only the headers its mount was tuned to pass through.
+	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
 	resp, err := route.Backend.HandleRequest(ctx, &sub)
 	if te != nil && te.NumUses == 1 {
 		// That was the token's last use: it goes now that it has served.

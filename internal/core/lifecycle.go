@@ -169,10 +169,12 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix)},
 		logger:   c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
 		revokeIssued: ts.RevokeByPath, dropQuotas: quotas.DeleteUnder,
+		movers: []pathMover{{"tokens", ts.MovePath}, {"rate-limit quotas", quotas.MovePath}},
 	}
 	if err := mt.load(ctx); err != nil {
 		return err
 	}
+	mt.resumeMove(ctx)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
 	st := &active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop}

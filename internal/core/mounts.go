@@ -41,8 +41,15 @@ type builtinBackends struct {
 }
 
 // mountTable owns both mount tables: it persists them in the barrier, builds
-// backends through the registry and keeps the router in step. Mutations are
-// serialised; reads copy. Safe for concurrent use.
+// backends through the registry and keeps the router in step. Safe for
+// concurrent use.
+//
+// Two locks: ops serialises every change to the tables (enable, disable,
+// tune, remount) for its whole length, including waiting for requests to
+// leave a backend being replaced and re-keying what other parts hold under
+// a moved path; requests never take it. mu guards entries and live and is
+// only ever held briefly, never while waiting for a request, since requests
+// read the tables (a mount's TTLs) through it.
 type mountTable struct {
 	storage  logical.Storage
 	router   *router.Router
@@ -56,10 +63,17 @@ type mountTable struct {
 	revokeIssued func(ctx context.Context, prefix string) (int, error)
 	// dropQuotas deletes the rate-limit quotas under a disabled mount.
 	dropQuotas func(ctx context.Context, prefix string) (int, error)
+	// movers re-key what other parts hold under a mount's route path when
+	// the mount moves (sys/remount); see pathMover.
+	movers []pathMover
+
+	ops sync.Mutex
 
 	mu      sync.RWMutex
 	entries map[system.Table][]*system.MountInfo
-	live    map[string]logical.Backend // by router path
+	live    map[string]*gatedBackend // factory-built backends, by router path
+
+	migrations migrations
 }
 
 func tableKey(t system.Table) string {
@@ -84,7 +98,7 @@ func (mt *mountTable) load(ctx context.Context) error {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	mt.entries = map[system.Table][]*system.MountInfo{}
-	mt.live = map[string]logical.Backend{}
+	mt.live = map[string]*gatedBackend{}
 	for _, t := range []system.Table{system.SecretsTable, system.AuthTable} {
 		var entries []*system.MountInfo
 		found, err := logical.GetJSON(ctx, mt.storage, tableKey(t), &entries)
@@ -120,42 +134,68 @@ func accessorFor(typ string) string {
 	return strings.ReplaceAll(typ, "-", "_") + "_" + hex.EncodeToString(b)
 }
 
-// mountLocked builds the backend for e and adds it to the router.
+// mountLocked builds the backend for e and adds it to the router. The
+// caller holds mt.mu (or is the only user, as load is).
 func (mt *mountTable) mountLocked(ctx context.Context, t system.Table, e *system.MountInfo) error {
-	rp := routePath(t, e.Path)
-	var backend logical.Backend
-	var storage logical.Storage
+	backend, storage, err := mt.build(ctx, t, e)
+	if err != nil {
+		return err
+	}
+	if g, ok := backend.(*gatedBackend); ok {
+		mt.live[routePath(t, e.Path)] = g
+	}
+	mt.router.Mount(mt.route(t, e, backend, storage))
+	return nil
+}
+
+// build returns the backend of e and its storage: the built-in backend for
+// the sys and token mounts, else a new one from e's factory, gated.
+func (mt *mountTable) build(ctx context.Context, t system.Table, e *system.MountInfo) (logical.Backend, logical.Storage, error) {
 	switch e.Type {
 	case systemTypeName:
-		backend = mt.builtins.sys
+		return mt.builtins.sys, nil, nil
 	case tokenTypeName:
-		backend, storage = mt.builtins.tokens, mt.builtins.tokenStorage
-	default:
-		factories, prefix := mt.engines, secretsPrefix
-		if t == system.AuthTable {
-			factories, prefix = mt.auths, authPrefix
-		}
-		typ := e.Type
-		if alias, ok := mountAliases[typ]; ok && t == system.SecretsTable {
-			typ = alias
-		}
-		f, ok := factories[typ]
-		if !ok {
-			return logical.InvalidRequest("unknown %s type %q", kindName(t), e.Type)
-		}
-		storage = logical.NewView(mt.storage, prefix+e.UUID+"/")
-		var err error
-		backend, err = f(ctx, &logical.BackendConfig{
-			Storage: storage, Logger: mt.logger.With("mount", rp), Options: e.Options, MountPath: rp,
-			System: mountSystemView{mt: mt, table: t, path: e.Path},
-		})
-		if err != nil {
-			return err
-		}
+		return mt.builtins.tokens, mt.builtins.tokenStorage, nil
 	}
-	mt.router.Mount(&router.Route{Path: rp, Type: e.Type, Accessor: e.Accessor, Backend: backend, Storage: storage})
-	mt.live[rp] = backend
-	return nil
+	factories := mt.engines
+	if t == system.AuthTable {
+		factories = mt.auths
+	}
+	typ := e.Type
+	if alias, ok := mountAliases[typ]; ok && t == system.SecretsTable {
+		typ = alias
+	}
+	f, ok := factories[typ]
+	if !ok {
+		return nil, nil, logical.InvalidRequest("unknown %s type %q", kindName(t), e.Type)
+	}
+	storage := logical.NewView(mt.storage, dataPrefix(t, e))
+	rp := routePath(t, e.Path)
+	backend, err := f(ctx, &logical.BackendConfig{
+		Storage: storage, Logger: mt.logger.With("mount", rp), Options: e.Options, MountPath: rp,
+		System: mountSystemView{mt: mt, table: t, uuid: e.UUID},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return gate(backend), storage, nil
+}
+
+// dataPrefix is where e's backend keeps its data in the barrier: by UUID,
+// so the data stays put when the mount moves.
+func dataPrefix(t system.Table, e *system.MountInfo) string {
+	if t == system.AuthTable {
+		return authPrefix + e.UUID + "/"
+	}
+	return secretsPrefix + e.UUID + "/"
+}
+
+// route is the router's entry for e served by backend.
+func (mt *mountTable) route(t system.Table, e *system.MountInfo, backend logical.Backend, storage logical.Storage) *router.Route {
+	return &router.Route{
+		Path: routePath(t, e.Path), Type: e.Type, Accessor: e.Accessor, Backend: backend, Storage: storage,
+		PassthroughHeaders: e.PassthroughRequestHeaders,
+	}
 }
 
 func kindName(t system.Table) string {
@@ -165,17 +205,19 @@ func kindName(t system.Table) string {
 	return "secrets engine"
 }
 
-// unload cleans up every backend (on seal).
+// unload retires every backend (on seal), waiting for the requests they
+// are serving.
 func (mt *mountTable) unload(ctx context.Context) {
+	mt.ops.Lock()
+	defer mt.ops.Unlock()
 	mt.mu.Lock()
-	defer mt.mu.Unlock()
-	for _, b := range mt.live {
-		if c, ok := b.(logical.Cleaner); ok {
-			c.Cleanup(ctx)
-		}
-	}
-	mt.live = nil
+	live := mt.live
+	mt.live = map[string]*gatedBackend{}
+	mt.mu.Unlock()
 	mt.router.Reset()
+	for _, g := range live {
+		g.retire(ctx, nil)
+	}
 }
 
 // ListMounts implements system.Mounts.
@@ -221,18 +263,19 @@ func (mt *mountTable) MountFor(path string) (system.MountInfo, bool) {
 	return system.MountInfo{}, false
 }
 
-// mountSystemView gives a backend its mount's live TTL settings.
+// mountSystemView gives a backend its mount's live TTL settings. It finds
+// the mount by UUID, which a move does not change.
 type mountSystemView struct {
 	mt    *mountTable
 	table system.Table
-	path  string
+	uuid  string
 }
 
 func (v mountSystemView) ttls() (time.Duration, time.Duration) {
 	v.mt.mu.RLock()
 	defer v.mt.mu.RUnlock()
 	for _, e := range v.mt.entries[v.table] {
-		if e.Path == v.path {
+		if e.UUID == v.uuid {
 			return v.mt.effectiveTTLs(e)
 		}
 	}

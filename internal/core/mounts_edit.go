@@ -88,31 +88,67 @@ func (mt *mountTable) Enable(ctx context.Context, t system.Table, m system.Mount
 			return err
 		}
 	}
-	mt.mu.Lock()
-	defer mt.mu.Unlock()
-	for _, e := range mt.entries[t] {
-		if strings.HasPrefix(path, e.Path) || strings.HasPrefix(e.Path, path) {
-			return logical.InvalidRequest("path is already in use at %s", routePath(t, e.Path))
-		}
+	mt.ops.Lock()
+	defer mt.ops.Unlock()
+	if in := mt.conflict(t, path, ""); in != "" {
+		return logical.InvalidRequest("path is already in use at %s", in)
 	}
-	e := newEntry(m.Type, path, m.Description)
-	e.Options, e.Local, e.SealWrap = m.Options, m.Local, m.SealWrap
-	e.DefaultLeaseTTL, e.MaxLeaseTTL = m.DefaultLeaseTTL, m.MaxLeaseTTL
-	if err := mt.mountLocked(ctx, t, e); err != nil {
+	fresh := newEntry(m.Type, path, m.Description)
+	m.Path, m.UUID, m.Accessor = path, fresh.UUID, fresh.Accessor
+	e := &m
+	backend, storage, err := mt.build(ctx, t, e)
+	if err != nil {
 		return err
 	}
 	next := append(slices.Clone(mt.entries[t]), e)
-	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), next); err != nil {
-		mt.router.Unmount(routePath(t, path))
-		delete(mt.live, routePath(t, path))
-		return fmt.Errorf("persist mount table: %w", err)
+	if err := mt.writeTable(ctx, t, next); err != nil {
+		retire(ctx, backend, nil)
+		return err
 	}
+	mt.mu.Lock()
 	mt.entries[t] = next
+	if g, ok := backend.(*gatedBackend); ok {
+		mt.live[routePath(t, path)] = g
+	}
+	mt.mu.Unlock()
+	mt.router.Mount(mt.route(t, e, backend, storage))
 	return nil
 }
 
+// conflict returns the route path of a mount in table t that path would
+// overlap (the same path, one above it or one below it), ignoring the
+// mount with UUID except; "" when there is none. The caller holds ops.
+func (mt *mountTable) conflict(t system.Table, path, except string) string {
+	for _, e := range mt.entries[t] {
+		if e.UUID != except && (strings.HasPrefix(path, e.Path) || strings.HasPrefix(e.Path, path)) {
+			return routePath(t, e.Path)
+		}
+	}
+	return ""
+}
+
+// writeTable persists table t as next, together with extra writes in the
+// same transaction.
+func (mt *mountTable) writeTable(ctx context.Context, t system.Table, next []*system.MountInfo, extra ...logical.TxnOp) error {
+	ent, err := logical.JSONEntry(tableKey(t), next)
+	if err != nil {
+		return err
+	}
+	if err := logical.ApplyTxn(ctx, mt.storage, append(extra, logical.TxnOp{Entry: ent})); err != nil {
+		return fmt.Errorf("persist mount table: %w", err)
+	}
+	return nil
+}
+
+// retire retires backend when it is gated (the built-in ones never are).
+func retire(ctx context.Context, backend, next logical.Backend) {
+	if g, ok := backend.(*gatedBackend); ok {
+		g.retire(ctx, next)
+	}
+}
+
 // findLocked cleans a mount path as a user gave it and returns it with its
-// index in table t, -1 when nothing is mounted there. The caller holds mt.mu.
+// index in table t, -1 when nothing is mounted there. The caller holds ops.
 func (mt *mountTable) findLocked(t system.Table, userPath string) (string, int, error) {
 	path, err := cleanMountPath(userPath)
 	if err != nil {
@@ -134,8 +170,8 @@ func (mt *mountTable) mustFindLocked(t system.Table, userPath string) (string, i
 // the data stored under it. Disabling a path where nothing is mounted
 // succeeds and does nothing, as in Vault, so teardown code can run twice.
 func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) error {
-	mt.mu.Lock()
-	defer mt.mu.Unlock()
+	mt.ops.Lock()
+	defer mt.ops.Unlock()
 	path, i, err := mt.findLocked(t, path)
 	if err != nil || i < 0 {
 		return err
@@ -145,27 +181,26 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 		return logical.InvalidRequest("cannot disable the built-in %q mount", routePath(t, path))
 	}
 	next := slices.Delete(slices.Clone(mt.entries[t]), i, i+1)
-	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), next); err != nil {
-		return fmt.Errorf("persist mount table: %w", err)
+	if err := mt.writeTable(ctx, t, next); err != nil {
+		return err
 	}
-	mt.entries[t] = next
 	rp := routePath(t, path)
-	mt.router.Unmount(rp)
-	if c, ok := mt.live[rp].(logical.Cleaner); ok {
-		c.Cleanup(ctx)
-	}
+	mt.mu.Lock()
+	mt.entries[t] = next
+	g := mt.live[rp]
 	delete(mt.live, rp)
-	prefix := secretsPrefix
-	if t == system.AuthTable {
-		prefix = authPrefix
+	mt.mu.Unlock()
+	mt.router.Unmount(rp)
+	if g != nil {
+		g.retire(ctx, nil)
+	}
+	if t == system.AuthTable && mt.revokeIssued != nil {
 		// As in Vault, the logins an auth method granted end with it.
-		if mt.revokeIssued != nil {
-			n, err := mt.revokeIssued(ctx, rp)
-			if err != nil {
-				return fmt.Errorf("revoke tokens issued by %s: %w", rp, err)
-			}
-			mt.logger.Info("revoked the tokens of a disabled auth method", "path", rp, "tokens", n)
+		n, err := mt.revokeIssued(ctx, rp)
+		if err != nil {
+			return fmt.Errorf("revoke tokens issued by %s: %w", rp, err)
 		}
+		mt.logger.Info("revoked the tokens of a disabled auth method", "path", rp, "tokens", n)
 	}
 	if mt.dropQuotas != nil {
 		// A quota naming a mount that is gone would bind a future mount
@@ -174,47 +209,8 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 			return fmt.Errorf("delete quotas of %s: %w", rp, err)
 		}
 	}
-	if err := logical.ClearPrefix(ctx, mt.storage, prefix+e.UUID+"/"); err != nil {
+	if err := logical.ClearPrefix(ctx, mt.storage, dataPrefix(t, e)); err != nil {
 		return fmt.Errorf("delete data of %s: %w", rp, err)
 	}
-	return nil
-}
-
-// Tune implements system.Mounts.
-func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn system.Tune) error {
-	mt.mu.Lock()
-	defer mt.mu.Unlock()
-	_, i, err := mt.mustFindLocked(t, path)
-	if err != nil {
-		return err
-	}
-	e := *mt.entries[t][i]
-	if tn.DefaultLeaseTTL != nil {
-		e.DefaultLeaseTTL = *tn.DefaultLeaseTTL
-	}
-	if tn.MaxLeaseTTL != nil {
-		e.MaxLeaseTTL = *tn.MaxLeaseTTL
-	}
-	if tn.Description != nil {
-		e.Description = *tn.Description
-	}
-	if def, max := mt.effectiveTTLs(&e); def > max {
-		return logical.InvalidRequest("default_lease_ttl (%s) must not exceed max_lease_ttl (%s)", def, max)
-	}
-	for k, v := range tn.Options {
-		if k == "version" && e.Type == "kv" && v != e.Options["version"] {
-			return logical.InvalidRequest("changing the KV version of a mount is not supported; enable a new mount with -version=%s and copy the data", v)
-		}
-		if e.Options == nil {
-			e.Options = map[string]string{}
-		}
-		e.Options[k] = v
-	}
-	next := slices.Clone(mt.entries[t])
-	next[i] = &e
-	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), next); err != nil {
-		return fmt.Errorf("persist mount table: %w", err)
-	}
-	mt.entries[t] = next
 	return nil
 }

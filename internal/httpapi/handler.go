@@ -110,12 +110,14 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 		// policy both see "secret/metadata/", however the client spelt it.
 		path += "/"
 	}
+	tok := token(r) // before the token's headers go
 	req := &logical.Request{
 		ID:          uuid.NewString(),
 		Operation:   op,
 		Path:        path,
-		ClientToken: token(r),
+		ClientToken: tok,
 		RemoteAddr:  r.RemoteAddr,
+		Headers:     headersWithoutToken(r),
 	}
 	switch op {
 	case logical.ReadOperation, logical.ListOperation, logical.DeleteOperation:
@@ -173,6 +175,15 @@ func token(r *http.Request) string {
 		return strings.TrimSpace(h[7:])
 	}
 	return ""
+}
+
+// headersWithoutToken returns the request's headers once the ones that
+// carry the token are gone: the core hands a mount the headers it was
+// tuned to pass through, and none may ever be a credential.
+func headersWithoutToken(r *http.Request) http.Header {
+	r.Header.Del("X-Vault-Token")
+	r.Header.Del("Authorization")
+	return r.Header
 }
 
 func queryData(r *http.Request) map[string]any {

@@ -22,6 +22,9 @@ type Route struct {
 	// Special holds the backend's unauthenticated and sudo path patterns,
 	// relative to the mount.
 	Special *logical.Paths
+	// PassthroughHeaders are the request headers (canonical names) the
+	// backend is given, from the mount's passthrough_request_headers.
+	PassthroughHeaders []string
 }
 
 // Router maps path prefixes to routes. Safe for concurrent use; lookups take

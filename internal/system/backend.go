@@ -47,12 +47,14 @@ type backend struct {
 
 // New returns the sys/ backend. The paths in PreAuthPaths must be routed to
 // it whether or not the server is sealed, those in UnsealedPreAuthPaths
-// without a token once unsealed; every other path needs a token.
+// without a token once unsealed; every other path but the mount listing of
+// sys/internal/ui/mounts needs a token.
 func New(core Core, info Info) logical.Backend {
 	b := &backend{core: core, info: info}
 	var paths []*framework.Path
 	paths = append(paths, b.sealPaths()...)
 	paths = append(paths, b.mountPaths()...)
+	paths = append(paths, b.remountPaths()...)
 	paths = append(paths, b.policyPaths()...)
 	paths = append(paths, b.capabilityPaths()...)
 	paths = append(paths, b.keyPaths()...)
@@ -62,8 +64,10 @@ func New(core Core, info Info) logical.Backend {
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
-			Unauthenticated: append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...),
-			Root:            []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup"},
+			// The mount listing answers without a token too, with the
+			// mounts tuned to listing_visibility "unauth", as in Vault.
+			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts"),
+			Root:            []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup", "remount"},
 		},
 	}}
 }

@@ -20,6 +20,19 @@ type MountInfo struct {
 	MaxLeaseTTL     time.Duration     `json:"max_lease_ttl"`
 	Local           bool              `json:"local"`
 	SealWrap        bool              `json:"seal_wrap"`
+	// ListingVisibility is "", ListingUnauth or ListingHidden.
+	ListingVisibility string `json:"listing_visibility,omitempty"`
+	// AuditNonHMACRequestKeys and AuditNonHMACResponseKeys name the
+	// request and response fields an audit device is to log in the clear
+	// for this mount; stored and reported for the audit devices to come.
+	AuditNonHMACRequestKeys  []string `json:"audit_non_hmac_request_keys,omitempty"`
+	AuditNonHMACResponseKeys []string `json:"audit_non_hmac_response_keys,omitempty"`
+	// PassthroughRequestHeaders are the request headers (canonical form)
+	// the mount's backend sees in Request.Headers; never the token's.
+	PassthroughRequestHeaders []string `json:"passthrough_request_headers,omitempty"`
+	// AllowedResponseHeaders are the response headers a backend may set;
+	// stored and reported, as no backend sets headers yet.
+	AllowedResponseHeaders []string `json:"allowed_response_headers,omitempty"`
 }
 
 // Table names the two mount tables.
@@ -31,12 +44,12 @@ const (
 	AuthTable    Table = "auth"
 )
 
-// Tune is a change to a mount's settings; nil fields are left alone.
+// Tune is a change to a mount's settings. Its edits are applied in order
+// to a copy of the mount's entry; an edit must replace, never modify, the
+// entry's slices and maps. If an edit fails, or the result is invalid,
+// nothing changes.
 type Tune struct {
-	DefaultLeaseTTL *time.Duration
-	MaxLeaseTTL     *time.Duration
-	Description     *string
-	Options         map[string]string
+	Edits []func(m *MountInfo) error
 }
 
 // Mounts manages the mount tables. Paths are given as the user wrote them,
@@ -46,10 +59,42 @@ type Mounts interface {
 	ListMounts(table Table) []MountInfo
 	Enable(ctx context.Context, table Table, m MountInfo) error
 	Disable(ctx context.Context, table Table, path string) error
-	Tune(ctx context.Context, table Table, path string, t Tune) error
+	// Tune applies t to the mount and makes the running backend see the
+	// result: a change of options rebuilds it (upgrading KV version 1 data
+	// to version 2 in place). It returns warnings for the caller.
+	Tune(ctx context.Context, table Table, path string, t Tune) (warnings []string, err error)
 	// MountFor returns the mount serving a full request path, such as
 	// "secret/data/x" or "auth/token/create".
 	MountFor(path string) (MountInfo, bool)
+}
+
+// The states of a mount move, as sys/remount/status reports them.
+const (
+	MigrationInProgress = "in-progress"
+	MigrationSuccess    = "success"
+	MigrationFailure    = "failure"
+)
+
+// MigrationInfo is the state of one mount move.
+type MigrationInfo struct {
+	// SourceMount and TargetMount are route paths such as "secret/" or
+	// "auth/userpass/".
+	SourceMount string `json:"source_mount"`
+	TargetMount string `json:"target_mount"`
+	Status      string `json:"status"`
+}
+
+// Remounter moves mounts (sys/remount).
+type Remounter interface {
+	// Remount moves the secrets engine or auth method mounted at from (a
+	// route path such as "secret" or "auth/userpass") to to, with its data
+	// and configuration and what was issued under the old path, and
+	// returns the move's migration ID. What Vault refuses is a
+	// logical.ErrInvalidRequest error.
+	Remount(ctx context.Context, from, to string) (migrationID string, err error)
+	// RemountStatus reports a move made since the server was unsealed,
+	// or found=false.
+	RemountStatus(migrationID string) (info MigrationInfo, found bool)
 }
 
 // Policies stores ACL policies by name.
@@ -69,8 +114,9 @@ type Capabilities interface {
 	CapabilitiesOfAccessor(ctx context.Context, accessor string, paths []string) (map[string][]string, error)
 	// MountVisible reports whether the token's policies grant anything on
 	// some path under the mount at routePath, so that it may learn the
-	// mount exists.
-	MountVisible(ctx context.Context, token, routePath string) (bool, error)
+	// mount exists. An unknown token, or one bound to addresses that
+	// remoteAddr is not among, is logical.ErrPermissionDenied.
+	MountVisible(ctx context.Context, token, remoteAddr, routePath string) (bool, error)
 }
 
 // KeyStatus reports the barrier's active key term.
@@ -140,6 +186,7 @@ type Quotas interface {
 // Core is everything the sys backend needs from the server.
 type Core interface {
 	Mounts
+	Remounter
 	Policies
 	Capabilities
 	Keys

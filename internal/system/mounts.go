@@ -3,7 +3,6 @@ package system
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -22,14 +21,6 @@ var mountFields = map[string]*framework.FieldSchema{
 	"external_entropy_access": {Type: framework.TypeBool},
 }
 
-var tuneFields = map[string]*framework.FieldSchema{
-	"path":              {Type: framework.TypeString},
-	"default_lease_ttl": {Type: framework.TypeDurationSecond},
-	"max_lease_ttl":     {Type: framework.TypeDurationSecond},
-	"description":       {Type: framework.TypeString},
-	"options":           {Type: framework.TypeKVPairs},
-}
-
 func (b *backend) mountPaths() []*framework.Path {
 	var out []*framework.Path
 	for _, t := range []Table{SecretsTable, AuthTable} {
@@ -39,14 +30,7 @@ func (b *backend) mountPaths() []*framework.Path {
 				Pattern:    prefix + framework.OptionalTrailingSlash,
 				Operations: map[logical.Operation]framework.OperationFunc{logical.ReadOperation: b.listMounts(t)},
 			},
-			&framework.Path{
-				Pattern: prefix + "/" + framework.MatchAllRegex("path") + "/tune",
-				Fields:  tuneFields,
-				Operations: map[logical.Operation]framework.OperationFunc{
-					logical.ReadOperation:   b.readTune(t),
-					logical.UpdateOperation: b.tune(t),
-				},
-			},
+			b.tunePath(t),
 			&framework.Path{
 				Pattern: prefix + "/" + framework.MatchAllRegex("path"),
 				Fields:  mountFields,
@@ -67,19 +51,20 @@ func (b *backend) mountPaths() []*framework.Path {
 	})
 }
 
+// optionsJSON renders a mount's options, null when it has none.
+func optionsJSON(o map[string]string) any {
+	if o == nil {
+		return nil
+	}
+	return o
+}
+
 // mountJSON renders a mount the way sys/mounts lists it.
 func mountJSON(m MountInfo) map[string]any {
-	opts := any(nil)
-	if m.Options != nil {
-		opts = m.Options
-	}
 	return map[string]any{
 		"type": m.Type, "description": m.Description, "accessor": m.Accessor, "uuid": m.UUID,
-		"config": map[string]any{
-			"default_lease_ttl": seconds(m.DefaultLeaseTTL), "max_lease_ttl": seconds(m.MaxLeaseTTL),
-			"force_no_cache": false,
-		},
-		"options": opts, "local": m.Local, "seal_wrap": m.SealWrap, "external_entropy_access": false,
+		"config":  configJSON(m),
+		"options": optionsJSON(m.Options), "local": m.Local, "seal_wrap": m.SealWrap, "external_entropy_access": false,
 		"plugin_version": "", "running_plugin_version": "", "running_sha256": "", "deprecation_status": "supported",
 	}
 }
@@ -127,70 +112,23 @@ func (b *backend) enable(t Table) framework.OperationFunc {
 			return nil, logical.InvalidRequest("missing type: name the engine to mount, for example \"kv\"")
 		}
 		if cfg := d.Get("config").(map[string]any); cfg != nil {
-			var err error
-			if m.DefaultLeaseTTL, err = configDuration(cfg, "default_lease_ttl"); err != nil {
+			tn, err := tuneEdits(t, m.Path, func(name string) (any, bool) { v, ok := cfg[name]; return v, ok }, true)
+			if err != nil {
 				return nil, err
 			}
-			if m.MaxLeaseTTL, err = configDuration(cfg, "max_lease_ttl"); err != nil {
-				return nil, err
+			for _, edit := range tn.Edits {
+				if err := edit(&m); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return nil, b.core.Enable(ctx, t, m)
 	}
 }
 
-func configDuration(cfg map[string]any, key string) (time.Duration, error) {
-	v, ok := cfg[key]
-	if !ok {
-		return 0, nil
-	}
-	d, err := framework.ParseDuration(v)
-	if err != nil {
-		return 0, logical.InvalidRequest("config.%s: %v", key, err)
-	}
-	return d, nil
-}
-
 func (b *backend) disable(t Table) framework.OperationFunc {
 	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		return nil, b.core.Disable(ctx, t, d.String("path"))
-	}
-}
-
-func (b *backend) readTune(t Table) framework.OperationFunc {
-	return func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		m, ok := b.find(t, d.String("path"))
-		if !ok {
-			return nil, logical.InvalidRequest("no mount at %q", d.String("path"))
-		}
-		data := map[string]any{
-			"default_lease_ttl": seconds(m.DefaultLeaseTTL), "max_lease_ttl": seconds(m.MaxLeaseTTL),
-			"description": m.Description, "force_no_cache": false,
-		}
-		if m.Options != nil {
-			data["options"] = m.Options
-		}
-		return logical.DataResponse(data), nil
-	}
-}
-
-func (b *backend) tune(t Table) framework.OperationFunc {
-	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		var tn Tune
-		if v, ok := d.GetOk("default_lease_ttl"); ok {
-			x := v.(time.Duration)
-			tn.DefaultLeaseTTL = &x
-		}
-		if v, ok := d.GetOk("max_lease_ttl"); ok {
-			x := v.(time.Duration)
-			tn.MaxLeaseTTL = &x
-		}
-		if v, ok := d.GetOk("description"); ok {
-			x := v.(string)
-			tn.Description = &x
-		}
-		tn.Options = d.KVPairs("options")
-		return nil, b.core.Tune(ctx, t, d.String("path"), tn)
 	}
 }
 
@@ -202,7 +140,7 @@ func (b *backend) uiMount(ctx context.Context, req *logical.Request, d *framewor
 	}
 	// Like Vault, a token learns of a mount only if its policies grant it
 	// something there.
-	if visible, err := b.core.MountVisible(ctx, req.ClientToken, m.Path); err != nil {
+	if visible, err := b.core.MountVisible(ctx, req.ClientToken, req.RemoteAddr, m.Path); err != nil {
 		return nil, err
 	} else if !visible {
 		return nil, logical.CodedError(logical.ErrPermissionDenied, "permission denied")
@@ -212,6 +150,10 @@ func (b *backend) uiMount(ctx context.Context, req *logical.Request, d *framewor
 	return logical.DataResponse(data), nil
 }
 
+// uiMounts lists the mounts a caller may know of, as Vault's UI endpoint
+// does. Without a token it lists only the mounts tuned to
+// listing_visibility "unauth", with their type, description and options;
+// with a token, those and every mount the token's policies reach, in full.
 func (b *backend) uiMounts(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	secret, auth := map[string]any{}, map[string]any{}
 	for _, t := range []struct {
@@ -220,11 +162,18 @@ func (b *backend) uiMounts(ctx context.Context, req *logical.Request, _ *framewo
 		out    map[string]any
 	}{{SecretsTable, "", secret}, {AuthTable, "auth/", auth}} {
 		for _, m := range b.core.ListMounts(t.table) {
-			visible, err := b.core.MountVisible(ctx, req.ClientToken, t.prefix+m.Path)
-			if err != nil {
-				return nil, err
+			visible := m.ListingVisibility == ListingUnauth
+			if !visible && req.ClientToken != "" {
+				var err error
+				if visible, err = b.core.MountVisible(ctx, req.ClientToken, req.RemoteAddr, t.prefix+m.Path); err != nil {
+					return nil, err
+				}
 			}
-			if visible {
+			switch {
+			case !visible:
+			case req.ClientToken == "":
+				t.out[m.Path] = map[string]any{"type": m.Type, "description": m.Description, "options": optionsJSON(m.Options)}
+			default:
 				t.out[m.Path] = mountJSON(m)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -23,7 +24,7 @@ func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, e
 	case "", "1":
 		return newV1(conf.Storage, conf.System), nil
 	case "2":
-		return newV2(conf.Storage), nil
+		return versioned{Backend: newV2(conf.Storage), clock: time.Now}, nil
 	default:
 		return nil, logical.InvalidRequest("kv: unsupported version %q; use \"1\" or \"2\"", v)
 	}

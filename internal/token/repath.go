@@ -1,0 +1,48 @@
+package token
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// MovePath rewrites the issuing path of every token issued under from (a
+// mount's route path, such as "auth/userpass/") to the same path under to,
+// as when that auth method is moved (sys/remount). The path decides which
+// mount is asked before a renewal and which tokens a disable revokes, so it
+// must follow the mount. It is idempotent, walks every stored token (a rare
+// administrative event, not a request path) and returns how many it
+// rewrote. Tokens being revoked are rewritten too, so that a revocation
+// finished later still reports the path the mount has.
+func (s *Store) MovePath(ctx context.Context, from, to string) (int, error) {
+	if from == "" || to == "" || from == to {
+		return 0, nil
+	}
+	hashes, err := s.storage.List(ctx, idPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list tokens: %w", err)
+	}
+	n := 0
+	for _, h := range hashes {
+		moved, err := s.movePath(ctx, h, from, to)
+		if err != nil {
+			return n, err
+		}
+		if moved {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *Store) movePath(ctx context.Context, hash, from, to string) (bool, error) {
+	mu := s.lockFor(hash)
+	mu.Lock()
+	defer mu.Unlock()
+	e, err := s.load(ctx, hash)
+	if err != nil || e == nil || !strings.HasPrefix(e.Path, from) {
+		return false, err
+	}
+	e.Path = to + strings.TrimPrefix(e.Path, from)
+	return true, s.save(ctx, e)
+}
