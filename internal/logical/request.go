@@ -99,4 +99,19 @@ type Auth struct {
 	// NoDefaultPolicy, on a token being issued, leaves out the "default"
 	// policy that tokens otherwise always carry.
 	NoDefaultPolicy bool `json:"-"`
+	// Alias, on a login, names the identity the auth method vouched for
+	// (a user name, a service account's UID, a JWT's user claim) with
+	// metadata about it, for the identity store: the core finds or creates
+	// the entity alias (this mount's accessor + Alias.Name) and its entity,
+	// and the issued token carries the entity's ID. Nil elsewhere.
+	Alias *Alias `json:"-"`
+}
+
+// Alias is the identity a login proved, as an auth method reports it.
+type Alias struct {
+	// Name is unique within the auth mount (Vault's alias name).
+	Name string
+	// Metadata is shown in templated policies as
+	// identity.entity.aliases.<mount accessor>.metadata.<key>.
+	Metadata map[string]string
 }
