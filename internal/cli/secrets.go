@@ -25,7 +25,7 @@ func (e *env) secretsCommand() *ucli.Command {
 				Name: "list", Usage: "List mounted secrets engines",
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "detailed", Usage: "show TTLs, options and UUIDs too"}},
 			}, runSecretsList),
-			e.clientCommand(&ucli.Command{Name: "tune", Usage: "Change a mount's description, TTLs or options", ArgsUsage: "PATH", Flags: mountConfigFlags()}, runSecretsTune),
+			e.clientCommand(&ucli.Command{Name: "tune", Usage: "Change a mount's description, TTLs, options or other settings", ArgsUsage: "PATH", Flags: tuneFlags()}, runSecretsTune),
 			e.moveCommand("secrets engine", false),
 		},
 	}
@@ -39,6 +39,19 @@ func mountConfigFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "max-lease-ttl", Usage: "maximum lease TTL"},
 		&ucli.StringSliceFlag{Name: "options", Usage: "k=v engine option; repeat for several"},
 	}
+}
+
+// tuneFlags are mountConfigFlags plus the settings only tune changes, as
+// Vault's `secrets tune` has them.
+func tuneFlags() []ucli.Flag {
+	return append(mountConfigFlags(),
+		&ucli.IntFlag{Name: "version", Usage: "KV version; 1 → 2 upgrades the data in place"},
+		&ucli.StringFlag{Name: "listing-visibility", Usage: `"unauth" lists the mount without a token; "hidden" or ""`},
+		&ucli.StringSliceFlag{Name: "audit-non-hmac-request-keys", Usage: "request key audit devices log in the clear; repeat for several"},
+		&ucli.StringSliceFlag{Name: "audit-non-hmac-response-keys", Usage: "response key audit devices log in the clear; repeat for several"},
+		&ucli.StringSliceFlag{Name: "passthrough-request-headers", Usage: "request header passed to the engine; repeat for several"},
+		&ucli.StringSliceFlag{Name: "allowed-response-headers", Usage: "response header the engine may set; repeat for several"},
+	)
 }
 
 // mountPath normalises a mount path to Vault's "name/" form.
@@ -102,10 +115,21 @@ func runSecretsTune(s *session) error {
 	if err != nil {
 		return usageError("parsing flags", err)
 	}
+	if v := s.c.Int("version"); v > 0 {
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		opts["version"] = strconv.Itoa(v)
+	}
 	in := api.MountConfigInput{
-		DefaultLeaseTTL: s.c.String("default-lease-ttl"),
-		MaxLeaseTTL:     s.c.String("max-lease-ttl"),
-		Options:         opts,
+		DefaultLeaseTTL:           s.c.String("default-lease-ttl"),
+		MaxLeaseTTL:               s.c.String("max-lease-ttl"),
+		Options:                   opts,
+		ListingVisibility:         s.c.String("listing-visibility"),
+		AuditNonHMACRequestKeys:   s.c.StringSlice("audit-non-hmac-request-keys"),
+		AuditNonHMACResponseKeys:  s.c.StringSlice("audit-non-hmac-response-keys"),
+		PassthroughRequestHeaders: s.c.StringSlice("passthrough-request-headers"),
+		AllowedResponseHeaders:    s.c.StringSlice("allowed-response-headers"),
 	}
 	if s.c.IsSet("description") {
 		d := s.c.String("description")

@@ -398,3 +398,25 @@ func TestKVUpgradeRefused(t *testing.T) {
 		t.Fatalf("options after the refused upgrade: %+v %v", m["legacy/"], err)
 	}
 }
+
+// TestEnableTakesTheTuneSettings: the config object of an enable takes the
+// same settings as a tune, parsed the same way.
+func TestEnableTakesTheTuneSettings(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	sys := s.client.Sys()
+	err := sys.Mount("configured", &api.MountInput{Type: "kv-v2", Config: api.MountConfigInput{
+		DefaultLeaseTTL: "30m", ListingVisibility: "unauth", PassthroughRequestHeaders: []string{"x-a"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sys.MountConfig("configured")
+	if err != nil || cfg.DefaultLeaseTTL != 1800 || cfg.ListingVisibility != "unauth" || !slices.Equal(cfg.PassthroughRequestHeaders, []string{"X-A"}) {
+		t.Fatalf("config after enable: %+v %v", cfg, err)
+	}
+	err = sys.Mount("bad", &api.MountInput{Type: "kv", Config: api.MountConfigInput{ListingVisibility: "everyone"}})
+	if statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("enable with a bad visibility: %v", err)
+	}
+}
