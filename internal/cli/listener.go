@@ -28,9 +28,10 @@ type listener struct {
 
 // handler is the API as this listener serves it: behind its
 // X-Forwarded-For settings, so the core sees the client a trusted proxy
-// names rather than the proxy.
-func (l listener) handler(core httpapi.Handler, logger *slog.Logger) http.Handler {
-	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Logger: logger, DisabledPaths: l.disabledPaths})
+// names rather than the proxy. bodies is the request-body budget every
+// listener of the server shares.
+func (l listener) handler(core httpapi.Handler, logger *slog.Logger, bodies *httpapi.BodyBudget) http.Handler {
+	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Bodies: bodies, Logger: logger, DisabledPaths: l.disabledPaths})
 	return httpapi.WithForwardedFor(api, l.forwarded)
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/core"
+	"github.com/cofferhq/coffer/internal/httpapi"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/physical/bolt"
 	"github.com/cofferhq/coffer/internal/physical/cache"
@@ -49,15 +51,7 @@ func serverCommand() *ucli.Command {
 	}
 }
 
-// defaultGCPercent trades a little memory for throughput: a secrets server's
-// heap is small, and collecting it a third as often lifted KV reads by about
-// a fifth in docs/BENCHMARKS.md. GOGC in the environment still wins.
-const defaultGCPercent = 300
-
 func runServer(c *ucli.Context) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := catchHangups()
@@ -136,11 +130,18 @@ func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 // serve runs one HTTP server per listener until ctx ends, then shuts them
 // down gracefully and seals the core.
 func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listener) error {
+	// A soft memory limit rather than a higher GOGC: memory a burst took
+	// goes back instead of staying with the process (docs/BENCHMARKS.md
+	// has the cost in read throughput). GOGC and GOMEMLIMIT in the
+	// environment still win.
+	limit, source := applyMemoryLimit()
+	logger.Info("memory limit", "bytes", limit, "source", source, "gogc", cmp.Or(os.Getenv("GOGC"), "100"))
+	bodies := httpapi.NewBodyBudget(bodyBudgetSize(lns), debug.FreeOSMemory)
 	errc := make(chan error, len(lns))
 	var servers []*http.Server
 	for _, l := range lns {
 		srv := &http.Server{
-			Handler:           l.handler(co, logger),
+			Handler:           l.handler(co, logger, bodies),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       5 * time.Minute,

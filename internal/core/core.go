@@ -123,7 +123,7 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	sub := *req
 	sub.Path = rest
 	var te *token.Entry
-	if route == nil || route.Special == nil || !router.MatchesPattern(route.Special.Unauthenticated, rest) {
+	if !servedWithoutToken(route, rest) {
 		var err error
 		if te, err = c.authorize(ctx, st, route, req, &sub); err != nil {
 			return nil, err

@@ -27,8 +27,6 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, logical.ErrUnsupportedOperation), errors.Is(err, errBadMethod):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, logical.ErrCASMismatch):
-		return http.StatusPreconditionFailed
 	case errors.Is(err, logical.ErrRateLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errBodyTooBig):
@@ -36,7 +34,7 @@ func statusFor(err error) int {
 	case errors.Is(err, errContentType):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, logical.ErrInvalidRequest), errors.Is(err, logical.ErrNotInitialized),
-		errors.Is(err, errBadJSON):
+		errors.Is(err, logical.ErrCASMismatch), errors.Is(err, errBadJSON):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

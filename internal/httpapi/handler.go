@@ -1,16 +1,14 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -19,6 +17,7 @@ import (
 )
 
 // Handler is what the HTTP layer needs from the core: one call per request.
+// A Handler that is also a Gate is asked before any body is read.
 type Handler interface {
 	HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error)
 }
@@ -26,9 +25,19 @@ type Handler interface {
 // Options tune the HTTP layer.
 type Options struct {
 	// MaxRequestSize caps request bodies in bytes; 0 means 32 MiB, a
-	// negative value means no limit.
+	// negative value means no cap of its own (the body budget still
+	// applies).
 	MaxRequestSize int64
-	Logger         *slog.Logger
+	// MaxUnauthenticatedRequestSize caps the bodies of requests served
+	// without a token: logins and the pre-auth sys/ paths, and, when the
+	// Handler is not a Gate, every request that carries no token. 0 means
+	// DefaultMaxUnauthenticatedRequestSize; it never exceeds MaxRequestSize.
+	MaxUnauthenticatedRequestSize int64
+	// Bodies bounds the memory request bodies take at once. Listeners of
+	// one server share one; nil gives this handler a budget of its own,
+	// sized for MaxRequestSize.
+	Bodies *BodyBudget
+	Logger *slog.Logger
 	// DisabledPaths are logical paths, such as "sys/rekey/init", that this
 	// listener answers with 405 whatever the method or token: the
 	// token-less rekey and root generation endpoints a listener's
@@ -40,17 +49,26 @@ type Options struct {
 const DefaultMaxRequestSize = 32 << 20
 
 type api struct {
-	core     Handler
-	max      int64
-	logger   *slog.Logger
-	disabled []string
+	core      Handler
+	max       int64
+	maxUnauth int64
+	bodies    *BodyBudget
+	logger    *slog.Logger
+	disabled  []string
 }
 
 // New returns the http.Handler for the whole API. Safe for concurrent use.
 func New(core Handler, opts Options) http.Handler {
-	a := &api{core: core, max: opts.MaxRequestSize, logger: opts.Logger, disabled: slices.Clone(opts.DisabledPaths)}
+	a := &api{core: core, max: opts.MaxRequestSize, maxUnauth: opts.MaxUnauthenticatedRequestSize,
+		bodies: opts.Bodies, logger: opts.Logger, disabled: slices.Clone(opts.DisabledPaths)}
 	if a.max == 0 {
 		a.max = DefaultMaxRequestSize
+	}
+	if a.maxUnauth <= 0 {
+		a.maxUnauth = DefaultMaxUnauthenticatedRequestSize
+	}
+	if a.bodies == nil {
+		a.bodies = NewBodyBudget(a.max, nil)
 	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
@@ -68,11 +86,14 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusMethodNotAllowed, []string{"this endpoint is disabled on this listener"})
 		return
 	}
-	req, err := a.decode(w, r)
+	req, release, err := a.decode(w, r)
 	if err != nil {
 		a.writeError(w, r, "", err)
 		return
 	}
+	// The body's share of the budget is held until the answer is written:
+	// the decoded data lives that long.
+	defer release()
 	resp, err := a.core.HandleRequest(r.Context(), req)
 	setRateLimitHeaders(w.Header(), req.RateLimit)
 	if err != nil {
@@ -92,18 +113,20 @@ func (a *api) isDisabled(r *http.Request) bool {
 	return err == nil && slices.Contains(a.disabled, strings.TrimSuffix(path, "/"))
 }
 
-// decode builds the logical request from the HTTP one.
-func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, error) {
+// decode builds the logical request from the HTTP one. The returned
+// release gives back the body budget the request holds; it is never nil.
+func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, func(), error) {
+	nop := func() {}
 	path, err := logical.CleanPath(strings.TrimPrefix(r.URL.Path, "/v1/"))
 	if err != nil {
-		return nil, err
+		return nil, nop, err
 	}
 	op, err := operation(r)
 	if err != nil {
-		return nil, err
+		return nil, nop, err
 	}
 	if err := unsupportedHeaders(r); err != nil {
-		return nil, err
+		return nil, nop, err
 	}
 	if op == logical.ListOperation && path != "" && !strings.HasSuffix(path, "/") {
 		// As Vault's HTTP layer does: a LIST names a folder, so routing and
@@ -122,23 +145,29 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 	switch op {
 	case logical.ReadOperation, logical.ListOperation, logical.DeleteOperation:
 		req.Data = queryData(r)
-	default:
-		if op == logical.PatchOperation {
-			if err := checkPatchType(r); err != nil {
-				return nil, err
-			}
-		}
-		if req.Data, err = a.body(w, r); err != nil {
-			return nil, err
+		return req, nop, nil
+	}
+	if op == logical.PatchOperation {
+		if err := checkPatchType(r); err != nil {
+			return nil, nop, err
 		}
 	}
-	return req, nil
+	data, release, err := a.body(w, r, req)
+	if err != nil {
+		return nil, nop, err
+	}
+	req.Data = data
+	return req, release, nil
 }
 
 func operation(r *http.Request) (logical.Operation, error) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if v := r.URL.Query().Get("list"); v == "true" || v == "1" {
+		list, err := queryBool(r.URL.Query(), "list")
+		if err != nil {
+			return "", err
+		}
+		if list {
 			return logical.ListOperation, nil
 		}
 		return logical.ReadOperation, nil
@@ -209,34 +238,18 @@ func checkPatchType(r *http.Request) error {
 	return nil
 }
 
-// body decodes a JSON object body; an empty body yields nil data.
-func (a *api) body(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	rd := io.Reader(r.Body)
-	if a.max > 0 {
-		rd = http.MaxBytesReader(w, r.Body, a.max)
+// queryBool reads the boolean query parameter name as Vault does, with
+// strconv.ParseBool: 1, t, T, TRUE, true and True are true; 0, f, F,
+// FALSE, false and False are false; absent or empty is false. Anything
+// else is a 400 naming the parameter.
+func queryBool(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return false, nil
 	}
-	raw, err := io.ReadAll(rd)
+	b, err := strconv.ParseBool(v)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fmt.Errorf("%w: the limit is %d bytes", errBodyTooBig, a.max)
-		}
-		return nil, fmt.Errorf("%w: %v", errBadJSON, err)
+		return false, logical.InvalidRequest("query parameter %q must be a boolean (true or false), got %.40q", name, v)
 	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var data map[string]any
-	if err := dec.Decode(&data); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadJSON, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: unexpected data after the JSON object", errBadJSON)
-	}
-	if data == nil {
-		data = map[string]any{}
-	}
-	return data, nil
+	return b, nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,6 +46,10 @@ func TestTranslation(t *testing.T) {
 		"list verb":       {method: "LIST", url: "/v1/secret/metadata/", wantStatus: 404, wantOp: logical.ListOperation, wantPath: "secret/metadata/"},
 		"list query":      {method: "GET", url: "/v1/secret/metadata?list=true", wantStatus: 404, wantOp: logical.ListOperation, wantPath: "secret/metadata/"},
 		"list adds slash": {method: "LIST", url: "/v1/secret/metadata/app", wantStatus: 404, wantOp: logical.ListOperation, wantPath: "secret/metadata/app/"},
+		"list=True":       {method: "GET", url: "/v1/secret/metadata?list=True", wantStatus: 404, wantOp: logical.ListOperation, wantPath: "secret/metadata/"},
+		"list=T on HEAD":  {method: "HEAD", url: "/v1/secret/metadata?list=T", wantStatus: 404, wantOp: logical.ListOperation, wantPath: "secret/metadata/"},
+		"list=False":      {method: "GET", url: "/v1/secret/metadata?list=False", wantStatus: 404, wantOp: logical.ReadOperation, wantPath: "secret/metadata"},
+		"list=yes":        {method: "GET", url: "/v1/secret/metadata?list=yes", wantStatus: 400, wantBody: `query parameter \"list\" must be a boolean`},
 		"write 204":       {method: "PUT", url: "/v1/sys/policy/p", body: `{"policy":"x"}`, wantStatus: 204, wantOp: logical.UpdateOperation, wantPath: "sys/policy/p"},
 		"double slash":    {method: "GET", url: "/v1/secret//data/./x", wantStatus: 404, wantOp: logical.ReadOperation, wantPath: "secret/data/x"},
 		"encoded slash":   {method: "GET", url: "/v1/secret%2Fdata%2Fx", wantStatus: 404, wantOp: logical.ReadOperation, wantPath: "secret/data/x"},
@@ -55,7 +61,7 @@ func TestTranslation(t *testing.T) {
 		"bad method":      {method: "TRACE", url: "/v1/x", wantStatus: 405},
 		"denied":          {method: "GET", url: "/v1/x", err: logical.ErrPermissionDenied, wantStatus: 403, wantBody: `{"errors":["permission denied"]}`},
 		"sealed":          {method: "GET", url: "/v1/x", err: logical.ErrSealed, wantStatus: 503},
-		"cas":             {method: "GET", url: "/v1/x", err: logical.ErrCASMismatch, wantStatus: 412},
+		"cas":             {method: "GET", url: "/v1/x", err: logical.ErrCASMismatch, wantStatus: 400, wantBody: `{"errors":["check-and-set parameter did not match the current version"]}`},
 		"user error":      {method: "GET", url: "/v1/x", err: logical.InvalidRequest("field %q is bad", "ttl"), wantStatus: 400, wantBody: `field \"ttl\" is bad`},
 		"internal":        {method: "GET", url: "/v1/x", err: errors.New("disk says secret-value"), wantStatus: 500, wantBody: "internal error"},
 		"raw":             {method: "GET", url: "/v1/sys/health", resp: &logical.Response{Raw: map[string]bool{"sealed": true}, RawStatus: 503}, wantStatus: 503, wantBody: `{"sealed":true}`},
@@ -161,6 +167,33 @@ func FuzzRequestBody(f *testing.F) {
 		h.ServeHTTP(w, req)
 		if w.Code >= 500 {
 			t.Fatalf("%s %q: status %d %s", method, body, w.Code, w.Body)
+		}
+	})
+}
+
+// FuzzListFlag sends arbitrary list= values: a value strconv.ParseBool
+// reads as true lists, one it reads as false (or none) reads, anything
+// else is a 400; never a 5xx.
+func FuzzListFlag(f *testing.F) {
+	for _, s := range []string{"true", "True", "T", "1", "0", "false", "FALSE", "", "yes", "tRuE", "%00", "1&list=0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		rec := &recorder{}
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/v1/secret/metadata", nil)
+		req.URL.RawQuery = url.Values{"list": {v}}.Encode()
+		New(rec, Options{}).ServeHTTP(w, req)
+		b, err := strconv.ParseBool(v)
+		switch {
+		case w.Code >= 500:
+			t.Fatalf("list=%q: status %d", v, w.Code)
+		case v != "" && err != nil:
+			if w.Code != http.StatusBadRequest || rec.got != nil {
+				t.Fatalf("list=%q: status %d, request %+v", v, w.Code, rec.got)
+			}
+		case rec.got == nil || (rec.got.Operation == logical.ListOperation) != b:
+			t.Fatalf("list=%q: request %+v", v, rec.got)
 		}
 	})
 }

@@ -19,7 +19,8 @@ var (
 	ErrUnsupportedOperation = errors.New("unsupported operation")
 	// ErrInvalidRequest is a 400.
 	ErrInvalidRequest = errors.New("invalid request")
-	// ErrCASMismatch is a 412: a check-and-set version did not match.
+	// ErrCASMismatch is a 400, as in Vault's KV v2: a check-and-set version
+	// did not match. Its own sentinel lets callers retry on it.
 	ErrCASMismatch = errors.New("check-and-set parameter did not match the current version")
 	// ErrRateLimited is a 429.
 	ErrRateLimited = errors.New("rate limit quota exceeded")

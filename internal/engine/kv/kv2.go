@@ -109,32 +109,38 @@ func (b *v2) readVersion(ctx context.Context, path string, num int) (*version, e
 	return out, nil
 }
 
-// casOption reads options.cas from a write: whether it was given, and its
-// value.
-func casOption(d *framework.FieldData) (uint64, bool, error) {
+// casOption reads options.cas from a write as Vault does: an options.cas
+// that is present (null counts as 0) makes the write checked. A negative
+// number is a valid parameter that never matches a version; anything but a
+// whole number is a 400.
+func casOption(d *framework.FieldData) (cas int64, checked bool, err error) {
 	opts, _ := d.Get("options").(map[string]any)
 	raw, ok := opts["cas"]
-	if !ok || raw == nil {
+	if !ok {
 		return 0, false, nil
 	}
-	var s string
 	switch v := raw.(type) {
+	case nil:
+		return 0, true, nil
 	case json.Number:
-		s = v.String()
+		cas, err = v.Int64()
 	case string:
-		s = v
+		cas, err = strconv.ParseInt(v, 10, 64)
 	case float64:
-		s = strconv.FormatFloat(v, 'f', -1, 64)
+		cas = int64(v)
+		if float64(cas) != v {
+			err = strconv.ErrSyntax
+		}
 	case int:
-		s = strconv.Itoa(v)
+		cas = int64(v)
 	default:
-		return 0, false, logical.InvalidRequest("options.cas must be a non-negative integer version")
+		err = strconv.ErrSyntax
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, false, logical.InvalidRequest("options.cas must be a non-negative integer version, got %q", s)
+		return 0, false, logical.InvalidRequest(
+			"error parsing check-and-set parameter: options.cas must be a whole number, the version the write expects to replace (0 for a new secret), got %.40v", raw)
 	}
-	return n, true, nil
+	return cas, true, nil
 }
 
 // writeReq is a new version about to be committed.
@@ -142,22 +148,30 @@ type writeReq struct {
 	path   string
 	hash   pathHash
 	data   map[string]any
-	cas    uint64
+	cas    int64
 	hasCAS bool
+}
+
+// checkCAS applies check-and-set to a write of a secret whose metadata is
+// m. Like Vault's KV v2, both refusals are 400s: a mismatch (a negative cas
+// included) says only that it did not match, whatever the version is.
+func (w writeReq) checkCAS(m *keyMeta, cfg mountConfig) error {
+	switch {
+	case w.hasCAS && (w.cas < 0 || uint64(w.cas) != m.CurrentVersion):
+		return logical.CodedError(logical.ErrCASMismatch, "%s", logical.ErrCASMismatch.Error())
+	case !w.hasCAS && m.casRequired(cfg):
+		return logical.InvalidRequest(
+			"check-and-set parameter required for this call: set options.cas to the current version (0 to create)")
+	}
+	return nil
 }
 
 // commit checks CAS against m, adds w as the next version of m, prunes old
 // versions and stores everything in one transaction. The caller holds the
 // path's lock. It returns the new version's metadata as a write answers it.
 func (b *v2) commit(ctx context.Context, m *keyMeta, cfg mountConfig, w writeReq) (*logical.Response, error) {
-	switch {
-	case w.hasCAS && w.cas != m.CurrentVersion:
-		return nil, logical.CodedError(logical.ErrCASMismatch,
-			"check-and-set parameter did not match the current version: options.cas is %d, the current version is %d",
-			w.cas, m.CurrentVersion)
-	case !w.hasCAS && m.casRequired(cfg):
-		return nil, logical.InvalidRequest(
-			"check-and-set parameter required for this call: set options.cas to the current version (0 to create)")
+	if err := w.checkCAS(m, cfg); err != nil {
+		return nil, err
 	}
 	raw, err := json.Marshal(w.data)
 	if err != nil {

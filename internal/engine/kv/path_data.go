@@ -105,6 +105,13 @@ func (b *v2) patchData(ctx context.Context, req *logical.Request, d *framework.F
 	if err != nil {
 		return nil, err
 	}
+	if cur != nil {
+		// As in Vault, check-and-set is answered before whether the
+		// current version is live.
+		if err := w.checkCAS(cur.meta, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cur == nil || cur.raw == nil {
 		return nil, logical.CodedError(logical.ErrNotFound,
 			"no live version at %q to patch: write the secret first, or undelete its current version", p)

@@ -82,7 +82,26 @@ func (b *v2) writeMetadata(ctx context.Context, req *logical.Request, d *framewo
 	m.UpdatedTime = now
 	// Like Vault, lowering max_versions here prunes nothing: the next data
 	// write does, so a mistyped value can be corrected before data is lost.
-	return nil, b.saveMeta(ctx, p, m, nil)
+	if err := b.saveMeta(ctx, p, m, nil); err != nil {
+		return nil, err
+	}
+	return b.casRequiredWarning(ctx, d)
+}
+
+// casRequiredWarning answers a metadata write that sets cas_required to
+// false on a mount whose config requires check-and-set: the setting is
+// stored, as in Vault, but warned about, since writes still need options.cas.
+func (b *v2) casRequiredWarning(ctx context.Context, d *framework.FieldData) (*logical.Response, error) {
+	if v, ok := d.GetOk("cas_required"); !ok || v.(bool) {
+		return nil, nil
+	}
+	cfg, err := loadConfig(ctx, b.storage)
+	if err != nil || !cfg.CASRequired {
+		return nil, err
+	}
+	resp := &logical.Response{}
+	resp.AddWarning("cas_required is false for this secret, but the mount's config requires check-and-set on every write, so writes still need options.cas")
+	return resp, nil
 }
 
 // applyMetadata copies the settings present in d onto m.

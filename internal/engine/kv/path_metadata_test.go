@@ -229,3 +229,39 @@ func TestOverlongPathIsA400(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataCASRequiredWarning: like Vault, a metadata write that sets
+// cas_required to false on a mount requiring check-and-set is stored but
+// warned about; other writes carry no warning.
+func TestMetadataCASRequiredWarning(t *testing.T) {
+	t.Parallel()
+	mountRequires := put("config", `{"cas_required":true}`)
+	cases := map[string]struct {
+		setup    []step
+		req      step
+		wantWarn bool
+	}{
+		"false on requiring mount":       {setup: []step{mountRequires}, req: put("metadata/k", `{"cas_required":false}`), wantWarn: true},
+		"false by patch on requiring":    {setup: []step{mountRequires, put("metadata/k", `{}`)}, req: patch("metadata/k", `{"cas_required":false}`), wantWarn: true},
+		"true on requiring mount":        {setup: []step{mountRequires}, req: put("metadata/k", `{"cas_required":true}`)},
+		"unset on requiring mount":       {setup: []step{mountRequires}, req: put("metadata/k", `{"max_versions":3}`)},
+		"false on mount not requiring":   {req: put("metadata/k", `{"cas_required":false}`)},
+		"string false on requiring (ok)": {setup: []step{mountRequires}, req: put("metadata/k", `{"cas_required":"False"}`), wantWarn: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, _, _ := newTestV2(t)
+			mustDo(t, b, tc.setup...)
+			resp := mustDo(t, b, tc.req)
+			warned := resp != nil && len(resp.Warnings) == 1 && strings.Contains(resp.Warnings[0], "cas_required")
+			if warned != tc.wantWarn {
+				t.Fatalf("response %+v, want a warning: %v", resp, tc.wantWarn)
+			}
+			meta := mustDo(t, b, get("metadata/k"))
+			if meta.Data["cas_required"] != strings.Contains(tc.req.body, "true") {
+				t.Fatalf("cas_required stored as %v", meta.Data["cas_required"])
+			}
+		})
+	}
+}

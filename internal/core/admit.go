@@ -1,0 +1,49 @@
+package core
+
+import (
+	"context"
+
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/router"
+)
+
+// Admit tells the HTTP layer, before it reads a request's body, whether
+// the path is served without a token (a pre-auth sys/ path or a login:
+// true) or whether req's token may authenticate a request now (false). It
+// returns the error HandleRequest would answer whatever the body: sealed,
+// or permission denied for a missing, unknown, expired or used-up token or
+// one bound to other addresses. It neither consumes a use of the token nor
+// authorises: HandleRequest does both once the body is decoded. It does
+// not apply rate-limit quotas, so a refused request is not counted twice.
+// It implements httpapi.Gate; safe for concurrent use.
+func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
+	if _, ok := preAuth(req.Path); ok {
+		return true, nil
+	}
+	st := c.state.Load()
+	if st == nil {
+		return false, logical.ErrSealed
+	}
+	route, rest := st.router.Match(req.Path)
+	if servedWithoutToken(route, rest) {
+		return true, nil
+	}
+	denied := logical.CodedError(logical.ErrPermissionDenied, "permission denied")
+	if req.ClientToken == "" {
+		return false, denied
+	}
+	te, err := st.tokens.Lookup(ctx, req.ClientToken)
+	if err != nil {
+		return false, err
+	}
+	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
+		return false, denied
+	}
+	return false, nil
+}
+
+// servedWithoutToken reports whether the backend behind route serves rest
+// (the path relative to the mount) without a token, as logins are.
+func servedWithoutToken(route *router.Route, rest string) bool {
+	return route != nil && route.Special != nil && router.MatchesPattern(route.Special.Unauthenticated, rest)
+}

@@ -1,0 +1,69 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cofferhq/coffer/internal/httpapi"
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/physical/inmem"
+	"github.com/cofferhq/coffer/internal/registry"
+)
+
+var _ httpapi.Gate = (*Core)(nil)
+
+func TestAdmit(t *testing.T) {
+	t.Parallel()
+	c, root := devCore(t)
+	if _, err := do(c, root, logical.UpdateOperation, "sys/auth/userpass", map[string]any{"type": "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	once, err := do(c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"num_uses": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := do(c, root, logical.UpdateOperation, "auth/token/create", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := do(c, root, logical.UpdateOperation, "auth/token/revoke", map[string]any{"token": revoked.Auth.ClientToken}); err != nil {
+		t.Fatal(err)
+	}
+	sealed := New(Config{Physical: inmem.New(), Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	cases := map[string]struct {
+		core        *Core
+		path, token string
+		wantUnauth  bool
+		wantErr     error
+	}{
+		"pre-auth sys path":          {core: c, path: "sys/unseal", wantUnauth: true},
+		"pre-auth while sealed":      {core: sealed, path: "sys/init", wantUnauth: true},
+		"login":                      {core: c, path: "auth/userpass/login/alice", wantUnauth: true},
+		"login with a token too":     {core: c, path: "auth/userpass/login/alice", token: "s.whatever", wantUnauth: true},
+		"sealed":                     {core: sealed, path: "secret/data/x", token: "s.any", wantErr: logical.ErrSealed},
+		"no token":                   {core: c, path: "secret/data/x", wantErr: logical.ErrPermissionDenied},
+		"no token, sys path":         {core: c, path: "sys/policies/acl/p", wantErr: logical.ErrPermissionDenied},
+		"no token, no mount":         {core: c, path: "nowhere/x", wantErr: logical.ErrPermissionDenied},
+		"unknown token":              {core: c, path: "secret/data/x", token: "s.nosuchtoken", wantErr: logical.ErrPermissionDenied},
+		"revoked token":              {core: c, path: "secret/data/x", token: revoked.Auth.ClientToken, wantErr: logical.ErrPermissionDenied},
+		"valid token":                {core: c, path: "secret/data/x", token: root},
+		"valid token, no mount":      {core: c, path: "nowhere/x", token: root},
+		"one-use token, not used up": {core: c, path: "secret/data/x", token: once.Auth.ClientToken},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			unauth, err := tc.core.Admit(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: tc.path, ClientToken: tc.token})
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if unauth != tc.wantUnauth {
+				t.Fatalf("unauthenticated = %v, want %v", unauth, tc.wantUnauth)
+			}
+		})
+	}
+	// Admit consumed no use: the one-use token still serves its one request.
+	if _, err := do(c, once.Auth.ClientToken, logical.ReadOperation, "auth/token/lookup-self", nil); err != nil {
+		t.Fatalf("the one-use token was used up by Admit: %v", err)
+	}
+}
