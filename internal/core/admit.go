@@ -8,8 +8,8 @@ import (
 )
 
 // Admit tells the HTTP layer, before it reads a request's body, whether
-// the path is served without a token (a pre-auth sys/ path or a login:
-// true) or whether req's token may authenticate a request now (false). It
+// the path is served without a token (a pre-auth sys/ path, rekey and root
+// generation, or a login: true; the same paths HandleRequest serves so) or whether req's token may authenticate a request now (false). It
 // returns the error HandleRequest would answer whatever the body: sealed,
 // or permission denied for a missing, unknown, expired or used-up token or
 // one bound to other addresses. It neither consumes a use of the token nor
@@ -23,6 +23,9 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	st := c.state.Load()
 	if st == nil {
 		return false, logical.ErrSealed
+	}
+	if _, ok := unsealedPreAuth(req.Path); ok {
+		return true, nil
 	}
 	route, rest := st.router.Match(req.Path)
 	if servedWithoutToken(route, rest) {

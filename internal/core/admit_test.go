@@ -9,6 +9,7 @@ import (
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/internal/system"
 )
 
 var _ httpapi.Gate = (*Core)(nil)
@@ -31,12 +32,13 @@ func TestAdmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	sealed := New(Config{Physical: inmem.New(), Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
-	cases := map[string]struct {
+	type admitCase struct {
 		core        *Core
 		path, token string
 		wantUnauth  bool
 		wantErr     error
-	}{
+	}
+	cases := map[string]admitCase{
 		"pre-auth sys path":          {core: c, path: "sys/unseal", wantUnauth: true},
 		"pre-auth while sealed":      {core: sealed, path: "sys/init", wantUnauth: true},
 		"login":                      {core: c, path: "auth/userpass/login/alice", wantUnauth: true},
@@ -50,6 +52,13 @@ func TestAdmit(t *testing.T) {
 		"valid token":                {core: c, path: "secret/data/x", token: root},
 		"valid token, no mount":      {core: c, path: "nowhere/x", token: root},
 		"one-use token, not used up": {core: c, path: "secret/data/x", token: once.Auth.ClientToken},
+	}
+	for _, p := range system.PreAuthPaths {
+		cases["pre-auth sys/"+p] = admitCase{core: c, path: "sys/" + p, wantUnauth: true}
+	}
+	for _, p := range system.UnsealedPreAuthPaths {
+		cases["unsealed pre-auth sys/"+p] = admitCase{core: c, path: "sys/" + p, wantUnauth: true}
+		cases["sealed sys/"+p] = admitCase{core: sealed, path: "sys/" + p, wantErr: logical.ErrSealed}
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
