@@ -31,6 +31,10 @@ func TestAdmit(t *testing.T) {
 	if _, err := do(c, root, logical.UpdateOperation, "auth/token/revoke", map[string]any{"token": revoked.Auth.ClientToken}); err != nil {
 		t.Fatal(err)
 	}
+	batch, err := do(c, root, logical.UpdateOperation, "auth/token/create", map[string]any{"type": "batch", "policies": []any{"default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sealed := New(Config{Physical: inmem.New(), Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
 	type admitCase struct {
 		core        *Core
@@ -52,6 +56,8 @@ func TestAdmit(t *testing.T) {
 		"valid token":                {core: c, path: "secret/data/x", token: root},
 		"valid token, no mount":      {core: c, path: "nowhere/x", token: root},
 		"one-use token, not used up": {core: c, path: "secret/data/x", token: once.Auth.ClientToken},
+		"batch token":                {core: c, path: "secret/data/x", token: batch.Auth.ClientToken},
+		"forged batch token":         {core: c, path: "secret/data/x", token: batch.Auth.ClientToken + "x", wantErr: logical.ErrPermissionDenied},
 	}
 	for _, p := range system.PreAuthPaths {
 		cases["pre-auth sys/"+p] = admitCase{core: c, path: "sys/" + p, wantUnauth: true}
