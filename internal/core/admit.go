@@ -13,8 +13,10 @@ import (
 // returns the error HandleRequest would answer whatever the body: sealed,
 // or permission denied for a missing, unknown, expired or used-up token or
 // one bound to other addresses. It neither consumes a use of the token nor
-// authorises: HandleRequest does both once the body is decoded. It does
-// not apply rate-limit quotas, so a refused request is not counted twice.
+// authorises: HandleRequest does both once the body is decoded. It applies
+// the rate-limit quotas first, as HandleRequest does, so a flood of bodies
+// with made-up tokens is turned away with 429 before it costs a token
+// lookup; it marks req so that HandleRequest does not count it again.
 // It implements httpapi.Gate; safe for concurrent use.
 func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	if _, ok := preAuth(req.Path); ok {
@@ -26,6 +28,9 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	}
 	if _, ok := unsealedPreAuth(req.Path); ok {
 		return true, nil
+	}
+	if err := applyQuota(st.quotas, req); err != nil {
+		return false, err
 	}
 	route, rest := st.router.Match(req.Path)
 	if servedWithoutToken(route, rest) {

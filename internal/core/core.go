@@ -154,6 +154,10 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 // applyQuota spends one request of the client's allowance, reporting the
 // bucket on req for the X-Ratelimit-* headers when they are enabled.
 func applyQuota(q *quota.Manager, req *logical.Request) error {
+	if req.RateLimit.Applied {
+		return nil
+	}
+	req.RateLimit.Applied = true
 	d := q.Take(req.Path, quota.ClientHost(req.RemoteAddr))
 	if d.Headers && d.Counted {
 		req.RateLimit = logical.RateLimitStatus{Set: true, Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset}

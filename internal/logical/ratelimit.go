@@ -35,4 +35,8 @@ type RateLimitStatus struct {
 	Limit, Remaining int
 	// Reset is how long until the bucket is full again.
 	Reset time.Duration
+	// Applied is true once the core has applied the quotas to this request
+	// (the HTTP layer's admission check does, before reading a body), so
+	// that they are not applied, and the request not counted, twice.
+	Applied bool
 }
