@@ -7,6 +7,7 @@
 package registry
 
 import (
+	"github.com/cofferhq/coffer/internal/auth/approle"
 	"github.com/cofferhq/coffer/internal/auth/userpass"
 	"github.com/cofferhq/coffer/internal/engine/kv"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -23,6 +24,7 @@ func Engines() map[string]logical.Factory {
 // The token method is built into the core and is not listed.
 func AuthMethods() map[string]logical.Factory {
 	return map[string]logical.Factory{
+		"approle":  approle.Factory,
 		"userpass": userpass.Factory,
 	}
 }

@@ -1,0 +1,103 @@
+package approle
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
+)
+
+func TestLoginAuthShape(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	roleID := h.role(t, "web", map[string]any{
+		"token_policies": "ops,dev", "token_ttl": "1h", "token_max_ttl": "4h", "token_num_uses": 7,
+		"token_bound_cidrs": "10.0.0.0/8",
+	})
+	secretID, _ := h.secretID(t, "web", map[string]any{"metadata": map[string]any{"host": "build-1"}, "token_bound_cidrs": "10.1.0.0/16"})
+	r, err := h.login(roleID, " "+secretID+" ", "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]string{"host": "build-1", "role_name": "web"}
+	want := &logical.Auth{
+		Policies: []string{"dev", "ops"}, Metadata: meta, LeaseDuration: time.Hour, ExplicitMaxTTL: 4 * time.Hour,
+		NumUses: 7, Renewable: true, TokenType: "service", BoundCIDRs: []string{"10.1.0.0/16"},
+		Alias: &logical.Alias{Name: roleID, Metadata: meta},
+	}
+	if !reflect.DeepEqual(r.Auth, want) {
+		t.Fatalf("auth = %+v\nwant   %+v", r.Auth, want)
+	}
+	if r.Data != nil || r.Secret != nil {
+		t.Fatalf("login returned more than Auth: %+v", r)
+	}
+}
+
+func TestLoginErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	roleID := h.role(t, "web", nil)
+	secretID, _ := h.secretID(t, "web", nil)
+	otherRole := h.role(t, "db", nil)
+	cases := map[string]struct {
+		data map[string]any
+		want error
+	}{
+		"missing role_id":         {map[string]any{"secret_id": secretID}, logical.ErrInvalidRequest},
+		"missing secret_id":       {map[string]any{"role_id": roleID}, logical.ErrInvalidRequest},
+		"unknown role_id":         {map[string]any{"role_id": "nope", "secret_id": secretID}, ErrInvalidCredentials},
+		"wrong secret_id":         {map[string]any{"role_id": roleID, "secret_id": "nope"}, ErrInvalidCredentials},
+		"another role's secret":   {map[string]any{"role_id": otherRole, "secret_id": secretID}, ErrInvalidCredentials},
+		"oversized secret_id":     {map[string]any{"role_id": roleID, "secret_id": string(make([]byte, 5000))}, ErrInvalidCredentials},
+		"oversized role_id":       {map[string]any{"role_id": string(make([]byte, 5000)), "secret_id": secretID}, ErrInvalidCredentials},
+		"secret_id of wrong type": {map[string]any{"role_id": roleID, "secret_id": map[string]any{}}, logical.ErrInvalidRequest},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := h.doFrom(logical.UpdateOperation, "login", tc.data, "127.0.0.1:1")
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if errors.Is(tc.want, ErrInvalidCredentials) && err.Error() != "invalid role or secret ID" {
+				t.Fatalf("message %q", err.Error())
+			}
+		})
+	}
+}
+
+// TestLoginWithoutSecretID covers a role bound only by addresses.
+func TestLoginWithoutSecretID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	roleID := h.role(t, "host", map[string]any{"bind_secret_id": false, "secret_id_bound_cidrs": "10.0.0.0/8"})
+	if _, err := h.doFrom(logical.UpdateOperation, "login", map[string]any{"role_id": roleID}, "10.0.0.1:5"); err != nil {
+		t.Fatalf("login from inside: %v", err)
+	}
+	if _, err := h.doFrom(logical.UpdateOperation, "login", map[string]any{"role_id": roleID}, "11.0.0.1:5"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("login from outside: %v", err)
+	}
+}
+
+func TestRenewal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	roleID := h.role(t, "web", nil)
+	secretID, _ := h.secretID(t, "web", nil)
+	r, err := h.login(roleID, secretID, "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renew := func() error {
+		return h.fw.RenewAuth(context.Background(), &logical.Request{Path: "login", Storage: h.storage, Auth: r.Auth})
+	}
+	if err := renew(); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	h.mustDo(t, logical.DeleteOperation, "role/web", nil)
+	if err := renew(); !errors.Is(err, logical.ErrInvalidRequest) {
+		t.Fatalf("renew after the role went: %v", err)
+	}
+}
