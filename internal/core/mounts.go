@@ -206,7 +206,7 @@ func kindName(t system.Table) string {
 }
 
 // unload retires every backend (on seal), waiting for the requests they
-// are serving.
+// are serving; what reaches one later is told the server is sealed.
 func (mt *mountTable) unload(ctx context.Context) {
 	mt.ops.Lock()
 	defer mt.ops.Unlock()
@@ -216,7 +216,7 @@ func (mt *mountTable) unload(ctx context.Context) {
 	mt.mu.Unlock()
 	mt.router.Reset()
 	for _, g := range live {
-		g.retire(ctx, nil)
+		g.retire(ctx, sealed{})
 	}
 }
 

@@ -115,6 +115,14 @@ func (g *gatedBackend) retire(ctx context.Context, next logical.Backend) {
 	}
 }
 
+// sealed answers what reached a backend as the server sealed: the caller
+// learns the server is sealed (503), as it would a moment later.
+type sealed struct{}
+
+func (sealed) HandleRequest(context.Context, *logical.Request) (*logical.Response, error) {
+	return nil, logical.ErrSealed
+}
+
 // upgrading answers every request while a KV mount's data is converted to
 // version 2, with Vault's message, so clients that retry on it work.
 type upgrading struct{}
