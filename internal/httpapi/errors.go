@@ -29,6 +29,8 @@ func statusFor(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, logical.ErrRateLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, logical.ErrUpstream):
+		return http.StatusBadGateway
 	case errors.Is(err, errBodyTooBig):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errContentType):

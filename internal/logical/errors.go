@@ -29,6 +29,10 @@ var (
 	// ErrNotFound is a 404 with a message, for the cases where an empty 404
 	// is not enough.
 	ErrNotFound = errors.New("not found")
+	// ErrUpstream is a 502 with its message shown: a server Coffer works
+	// through (a database an engine manages) is down or refused what was
+	// asked. The message names the server and must hold no secret.
+	ErrUpstream = errors.New("upstream server failed")
 )
 
 // UserError is an error caused by the caller, carrying the sentinel that

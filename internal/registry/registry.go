@@ -9,6 +9,7 @@ package registry
 import (
 	"github.com/cofferhq/coffer/internal/auth/approle"
 	"github.com/cofferhq/coffer/internal/auth/userpass"
+	"github.com/cofferhq/coffer/internal/engine/database"
 	"github.com/cofferhq/coffer/internal/engine/kv"
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -16,7 +17,8 @@ import (
 // Engines returns a fresh map of secrets engine type names to factories.
 func Engines() map[string]logical.Factory {
 	return map[string]logical.Factory{
-		"kv": kv.Factory,
+		"kv":       kv.Factory,
+		"database": database.Factory,
 	}
 }
 
