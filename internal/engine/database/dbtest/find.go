@@ -147,6 +147,10 @@ func (s *Server) checkPasswords() error {
 	return nil
 }
 
+// Open opens a pool on dsn, a URL or DSN in the form of kind ("postgres"
+// or "mysql").
+func Open(kind, dsn string) (*sql.DB, error) { return open(kind, dsn) }
+
 func open(kind, dsn string) (*sql.DB, error) {
 	if kind == "mysql" {
 		mc, err := gomysql.ParseDSN(dsn)

@@ -11,7 +11,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"strings"
+	"sync"
 
 	gomysql "github.com/go-sql-driver/mysql"
 
@@ -54,8 +57,14 @@ const (
 	passwordPlaceholder = "cofferrootpasswordplaceholder"
 )
 
+// quietDriver silences go-sql-driver's own logger, which writes transient
+// network errors to standard error in its own format; the same errors
+// reach the engine as return values.
+var quietDriver = sync.OnceFunc(func() { _ = gomysql.SetLogger(log.New(io.Discard, "", 0)) })
+
 // Open parses c without connecting.
 func (plugin) Open(c dbdriver.Config) (dbdriver.Driver, error) {
+	quietDriver()
 	if strings.TrimSpace(c.ConnectionURL) == "" {
 		return nil, fmt.Errorf("%w: connection_url cannot be empty", dbdriver.ErrBadConfig)
 	}
