@@ -23,15 +23,23 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 )
 
 // TestMain lets testscript run this test binary as the "coffer" command,
-// so scripts exercise Main exactly as the real binary does.
+// so scripts exercise Main exactly as the real binary does, and stops any
+// throwaway database server the database scripts started.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(dbtestMain{m}, map[string]func(){
 		"coffer": func() { os.Exit(Main(os.Args)) },
 	})
 }
+
+// dbtestMain runs the tests through dbtest.Main.
+type dbtestMain struct{ m *testing.M }
+
+func (d dbtestMain) Run() int { return dbtest.Main(d.m) }
 
 // TestScripts runs the CLI scripts in testdata/script. Each script starts
 // its own dev server in the background on a free port ($PORT) and waits

@@ -64,6 +64,7 @@ func TestTranslation(t *testing.T) {
 		"cas":             {method: "GET", url: "/v1/x", err: logical.ErrCASMismatch, wantStatus: 400, wantBody: `{"errors":["check-and-set parameter did not match the current version"]}`},
 		"user error":      {method: "GET", url: "/v1/x", err: logical.InvalidRequest("field %q is bad", "ttl"), wantStatus: 400, wantBody: `field \"ttl\" is bad`},
 		"internal":        {method: "GET", url: "/v1/x", err: errors.New("disk says secret-value"), wantStatus: 500, wantBody: "internal error"},
+		"upstream":        {method: "GET", url: "/v1/x", err: logical.CodedError(logical.ErrUpstream, "database %q is unavailable", "pg"), wantStatus: 502, wantBody: `database \"pg\" is unavailable`},
 		"raw":             {method: "GET", url: "/v1/sys/health", resp: &logical.Response{Raw: map[string]bool{"sealed": true}, RawStatus: 503}, wantStatus: 503, wantBody: `{"sealed":true}`},
 		"status override": {method: "GET", url: "/v1/x", resp: &logical.Response{Data: map[string]any{"data": nil}, Status: 404}, wantStatus: 404, wantBody: `"data":{"data":null}`},
 		"not v1":          {method: "GET", url: "/v2/x", wantStatus: 404},

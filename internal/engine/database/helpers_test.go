@@ -235,3 +235,9 @@ func jsonString(t testing.TB, v any) string {
 	}
 	return string(raw)
 }
+
+func jsonUnmarshal(s string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	return dec.Decode(v)
+}

@@ -82,4 +82,3 @@ func TestRootPasswordNeverLeaks(t *testing.T) {
 		}
 	})
 }
-

@@ -49,8 +49,8 @@ func newUsernameTemplate(text string, maxLen int) (*usernameTemplate, error) {
 
 // generate makes a name for a display name and a role name.
 func (u *usernameTemplate) generate(displayName, roleName string) (string, error) {
-	var b strings.Builder
-	if err := u.tmpl.Execute(&b, usernameData{DisplayName: cleanName(displayName), RoleName: cleanName(roleName)}); err != nil {
+	b := &cappedWriter{}
+	if err := u.tmpl.Execute(b, usernameData{DisplayName: cleanName(displayName), RoleName: cleanName(roleName)}); err != nil {
 		return "", fmt.Errorf("unable to apply template: %w", err)
 	}
 	name := b.String()
@@ -63,6 +63,21 @@ func (u *usernameTemplate) generate(displayName, roleName string) (string, error
 		return "", fmt.Errorf("the template makes names of %d characters; the database keeps at most %d (use truncate)", len(name), u.maxLen)
 	}
 	return name, nil
+}
+
+// maxTemplateOutput bounds what a template may write, so that a template
+// that loops cannot exhaust memory; no database takes names this long.
+const maxTemplateOutput = 1024
+
+// cappedWriter is a strings.Builder that refuses to grow past
+// maxTemplateOutput, which stops the template.
+type cappedWriter struct{ strings.Builder }
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	if w.Len()+len(p) > maxTemplateOutput {
+		return 0, fmt.Errorf("the template makes names longer than %d characters", maxTemplateOutput)
+	}
+	return w.Builder.Write(p)
 }
 
 func safeByte(c byte) bool {

@@ -17,3 +17,11 @@ var (
 	// ErrClosed: the Driver was closed.
 	ErrClosed = errors.New("database connection closed")
 )
+
+// Unavailable marks err as ErrUnavailable without changing its message.
+func Unavailable(err error) error { return &unavailable{err} }
+
+type unavailable struct{ err error }
+
+func (u *unavailable) Error() string   { return u.err.Error() }
+func (u *unavailable) Unwrap() []error { return []error{ErrUnavailable, u.err} }

@@ -39,7 +39,7 @@ func Conn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	for range connAttempts {
 		conn, err := db.Conn(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return nil, Unavailable(err)
 		}
 		if last = conn.PingContext(ctx); last == nil {
 			return conn, nil
@@ -49,7 +49,7 @@ func Conn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("%w: %w", ErrUnavailable, last)
+	return nil, Unavailable(last)
 }
 
 // connAttempts bounds how many pooled connections Conn tries: more than a
@@ -68,7 +68,7 @@ func ExecTx(ctx context.Context, db *sql.DB, what string, queries []string) erro
 	defer conn.Close()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%w: begin: %w", ErrUnavailable, err)
+		return Unavailable(fmt.Errorf("begin: %w", err))
 	}
 	defer func() { _ = tx.Rollback() }()
 	for i, q := range queries {
