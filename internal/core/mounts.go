@@ -233,6 +233,10 @@ func (mt *mountTable) ListMounts(t system.Table) []system.MountInfo {
 	return out
 }
 
+// effectiveTTLs are e's TTLs with the server's defaults where e sets none.
+// A default above the maximum (a mount tuned to a maximum below the
+// server's default, which Vault allows) is capped at the maximum, as every
+// lease would be.
 func (mt *mountTable) effectiveTTLs(e *system.MountInfo) (time.Duration, time.Duration) {
 	def, max := e.DefaultLeaseTTL, e.MaxLeaseTTL
 	if def == 0 {
@@ -241,7 +245,7 @@ func (mt *mountTable) effectiveTTLs(e *system.MountInfo) (time.Duration, time.Du
 	if max == 0 {
 		max = mt.defaults.MaxTTL
 	}
-	return def, max
+	return min(def, max), max
 }
 
 // MountFor implements system.Mounts.

@@ -29,12 +29,11 @@ func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn 
 			return nil, err
 		}
 	}
+	// As in Vault, only two explicit values can conflict; a maximum below
+	// the server's default caps the mount's effective default instead.
 	if e.DefaultLeaseTTL > 0 && e.MaxLeaseTTL > 0 && e.DefaultLeaseTTL > e.MaxLeaseTTL {
 		return nil, logical.InvalidRequest("backend max lease TTL of %d would be less than backend default lease TTL of %d",
 			int64(e.MaxLeaseTTL.Seconds()), int64(e.DefaultLeaseTTL.Seconds()))
-	}
-	if def, max := mt.effectiveTTLs(&e); def > max {
-		return nil, logical.InvalidRequest("default_lease_ttl (%s) must not exceed max_lease_ttl (%s)", def, max)
 	}
 	if maps.Equal(old.Options, e.Options) {
 		return nil, mt.commitTune(ctx, t, i, &e, nil, nil, nil)

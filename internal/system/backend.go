@@ -45,6 +45,13 @@ type backend struct {
 	info Info
 }
 
+// sudoPaths need the sudo capability on top of the operation's, as in
+// Vault, plus mounts/auth/*: sys/mounts/auth/<path>/tune reaches an auth
+// method as in Vault, so it needs the sudo that sys/auth/* needs (Vault
+// does not ask for it there, which lets a policy on sys/mounts/* tune auth
+// methods it was never meant to reach).
+var sudoPaths = []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup", "remount", "mounts/auth/*"}
+
 // New returns the sys/ backend. The paths in PreAuthPaths must be routed to
 // it whether or not the server is sealed, those in UnsealedPreAuthPaths
 // without a token once unsealed; every other path but the mount listing of
@@ -67,7 +74,7 @@ func New(core Core, info Info) logical.Backend {
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
 			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts"),
-			Root:            []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup", "remount"},
+			Root:            sudoPaths,
 		},
 	}}
 }

@@ -89,6 +89,14 @@ func TestTuneKeepsWhatItIsNotTold(t *testing.T) {
 	if err := sys.TuneMount("secret", api.MountConfigInput{DefaultLeaseTTL: "3h", MaxLeaseTTL: "1h"}); statusOf(err) != http.StatusBadRequest {
 		t.Fatalf("default above max: %v", err)
 	}
+	// A maximum below the server's default is allowed, as in Vault, and
+	// caps the mount's default.
+	if err := sys.TuneMount("secret", api.MountConfigInput{MaxLeaseTTL: "2h"}); err != nil {
+		t.Fatalf("max below the server's default: %v", err)
+	}
+	if cfg, err := sys.MountConfig("secret"); err != nil || cfg.DefaultLeaseTTL != 7200 || cfg.MaxLeaseTTL != 7200 {
+		t.Fatalf("capped default: %+v %v", cfg, err)
+	}
 }
 
 // TestTuneSettingsReadBack: every tunable setting is stored, reported by
@@ -418,5 +426,35 @@ func TestEnableTakesTheTuneSettings(t *testing.T) {
 	err = sys.Mount("bad", &api.MountInput{Type: "kv", Config: api.MountConfigInput{ListingVisibility: "everyone"}})
 	if statusOf(err) != http.StatusBadRequest {
 		t.Fatalf("enable with a bad visibility: %v", err)
+	}
+}
+
+// TestTuneAuthThroughMountsNeedsSudo: sys/mounts/auth/<path>/tune reaches
+// an auth method (Vault's clients tune auth methods that way), so it needs
+// the sudo that sys/auth/* needs; a policy on sys/mounts/* alone tunes
+// secrets engines only.
+func TestTuneAuthThroughMountsNeedsSudo(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	sys := s.client.Sys()
+	if err := sys.EnableAuthWithOptions("people", &api.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.PutPolicy("tuner", `path "sys/mounts/*" { capabilities = ["read", "update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"tuner"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tuner := s.as(t, tok.Auth.ClientToken).Sys()
+	if err := tuner.TuneMount("secret", api.MountConfigInput{MaxLeaseTTL: "2h"}); err != nil {
+		t.Fatalf("tune of a secrets engine: %v", err)
+	}
+	if err := tuner.TuneMount("auth/people", api.MountConfigInput{MaxLeaseTTL: "9999h"}); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("tune of an auth method without sudo: %v", err)
+	}
+	if err := sys.TuneMount("auth/people", api.MountConfigInput{MaxLeaseTTL: "2h"}); err != nil {
+		t.Fatalf("tune of an auth method with sudo (root): %v", err)
 	}
 }
