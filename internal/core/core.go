@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/lease"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/policy"
@@ -38,6 +39,9 @@ type Config struct {
 	// StaticKey, when set, is the 32-byte unseal key read from a key file:
 	// the server auto-unseals with it and init returns no shares.
 	StaticKey []byte
+	// LeaseRetryBase and LeaseRetryMax shape the backoff of failed lease
+	// revocations (lease.Config); zero means the lease package's defaults.
+	LeaseRetryBase, LeaseRetryMax time.Duration
 }
 
 // Core serves requests. Its methods are safe for concurrent use. While
@@ -63,6 +67,7 @@ type Core struct {
 type active struct {
 	router   *router.Router
 	tokens   *token.Store
+	leases   *lease.Manager
 	policies *policyStore
 	mounts   *mountTable
 	quotas   *quota.Manager
@@ -139,6 +144,11 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	// A backend sees only the headers its mount was tuned to pass through.
 	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
 	resp, err := route.Backend.HandleRequest(ctx, &sub)
+	if err == nil {
+		// Before a used-up token goes below, so that its revocation
+		// finds the lease it obtained.
+		err = registerLease(ctx, st, req.Path, te, resp)
+	}
 	if te != nil && te.NumUses == 1 {
 		// That was the token's last use: it goes now that it has served.
 		if rerr := st.tokens.Revoke(context.WithoutCancel(ctx), te.Hash); rerr != nil {

@@ -76,7 +76,7 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 	if err := logical.PutJSON(ctx, c.barrier, clusterKey, c.newClusterInfo()); err != nil {
 		return "", fmt.Errorf("write cluster identity: %w", err)
 	}
-	ts, err := c.newTokenStore(ctx)
+	ts, err := c.newTokenStore(ctx, nil)
 	if err != nil {
 		return "", err
 	}
@@ -87,12 +87,15 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 	return root, nil
 }
 
-func (c *Core) newTokenStore(ctx context.Context) (*token.Store, error) {
+// newTokenStore opens the token store; onRevoke (may be nil) hears of
+// every token revoked.
+func (c *Core) newTokenStore(ctx context.Context, onRevoke func(context.Context, *token.Entry)) (*token.Store, error) {
 	ts, err := token.New(ctx, token.Config{
 		Storage:    logical.NewView(c.barrier, tokenPrefix),
 		System:     logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
 		Logger:     c.logger.With("component", "token"),
 		CheckRenew: c.checkRenew,
+		OnRevoke:   onRevoke,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open token store: %w", err)
@@ -155,29 +158,33 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	ts, err := c.newTokenStore(ctx)
-	if err != nil {
+	rt := router.New()
+	lm := &leaseMounts{router: rt}
+	var ts *token.Store
+	leases := c.newLeaseManager(lm, &ts)
+	if ts, err = c.newTokenStore(ctx, revokeTokenLeases(leases, c.logger)); err != nil {
 		return err
 	}
 	quotas := quota.New(logical.NewView(c.barrier, quotaPrefix))
 	if err := quotas.Load(ctx); err != nil {
 		return err
 	}
-	rt := router.New()
 	mt := &mountTable{
 		storage: c.barrier, router: rt, engines: c.conf.Engines, auths: c.conf.AuthMethods,
 		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix)},
 		logger:   c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
-		revokeIssued: ts.RevokeByPath, dropQuotas: quotas.DeleteUnder,
-		movers: []pathMover{{"tokens", ts.MovePath}, {"rate-limit quotas", quotas.MovePath}},
+		revokeIssued: ts.RevokeByPath, dropQuotas: quotas.DeleteUnder, revokeLeases: revokeMountLeases(leases),
+		movers: []pathMover{{"tokens", ts.MovePath}, {"rate-limit quotas", quotas.MovePath}, {"leases", leases.MovePrefix}},
 	}
+	lm.mounts = mt
 	if err := mt.load(ctx); err != nil {
 		return err
 	}
 	mt.resumeMove(ctx)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
-	st := &active{router: rt, tokens: ts, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop}
+	leases.Start(runCtx)
+	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
@@ -192,6 +199,7 @@ func (c *Core) Seal(ctx context.Context) error {
 		st.stop()
 		st.background.Wait()
 		st.tokens.Stop() // waits for a sweep in progress and drops the cache
+		st.leases.Stop() // waits for revocations in flight; before the backends go
 		st.mounts.unload(ctx)
 		st.quotas.Reset()
 	}

@@ -63,6 +63,9 @@ type mountTable struct {
 	revokeIssued func(ctx context.Context, prefix string) (int, error)
 	// dropQuotas deletes the rate-limit quotas under a disabled mount.
 	dropQuotas func(ctx context.Context, prefix string) (int, error)
+	// revokeLeases revokes every lease under a mount's route path before
+	// it is disabled; an error keeps the mount.
+	revokeLeases func(ctx context.Context, prefix string) error
 	// movers re-key what other parts hold under a mount's route path when
 	// the mount moves (sys/remount); see pathMover.
 	movers []pathMover

@@ -180,6 +180,13 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 	if e.Type == systemTypeName || e.Type == tokenTypeName {
 		return logical.InvalidRequest("cannot disable the built-in %q mount", routePath(t, path))
 	}
+	if mt.revokeLeases != nil {
+		// While the backend that can revoke them is still there; a
+		// failure keeps the mount.
+		if err := mt.revokeLeases(ctx, routePath(t, path)); err != nil {
+			return err
+		}
+	}
 	next := slices.Delete(slices.Clone(mt.entries[t]), i, i+1)
 	if err := mt.writeTable(ctx, t, next); err != nil {
 		return err

@@ -47,6 +47,12 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 		}
 		return
 	}
+	if resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 {
+		// A bare status, such as the 202 of a queued revocation: Vault
+		// sends no body.
+		w.WriteHeader(resp.Status)
+		return
+	}
 	env := envelope{RequestID: req.ID, Data: resp.Data, Warnings: resp.Warnings}
 	if s := resp.Secret; s != nil {
 		env.LeaseID, env.Renewable, env.LeaseDuration = s.LeaseID, s.Renewable, int64(s.TTL.Seconds())

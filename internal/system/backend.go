@@ -68,13 +68,14 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.quotaPaths()...)
 	paths = append(paths, b.rekeyPaths()...)
 	paths = append(paths, b.generateRootPaths()...)
+	paths = append(paths, b.leasePaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
 			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts"),
-			Root:            sudoPaths,
+			Root:            slices.Concat(sudoPaths, leaseSudoPaths),
 		},
 	}}
 }

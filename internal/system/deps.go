@@ -195,4 +195,6 @@ type Core interface {
 	Rekeyer
 	RekeyVerifier
 	RootGenerator
+	Leases
+	LeaseFailures
 }
