@@ -50,6 +50,7 @@ func newApp(e *env) *ucli.App {
 			e.tokenCommand(),
 			e.policyCommand(),
 			e.secretsCommand(),
+			e.leaseCommand(),
 			e.authCommand(),
 			e.kvCommand(),
 			e.readCommand(),

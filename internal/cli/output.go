@@ -277,7 +277,43 @@ func secretRows(sec *api.Secret) []row {
 			rows = append(rows, row{"token_meta_" + k, a.Metadata[k]})
 		}
 	}
-	return append(rows, mapRows(sec.Data)...)
+	data := mapRows(sec.Data)
+	for i, r := range data {
+		if durationLike(r.key) {
+			data[i].value = dataDuration(r.value)
+		}
+	}
+	return append(rows, data...)
+}
+
+// durationLike reports whether a data field holds seconds that Vault's
+// table shows as a duration ("ttl", "*_ttl", "period", "*_period").
+func durationLike(k string) bool {
+	return k == "ttl" || k == "period" || strings.HasSuffix(k, "_ttl") || strings.HasSuffix(k, "_period")
+}
+
+// dataDuration renders a number of seconds as Vault's table does ("0s",
+// "1h", "767h59m50s"); anything else is left as it is.
+func dataDuration(v any) any {
+	var secs int64
+	switch t := v.(type) {
+	case json.Number:
+		n, err := t.Int64()
+		if err != nil {
+			return v
+		}
+		secs = n
+	case int:
+		secs = int64(t)
+	case int64:
+		secs = t
+	default:
+		return v
+	}
+	if secs == 0 {
+		return "0s"
+	}
+	return humanDuration(int(secs))
 }
 
 // secretField finds a field the way Vault's -field does: the lease and token
