@@ -45,6 +45,7 @@ func (m *Manager) restore(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	m.q.reserve(len(names))
 	bad := 0
 	for _, name := range names {
 		at, flag, id, err := parseIndexName(name)

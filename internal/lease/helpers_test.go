@@ -89,7 +89,7 @@ func (f *fakeMounts) move(from, to string) {
 // harness is a manager over in-memory storage with a fake clock, and a
 // leasetest engine mounted at db/.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	m       *Manager
 	eng     *leasetest.Engine
 	clock   *clock
@@ -102,7 +102,7 @@ type harness struct {
 // t0 is the fake clock's start.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{
 		t: t, eng: leasetest.New(), clock: &clock{t: t0}, storage: logical.NewInmemStorage(),

@@ -89,6 +89,17 @@ func (q *queue) touch(id string) {
 	}
 }
 
+// reserve makes room for n more items, so that a restore does not grow
+// the heap and the index step by step.
+func (q *queue) reserve(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 && cap(q.items) < n {
+		q.items = make([]qitem, 0, n)
+		q.pos = make(map[string]int32, n)
+	}
+}
+
 // beginRestore empties the queue and starts remembering touched IDs;
 // endRestore stops and forgets them.
 func (q *queue) beginRestore() {
