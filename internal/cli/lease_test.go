@@ -20,7 +20,7 @@ func TestLeaseCommands(t *testing.T) {
 		"PUT /v1/sys/leases/revoke/db/creds/app/AbC": {status: 202},
 		"PUT /v1/sys/leases/revoke-prefix/db/creds":  {status: 204},
 		"PUT /v1/sys/leases/revoke-force/db/creds":   {status: 204},
-		"PUT /v1/sys/leases/revoke/db/creds/app/bad":  {status: 400, body: `{"errors":["failed to revoke lease db/creds/app/bad: the database is down"]}`},
+		"PUT /v1/sys/leases/revoke/db/creds/app/bad": {status: 400, body: `{"errors":["failed to revoke lease db/creds/app/bad: the database is down"]}`},
 	}
 	tests := map[string]struct {
 		args           []string

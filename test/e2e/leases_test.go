@@ -508,3 +508,27 @@ func TestLeaseManagerStartsAndStopsOnDemand(t *testing.T) {
 		t.Fatal("the lease manager runs while sealed")
 	}
 }
+
+// TestRemountMovesLeases: sys/remount moves a mount's leases with it: they
+// answer under the new path, renew and revoke through the moved backend,
+// and still expire.
+func TestRemountMovesLeases(t *testing.T) {
+	t.Parallel()
+	s := startLeases(t, inmem.New(), leasetest.New(), nil, "", nil)
+	long, longUser := creds(t, s.client, "app", "")
+	_, shortUser := creds(t, s.client, "app", "ttl=2s")
+	if err := s.client.Sys().Remount("db", "moved"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.Sys().Lookup(long.LeaseID); statusOf(err) != 400 {
+		t.Fatalf("the old lease ID still answers: %v", err)
+	}
+	newID := "moved/" + strings.TrimPrefix(long.LeaseID, "db/")
+	if ren, err := s.client.Sys().Renew(newID, 600); err != nil || ren.LeaseID != newID || ren.LeaseDuration != 600 {
+		t.Fatalf("renew after the move: %+v %v", ren, err)
+	}
+	waitFor(t, "the moved short lease to expire", func() bool { return !s.eng.Live(shortUser) })
+	if err := s.client.Sys().Revoke(newID); err != nil || s.eng.Live(longUser) {
+		t.Fatalf("revoke after the move: %v, live %v", err, s.eng.Live(longUser))
+	}
+}
