@@ -102,9 +102,14 @@ func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
+	lp, err := lockoutPolicy(nil, os.Getenv)
+	if err != nil {
+		return ucli.Exit(err.Error(), 1)
+	}
 	co := core.New(core.Config{
 		Physical: inmem.New(), StorageType: "inmem", Logger: logger, Version: Version,
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+		UserLockout: lp,
 	})
 	share, root, err := co.DevInit(ctx, c.String("dev-root-token-id"))
 	if err != nil {
@@ -192,6 +197,10 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
+	lp, err := lockoutPolicy(cfg, os.Getenv)
+	if err != nil {
+		return ucli.Exit(err.Error(), 1)
+	}
 	p, closeStorage, err := openStorage(cfg.Storage, logger)
 	if err != nil {
 		return err
@@ -200,7 +209,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	conf := core.Config{
 		Physical: p, StorageType: cfg.Storage.Type, Logger: logger, Version: Version,
 		ClusterName: cfg.ClusterName, DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
-		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(), UserLockout: lp,
 	}
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {

@@ -52,6 +52,9 @@ type Server struct {
 	// DisableMlock is accepted for Vault compatibility and has no effect.
 	DisableMlock bool
 	PIDFile      string
+	// UserLockouts are the user_lockout blocks, in file order, at most one
+	// per type.
+	UserLockouts []UserLockout
 }
 
 // Storage is the storage block.

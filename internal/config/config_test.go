@@ -273,6 +273,46 @@ func TestParseErrors(t *testing.T) {
 			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  x_forwarded_for_hop_skips = 2\n}\n", ErrInvalidValue,
 			`config.hcl:4: "x_forwarded_for_hop_skips" has no effect without x_forwarded_for_authorized_addrs: list the proxies to trust there, or remove it`,
 		},
+		"unknown user_lockout type": {
+			base + "user_lockout \"kubernetes\" {}\n", ErrUnknownKey,
+			`config.hcl:5: unknown user_lockout type "kubernetes" (supported: all, userpass, approle, ldap)`,
+		},
+		"user_lockout without type": {
+			base + "user_lockout {\n  lockout_threshold = 3\n}\n", ErrInvalidValue,
+			`config.hcl:5: user_lockout needs a type, as in user_lockout "TYPE" { ... }`,
+		},
+		"two user_lockout blocks of a type": {
+			base + "user_lockout \"all\" {}\nuser_lockout \"ALL\" {}\n", ErrDuplicate,
+			`config.hcl:6: only one user_lockout "all" block is allowed (first on line 5)`,
+		},
+		"unknown user_lockout key": {
+			base + "user_lockout \"userpass\" {\n  lockout_treshold = 3\n}\n", ErrUnknownKey,
+			`config.hcl:6: unknown key "lockout_treshold" in user_lockout "userpass"`,
+		},
+		"zero lockout_threshold": {
+			base + "user_lockout \"all\" {\n  lockout_threshold = 0\n}\n", ErrInvalidValue,
+			`config.hcl:6: "lockout_threshold" must be at least 1; to turn user lockout off write disable_lockout = true`,
+		},
+		"negative lockout_threshold": {
+			base + "user_lockout \"all\" {\n  lockout_threshold = -3\n}\n", ErrInvalidValue,
+			`config.hcl:6: "lockout_threshold" must be a whole number of failed logins, such as 5`,
+		},
+		"text lockout_threshold": {
+			base + "user_lockout \"all\" {\n  lockout_threshold = \"five\"\n}\n", ErrInvalidValue,
+			`config.hcl:6: "lockout_threshold" must be a whole number of failed logins, such as 5`,
+		},
+		"bad lockout_duration": {
+			base + "user_lockout \"all\" {\n  lockout_duration = \"a while\"\n}\n", ErrInvalidValue,
+			`config.hcl:6: "lockout_duration" must be a duration such as "768h" or a number of seconds, not "a while"`,
+		},
+		"zero lockout_counter_reset": {
+			base + "user_lockout \"all\" {\n  lockout_counter_reset = 0\n}\n", ErrInvalidValue,
+			`config.hcl:6: "lockout_counter_reset" must be positive`,
+		},
+		"bad disable_lockout": {
+			base + "user_lockout \"ldap\" {\n  disable_lockout = \"sometimes\"\n}\n", ErrInvalidValue,
+			`config.hcl:6: "disable_lockout" must be true or false, not "sometimes"`,
+		},
 		"number overflow": {
 			base + "max_lease_ttl = 99999999999999999999\n", ErrInvalidValue,
 			`config.hcl:5: "max_lease_ttl" must be a duration such as "768h" or a number of seconds: invalid number 99999999999999999999`,
@@ -394,5 +434,59 @@ func TestReadKey(t *testing.T) {
 	_, err := (&Seal{KeyFile: filepath.Join(t.TempDir(), "missing")}).ReadKey()
 	if !errors.Is(err, ErrRead) {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestUserLockout(t *testing.T) {
+	t.Parallel()
+	const base = "storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n}\n"
+	yes, no := true, false
+	cases := map[string]struct {
+		src  string
+		want []UserLockout
+	}{
+		"none": {src: base, want: nil},
+		"vault's example": {
+			src: base + `user_lockout "all" {
+  lockout_duration = "10m"
+  lockout_counter_reset = "10m"
+}
+user_lockout "USERPASS" {
+  lockout_threshold = "25"
+  lockout_duration = "5m"
+}
+user_lockout "ldap" {
+ disable_lockout = "true"
+}
+`,
+			want: []UserLockout{
+				{Type: "all", Duration: 10 * time.Minute, CounterReset: 10 * time.Minute, Line: 5},
+				{Type: "userpass", Threshold: 25, Duration: 5 * time.Minute, Line: 9},
+				{Type: "ldap", Disable: &yes, Line: 13},
+			},
+		},
+		"explicit enable": {
+			src:  base + "user_lockout \"approle\" {\n  disable_lockout = false\n  lockout_threshold = 10\n}\n",
+			want: []UserLockout{{Type: "approle", Threshold: 10, Disable: &no, Line: 5}},
+		},
+		"json": {
+			src: `{"storage": {"inmem": {}}, "listener": {"tcp": {"tls_disable": true}},
+"user_lockout": {"all": {"lockout_threshold": 3, "lockout_duration": 60}}}`,
+			want: []UserLockout{{Type: "all", Threshold: 3, Duration: time.Minute}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Parse([]byte(tc.src), "config.hcl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(s.UserLockouts)
+			want, _ := json.Marshal(tc.want)
+			if string(got) != string(want) {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+		})
 	}
 }

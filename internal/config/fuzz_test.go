@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -19,6 +20,9 @@ func FuzzParse(f *testing.F) {
 		"listner \"tcp\" {}",
 		"storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true\n x_forwarded_for_authorized_addrs = \"10.0.0.0/8,::1\"\n x_forwarded_for_hop_skips = 1 }\n",
 		"storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true\n x_forwarded_for_authorized_addrs = [\"fe80::1%eth0\", 7] }\n",
+		"user_lockout \"all\" { lockout_threshold = \"25\"\n lockout_duration = \"5m\"\n disable_lockout = 1 }\n",
+		"user_lockout \"userpass\" { lockout_counter_reset = 99999999999999999999 }",
+		`{"user_lockout": {"ldap": {"lockout_threshold": -1}}}`,
 		"{\"\\0",
 		"",
 	} {
@@ -52,6 +56,13 @@ func FuzzParse(f *testing.F) {
 		}
 		if s.DefaultLeaseTTL <= 0 || s.DefaultLeaseTTL > s.MaxLeaseTTL {
 			t.Fatalf("bad lease TTLs: %v %v", s.DefaultLeaseTTL, s.MaxLeaseTTL)
+		}
+		seen := map[string]bool{}
+		for _, ul := range s.UserLockouts {
+			if !slices.Contains(UserLockoutTypes, ul.Type) || seen[ul.Type] || ul.Duration < 0 || ul.CounterReset < 0 {
+				t.Fatalf("accepted a bad user_lockout block: %+v", ul)
+			}
+			seen[ul.Type] = true
 		}
 	})
 }

@@ -96,6 +96,9 @@ func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 		"storage":  func(l string, p token.Pos, b *ast.ObjectType) error { return d.storage(s, l, p, b) },
 		"listener": func(l string, p token.Pos, b *ast.ObjectType) error { return d.listener(s, l, p, b) },
 		"seal":     func(l string, p token.Pos, b *ast.ObjectType) error { return d.seal(s, l, p, b) },
+		"user_lockout": func(l string, p token.Pos, b *ast.ObjectType) error {
+			return d.userLockout(s, l, p, b)
+		},
 	}
 	seen := map[string]token.Pos{}
 	for _, item := range list.Items {

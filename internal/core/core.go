@@ -11,6 +11,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/lease"
+	"github.com/cofferhq/coffer/internal/lockout"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/policy"
@@ -42,6 +43,10 @@ type Config struct {
 	// LeaseRetryBase and LeaseRetryMax shape the backoff of failed lease
 	// revocations (lease.Config); zero means the lease package's defaults.
 	LeaseRetryBase, LeaseRetryMax time.Duration
+	// UserLockout is the server-wide user lockout configuration (the
+	// user_lockout stanzas and the environment switch); the zero value
+	// gives Vault's defaults.
+	UserLockout lockout.Policy
 }
 
 // Core serves requests. Its methods are safe for concurrent use. While
@@ -71,6 +76,7 @@ type active struct {
 	policies *policyStore
 	mounts   *mountTable
 	quotas   *quota.Manager
+	lockout  *lockout.Guard
 	stop     context.CancelFunc
 	// background counts the goroutines that run while unsealed (the key
 	// rotator); Seal waits for them after stop.
@@ -143,7 +149,8 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	sub.Storage, sub.MountPoint, sub.MountType, sub.MountAccessor = route.Storage, route.Path, route.Type, route.Accessor
 	// A backend sees only the headers its mount was tuned to pass through.
 	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
-	resp, err := route.Backend.HandleRequest(ctx, &sub)
+	// Logins go through user lockout; everything else straight through.
+	resp, err := st.lockout.Run(ctx, route.Backend, &sub)
 	if err == nil {
 		// Before a used-up token goes below, so that its revocation
 		// finds the lease it obtained.

@@ -181,10 +181,14 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		return err
 	}
 	mt.resumeMove(ctx)
+	guard, err := c.newLockout(ctx, mt)
+	if err != nil {
+		return err
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
 	leases.Start(runCtx)
-	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, stop: stop}
+	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, stop: stop}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)

@@ -31,6 +31,7 @@ var (
 	_ logical.PathInfo         = (*gatedBackend)(nil)
 	_ logical.AuthRenewer      = (*gatedBackend)(nil)
 	_ logical.ParamParser      = (*gatedBackend)(nil)
+	_ logical.LoginAliaser     = (*gatedBackend)(nil)
 )
 
 func gate(b logical.Backend) *gatedBackend { return &gatedBackend{inner: b} }
@@ -93,6 +94,18 @@ func (g *gatedBackend) ParseParams(req *logical.Request) ([]logical.Param, bool,
 		return pp.ParseParams(req)
 	}
 	return nil, false, nil
+}
+
+// LoginAlias implements logical.LoginAliaser for backends that name their
+// logins' aliases, so that user lockout sees through the gate; for the
+// others, and a retired backend without successor, there is no alias.
+func (g *gatedBackend) LoginAlias(ctx context.Context, req *logical.Request) (string, error) {
+	b, done := g.enter()
+	defer done()
+	if la, ok := b.(logical.LoginAliaser); ok {
+		return la.LoginAlias(ctx, req)
+	}
+	return "", nil
 }
 
 // SpecialPaths implements logical.PathInfo with the backend's own.

@@ -34,6 +34,12 @@ type Path struct {
 	TakesArbitraryInput bool
 	// Help is a one-line summary of the route.
 	Help string
+	// LoginAlias, on a login route, returns what the login attempts (a
+	// user name, a role ID) from its fields, normalised as the handler
+	// compares it, without looking it up; the core's user lockout counts
+	// failures per alias with it (see logical.LoginAliaser). The handler
+	// must then answer bad credentials with logical.ErrInvalidCredentials.
+	LoginAlias func(d *FieldData) string
 }
 
 // Backend serves a table of Paths. The zero value is not usable; build one
@@ -73,6 +79,7 @@ var (
 	_ logical.Cleaner          = (*Backend)(nil)
 	_ logical.AuthRenewer      = (*Backend)(nil)
 	_ logical.ParamParser      = (*Backend)(nil)
+	_ logical.LoginAliaser     = (*Backend)(nil)
 )
 
 // compile compiles the patterns and indexes the field names once. It
@@ -241,6 +248,28 @@ func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request) error {
 		return nil
 	}
 	return b.AuthRenew(ctx, req)
+}
+
+// LoginAlias implements logical.LoginAliaser with the LoginAlias of the
+// route req names, when that route serves req's operation; otherwise it
+// returns "". Field errors are returned as the handler would get them.
+func (b *Backend) LoginAlias(_ context.Context, req *logical.Request) (string, error) {
+	p, cp, caps := b.route(req.Path)
+	if p == nil || p.LoginAlias == nil {
+		return "", nil
+	}
+	_, ok := p.Operations[req.Operation]
+	if !ok && req.Operation == logical.CreateOperation {
+		_, ok = p.Operations[logical.UpdateOperation]
+	}
+	if !ok {
+		return "", nil
+	}
+	d, _, err := fieldData(p, cp, req, caps)
+	if err != nil {
+		return "", err
+	}
+	return p.LoginAlias(d), nil
 }
 
 // GenericNameRegex matches a name of word characters, dots and dashes.

@@ -45,6 +45,16 @@ type AuthRenewer interface {
 	RenewAuth(ctx context.Context, req *Request) error
 }
 
+// LoginAliaser is implemented by auth methods whose logins user lockout
+// protects. LoginAlias returns what an unauthenticated request attempts to
+// log in as (a user name, a role ID), normalised exactly as the method
+// compares it, so that failures can be counted per alias before the method
+// runs. It returns "" when req is not such a login. It must not look the
+// alias up: the answer may not depend on whether the user exists.
+type LoginAliaser interface {
+	LoginAlias(ctx context.Context, req *Request) (string, error)
+}
+
 // Cleaner is implemented by backends that hold resources (connections,
 // goroutines) to release when their mount is disabled or the server seals.
 type Cleaner interface {

@@ -33,6 +33,12 @@ var (
 	// through (a database an engine manages) is down or refused what was
 	// asked. The message names the server and must hold no secret.
 	ErrUpstream = errors.New("upstream server failed")
+	// ErrInvalidCredentials is a 400 (it wraps ErrInvalidRequest): a login
+	// whose credentials did not check out, whatever the reason (unknown
+	// user, wrong password). Auth methods return it, with their own
+	// message, for exactly those failures, because the core's user lockout
+	// counts them as failed attempts.
+	ErrInvalidCredentials = fmt.Errorf("invalid credentials: %w", ErrInvalidRequest)
 )
 
 // UserError is an error caused by the caller, carrying the sentinel that

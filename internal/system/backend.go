@@ -69,6 +69,7 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.rekeyPaths()...)
 	paths = append(paths, b.generateRootPaths()...)
 	paths = append(paths, b.leasePaths()...)
+	paths = append(paths, b.lockedUserPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{

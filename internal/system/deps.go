@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/lockout"
 	"github.com/cofferhq/coffer/internal/quota"
 )
 
@@ -33,6 +34,9 @@ type MountInfo struct {
 	// AllowedResponseHeaders are the response headers a backend may set;
 	// stored and reported, as no backend sets headers yet.
 	AllowedResponseHeaders []string `json:"allowed_response_headers,omitempty"`
+	// UserLockout is the mount's user_lockout_config tune; nil when never
+	// tuned.
+	UserLockout *lockout.Settings `json:"user_lockout_config,omitempty"`
 }
 
 // Table names the two mount tables.
@@ -183,6 +187,17 @@ type Quotas interface {
 	SetQuotaConfig(ctx context.Context, c quota.Config) error
 }
 
+// LockedUsers lists and unlocks the aliases user lockout has locked.
+type LockedUsers interface {
+	// ListLockedUsers returns the locked aliases of each auth mount,
+	// keyed by mount accessor, only of the mount with accessor when it is
+	// not empty; empty when none.
+	ListLockedUsers(ctx context.Context, accessor string) (map[string][]string, error)
+	// UnlockUser ends the lock of alias on the mount with accessor; it
+	// succeeds when there is none.
+	UnlockUser(ctx context.Context, accessor, alias string) error
+}
+
 // Core is everything the sys backend needs from the server.
 type Core interface {
 	Mounts
@@ -197,4 +212,5 @@ type Core interface {
 	RootGenerator
 	Leases
 	LeaseFailures
+	LockedUsers
 }

@@ -77,6 +77,7 @@ var tuneFields = []tuneField{
 		set:    listSetter("allowed_response_headers", headerList, func(m *MountInfo) *[]string { return &m.AllowedResponseHeaders }),
 		report: listReporter("allowed_response_headers", func(m MountInfo) []string { return m.AllowedResponseHeaders })},
 	{name: "options", tuneOnly: true, set: setOptions},
+	{name: "user_lockout_config", authOnly: true, set: setUserLockout, report: reportUserLockout},
 }
 
 // Listing visibilities of a mount (listing_visibility): an "unauth" mount
@@ -290,6 +291,7 @@ func (b *backend) readTune(t Table) framework.OperationFunc {
 		}
 		data := configJSON(m)
 		data["description"] = m.Description
+		flattenUserLockout(m, data)
 		if len(m.Options) > 0 {
 			data["options"] = m.Options
 		}

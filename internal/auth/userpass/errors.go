@@ -15,5 +15,7 @@ var (
 	// 400-class error with Vault's message. It is the same value whether the
 	// user does not exist, the password is wrong or the caller's address is
 	// outside the user's bound CIDRs, so that a caller cannot tell which.
-	ErrInvalidCredentials error = &logical.UserError{Kind: logical.ErrInvalidRequest, Msg: "invalid username or password"}
+	// Its kind is logical.ErrInvalidCredentials, which the core's user
+	// lockout counts.
+	ErrInvalidCredentials error = &logical.UserError{Kind: logical.ErrInvalidCredentials, Msg: "invalid username or password"}
 )

@@ -17,6 +17,9 @@ func (b *backend) loginPaths() []*framework.Path {
 		},
 		Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: b.login},
 		Help:       "Log in with a username and password; served without a token.",
+		// User lockout counts failures per lower-cased name, as login
+		// compares it, so ALICE and alice share one count.
+		LoginAlias: func(d *framework.FieldData) string { return normaliseName(d.String("username")) },
 	}}
 }
 

@@ -35,3 +35,14 @@ default_lease_ttl = 3600
 max_lease_ttl     = "720h"
 disable_mlock     = true
 pid_file          = "/run/coffer.pid"
+
+user_lockout "all" {
+  lockout_duration      = "10m"
+  lockout_counter_reset = "10m"
+}
+
+user_lockout "userpass" {
+  lockout_threshold = "25"
+  lockout_duration  = 300
+  disable_lockout   = "false"
+}
