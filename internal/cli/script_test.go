@@ -75,6 +75,11 @@ func scriptSetup(e *testscript.Env) error {
 	if err := os.WriteFile(filepath.Join(e.WorkDir, "server.hcl"), []byte(conf), 0o600); err != nil {
 		return err
 	}
+	// The same server with a user_lockout stanza, for lockout.txtar.
+	lockout := conf + "\nuser_lockout \"userpass\" {\n  lockout_threshold = 2\n}\n"
+	if err := os.WriteFile(filepath.Join(e.WorkDir, "lockout.hcl"), []byte(lockout), 0o600); err != nil {
+		return err
+	}
 	return writeTLSConfig(e.WorkDir, port)
 }
 

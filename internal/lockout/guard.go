@@ -57,7 +57,7 @@ func (g *Guard) Run(ctx context.Context, b logical.Backend, req *logical.Request
 	}
 	o := Neutral
 	// Deferred so that a panicking backend still gives its slot back.
-	defer func() { g.tracker.Release(ctx, k, cfg, o) }()
+	defer func() { g.tracker.Release(ctx, k, cfg, o, req.RemoteAddr) }()
 	resp, err = b.HandleRequest(ctx, req)
 	switch {
 	case errors.Is(err, logical.ErrInvalidCredentials):

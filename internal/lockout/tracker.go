@@ -315,8 +315,9 @@ const (
 // Release ends an attempt Acquire let through. A failure that reaches
 // cfg.Threshold locks k and persists the lock; if that write fails the lock
 // still holds in memory and the error is logged, never returned, so the
-// caller answers exactly as for any other failure.
-func (t *Tracker) Release(ctx context.Context, k Key, cfg Config, o Outcome) {
+// caller answers exactly as for any other failure. from is the client's
+// address, for the log of a new lock only.
+func (t *Tracker) Release(ctx context.Context, k Key, cfg Config, o Outcome, from string) {
 	k = k.bounded()
 	t.mu.Lock()
 	e := t.entries[k]
@@ -346,7 +347,8 @@ func (t *Tracker) Release(ctx context.Context, k Key, cfg Config, o Outcome) {
 			t.mu.Unlock()
 			t.putRecord(ctx, k, now)
 			t.persistMu.Unlock()
-			t.logger.Warn("user locked out after failed logins", "mount_accessor", k.Accessor, "alias", k.Alias, "failures", cfg.Threshold)
+			t.logger.Warn("user locked out after failed logins", "mount_accessor", k.Accessor, "alias", k.Alias,
+				"failures", cfg.Threshold, "remote_addr", from)
 			return
 		}
 		t.place(e, t.counters)

@@ -20,7 +20,7 @@ func attempt(t testing.TB, tr *Tracker, k Key, cfg Config, o Outcome) error {
 	if err := tr.Acquire(ctx, k, cfg); err != nil {
 		return err
 	}
-	tr.Release(ctx, k, cfg, o)
+	tr.Release(ctx, k, cfg, o, "")
 	return nil
 }
 
@@ -80,7 +80,7 @@ func TestTrackerSequences(t *testing.T) {
 				t.Fatalf("locked=%v (%v), want %v", locked, err, tc.wantLocked)
 			}
 			if err == nil {
-				tr.Release(context.Background(), k, testCfg, Neutral)
+				tr.Release(context.Background(), k, testCfg, Neutral, "")
 			}
 			other := Key{Accessor: k.Accessor, Alias: "bob"}
 			if err := attempt(t, tr, other, testCfg, Neutral); err != nil {
@@ -266,7 +266,7 @@ func TestTrackerParallelAttempts(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- tr.Acquire(ctx, k, testCfg) }()
 	for range 3 {
-		tr.Release(ctx, k, testCfg, Failed)
+		tr.Release(ctx, k, testCfg, Failed, "")
 	}
 	if err := <-done; !errors.Is(err, ErrLocked) {
 		t.Fatalf("the waiting attempt: %v", err)
@@ -280,12 +280,12 @@ func TestTrackerParallelAttempts(t *testing.T) {
 		}
 	}
 	go func() { done <- tr.Acquire(ctx, good, testCfg) }()
-	tr.Release(ctx, good, testCfg, Succeeded)
+	tr.Release(ctx, good, testCfg, Succeeded, "")
 	if err := <-done; err != nil {
 		t.Fatalf("the waiting attempt after a success: %v", err)
 	}
 	for range 3 {
-		tr.Release(ctx, good, testCfg, Succeeded)
+		tr.Release(ctx, good, testCfg, Succeeded, "")
 	}
 	if len(tr.entries) != 1 {
 		t.Fatalf("successful logins left state behind: %d entries", len(tr.entries))
