@@ -11,26 +11,36 @@ import (
 	"golang.org/x/term"
 )
 
-// loginCommand checks a token with the server and stores it for later
-// commands. Only the token method exists on the client side for now.
+// loginCommand logs in and stores the token for later commands: with a
+// token (the default method, checked with lookup-self), or through any
+// mounted auth method whose login takes key=value arguments (jwt, oidc,
+// kubernetes, approle, userpass), as Vault's CLI does.
 func (e *env) loginCommand() *ucli.Command {
 	return e.clientCommand(&ucli.Command{
 		Name:      "login",
-		Usage:     "Authenticate with a token and store it for later commands",
-		ArgsUsage: "[TOKEN | -]",
-		Description: "Without TOKEN, prompts for it without echo; with -, reads it from standard input.\n" +
-			"The token is checked with auth/token/lookup-self and written to\n" +
-			"$XDG_CONFIG_HOME/coffer/token (mode 0600). COFFER_TOKEN, if set, still takes precedence.",
+		Usage:     "Authenticate with a token or an auth method and store the token for later commands",
+		ArgsUsage: "[TOKEN | -] | -method=TYPE [K=V... | @FILE | -]",
+		Description: "With -method=token (the default): without TOKEN, prompts for it without echo; with -,\n" +
+			"reads it from standard input; the token is checked with auth/token/lookup-self.\n" +
+			"With another method, the K=V arguments (key=@file and key=- read a value from a file or\n" +
+			"standard input) are written to auth/<path>/login, <path> being -path or the method's name;\n" +
+			"userpass takes username=NAME password=... as Vault's CLI does.\n" +
+			"The token is written to $XDG_CONFIG_HOME/coffer/token (mode 0600). COFFER_TOKEN, if set,\n" +
+			"still takes precedence.",
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "method", Value: "token", Usage: "auth method; only token is supported"},
-			&ucli.BoolFlag{Name: "no-store", Usage: "check the token but do not store it"},
+			&ucli.StringFlag{Name: "method", Value: "token", Usage: "auth method: token, or the type of a mounted method (jwt, kubernetes, approle, userpass…)"},
+			&ucli.StringFlag{Name: "path", Usage: "mount path of the auth method (default: the method's name)"},
+			&ucli.BoolFlag{Name: "no-store", Usage: "log in but do not store the token"},
 		},
 	}, runLogin)
 }
 
 func runLogin(s *session) error {
 	if m := s.c.String("method"); m != "token" {
-		return usageErrorf("Unsupported login method %q: only -method=token is available", m)
+		return runMethodLogin(s, m)
+	}
+	if s.c.String("path") != "" {
+		return usageErrorf("-path applies to auth methods other than token")
 	}
 	if err := s.wantArgs(0, 1); err != nil {
 		return err
@@ -53,6 +63,50 @@ func runLogin(s *session) error {
 		}
 	}
 	return s.printLogin(sec)
+}
+
+// runMethodLogin writes the arguments to the method's login path and
+// stores the token it returns. The token is printed, as Vault does, since
+// the caller has no other way to learn it.
+func runMethodLogin(s *session, method string) error {
+	mount := strings.Trim(s.c.String("path"), "/")
+	if mount == "" {
+		mount = method
+	}
+	if strings.ContainsAny(method, "/ ") || mount == "" {
+		return usageErrorf("Invalid -method %q", method)
+	}
+	data, err := s.parseData(s.args)
+	if err != nil {
+		return usageError("parsing arguments", err)
+	}
+	path := "auth/" + mount + "/login"
+	if method == "userpass" || method == "ldap" {
+		user, _ := data["username"].(string)
+		if user == "" {
+			return usageErrorf("Missing username=NAME for -method=%s", method)
+		}
+		delete(data, "username")
+		path += "/" + user
+	}
+	s.client.SetToken("")
+	sec, err := s.client.Logical().WriteWithContext(s.ctx, path, data)
+	if err != nil {
+		return serverError("authenticating", err)
+	}
+	if sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
+		return &exitError{code: exitServer, msg: "Error authenticating: " + path + " returned no token"}
+	}
+	if !s.c.Bool("no-store") {
+		if _, err := writeTokenFile(s.getenv, sec.Auth.ClientToken); err != nil {
+			return usageError("storing the token", err)
+		}
+	}
+	if s.out.format == "table" && s.out.field == "" {
+		fmt.Fprintln(s.stdout, "Success! You are now authenticated. Later coffer commands will use this token.")
+		fmt.Fprintln(s.stdout)
+	}
+	return s.out.secret(sec)
 }
 
 // printLogin shows what the token grants, without the token itself.

@@ -57,6 +57,8 @@ func TestScripts(t *testing.T) {
 			"setenvfrom": setenvFrom,
 			"httpget":    httpGet,
 			"envsubst":   envsubst,
+			"jwtkey":     jwtKey,
+			"jwtsign":    jwtSign,
 		},
 	})
 }

@@ -3,6 +3,7 @@ package framework
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,10 @@ import (
 type FieldType int
 
 // The field types. TypeDurationSecond accepts integer seconds or a Go
-// duration string ("90s", "1h30m", "2d") and yields a time.Duration.
+// duration string ("90s", "1h30m", "2d") and yields a time.Duration;
+// TypeSignedDurationSecond does too but also accepts negative values (for
+// settings where -1 means "off"). TypeLowerString is a string lower-cased
+// and trimmed, for names that are case-insensitive.
 const (
 	TypeString FieldType = iota + 1
 	TypeInt
@@ -26,6 +30,8 @@ const (
 	TypeStringSlice  // []string from a JSON list or a comma-separated string
 	TypeLowerStrings // like TypeStringSlice, lower-cased and trimmed, empties dropped
 	TypeRaw          // passed through untouched
+	TypeSignedDurationSecond
+	TypeLowerString
 )
 
 func (t FieldType) String() string {
@@ -36,8 +42,10 @@ func (t FieldType) String() string {
 		return "integer"
 	case TypeBool:
 		return "boolean"
-	case TypeDurationSecond:
+	case TypeDurationSecond, TypeSignedDurationSecond:
 		return "duration"
+	case TypeLowerString:
+		return "string"
 	case TypeMap:
 		return "object"
 	case TypeKVPairs:
@@ -75,6 +83,10 @@ func convert(t FieldType, raw any) (any, error) {
 		return toBool(raw)
 	case TypeDurationSecond:
 		return ParseDuration(raw)
+	case TypeSignedDurationSecond:
+		return ParseSignedDuration(raw)
+	case TypeLowerString:
+		return toLowerString(raw)
 	case TypeMap:
 		m, ok := raw.(map[string]any)
 		if !ok {
@@ -164,9 +176,25 @@ func toBool(raw any) (bool, error) {
 	return false, fmt.Errorf("expected a boolean")
 }
 
+// toLowerString is toString, trimmed and lower-cased.
+func toLowerString(raw any) (string, error) {
+	s, err := toString(raw)
+	return strings.ToLower(strings.TrimSpace(s)), err
+}
+
 // ParseDuration accepts integer seconds (number or string), Go duration
 // strings and a "d" suffix for days. Negative durations are rejected.
 func ParseDuration(raw any) (time.Duration, error) {
+	d, err := ParseSignedDuration(raw)
+	if err == nil && d < 0 {
+		return 0, fmt.Errorf("duration must not be negative")
+	}
+	return d, err
+}
+
+// ParseSignedDuration is ParseDuration that also accepts negative values
+// ("-1", "-30s").
+func ParseSignedDuration(raw any) (time.Duration, error) {
 	var d time.Duration
 	switch v := raw.(type) {
 	case nil:
@@ -179,16 +207,14 @@ func ParseDuration(raw any) (time.Duration, error) {
 			return 0, nil
 		}
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			d = time.Duration(n) * time.Second
-			break
+			return scaleDuration(n, time.Second)
 		}
 		if strings.HasSuffix(s, "d") {
 			n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 64)
 			if err != nil {
 				return 0, fmt.Errorf("expected a duration, got %q", v)
 			}
-			d = time.Duration(n) * 24 * time.Hour
-			break
+			return scaleDuration(n, 24*time.Hour)
 		}
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
@@ -199,12 +225,18 @@ func ParseDuration(raw any) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("expected a duration such as \"30m\" or a number of seconds")
 		}
-		d = time.Duration(n) * time.Second
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("duration must not be negative")
+		return scaleDuration(int64(n), time.Second)
 	}
 	return d, nil
+}
+
+// scaleDuration is n units, refusing what a time.Duration cannot hold
+// rather than wrapping around (to a negative value, say).
+func scaleDuration(n int64, unit time.Duration) (time.Duration, error) {
+	if limit := int64(math.MaxInt64 / unit); n > limit || n < -limit {
+		return 0, fmt.Errorf("duration is too long")
+	}
+	return time.Duration(n) * unit, nil
 }
 
 func toKVPairs(raw any) (map[string]string, error) {
@@ -388,8 +420,10 @@ func zero(t FieldType) any {
 		return 0
 	case TypeBool:
 		return false
-	case TypeDurationSecond:
+	case TypeDurationSecond, TypeSignedDurationSecond:
 		return time.Duration(0)
+	case TypeLowerString:
+		return ""
 	case TypeMap:
 		return map[string]any(nil)
 	case TypeKVPairs:

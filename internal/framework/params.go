@@ -80,6 +80,10 @@ func normalizer(t FieldType) func(any) (any, error) {
 		return normBool
 	case TypeDurationSecond:
 		return normDuration
+	case TypeSignedDurationSecond:
+		return normSignedDuration
+	case TypeLowerString:
+		return normLowerString
 	case TypeStringSlice:
 		return normListElement
 	case TypeLowerStrings:
@@ -94,6 +98,9 @@ func normString(v any) (any, error)   { return toString(v) }
 func normInt(v any) (any, error)      { return toInt(v) }
 func normBool(v any) (any, error)     { return toBool(v) }
 func normDuration(v any) (any, error) { return ParseDuration(v) }
+
+func normSignedDuration(v any) (any, error) { return ParseSignedDuration(v) }
+func normLowerString(v any) (any, error)    { return toLowerString(v) }
 
 // normListElement and normLowerElement follow toStrings for one element.
 func normListElement(v any) (any, error) {

@@ -227,7 +227,8 @@ func (r *remote) refresh(ctx context.Context, force bool) (*snapshot, error) {
 
 // candidates returns the keys that may have signed a token with key ID kid
 // and algorithm alg, fetching the keys when there are none yet, when they
-// are older than maxAge, or when kid is not among them.
+// are older than maxAge, or when kid is not among them. An unknown kid
+// while the last fetch failed is ErrKeysUnavailable, not the token's fault.
 func (r *remote) candidates(ctx context.Context, kid string, alg joseAlg) ([]key, error) {
 	snap := r.cur.Load()
 	if snap == nil || r.now().Sub(snap.fetched) > r.maxAge {
@@ -243,7 +244,12 @@ func (r *remote) candidates(ctx context.Context, kid string, alg joseAlg) ([]key
 	if snap == nil {
 		return nil, unavailable(err)
 	}
-	return match(snap.keys, kid, alg), nil
+	c := match(snap.keys, kid, alg)
+	if len(c) == 0 && err != nil {
+		// The key may well exist: the issuer could not say.
+		return nil, unavailable(err)
+	}
+	return c, nil
 }
 
 // check fetches the keys now and insists on at least one usable key.

@@ -252,3 +252,27 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 		t.Fatal("a JSON list was accepted as a JWKS")
 	}
 }
+
+// TestUnknownKeyWhileIssuerDown: a key ID the cache lacks, while the issuer
+// cannot be reached, is ErrKeysUnavailable (the key may exist), not a bad
+// token; known keys keep working.
+func TestUnknownKeyWhileIssuerDown(t *testing.T) {
+	t.Parallel()
+	iss := jwttest.New(t)
+	clk := newClock()
+	v := discoveryVerifier(t, iss, clk)
+	if err := v.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	iss.SetJWKSFailing(true)
+	clk.Advance(time.Minute)
+	k2 := iss.AddKey(t, jose.RS256)
+	tok := jwttest.SignWith(t, k2, iss.Claims("a"))
+	for range 3 {
+		_, err := v.Verify(context.Background(), tok, Expected{})
+		if !errors.Is(err, ErrKeysUnavailable) || errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	mustVerify(t, v, iss.Sign(t, iss.Claims("a")), Expected{})
+}

@@ -14,9 +14,15 @@ type RateLimitedError struct {
 	// RetryAfter is how long until the client may try again; zero when
 	// unknown.
 	RetryAfter time.Duration
+	// Reason, when set, is the whole message instead of the quota's (a
+	// limiter of failed logins says what tripped it).
+	Reason string
 }
 
 func (e *RateLimitedError) Error() string {
+	if e.Reason != "" {
+		return e.Reason
+	}
 	return fmt.Sprintf("request path %q: %v", e.Path, ErrRateLimited)
 }
 

@@ -105,6 +105,10 @@ type Auth struct {
 	// the entity alias (this mount's accessor + Alias.Name) and its entity,
 	// and the issued token carries the entity's ID. Nil elsewhere.
 	Alias *Alias `json:"-"`
+	// GroupAliases, on a login, are the groups the caller belongs to as the
+	// auth method knows them (a JWT's groups_claim values), for the
+	// identity store's group aliases; nil when the method names none.
+	GroupAliases []*Alias `json:"-"`
 }
 
 // Alias is the identity a login proved, as an auth method reports it.

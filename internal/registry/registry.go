@@ -8,6 +8,7 @@ package registry
 
 import (
 	"github.com/cofferhq/coffer/internal/auth/approle"
+	"github.com/cofferhq/coffer/internal/auth/jwt"
 	"github.com/cofferhq/coffer/internal/auth/userpass"
 	"github.com/cofferhq/coffer/internal/engine/database"
 	"github.com/cofferhq/coffer/internal/engine/kv"
@@ -27,6 +28,8 @@ func Engines() map[string]logical.Factory {
 func AuthMethods() map[string]logical.Factory {
 	return map[string]logical.Factory{
 		"approle":  approle.Factory,
+		"jwt":      jwt.Factory,
+		"oidc":     jwt.Factory, // Vault's other name for the same method
 		"userpass": userpass.Factory,
 	}
 }
