@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/engine/database/dbdriver"
@@ -33,9 +34,10 @@ func (b *backend) recordOrphan(ctx context.Context, o orphan) {
 		"config", o.DBName, "username", o.Username)
 }
 
-// sweepOrphans tries once to remove every recorded orphan: its rollback
-// statements, else its role's revocation statements, else the default
-// revocation. It returns how many remain.
+// sweepOrphans tries once to remove every recorded orphan: with its
+// rollback statements (else its role's revocation statements), and when
+// those fail with the database up, with the default revocation. It returns
+// how many remain.
 func (b *backend) sweepOrphans(ctx context.Context) int {
 	keys, err := b.storage.List(ctx, orphanPrefix)
 	if err != nil {
@@ -53,7 +55,11 @@ func (b *backend) sweepOrphans(ctx context.Context) int {
 			stmts = o.Revocation
 		}
 		err := b.withConn(ctx, o.DBName, func(c *conn) error {
-			return c.driver.RevokeUser(ctx, dbdriver.RevokeUserRequest{Username: o.Username, Statements: stmts})
+			err := c.driver.RevokeUser(ctx, dbdriver.RevokeUserRequest{Username: o.Username, Statements: stmts})
+			if err != nil && len(stmts) > 0 && !errors.Is(err, dbdriver.ErrUnavailable) {
+				err = c.driver.RevokeUser(ctx, dbdriver.RevokeUserRequest{Username: o.Username})
+			}
+			return err
 		})
 		if err == nil {
 			err = b.storage.Delete(ctx, orphanPrefix+k)

@@ -243,3 +243,35 @@ func TestRevokeWithRoleDeleted(t *testing.T) {
 		}
 	})
 }
+
+// TestOrphanSweep: when a creation fails part-way and its rollback fails
+// too, the user is recorded and the sweeper removes it (falling back on
+// the default revocation when the rollback statements keep failing).
+func TestOrphanSweep(t *testing.T) {
+	srv := dbtest.MySQL(t)
+	h := newHarness(t, srv)
+	h.configure("db", srv, map[string]any{"username_template": `{{ printf "orph-%s" (random 12) }}`})
+	srv.CleanupUsers(t, "orph-")
+	h.role("app", "db", map[string]any{
+		"creation_statements": []string{`CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'`, `GRANT SELECT ON nosuchdb.nosuchtable TO '{{name}}'@'%'`},
+		"rollback_statements": `DROP USERR '{{name}}'`,
+	})
+	_, err := h.do(logical.ReadOperation, "creds/app", nil)
+	wantKind(t, err, logical.ErrUpstream, "rollback failed", "may remain")
+	keys, _ := h.b.storage.List(context.Background(), orphanPrefix)
+	if len(keys) != 1 || !srv.UserExists(t, keys[0]) {
+		t.Fatalf("orphans recorded: %v", keys)
+	}
+	if left := h.b.sweepOrphans(context.Background()); left != 0 {
+		t.Fatalf("%d orphans left after a sweep", left)
+	}
+	if srv.UserExists(t, keys[0]) {
+		t.Fatal("the orphaned user still exists")
+	}
+	if keys, _ := h.b.storage.List(context.Background(), orphanPrefix); len(keys) != 0 {
+		t.Fatalf("orphan records left: %v", keys)
+	}
+	if !strings.Contains(h.logs.String(), "will be removed when the database answers") {
+		t.Fatal("the orphan was not logged")
+	}
+}
