@@ -3,6 +3,7 @@ package cli
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -16,7 +17,7 @@ import (
 // root's own URL.
 func TestDatabaseScripts(t *testing.T) {
 	pg, my := dbtest.Postgres(t), dbtest.MySQL(t)
-	// Users the scripts leave behind (no lease manager revokes them here).
+	// Users a failed script may leave behind.
 	pg.CleanupUsers(t, "v-root-pgapp-")
 	my.CleanupUsers(t, "v-root-myapp-")
 	testscript.Run(t, testscript.Params{
@@ -51,12 +52,21 @@ func TestDatabaseScripts(t *testing.T) {
 					ts.Fatalf("login with %s worked", args[1])
 				}
 			},
+			// dbuser checks that a user exists; negated, it waits up to 20
+			// seconds for the user to be gone (expiry runs in the background).
 			"dbuser": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: dbuser postgres|mysql NAME")
 				}
-				if exists := server(args[0], pg, my).UserExists(t, args[1]); exists == neg {
-					ts.Fatalf("user %s exists: %v", args[1], exists)
+				s := server(args[0], pg, my)
+				for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					exists := s.UserExists(t, args[1])
+					if exists != neg {
+						return
+					}
+					if !neg || time.Now().After(deadline) {
+						ts.Fatalf("user %s exists: %v", args[1], exists)
+					}
 				}
 			},
 		},

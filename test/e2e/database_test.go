@@ -115,7 +115,8 @@ func TestDatabaseEngine(t *testing.T) {
 
 // TestDatabaseErrors: a wrong root password is a 400 carrying the driver's
 // message without the password; a database that went away is a 502
-// naming the config; an unknown or disallowed role is a 400.
+// naming the config, and no lease is taken; an unknown or disallowed role
+// is a 400.
 func TestDatabaseErrors(t *testing.T) {
 	t.Parallel()
 	databaseServers(t, func(t *testing.T, db *dbtest.Server) {
@@ -153,6 +154,9 @@ func TestDatabaseErrors(t *testing.T) {
 		proxy.Down()
 		_, err = c.Logical().Read("database/creds/app")
 		wantStatus(t, err, 502, `database "flaky" is unavailable: `)
+		if list, err := c.Logical().List("sys/leases/lookup/database/creds/app/"); err != nil || list != nil {
+			t.Fatalf("a failed creation left a lease: %v %v", list, err)
+		}
 	})
 }
 
