@@ -200,7 +200,7 @@ func revokeMountLeases(m *lease.Manager) func(ctx context.Context, prefix string
 		_, err := m.RevokePrefix(context.WithoutCancel(ctx), prefix, true, false)
 		var ue *logical.UserError
 		if errors.As(err, &ue) {
-			return logical.InvalidRequest("cannot disable %s: revoking its leases failed: %s. The mount stays; retry once the secrets can be revoked, or remove the leases with sys/leases/revoke-force/%s", prefix, ue.Msg, prefix)
+			return logical.CodedError(ue.Kind, "cannot disable %s: revoking its leases failed: %s. The mount stays; retry once the secrets can be revoked, or remove the leases with sys/leases/revoke-force/%s", prefix, ue.Msg, prefix)
 		}
 		if err != nil {
 			return fmt.Errorf("revoke the leases of %s: %w", prefix, err)

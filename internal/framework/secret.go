@@ -9,10 +9,25 @@ import (
 )
 
 // SecretFunc renews or revokes one leased secret. req.Secret is the secret
-// as issued (with its InternalData), req.Path the path that issued it and
-// req.Storage the mount's view. A renewal returns a Response whose Secret
-// carries the new TTL; a revocation returns nil, nil when done. An error
-// keeps the lease, and the lease manager retries.
+// as issued (with its InternalData, IssueTime, LastRenewalTime and, on a
+// renewal, Increment), req.Path the path that issued it (relative to the
+// mount) and req.Storage the mount's view; there is no token.
+//
+// A renewal returns a Response whose Secret carries the engine's TTL and
+// MaxTTL: as in Vault, a non-zero Increment is what the lease gets, the
+// TTL only when there is none, and the lease manager caps either by MaxTTL
+// (counted from IssueTime), the mount's max_lease_ttl and the server's. A
+// non-nil Secret.InternalData replaces the lease's. A revocation returns
+// nil, nil when done.
+//
+// An error keeps the lease: a failed revocation is retried with capped
+// exponential backoff until it succeeds or an operator forces it, so
+// Revoke must be idempotent (a secret already gone is success: a crash
+// between the revocation and the lease's deletion sends it again). A
+// logical.UserError's Kind decides the status sys/leases/revoke answers
+// with (logical.ErrUpstream: 502); its message reaches the operator and
+// the log, so it must hold no secret. InternalData comes back as it was
+// stored, through JSON: numbers arrive as json.Number.
 type SecretFunc func(ctx context.Context, req *logical.Request) (*logical.Response, error)
 
 // Secret is one kind of leased secret an engine hands out, such as a

@@ -296,3 +296,31 @@ func TestManyExpireTogether(t *testing.T) {
 		t.Fatalf("revoked %d failed %d live %d keys %d", n, f, h.eng.LiveCount(), len(h.keys()))
 	}
 }
+
+func TestRevokeFailureKeepsTheEnginesKind(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		engineErr error
+		want      error
+	}{
+		"upstream down": {logical.CodedError(logical.ErrUpstream, `database "pg" is unavailable`), logical.ErrUpstream},
+		"plain error":   {leasetest.ErrDown, logical.ErrInvalidRequest},
+		"user error":    {logical.InvalidRequest("no such role"), logical.ErrInvalidRequest},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			sec, _ := h.issue("creds", Owner{}, nil)
+			h.eng.FailRevocations(tc.engineErr)
+			err := h.m.Revoke(context.Background(), sec.LeaseID)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), errText(tc.engineErr)) {
+				t.Fatalf("sync revoke: %v, want %v", err, tc.want)
+			}
+			_, err = h.m.RevokePrefix(context.Background(), "db/", true, false)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "(1 / 1)") {
+				t.Fatalf("revoke-prefix: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

@@ -73,8 +73,8 @@ func (m *Manager) RevokePrefix(ctx context.Context, prefix string, sync, force b
 		}
 		var me *mountError
 		if errors.As(err, &me) {
-			return i, userError(fmt.Sprintf("failed to revoke %q (%d / %d): %s; it stays and its revocation is retried in the background",
-				id, i+1, len(ids), errText(me.err)))
+			return i, logical.CodedError(errKind(me.err), "failed to revoke %q (%d / %d): %s; it stays and its revocation is retried in the background",
+				id, i+1, len(ids), errText(me.err))
 		}
 		if err != nil {
 			return i, fmt.Errorf("revoke %q (%d / %d): %w", id, i+1, len(ids), err)
@@ -182,12 +182,20 @@ func (m *Manager) markDue(ctx context.Context, id string) error {
 	return nil
 }
 
+// revokeTimeout bounds one revocation at the mount, as Vault's maximum
+// request duration does, so that an upstream that hangs fails the attempt
+// (and it is retried) instead of holding a worker for good.
+const revokeTimeout = 90 * time.Second
+
 // revokeLocked has the mount revoke e's secret, then deletes the lease.
 // With force a failure of the mount is logged and the lease deleted
 // anyway. The caller holds e's lock.
 func (m *Manager) revokeLocked(ctx context.Context, e *entry, force bool) error {
 	req := &logical.Request{Operation: logical.RevokeOperation, Path: e.Path, Secret: e.secret()}
-	if _, err := m.mounts.HandleLeaseRequest(ctx, req); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+	_, err := m.mounts.HandleLeaseRequest(rctx, req)
+	cancel()
+	if err != nil {
 		if !force {
 			return &mountError{err}
 		}
@@ -269,9 +277,20 @@ func truncate(s string) string {
 	return s
 }
 
-// revokeFailed is the 400 of a synchronous revocation that failed.
+// revokeFailed is the error of a synchronous revocation that failed.
 func revokeFailed(id string, err error) error {
-	return userError(fmt.Sprintf("failed to revoke lease %s: %s; the lease stays and its revocation is retried in the background (sys/leases/revoke-force removes it without the mount)", id, errText(err)))
+	return logical.CodedError(errKind(err), "failed to revoke lease %s: %s; the lease stays and its revocation is retried in the background (sys/leases/revoke-force removes it without the mount)", id, errText(err))
+}
+
+// errKind is the status a failed revocation answers with: the engine's own
+// kind when it gave one (a 502 when its upstream is down), otherwise a 400
+// as in Vault.
+func errKind(err error) error {
+	var ue *logical.UserError
+	if errors.As(err, &ue) {
+		return ue.Kind
+	}
+	return logical.ErrInvalidRequest
 }
 
 func isHex(s string) bool {
