@@ -30,7 +30,7 @@ func benchCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "bench",
 		Usage:     "Measure KV v2 read/write throughput, idle RSS and start-up time",
-		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [kv-read|kv-write|rss|startup ...]",
+		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [kv-read|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch] ...]",
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "clients", Value: 16, Usage: "concurrent keep-alive clients"},
 			&ucli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "measured time per workload"},
@@ -47,6 +47,9 @@ func benchCommand() *ucli.Command {
 type benchServer struct {
 	dir, addr, token string
 	cmd              *exec.Cmd
+	// jwtTokens are the signed tokens of the jwt-login workloads, made by
+	// jwtSetup on first use.
+	jwtTokens []string
 }
 
 func runBench(c *ucli.Context) error {
@@ -104,7 +107,10 @@ func (s *benchServer) workload(c *ucli.Context, name string) error {
 	case "startup":
 		return s.startups(c, c.Int("startups"))
 	default:
-		return fmt.Errorf("unknown workload %q: use kv-read, kv-write, rss or startup", name)
+		if ok, err := s.loginWorkload(c, name); ok {
+			return err
+		}
+		return fmt.Errorf("unknown workload %q: use kv-read, kv-write, rss, startup, jwt-login, jwt-login-batch, token-create or token-create-batch", name)
 	}
 	return nil
 }

@@ -28,8 +28,14 @@ type backend struct {
 	// loadMu serialises loading the state from storage and writing the
 	// config, so a login never rebuilds over a fresher write.
 	loadMu sync.Mutex
-	// roleMu serialises read-modify-write of roles.
-	roleMu sync.Mutex
+	// roleMu serialises changes to roles (held for writing) against the
+	// logins that fill the role cache from storage (held for reading), so a
+	// fill never stores a role a change has just replaced.
+	roleMu sync.RWMutex
+	// roles caches the stored roles by name, read-only; a role write or
+	// delete updates it. Misses (unknown names) are not cached.
+	cacheMu sync.RWMutex
+	roles   map[string]*role
 }
 
 // configState is the stored config and the verifier built from it.
@@ -60,6 +66,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 	return &backend{
 		storage: conf.Storage, logger: logger, system: system,
 		limit:           loginlimit.New(loginlimit.Config{}),
+		roles:           map[string]*role{},
 		verifierOptions: func(*jwtverify.Config) {},
 	}
 }

@@ -74,7 +74,7 @@ func (b *backend) loginFailed(role, remote string, err error) error {
 // claims, the audience binding, the user and groups claims, the claim
 // mappings, the bound claims.
 func (b *backend) loginRole(ctx context.Context, req *logical.Request, st *configState, name, token string) (*logical.Auth, error) {
-	r, err := b.loadRole(ctx, name)
+	r, err := b.role(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
 	if name == "" {
 		return logical.InvalidRequest("the token names no role; log in again")
 	}
-	r, err := b.loadRole(ctx, name)
+	r, err := b.role(ctx, name)
 	if err != nil {
 		return err
 	}

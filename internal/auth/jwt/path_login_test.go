@@ -329,3 +329,49 @@ func TestLoginRateLimited(t *testing.T) {
 func mustNumber(s string) any {
 	return jsonNumber(s)
 }
+
+// TestRoleChangesTakeEffectAtOnce: roles are cached for logins, and every
+// write or delete is seen by the next login, also while logins run.
+func TestRoleChangesTakeEffectAtOnce(t *testing.T) {
+	t.Parallel()
+	h := configured(t)
+	h.b.limit = loginlimit.New(loginlimit.Config{Burst: 1 << 20})
+	writeRole(t, h, "app", map[string]any{"bound_audiences": "a"})
+	tokA := h.iss.Sign(t, h.iss.Claims("x", "a"))
+	tokB := h.iss.Sign(t, h.iss.Claims("x", "b"))
+	if _, err := h.login("app", tokA); err != nil {
+		t.Fatal(err)
+	}
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"bound_audiences": "b"})
+	if _, err := h.login("app", tokA); err == nil {
+		t.Fatal("the old audience still logs in after the role changed")
+	}
+	if _, err := h.login("app", tokB); err != nil {
+		t.Fatal(err)
+	}
+	// Logins racing with rewrites never see a role that was replaced: once
+	// the last write (audience a) is done, audience a logs in and b does not.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			_, _ = h.login("app", tokA)
+			_, _ = h.login("app", tokB)
+		}
+	}()
+	for i := range 50 {
+		aud := []string{"a", "b"}[i%2]
+		h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"bound_audiences": aud})
+	}
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"bound_audiences": "a"})
+	<-done
+	if _, err := h.login("app", tokA); err != nil {
+		t.Fatalf("after the last write: %v", err)
+	}
+	if _, err := h.login("app", tokB); err == nil {
+		t.Fatal("a replaced role is still cached")
+	}
+	h.mustDo(t, logical.DeleteOperation, "role/app", nil)
+	_, err := h.login("app", tokA)
+	wantUserError(t, err, logical.ErrInvalidRequest, `role "app" could not be found`, tokA)
+}

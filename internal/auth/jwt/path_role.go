@@ -116,7 +116,11 @@ func (b *backend) deleteRole(ctx context.Context, _ *logical.Request, d *framewo
 	}
 	b.roleMu.Lock()
 	defer b.roleMu.Unlock()
-	return nil, b.storage.Delete(ctx, rolePrefix+name)
+	if err := b.storage.Delete(ctx, rolePrefix+name); err != nil {
+		return nil, err
+	}
+	b.cacheRole(name, nil)
+	return nil, nil
 }
 
 // writeRole creates a role or changes the fields the request sets on an
@@ -145,6 +149,7 @@ func (b *backend) writeRole(ctx context.Context, _ *logical.Request, d *framewor
 	if err := b.saveRole(ctx, name, r); err != nil {
 		return nil, err
 	}
+	b.cacheRole(name, r)
 	if maxTTL := b.system.MaxLeaseTTL(); maxTTL > 0 && r.MaxTTL > maxTTL {
 		resp := &logical.Response{}
 		resp.AddWarning("token max ttl is greater than the system or backend mount's maximum TTL value; issued tokens' max TTL value will be truncated")

@@ -45,8 +45,40 @@ type role struct {
 	tokenutil.Params
 }
 
-// loadRole returns the named role, or nil when there is none. Numbers in
-// bound_claims stay json.Number, so they compare exactly with claims.
+// role returns the named role from the cache, filling it from storage on a
+// miss, or nil when there is none. The role returned is shared: read it,
+// never change it.
+func (b *backend) role(ctx context.Context, name string) (*role, error) {
+	b.cacheMu.RLock()
+	r := b.roles[name]
+	b.cacheMu.RUnlock()
+	if r != nil {
+		return r, nil
+	}
+	b.roleMu.RLock()
+	defer b.roleMu.RUnlock()
+	r, err := b.loadRole(ctx, name)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	b.cacheRole(name, r)
+	return r, nil
+}
+
+// cacheRole remembers r (nil forgets the name); callers hold roleMu.
+func (b *backend) cacheRole(name string, r *role) {
+	b.cacheMu.Lock()
+	defer b.cacheMu.Unlock()
+	if r == nil {
+		delete(b.roles, name)
+		return
+	}
+	b.roles[name] = r
+}
+
+// loadRole reads the named role from storage into a fresh value, or nil
+// when there is none. Numbers in bound_claims stay json.Number, so they
+// compare exactly with claims.
 func (b *backend) loadRole(ctx context.Context, name string) (*role, error) {
 	e, err := b.storage.Get(ctx, rolePrefix+name)
 	if err != nil || e == nil {
