@@ -81,7 +81,19 @@ func newHTTPClient(caPEM string) (*http.Client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr, Timeout: fetchTimeout}, nil
+	return &http.Client{Transport: tr, Timeout: fetchTimeout, CheckRedirect: noDowngrade}, nil
+}
+
+// noDowngrade follows at most five redirects and never from https to
+// plain http, where keys could be swapped in transit.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return fmt.Errorf("stopped after 5 redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refusing a redirect from https to %s", req.URL.Scheme)
+	}
+	return nil
 }
 
 // checkURL accepts an absolute http or https URL.

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,9 @@ func TestKeySources(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustVerify(t, v, tok, Expected{Issuer: iss.URL, Audiences: []string{"coffer"}})
+			if wantIss := map[bool]string{true: iss.URL}[cfg.DiscoveryURL != ""]; v.DiscoveredIssuer() != wantIss {
+				t.Fatalf("DiscoveredIssuer = %q, want %q", v.DiscoveredIssuer(), wantIss)
+			}
 		})
 	}
 	t.Run("untrusted CA", func(t *testing.T) {
@@ -275,4 +279,24 @@ func TestUnknownKeyWhileIssuerDown(t *testing.T) {
 		}
 	}
 	mustVerify(t, v, iss.Sign(t, iss.Claims("a")), Expected{})
+}
+
+// TestNoRedirectDowngrade: keys served over https are never fetched after
+// a redirect to plain http.
+func TestNoRedirectDowngrade(t *testing.T) {
+	t.Parallel()
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"keys":[]}`))
+	}))
+	t.Cleanup(plain.Close)
+	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/keys", http.StatusFound))
+	t.Cleanup(tlsSrv.Close)
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}))
+	v, err := New(Config{JWKSURL: tlsSrv.URL + "/keys", JWKSCAPEM: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Check(context.Background()); !errors.Is(err, ErrKeysUnavailable) || !strings.Contains(err.Error(), "redirect from https to http") {
+		t.Fatalf("check = %v", err)
+	}
 }

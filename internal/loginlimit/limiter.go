@@ -18,6 +18,11 @@ const (
 	DefaultMaxKeys = 1 << 16
 )
 
+// UnknownRole is the role name to count attempts at roles that do not
+// exist under, all together: a caller spraying made-up role names is then
+// limited as one guessing at one role would be.
+const UnknownRole = "\x00unknown"
+
 // Config tunes a Limiter; zero fields take the defaults.
 type Config struct {
 	// Burst is how many failed logins a (role, address) pair may make
@@ -94,10 +99,14 @@ func (l *Limiter) Allow(role, remoteAddr string) error {
 	}
 	wait := time.Duration((level - (l.burst - 1)) * float64(l.refill))
 	secs := int64(math.Ceil(wait.Seconds()))
+	what := fmt.Sprintf("for role %q", role)
+	if role == UnknownRole {
+		what = "to roles that do not exist"
+	}
 	return &logical.RateLimitedError{
 		RetryAfter: wait,
-		Reason: fmt.Sprintf("too many failed logins for role %q from this address: try again in %d second%s",
-			role, secs, plural(secs)),
+		Reason: fmt.Sprintf("too many failed logins %s from this address: try again in %d second%s",
+			what, secs, plural(secs)),
 	}
 }
 

@@ -151,3 +151,13 @@ func BenchmarkAllowNoFailures(b *testing.B) {
 		}
 	})
 }
+
+func TestUnknownRoleMessage(t *testing.T) {
+	t.Parallel()
+	l, _ := newLimiter(1, time.Second)
+	l.Fail(UnknownRole, "10.0.0.1:1")
+	err := l.Allow(UnknownRole, "10.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "too many failed logins to roles that do not exist") || strings.Contains(err.Error(), "\x00") {
+		t.Fatalf("err = %q", err)
+	}
+}

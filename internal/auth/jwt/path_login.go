@@ -8,6 +8,7 @@ import (
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/jwtverify"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/loginlimit"
 )
 
 func (b *backend) loginPaths() []*framework.Path {
@@ -24,8 +25,10 @@ func (b *backend) loginPaths() []*framework.Path {
 
 // login resolves the role, asks the failure limiter, checks the token and
 // returns the Auth the core turns into a token. Failures the caller caused
-// count against its (role, address); a key server that cannot be reached
-// does not.
+// count against its (role, address), and attempts at roles that do not
+// exist all count against (unknownRole, address), so that spraying made-up
+// names is limited too; a key server that cannot be reached counts against
+// nobody.
 func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	st, err := b.loadState(ctx)
 	if err != nil {
@@ -41,10 +44,22 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 	if name == "" {
 		return nil, errMissingRole
 	}
-	if err := b.limit.Allow(name, req.RemoteAddr); err != nil {
+	r, err := b.role(ctx, name)
+	if err != nil {
 		return nil, err
 	}
-	auth, err := b.loginRole(ctx, req, st, name, d.String("jwt"))
+	key := name
+	if r == nil {
+		key = loginlimit.UnknownRole
+	}
+	if err := b.limit.Allow(key, req.RemoteAddr); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		b.limit.Fail(key, req.RemoteAddr)
+		return nil, logical.InvalidRequest("role %q could not be found", name)
+	}
+	auth, err := b.loginRole(ctx, req, st, name, r, d.String("jwt"))
 	if err != nil {
 		return nil, b.loginFailed(name, req.RemoteAddr, err)
 	}
@@ -69,18 +84,12 @@ func (b *backend) loginFailed(role, remote string, err error) error {
 	return err
 }
 
-// loginRole checks token against the named role, in Vault's order: the role,
-// the token's presence, the client address, the signature and registered
-// claims, the audience binding, the user and groups claims, the claim
-// mappings, the bound claims.
-func (b *backend) loginRole(ctx context.Context, req *logical.Request, st *configState, name, token string) (*logical.Auth, error) {
-	r, err := b.role(ctx, name)
-	if err != nil {
-		return nil, err
-	}
+// loginRole checks token against role r (named name), in Vault's order:
+// the role type, the token's presence, the client address, the signature
+// and registered claims, the audience binding, the user and groups claims,
+// the claim mappings, the bound claims.
+func (b *backend) loginRole(ctx context.Context, req *logical.Request, st *configState, name string, r *role, token string) (*logical.Auth, error) {
 	switch {
-	case r == nil:
-		return nil, logical.InvalidRequest("role %q could not be found", name)
 	case r.RoleType != roleTypeJWT:
 		return nil, logical.InvalidRequest("role with %s role_type is not allowed", r.RoleType)
 	case token == "":

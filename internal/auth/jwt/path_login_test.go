@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -302,6 +303,22 @@ func TestLoginRateLimited(t *testing.T) {
 	}
 	if err := login("other", good, attacker); err != nil {
 		t.Fatalf("another role: %v", err)
+	}
+
+	// Made-up role names count together: spraying them is limited too,
+	// and the real role from that address is not.
+	const sprayer = "192.0.2.9:1"
+	for i := range 10 {
+		err := login(fmt.Sprintf("guess-%d", i), good, sprayer)
+		if !errors.Is(err, logical.ErrInvalidRequest) || !strings.Contains(err.Error(), "could not be found") {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if err := login("guess-99", good, sprayer); !errors.As(err, &rl) || !strings.Contains(err.Error(), "to roles that do not exist") {
+		t.Fatalf("11th made-up role: %v", err)
+	}
+	if err := login("app", good, sprayer); err != nil {
+		t.Fatalf("the real role from the sprayer's address: %v", err)
 	}
 
 	// The issuer is down for an unknown key: not the caller's fault.
