@@ -5,6 +5,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/router"
+	"github.com/cofferhq/coffer/internal/wrapping"
 )
 
 // Admit tells the HTTP layer, before it reads a request's body, whether
@@ -43,6 +44,10 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	te, err := st.tokens.Lookup(ctx, req.ClientToken)
 	if err != nil {
 		return false, err
+	}
+	if te == nil && wrapping.TakesToken(req.Path) {
+		// Unwrapping with a used or expired wrapping token: Vault's 400.
+		return false, wrapping.ErrInvalidToken
 	}
 	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
 		return false, denied

@@ -20,6 +20,7 @@ import (
 	"github.com/cofferhq/coffer/internal/seal"
 	"github.com/cofferhq/coffer/internal/system"
 	"github.com/cofferhq/coffer/internal/token"
+	"github.com/cofferhq/coffer/internal/wrapping"
 )
 
 // Config is what New needs to build a Core.
@@ -77,6 +78,7 @@ type active struct {
 	mounts   *mountTable
 	quotas   *quota.Manager
 	lockout  *lockout.Guard
+	wrapper  *wrapping.Manager
 	stop     context.CancelFunc
 	// background counts the goroutines that run while unsealed (the key
 	// rotator); Seal waits for them after stop.
@@ -130,6 +132,13 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	if err := applyQuota(st.quotas, req); err != nil {
 		return nil, err
 	}
+	if wrapping.TakesToken(req.Path) {
+		// As Vault's HTTP layer does: a bad wrapping token is a 400 that
+		// says so, before authorisation would call it a 403.
+		if err := st.wrapper.Check(ctx, req.ClientToken, req.Data); err != nil {
+			return nil, err
+		}
+	}
 	route, rest := st.router.Match(req.Path)
 	sub := *req
 	sub.Path = rest
@@ -162,10 +171,13 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 			c.logger.Error("revoke used-up token", "accessor", te.Accessor, "error", rerr.Error())
 		}
 	}
-	if err != nil || resp == nil || resp.Auth == nil || route.Type == tokenTypeName {
+	if err == nil && resp != nil && resp.Auth != nil && route.Type != tokenTypeName {
+		resp, err = c.issueLoginToken(ctx, st, req.Path, resp)
+	}
+	if err != nil {
 		return resp, err
 	}
-	return c.issueLoginToken(ctx, st, req.Path, resp)
+	return wrapResponse(ctx, st, req, route.Type, resp)
 }
 
 // applyQuota spends one request of the client's allowance, reporting the
@@ -246,7 +258,7 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 	if err != nil {
 		return nil, err
 	}
-	if !res.Allowed {
+	if !res.Allowed || !res.WrapTTLAllowed(req.WrapTTL) {
 		return nil, denied
 	}
 	sub.Sudo = res.Sudo || res.IsRoot

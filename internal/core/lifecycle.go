@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cofferhq/coffer/internal/cubbyhole"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/router"
 	"github.com/cofferhq/coffer/internal/seal"
 	"github.com/cofferhq/coffer/internal/system"
 	"github.com/cofferhq/coffer/internal/token"
+	"github.com/cofferhq/coffer/internal/wrapping"
 )
 
 // Barrier prefixes of the core's own state.
@@ -162,7 +164,13 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	lm := &leaseMounts{router: rt}
 	var ts *token.Store
 	leases := c.newLeaseManager(lm, &ts)
-	if ts, err = c.newTokenStore(ctx, revokeTokenLeases(leases, c.logger)); err != nil {
+	cubby := cubbyhole.NewStore(logical.NewView(c.barrier, cubbyholePrefix))
+	revokeLeases, destroyCubbyhole := revokeTokenLeases(leases, c.logger), c.destroyCubbyhole(cubby)
+	onRevoke := func(ctx context.Context, e *token.Entry) {
+		revokeLeases(ctx, e)
+		destroyCubbyhole(ctx, e)
+	}
+	if ts, err = c.newTokenStore(ctx, onRevoke); err != nil {
 		return err
 	}
 	quotas := quota.New(logical.NewView(c.barrier, quotaPrefix))
@@ -171,7 +179,8 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	}
 	mt := &mountTable{
 		storage: c.barrier, router: rt, engines: c.conf.Engines, auths: c.conf.AuthMethods,
-		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix)},
+		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix),
+			cubbyhole: cubbyhole.NewBackend(cubby, ts, token.IsBatch), cubbyholeStorage: logical.NewView(c.barrier, cubbyholePrefix)},
 		logger:   c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
 		revokeIssued: ts.RevokeByPath, dropQuotas: quotas.DeleteUnder, revokeLeases: revokeMountLeases(leases),
 		movers: []pathMover{{"tokens", ts.MovePath}, {"rate-limit quotas", quotas.MovePath}, {"leases", leases.MovePrefix}},
@@ -188,7 +197,8 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
 	leases.Start(runCtx)
-	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, stop: stop}
+	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, stop: stop,
+		wrapper: wrapping.New(ts, cubby, c.logger.With("component", "wrapping"))}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)

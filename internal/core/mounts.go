@@ -24,20 +24,30 @@ const (
 	authTableKey    = "core/auth"
 	secretsPrefix   = "logical/"
 	authPrefix      = "auth/"
-	tokenTypeName   = "token"
-	systemTypeName  = "system"
+	tokenTypeName     = "token"
+	systemTypeName    = "system"
+	cubbyholeTypeName = "cubbyhole"
 )
+
+// builtinType reports whether typ is a backend every server has, which can
+// be neither mounted again nor disabled nor given options.
+func builtinType(typ string) bool {
+	return typ == systemTypeName || typ == tokenTypeName || typ == cubbyholeTypeName
+}
 
 // reservedSecretsPaths cannot be used for secrets engines.
 var reservedSecretsPaths = []string{"sys/", "auth/", "cubbyhole/", "identity/"}
 
 // builtinBackends are the backends that exist in every server and cannot be
-// disabled: the sys/ backend and the token store.
+// disabled: the sys/ backend, the token store and the cubbyholes.
 type builtinBackends struct {
 	sys    logical.Backend
 	tokens logical.Backend
 	// tokenStorage is the token store's own view.
 	tokenStorage logical.Storage
+	// cubbyhole serves cubbyhole/ over cubbyholeStorage.
+	cubbyhole        logical.Backend
+	cubbyholeStorage logical.Storage
 }
 
 // mountTable owns both mount tables: it persists them in the barrier, builds
@@ -117,6 +127,9 @@ func (mt *mountTable) load(ctx context.Context) error {
 				return fmt.Errorf("create mount table %s: %w", t, err)
 			}
 		}
+		if entries, err = mt.addCubbyhole(ctx, t, entries); err != nil {
+			return err
+		}
 		mt.entries[t] = entries
 		for _, e := range entries {
 			if err := mt.mountLocked(ctx, t, e); err != nil {
@@ -125,6 +138,26 @@ func (mt *mountTable) load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// addCubbyhole adds the cubbyhole/ mount to a secrets table that lacks it
+// (a new one, or one written before cubbyholes existed) and persists it.
+func (mt *mountTable) addCubbyhole(ctx context.Context, t system.Table, entries []*system.MountInfo) ([]*system.MountInfo, error) {
+	if t != system.SecretsTable || mt.builtins.cubbyhole == nil {
+		return entries, nil
+	}
+	for _, e := range entries {
+		if e.Type == cubbyholeTypeName {
+			return entries, nil
+		}
+	}
+	e := newEntry(cubbyholeTypeName, "cubbyhole/", "per-token private secret storage")
+	e.Local = true
+	entries = append(entries, e)
+	if err := logical.PutJSON(ctx, mt.storage, tableKey(t), entries); err != nil {
+		return nil, fmt.Errorf("add cubbyhole/ to mount table %s: %w", t, err)
+	}
+	return entries, nil
 }
 
 func newEntry(typ, path, desc string) *system.MountInfo {
@@ -159,6 +192,10 @@ func (mt *mountTable) build(ctx context.Context, t system.Table, e *system.Mount
 		return mt.builtins.sys, nil, nil
 	case tokenTypeName:
 		return mt.builtins.tokens, mt.builtins.tokenStorage, nil
+	case cubbyholeTypeName:
+		if mt.builtins.cubbyhole != nil {
+			return mt.builtins.cubbyhole, mt.builtins.cubbyholeStorage, nil
+		}
 	}
 	factories := mt.engines
 	if t == system.AuthTable {

@@ -77,7 +77,7 @@ func (mt *mountTable) Enable(ctx context.Context, t system.Table, m system.Mount
 			}
 		}
 	}
-	if m.Type == systemTypeName || m.Type == tokenTypeName {
+	if builtinType(m.Type) {
 		return logical.InvalidRequest("a %q backend cannot be mounted again", m.Type)
 	}
 	if m.DefaultLeaseTTL > 0 && m.MaxLeaseTTL > 0 && m.DefaultLeaseTTL > m.MaxLeaseTTL {
@@ -177,7 +177,7 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 		return err
 	}
 	e := mt.entries[t][i]
-	if e.Type == systemTypeName || e.Type == tokenTypeName {
+	if builtinType(e.Type) {
 		return logical.InvalidRequest("cannot disable the built-in %q mount", routePath(t, path))
 	}
 	if mt.revokeLeases != nil {

@@ -38,7 +38,7 @@ func (mt *mountTable) Tune(ctx context.Context, t system.Table, path string, tn 
 	if maps.Equal(old.Options, e.Options) {
 		return nil, mt.commitTune(ctx, t, i, &e, nil, nil, nil)
 	}
-	if e.Type == systemTypeName || e.Type == tokenTypeName {
+	if builtinType(e.Type) {
 		return nil, logical.InvalidRequest("the options of the built-in %q mount cannot be changed", routePath(t, e.Path))
 	}
 	from, to, err := versionChange(t, old, &e)

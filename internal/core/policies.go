@@ -66,11 +66,16 @@ func (ps *policyStore) ListPolicies(ctx context.Context) ([]string, error) {
 }
 
 // GetPolicy returns a policy's text; the built-in default when it was never
-// rewritten. The root policy has no text and is reported as not found.
+// rewritten, and the built-in response-wrapping, which cannot be. The root
+// policy has no text and is reported as not found.
 func (ps *policyStore) GetPolicy(ctx context.Context, name string) (string, bool, error) {
 	n, err := policy.CanonicalName(name)
 	if err != nil {
 		return "", false, err
+	}
+	if n == policy.ResponseWrappingName {
+		// Whatever an older server let someone store under this name.
+		return policy.ResponseWrappingPolicy, true, nil
 	}
 	e, err := ps.storage.Get(ctx, n)
 	if err != nil {

@@ -7,9 +7,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -133,8 +135,13 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 		// policy both see "secret/metadata/", however the client spelt it.
 		path += "/"
 	}
+	wrapTTL, err := requestWrapTTL(r)
+	if err != nil {
+		return nil, nop, err
+	}
 	tok := token(r) // before the token's headers go
 	req := &logical.Request{
+		WrapTTL:     wrapTTL,
 		ID:          uuid.NewString(),
 		Operation:   op,
 		Path:        path,
@@ -186,14 +193,41 @@ func operation(r *http.Request) (logical.Operation, error) {
 // unsupportedHeaders refuses requests that ask for Vault features Coffer
 // does not have, rather than silently answering something else.
 func unsupportedHeaders(r *http.Request) error {
-	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
-		return logical.InvalidRequest("response wrapping (X-Vault-Wrap-TTL) is not supported; send the request without it")
-	}
 	if ns := strings.Trim(r.Header.Get("X-Vault-Namespace"), "/"); ns != "" && ns != "root" {
 		return logical.InvalidRequest("namespaces are not supported: drop the X-Vault-Namespace header (got %q)", ns)
 	}
 	return nil
 }
+
+// requestWrapTTL reads X-Vault-Wrap-TTL as Vault does: whole seconds or a
+// duration such as "5m"; absent or zero means no wrapping. The JWT format
+// of X-Vault-Wrap-Format is Vault's internal affair and is refused rather
+// than ignored.
+func requestWrapTTL(r *http.Request) (time.Duration, error) {
+	v := strings.TrimSpace(r.Header.Get("X-Vault-Wrap-TTL"))
+	if v == "" {
+		return 0, nil
+	}
+	if f := r.Header.Get("X-Vault-Wrap-Format"); strings.EqualFold(f, "jwt") {
+		return 0, logical.InvalidRequest("JWT wrapping tokens are not supported; send the request without X-Vault-Wrap-Format")
+	}
+	var ttl time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n > maxWrapSeconds || n < -maxWrapSeconds {
+			return 0, logical.InvalidRequest("X-Vault-Wrap-TTL %q is out of range", v)
+		}
+		ttl = time.Duration(n) * time.Second
+	} else if ttl, err = time.ParseDuration(v); err != nil {
+		return 0, logical.InvalidRequest("X-Vault-Wrap-TTL must be a number of seconds or a duration such as \"5m\", got %.40q", v)
+	}
+	if ttl < 0 {
+		return 0, logical.InvalidRequest("requested wrap ttl cannot be negative")
+	}
+	return ttl, nil
+}
+
+// maxWrapSeconds keeps a wrap TTL in seconds within time.Duration.
+const maxWrapSeconds = int64(math.MaxInt64 / int64(time.Second))
 
 // token reads the client token from X-Vault-Token or a Bearer header.
 func token(r *http.Request) string {

@@ -12,22 +12,7 @@ import (
 )
 
 // envelope is Vault's response body for logical responses.
-type envelope struct {
-	RequestID     string         `json:"request_id"`
-	LeaseID       string         `json:"lease_id"`
-	Renewable     bool           `json:"renewable"`
-	LeaseDuration int64          `json:"lease_duration"`
-	Data          map[string]any `json:"data"`
-	WrapInfo      any            `json:"wrap_info"`
-	Warnings      []string       `json:"warnings"`
-	Auth          *authBody      `json:"auth"`
-}
-
-type authBody struct {
-	*logical.Auth
-	LeaseDuration int64             `json:"lease_duration"`
-	Metadata      map[string]string `json:"metadata"`
-}
+type envelope = logical.Envelope
 
 func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical.Request, resp *logical.Response) {
 	if resp != nil && resp.Raw != nil {
@@ -38,7 +23,7 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 		writeJSON(w, r, status, resp.Raw)
 		return
 	}
-	if resp == nil || (resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 && resp.Status == 0) {
+	if resp == nil || (resp.Data == nil && resp.Auth == nil && resp.Secret == nil && resp.WrapInfo == nil && len(resp.Warnings) == 0 && resp.Status == 0) {
 		switch req.Operation {
 		case logical.ReadOperation, logical.ListOperation:
 			writeErrors(w, http.StatusNotFound, []string{})
@@ -47,19 +32,13 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 		}
 		return
 	}
-	if resp.Data == nil && resp.Auth == nil && resp.Secret == nil && len(resp.Warnings) == 0 {
+	if resp.Data == nil && resp.Auth == nil && resp.Secret == nil && resp.WrapInfo == nil && len(resp.Warnings) == 0 {
 		// A bare status, such as the 202 of a queued revocation: Vault
 		// sends no body.
 		w.WriteHeader(resp.Status)
 		return
 	}
-	env := envelope{RequestID: req.ID, Data: resp.Data, Warnings: resp.Warnings}
-	if s := resp.Secret; s != nil {
-		env.LeaseID, env.Renewable, env.LeaseDuration = s.LeaseID, s.Renewable, int64(s.TTL.Seconds())
-	}
-	if au := resp.Auth; au != nil {
-		env.Auth = &authBody{Auth: au, LeaseDuration: int64(au.LeaseDuration.Seconds()), Metadata: au.Metadata}
-	}
+	env := logical.NewEnvelope(req.ID, resp)
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusOK

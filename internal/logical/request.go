@@ -61,6 +61,10 @@ type Request struct {
 	// Sudo is true when the caller's policies grant the sudo capability on
 	// this path (root always has it); set by the core after authorisation.
 	Sudo bool
+	// WrapTTL is the response wrapping the client asked for
+	// (X-Vault-Wrap-TTL): the response is to be kept in a single-use
+	// wrapping token living this long. Zero means no wrapping.
+	WrapTTL time.Duration
 	// Secret is the leased secret being renewed or revoked, on the
 	// RenewOperation and RevokeOperation requests of the lease manager;
 	// nil otherwise.

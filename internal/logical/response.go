@@ -23,6 +23,26 @@ type Response struct {
 	// level of the body too, beside the envelope's own fields, which win
 	// where a name is the same. Older clients still read it there.
 	DataAtTopLevel bool
+	// WrapInfo, when set, means the response was wrapped: what it would
+	// have said is kept for the holder of WrapInfo.Token, and the client is
+	// told only how to get it (and any Warnings).
+	WrapInfo *WrapInfo
+}
+
+// WrapInfo describes a response-wrapping token, as the envelope's
+// wrap_info reports it. Token is the secret: whoever holds it may unwrap
+// the response, once.
+type WrapInfo struct {
+	Token    string
+	Accessor string
+	// TTL is how long the token lives; CreationTime when it was made.
+	TTL          time.Duration
+	CreationTime time.Time
+	// CreationPath is the request path whose response it wraps.
+	CreationPath string
+	// WrappedAccessor is the accessor of what is inside when that has one:
+	// a token's, or an AppRole secret ID's.
+	WrappedAccessor string
 }
 
 // Secret carries lease information for a response that hands out something

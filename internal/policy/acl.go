@@ -3,6 +3,7 @@ package policy
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -16,6 +17,26 @@ type Result struct {
 	Sudo bool
 	// IsRoot is true when the ACL contains the root policy.
 	IsRoot bool
+	// MinWrappingTTL and MaxWrappingTTL are the deciding rule's bounds on
+	// response wrapping (zero: none); WrapTTLAllowed applies them.
+	MinWrappingTTL, MaxWrappingTTL time.Duration
+}
+
+// WrapTTLAllowed reports whether a request asking for response wrapping
+// of ttl (zero: none) meets the deciding rule's bounds, as Vault checks
+// them: a maximum requires wrapping no longer than it, a minimum wrapping
+// at least that long, and bounds merged from several policies that
+// contradict each other allow nothing.
+func (r Result) WrapTTLAllowed(ttl time.Duration) bool {
+	switch {
+	case r.MaxWrappingTTL > 0 && (ttl == 0 || ttl > r.MaxWrappingTTL):
+		return false
+	case r.MinWrappingTTL > 0 && ttl < r.MinWrappingTTL:
+		return false
+	case r.MinWrappingTTL > 0 && r.MaxWrappingTTL > 0 && r.MaxWrappingTTL < r.MinWrappingTTL:
+		return false
+	}
+	return true
 }
 
 // ACL is a compiled set of policies. It is immutable after NewACL and safe
@@ -39,6 +60,9 @@ type perms struct {
 	allowed  map[string][]any
 	denied   map[string][]any
 	required []string
+	// minWrap and maxWrap are the wrapping TTL bounds; merged rules keep
+	// the lesser of each, as Vault does.
+	minWrap, maxWrap time.Duration
 }
 
 // NewACL compiles policies into an ACL. Nil policies are skipped. If any
@@ -96,6 +120,8 @@ func mergeInto(m map[string]*perms, key string, r *PathRule) {
 		pm.allowed, pm.denied, pm.required = nil, nil, nil
 		return
 	}
+	pm.minWrap = lesserSet(pm.minWrap, r.MinWrappingTTL)
+	pm.maxWrap = lesserSet(pm.maxWrap, r.MaxWrappingTTL)
 	pm.allowed = mergeParams(pm.allowed, r.AllowedParameters)
 	pm.denied = mergeParams(pm.denied, r.DeniedParameters)
 	for _, req := range r.RequiredParameters {
@@ -103,6 +129,14 @@ func mergeInto(m map[string]*perms, key string, r *PathRule) {
 			pm.required = append(pm.required, req)
 		}
 	}
+}
+
+// lesserSet is the lesser of two bounds, zero meaning unset.
+func lesserSet(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // mergeParams unions parameter maps; an empty value list (any value) on
@@ -231,7 +265,7 @@ func (a *ACL) AllowedParams(op logical.Operation, path string, params ParamFunc)
 	if pm == nil {
 		return Result{}, nil
 	}
-	res := Result{Sudo: pm.caps&capSudo != 0}
+	res := Result{Sudo: pm.caps&capSudo != 0, MinWrappingTTL: pm.minWrap, MaxWrappingTTL: pm.maxWrap}
 	need := opBit(op)
 	if need == 0 || pm.caps&need == 0 {
 		return res, nil

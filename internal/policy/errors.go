@@ -23,6 +23,12 @@ var (
 		Kind: logical.ErrInvalidRequest,
 		Msg:  `cannot delete the "default" policy`,
 	}
+	// ErrResponseWrappingPolicy is returned when the caller tries to write
+	// or delete the built-in "response-wrapping" policy.
+	ErrResponseWrappingPolicy error = &logical.UserError{
+		Kind: logical.ErrInvalidRequest,
+		Msg:  `cannot update or delete the "response-wrapping" policy`,
+	}
 	// ErrEmptyName is returned for a policy name that is empty after
 	// trimming spaces.
 	ErrEmptyName error = &logical.UserError{

@@ -16,6 +16,10 @@ const (
 	// DefaultName is the policy attached to tokens by default. It may be
 	// rewritten but not deleted.
 	DefaultName = "default"
+	// ResponseWrappingName is the only policy of response-wrapping tokens
+	// (ResponseWrappingPolicy). It can be neither written nor deleted, and
+	// no other token may be given it.
+	ResponseWrappingName = "response-wrapping"
 )
 
 // Policy is one parsed ACL policy. A Policy is immutable after Parse and
@@ -50,8 +54,9 @@ type PathRule struct {
 	DeniedParameters map[string][]any
 	// RequiredParameters must all be present in the request data.
 	RequiredParameters []string
-	// MinWrappingTTL and MaxWrappingTTL are kept for Vault compatibility.
-	// Coffer does not wrap responses, so they are not enforced.
+	// MinWrappingTTL and MaxWrappingTTL bound the response wrapping a
+	// request matched by the rule must ask for (see Result.WrapTTLAllowed):
+	// with a maximum, an unwrapped request is refused.
 	MinWrappingTTL time.Duration
 	MaxWrappingTTL time.Duration
 	// Line is where the block starts in Raw, for messages.
@@ -97,16 +102,21 @@ func CanonicalName(name string) (string, error) {
 }
 
 // CheckWrite returns ErrRootPolicy when name (in any case) is the root
-// policy, which cannot be written; nil otherwise.
+// policy and ErrResponseWrappingPolicy for response-wrapping, which cannot
+// be written; nil otherwise.
 func CheckWrite(name string) error {
-	if strings.EqualFold(strings.TrimSpace(name), RootName) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case RootName:
 		return ErrRootPolicy
+	case ResponseWrappingName:
+		return ErrResponseWrappingPolicy
 	}
 	return nil
 }
 
-// CheckDelete returns ErrRootPolicy for root and ErrDefaultPolicyDelete for
-// default (in any case), nil for every other name.
+// CheckDelete returns ErrRootPolicy for root, ErrDefaultPolicyDelete for
+// default and ErrResponseWrappingPolicy for response-wrapping (in any
+// case), nil for every other name.
 func CheckDelete(name string) error {
 	n := strings.ToLower(strings.TrimSpace(name))
 	switch n {
@@ -114,6 +124,8 @@ func CheckDelete(name string) error {
 		return ErrRootPolicy
 	case DefaultName:
 		return ErrDefaultPolicyDelete
+	case ResponseWrappingName:
+		return ErrResponseWrappingPolicy
 	}
 	return nil
 }
@@ -164,12 +176,44 @@ path "sys/renew" {
   capabilities = ["update"]
 }
 
+# Allow a token to manage its own cubbyhole.
+path "cubbyhole/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+# Allow a token to wrap arbitrary values in a response-wrapping token, to
+# look up a wrapping token's creation time, TTL and path, and to unwrap one.
+path "sys/wrapping/wrap" {
+  capabilities = ["update"]
+}
+
+path "sys/wrapping/lookup" {
+  capabilities = ["update"]
+}
+
+path "sys/wrapping/unwrap" {
+  capabilities = ["update"]
+}
+
 # Allow general-purpose hashing, which reveals nothing stored.
 path "sys/tools/hash" {
   capabilities = ["update"]
 }
 
 path "sys/tools/hash/*" {
+  capabilities = ["update"]
+}
+`
+
+// ResponseWrappingPolicy is the text of the built-in "response-wrapping"
+// policy, the only one of a response-wrapping token: it may unwrap itself
+// and read its own wrapped response. It grants no write of its cubbyhole,
+// so whatever a wrapping token unwraps was put there by the server.
+const ResponseWrappingPolicy = `path "cubbyhole/response" {
+  capabilities = ["read"]
+}
+
+path "sys/wrapping/unwrap" {
   capabilities = ["update"]
 }
 `

@@ -70,12 +70,13 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.generateRootPaths()...)
 	paths = append(paths, b.leasePaths()...)
 	paths = append(paths, b.lockedUserPaths()...)
+	paths = append(paths, b.wrappingPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
-			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts"),
+			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts", wrapLookupPath),
 			Root:            slices.Concat(sudoPaths, leaseSudoPaths),
 		},
 	}}

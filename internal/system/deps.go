@@ -213,4 +213,5 @@ type Core interface {
 	Leases
 	LeaseFailures
 	LockedUsers
+	Wrapping
 }

@@ -44,6 +44,9 @@ type CreateRequest struct {
 
 	// roleName is set by Role.apply.
 	roleName string
+	// wrapping is set by CreateWrapping, the one way to a token with the
+	// response-wrapping policy.
+	wrapping bool
 }
 
 // Create issues a token and returns its ID and entry. The ID is returned
@@ -71,6 +74,9 @@ func (s *Store) CreateWithRole(ctx context.Context, parent *Entry, req CreateReq
 }
 
 func (s *Store) create(ctx context.Context, parent *Entry, req CreateRequest, role *Role) (string, *Entry, []string, error) {
+	if !req.wrapping && slices.Contains(normalizePolicies(req.Policies, false), wrappingPolicy) {
+		return "", nil, nil, ErrWrappingPolicy
+	}
 	warnings, err := s.checkCreate(parent, &req, role)
 	if err != nil {
 		return "", nil, nil, err

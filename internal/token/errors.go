@@ -26,6 +26,10 @@ var (
 	// ErrRootFromLogin is a 400: an auth method asked for a token with the
 	// root policy, which only init (and root itself) may hand out.
 	ErrRootFromLogin = logical.CodedError(logical.ErrInvalidRequest, "auth methods may not issue tokens with the root policy; remove \"root\" from the role's or user's policies")
+	// ErrWrappingPolicy is a 400: the "response-wrapping" policy belongs to
+	// response-wrapping tokens alone; a token that had it could pass for
+	// one.
+	ErrWrappingPolicy = logical.CodedError(logical.ErrInvalidRequest, "cannot assign the \"response-wrapping\" policy: it is reserved for response-wrapping tokens")
 	// ErrPolicyEscalation is a 400: a non-root parent asked for a policy it
 	// does not hold itself.
 	ErrPolicyEscalation = logical.CodedError(logical.ErrInvalidRequest, "child policies must be a subset of the parent's policies")

@@ -158,6 +158,12 @@ func WithUsedEntry(ctx context.Context, e *Entry) context.Context {
 	return context.WithValue(ctx, usedEntryKey{}, e)
 }
 
+// UsedEntry returns the entry WithUsedEntry put in ctx, or nil: the token
+// that authenticated the request being served, as it was before the use
+// this request spent. It is the only way to see a token whose last use
+// that was, since Lookup no longer finds it.
+func UsedEntry(ctx context.Context) *Entry { return usedEntry(ctx) }
+
 func usedEntry(ctx context.Context) *Entry {
 	e, _ := ctx.Value(usedEntryKey{}).(*Entry)
 	return e

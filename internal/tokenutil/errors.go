@@ -9,6 +9,10 @@ var (
 	// never mint a root token.
 	ErrRootPolicy error = &logical.UserError{Kind: logical.ErrInvalidRequest,
 		Msg: `the "root" policy cannot be given to tokens issued by an auth method`}
+	// ErrWrappingPolicy refuses "response-wrapping" among the token
+	// policies: it belongs to response-wrapping tokens alone.
+	ErrWrappingPolicy error = &logical.UserError{Kind: logical.ErrInvalidRequest,
+		Msg: `the "response-wrapping" policy cannot be given to tokens issued by an auth method`}
 	// ErrNegativeUses refuses a negative token_num_uses.
 	ErrNegativeUses error = &logical.UserError{Kind: logical.ErrInvalidRequest,
 		Msg: "token_num_uses must not be negative; 0 means unlimited"}

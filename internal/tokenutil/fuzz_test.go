@@ -43,8 +43,8 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		switch {
-		case slices.Contains(p.Policies, "root"):
-			t.Fatalf("root policy accepted: %v", p.Policies)
+		case slices.Contains(p.Policies, "root"), slices.Contains(p.Policies, "response-wrapping"):
+			t.Fatalf("reserved policy accepted: %v", p.Policies)
 		case p.NumUses < 0 || p.TTL < 0 || p.MaxTTL < 0 || p.Period < 0 || p.ExplicitMaxTTL < 0:
 			t.Fatalf("negative setting accepted: %+v", p)
 		case p.MaxTTL > 0 && p.TTL > p.MaxTTL:

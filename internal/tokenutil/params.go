@@ -53,6 +53,9 @@ func (p *Params) Parse(d *framework.FieldData) error {
 		if slices.Contains(q.Policies, "root") {
 			return ErrRootPolicy
 		}
+		if slices.Contains(q.Policies, "response-wrapping") {
+			return ErrWrappingPolicy
+		}
 	}
 	durations := map[string]*time.Duration{
 		"token_ttl": &q.TTL, "token_max_ttl": &q.MaxTTL,

@@ -144,6 +144,7 @@ func TestRemountRefusals(t *testing.T) {
 		"the sys mount":          {"sys", "system", `cannot remount "sys/"`},
 		"into sys/":              {"secret", "sys/secret", "cannot remount to destination"},
 		"into cubbyhole/":        {"secret", "cubbyhole/x", "cannot remount to destination"},
+		"the cubbyhole mount":    {"cubbyhole", "cubby", `cannot remount "cubbyhole/"`},
 		"the token method":       {"auth/token", "auth/tokens2", `cannot remount "auth/token/"`},
 		"onto the token method":  {"auth/people", "auth/token", "cannot remount to destination"},
 		"auth to secrets":        {"auth/people", "people", "cannot remount auth mount to non-auth mount"},
@@ -169,7 +170,7 @@ func TestRemountRefusals(t *testing.T) {
 		})
 	}
 	mounts, err := sys.ListMounts()
-	if err != nil || mounts["secret/"] == nil || mounts["other/"] == nil || len(mounts) != 4 {
+	if err != nil || mounts["secret/"] == nil || mounts["other/"] == nil || mounts["cubbyhole/"] == nil || len(mounts) != 5 {
 		t.Fatalf("a refused move changed the mounts: %v %v", mounts, err)
 	}
 
