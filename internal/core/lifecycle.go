@@ -181,7 +181,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		storage: c.barrier, router: rt, engines: c.conf.Engines, auths: c.conf.AuthMethods,
 		builtins: builtinBackends{sys: c.sys, tokens: ts.Backend(), tokenStorage: logical.NewView(c.barrier, tokenPrefix),
 			cubbyhole: cubbyhole.NewBackend(cubby, ts, token.IsBatch), cubbyholeStorage: logical.NewView(c.barrier, cubbyholePrefix)},
-		logger:   c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
+		logger: c.logger, defaults: logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
 		revokeIssued: ts.RevokeByPath, dropQuotas: quotas.DeleteUnder, revokeLeases: revokeMountLeases(leases),
 		movers: []pathMover{{"tokens", ts.MovePath}, {"rate-limit quotas", quotas.MovePath}, {"leases", leases.MovePrefix}},
 	}

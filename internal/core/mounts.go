@@ -20,10 +20,10 @@ import (
 // Storage keys of the mount tables inside the barrier, and the prefixes of
 // each mount's own view.
 const (
-	secretsTableKey = "core/mounts"
-	authTableKey    = "core/auth"
-	secretsPrefix   = "logical/"
-	authPrefix      = "auth/"
+	secretsTableKey   = "core/mounts"
+	authTableKey      = "core/auth"
+	secretsPrefix     = "logical/"
+	authPrefix        = "auth/"
 	tokenTypeName     = "token"
 	systemTypeName    = "system"
 	cubbyholeTypeName = "cubbyhole"
