@@ -54,6 +54,7 @@ func connectionFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "address", Usage: "server address; env COFFER_ADDR, VAULT_ADDR (default " + defaultAddress + ")"},
 		&ucli.StringFlag{Name: "ca-cert", Usage: "PEM file of the CA that signed the server's certificate; env COFFER_CACERT, VAULT_CACERT"},
 		&ucli.BoolFlag{Name: "tls-skip-verify", Usage: "do not verify the server's certificate (insecure); env COFFER_SKIP_VERIFY, VAULT_SKIP_VERIFY"},
+		&ucli.StringFlag{Name: "wrap-ttl", Usage: "wrap the response in a single-use token living this long (\"60s\", \"5m\"); env COFFER_WRAP_TTL, VAULT_WRAP_TTL"},
 	}
 }
 
@@ -158,6 +159,13 @@ func (e *env) newClient(c *ucli.Context) (*api.Client, error) {
 	if err != nil {
 		return nil, usageError("configuring the client", err)
 	}
+	wrapTTL := e.flagOrEnv(c, "wrap-ttl", "COFFER_WRAP_TTL", "VAULT_WRAP_TTL")
+	if wrapTTL != "" {
+		if _, err := parseDurationSeconds(wrapTTL); err != nil {
+			return nil, usageError("parsing -wrap-ttl", err)
+		}
+	}
+	client.SetWrappingLookupFunc(wrapLookup(wrapTTL))
 	token, err := e.token()
 	if err != nil {
 		return nil, err

@@ -54,7 +54,12 @@ func (s *session) resolveKV(arg string) (kvPath, error) {
 	if m := s.c.String("mount"); m != "" {
 		lookup = strings.Trim(m, "/")
 	}
+	// The lookup itself is never wrapped, as in Vault's CLI: only the
+	// answer the user asked for is.
+	wrap := s.client.CurrentWrappingLookupFunc()
+	s.client.SetWrappingLookupFunc(func(string, string) string { return "" })
 	sec, err := s.client.Logical().ReadWithContext(s.ctx, "sys/internal/ui/mounts/"+lookup)
+	s.client.SetWrappingLookupFunc(wrap)
 	if err != nil {
 		return kvPath{}, serverError("looking up the mount of "+lookup, err)
 	}
@@ -152,7 +157,7 @@ func runKVPatch(s *session) error {
 // printKVWrite prints a write's answer: for KV v2 the new version's
 // metadata under the secret's path, for KV v1 Vault's success line.
 func (s *session) printKVWrite(k kvPath, sec *api.Secret, p string) error {
-	if !k.v2 || sec == nil {
+	if !k.v2 || sec == nil || sec.WrapInfo != nil {
 		return s.writeResult(sec, "Data written to: %s", p)
 	}
 	if s.out.format != "table" || s.out.field != "" {
@@ -191,6 +196,9 @@ func runKVGet(s *session) error {
 // printKVGet prints a read like Vault: for KV v2 the path, the version's
 // metadata and the data in sections; -field looks inside the data.
 func (s *session) printKVGet(k kvPath, sec *api.Secret, p string) error {
+	if sec.WrapInfo != nil {
+		return s.out.secret(sec)
+	}
 	data := sec.Data
 	if k.v2 {
 		data, _ = sec.Data["data"].(map[string]any)

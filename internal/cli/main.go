@@ -58,6 +58,7 @@ func newApp(e *env) *ucli.App {
 			e.listCommand(),
 			e.deleteCommand(),
 			e.patchCommand(),
+			e.unwrapCommand(),
 		},
 	}
 	app.Action = unknownCommand

@@ -249,6 +249,16 @@ func secretRows(sec *api.Secret) []row {
 		return nil
 	}
 	var rows []row
+	if w := sec.WrapInfo; w != nil {
+		// Vault's CLI writes these keys with a colon.
+		rows = append(rows, row{"wrapping_token:", w.Token}, row{"wrapping_accessor:", w.Accessor},
+			row{"wrapping_token_ttl:", humanDuration(w.TTL)},
+			row{"wrapping_token_creation_time:", w.CreationTime.String()},
+			row{"wrapping_token_creation_path:", w.CreationPath})
+		if w.WrappedAccessor != "" {
+			rows = append(rows, row{"wrapped_accessor:", w.WrappedAccessor})
+		}
+	}
 	if sec.LeaseDuration > 0 {
 		if sec.LeaseID != "" {
 			rows = append(rows, row{"lease_id", sec.LeaseID},
@@ -338,6 +348,22 @@ func secretField(sec *api.Secret, name string) (any, bool) {
 			return a.IdentityPolicies, true
 		case "policies":
 			return a.Policies, true
+		}
+	}
+	if w := sec.WrapInfo; w != nil {
+		switch name {
+		case "wrapping_token":
+			return w.Token, true
+		case "wrapping_accessor":
+			return w.Accessor, true
+		case "wrapping_token_ttl":
+			return humanDuration(w.TTL), true
+		case "wrapping_token_creation_time":
+			return w.CreationTime.String(), true
+		case "wrapping_token_creation_path":
+			return w.CreationPath, true
+		case "wrapped_accessor":
+			return w.WrappedAccessor, true
 		}
 	}
 	switch name {

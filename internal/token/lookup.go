@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -96,7 +97,7 @@ func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, er
 // last. The use that brings the count to zero succeeds and marks the token
 // as being revoked, so no further request can use it; the caller serves the
 // request it authenticated and then calls Revoke(ctx, entry.Hash) (should it
-// not, the sweeper finishes the revocation). Use returns nil, nil when the
+// not, the sweeper finishes the revocation a minute later). Use returns nil, nil when the
 // token may not be used. Concurrent uses of one token are serialised, so a token with
 // num_uses=n authenticates exactly n requests. A batch token is checked
 // from what it carries, without a storage read (but for its parent's
@@ -130,8 +131,12 @@ func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
 		return nil, err
 	}
 	if last {
-		s.exp.track(hash, s.now())
-		s.poke()
+		// The caller revokes it once the request it authenticated has been
+		// served: what that request leaves in the token's name (a wrapping
+		// token's cubbyhole being unwrapped, a lease being registered) must
+		// outlive it. The sweeper finishes the job only if the caller never
+		// does; the token authenticates nothing meanwhile.
+		s.exp.track(hash, s.now().Add(usedUpGrace))
 	}
 	return granted, nil
 }
@@ -148,6 +153,10 @@ func (s *Store) save(ctx context.Context, e *Entry) error {
 	}
 	return nil
 }
+
+// usedUpGrace is how long the sweeper leaves a token whose last use was
+// granted to the caller, which is to revoke it after serving the request.
+const usedUpGrace = time.Minute
 
 type usedEntryKey struct{}
 

@@ -250,9 +250,14 @@ func TestNumUses(t *testing.T) {
 	if e, err := h.s.Use(t.Context(), a.ClientToken); e != nil || err != nil {
 		t.Fatalf("third use: %v %v", e, err)
 	}
-	// The core revokes after serving the last use; the sweeper would too.
-	if _, err := h.s.SweepExpired(t.Context()); err != nil {
-		t.Fatal(err)
+	// The core revokes after serving the last use; the sweeper does too,
+	// but leaves the caller time to serve the request first.
+	if n, err := h.s.SweepExpired(t.Context()); err != nil || n != 0 {
+		t.Fatalf("swept a used-up token while its last request may be served: %d %v", n, err)
+	}
+	h.clock.Advance(usedUpGrace)
+	if n, err := h.s.SweepExpired(t.Context()); err != nil || n != 1 {
+		t.Fatalf("sweep after the grace: %d %v", n, err)
 	}
 	if _, err := h.call(logical.ReadOperation, "lookup-self", a.ClientToken, nil); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("lookup after use-up: %v", err)
@@ -298,6 +303,7 @@ func TestConcurrentUse(t *testing.T) {
 	if ok.Load() != 5 {
 		t.Fatalf("%d uses granted, want 5", ok.Load())
 	}
+	h.clock.Advance(usedUpGrace)
 	if _, err := h.s.SweepExpired(t.Context()); err != nil {
 		t.Fatal(err)
 	}
