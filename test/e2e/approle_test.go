@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/openbao/openbao/api/v2"
+
+	"github.com/cofferhq/coffer/internal/lockout"
 )
 
 const approleBuild = `
@@ -114,6 +116,14 @@ func TestApproleConcurrentLogins(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	roleID := enableApprole(t, s, map[string]any{"secret_id_num_uses": 3})
+	// The 21 refusals would lock the role ID out (user lockout); this test
+	// is about the use limit alone.
+	disable := true
+	if _, err := s.client.Logical().Write("sys/auth/approle/tune", map[string]any{
+		"user_lockout_config": api.UserLockoutConfigInput{DisableLockout: &disable},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	gen, err := s.client.Logical().Write("auth/approle/role/build/secret-id", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,5 +143,51 @@ func TestApproleConcurrentLogins(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 3 {
 		t.Fatalf("%d logins with a three-use secret ID", ok.Load())
+	}
+}
+
+// TestApproleLockout: bad secret IDs count against the role ID in user
+// lockout, as in Vault: after the threshold even a good secret ID is
+// refused with 403 until an operator unlocks the role ID, and another
+// role is not affected.
+func TestApproleLockout(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	roleID := enableApprole(t, s, map[string]any{})
+	if _, err := s.client.Logical().Write("auth/approle/role/other", map[string]any{"role_id": "other-id"}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := s.client.Logical().Write("auth/approle/role/build/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSecret, err := s.client.Logical().Write("auth/approle/role/other/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(role, secret any) int {
+		_, err := s.as(t, "").Logical().Write("auth/approle/login", map[string]any{"role_id": role, "secret_id": secret})
+		return statusOf(err)
+	}
+	for i := range lockout.DefaultThreshold {
+		if got := login(" "+roleID+" ", "guess"); got != http.StatusBadRequest {
+			t.Fatalf("failure %d: %d", i+1, got)
+		}
+	}
+	if got := login(roleID, good.Data["secret_id"]); got != http.StatusForbidden {
+		t.Fatalf("login of a locked role ID: %d", got)
+	}
+	if got := login("other-id", otherSecret.Data["secret_id"]); got != 0 {
+		t.Fatalf("another role's login: %d", got)
+	}
+	auths, err := s.client.Sys().ListAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.Logical().Write("sys/locked-users/"+auths["approle/"].Accessor+"/unlock/"+roleID, nil); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
+	if got := login(roleID, good.Data["secret_id"]); got != 0 {
+		t.Fatalf("login after unlock: %d", got)
 	}
 }

@@ -17,7 +17,9 @@ var (
 	// CIDR blocks of the role or the secret ID. It is one value for all of
 	// them, so a caller cannot tell which half was wrong, or that both were
 	// right but the address was not. The reason goes to the server log.
-	ErrInvalidCredentials error = &logical.UserError{Kind: logical.ErrInvalidRequest, Msg: "invalid role or secret ID"}
+	// Its kind is logical.ErrInvalidCredentials (a 400), which the core's
+	// user lockout counts against the role ID.
+	ErrInvalidCredentials error = &logical.UserError{Kind: logical.ErrInvalidCredentials, Msg: "invalid role or secret ID"}
 
 	// ErrNoConstraint refuses a role with nothing to check at login: no
 	// secret ID and no CIDR blocks would let anyone who learns the role ID

@@ -18,6 +18,9 @@ func (b *backend) loginPaths() []*framework.Path {
 		},
 		Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: b.login},
 		Help:       "Log in with a role ID and a secret ID; served without a token.",
+		// User lockout counts failures per role ID, as Vault's does, spelt
+		// as login compares it.
+		LoginAlias: func(d *framework.FieldData) string { return strings.TrimSpace(d.String("role_id")) },
 	}}
 }
 
