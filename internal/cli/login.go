@@ -94,6 +94,11 @@ func runMethodLogin(s *session, method string) error {
 	if err != nil {
 		return serverError("authenticating", err)
 	}
+	if sec != nil && sec.WrapInfo != nil {
+		// Logged in wrapped (-wrap-ttl): the token is for whoever unwraps
+		// it, so nothing is stored.
+		return s.out.secret(sec)
+	}
 	if sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
 		return &exitError{code: exitServer, msg: "Error authenticating: " + path + " returned no token"}
 	}

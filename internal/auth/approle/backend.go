@@ -8,6 +8,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/loginlimit"
 )
 
 // defaultMaxTTL stands in for the mount's maximum lease TTL when the
@@ -24,6 +25,8 @@ type backend struct {
 	logger  *slog.Logger
 	system  logical.SystemView
 	secrets *secretStore
+	// limit counts failed logins per (role ID, client address).
+	limit *loginlimit.Limiter
 	// roleMu is held for writing by role changes (which must see and
 	// update the role_id index atomically, and delete a role with all its
 	// secret IDs) and for reading while a secret ID is issued, so that no
@@ -44,7 +47,8 @@ type backend struct {
 
 // Factory builds an approle backend for a mount. It keeps roles and secret
 // ID digests in conf.Storage, creating the mount's HMAC key there on first
-// use, and sweeps expired secret IDs every minute until its Cleanup. The
+// use, sweeps expired secret IDs every minute until its Cleanup, and
+// throttles failed logins per (role ID, client address) with a 429. The
 // returned *framework.Backend is safe for concurrent use; login is declared
 // unauthenticated. It returns ErrNoStorage when conf has no storage.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
@@ -68,7 +72,8 @@ func newBackend(ctx context.Context, conf *logical.BackendConfig, now func() tim
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{storage: conf.Storage, logger: logger, system: conf.System, secrets: secrets}
+	b := &backend{storage: conf.Storage, logger: logger, system: conf.System, secrets: secrets,
+		limit: loginlimit.New(loginlimit.Config{Now: now})}
 	b.life, b.endLife = context.WithCancel(context.WithoutCancel(ctx))
 	return b, nil
 }

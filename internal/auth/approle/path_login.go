@@ -2,6 +2,7 @@ package approle
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strings"
 
@@ -27,12 +28,25 @@ func (b *backend) loginPaths() []*framework.Path {
 // login checks the role ID, the caller's address and, when the role binds
 // one, the secret ID (spending one of its uses), and returns the Auth the
 // core turns into a token. Every failure of well-formed input is
-// ErrInvalidCredentials; the reason goes to the log only.
+// ErrInvalidCredentials, the reason going to the log only, and counts
+// against the caller's (role ID, address): past loginlimit's burst, its
+// next attempts are refused with a 429 before any work.
 func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	roleID := strings.TrimSpace(d.String("role_id"))
 	if roleID == "" {
 		return nil, logical.InvalidRequest("missing role_id")
 	}
+	if err := b.limit.Allow(roleID, req.RemoteAddr); err != nil {
+		return nil, err
+	}
+	resp, err := b.authenticate(ctx, req, d, roleID)
+	if errors.Is(err, ErrInvalidCredentials) {
+		b.limit.Fail(roleID, req.RemoteAddr)
+	}
+	return resp, err
+}
+
+func (b *backend) authenticate(ctx context.Context, req *logical.Request, d *framework.FieldData, roleID string) (*logical.Response, error) {
 	name, role, err := b.roleByID(ctx, roleID)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/loginlimit"
 )
 
 func TestLoginAuthShape(t *testing.T) {
@@ -99,5 +100,32 @@ func TestRenewal(t *testing.T) {
 	h.mustDo(t, logical.DeleteOperation, "role/web", nil)
 	if err := renew(); !errors.Is(err, logical.ErrInvalidRequest) {
 		t.Fatalf("renew after the role went: %v", err)
+	}
+}
+
+// TestFailedLoginsThrottled: bad secret IDs for one role ID from one
+// address are refused with a 429 once the limiter's burst is spent, while
+// another address, and the role ID's good logins from elsewhere, go on.
+func TestFailedLoginsThrottled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	roleID := h.role(t, "web", nil)
+	good, _ := h.secretID(t, "web", nil)
+	for i := range loginlimit.DefaultBurst {
+		if _, err := h.login(roleID, "guess", "192.0.2.7:1"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	_, err := h.login(roleID, good, "192.0.2.7:2")
+	var rl *logical.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		t.Fatalf("after the burst: %v", err)
+	}
+	if _, err := h.login(roleID, good, "198.51.100.1:1"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	h.clock.advance(loginlimit.DefaultRefill)
+	if _, err := h.login(roleID, good, "192.0.2.7:3"); err != nil {
+		t.Fatalf("after the refill: %v", err)
 	}
 }
