@@ -8,6 +8,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/loginlimit"
 )
 
 func (b *backend) loginPaths() []*framework.Path {
@@ -36,24 +37,35 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 	if roleID == "" {
 		return nil, logical.InvalidRequest("missing role_id")
 	}
-	if err := b.limit.Allow(roleID, req.RemoteAddr); err != nil {
-		return nil, err
-	}
-	resp, err := b.authenticate(ctx, req, d, roleID)
-	if errors.Is(err, ErrInvalidCredentials) {
-		b.limit.Fail(roleID, req.RemoteAddr)
-	}
-	return resp, err
-}
-
-func (b *backend) authenticate(ctx context.Context, req *logical.Request, d *framework.FieldData, roleID string) (*logical.Response, error) {
 	name, role, err := b.roleByID(ctx, roleID)
 	if err != nil {
 		return nil, err
 	}
+	// Made-up role IDs count together per address, so spraying them is
+	// limited as guessing at one role is; a known one under itself (the
+	// role ID, which the caller has, not the role's name, which it may
+	// not).
+	key := roleID
 	if role == nil {
+		key = loginlimit.UnknownRole
+	}
+	if err := b.limit.Allow(key, req.RemoteAddr); err != nil {
+		return nil, err
+	}
+	if role == nil {
+		b.limit.Fail(key, req.RemoteAddr)
 		return nil, ErrInvalidCredentials
 	}
+	resp, err := b.authenticate(ctx, req, d, name, role)
+	if errors.Is(err, ErrInvalidCredentials) {
+		b.limit.Fail(key, req.RemoteAddr)
+	}
+	return resp, err
+}
+
+// authenticate checks the caller's address and, when the role binds one,
+// its secret ID, spending one of its uses.
+func (b *backend) authenticate(ctx context.Context, req *logical.Request, d *framework.FieldData, name string, role *roleEntry) (*logical.Response, error) {
 	var entry *secretEntry
 	if role.BindSecretID {
 		secretID := strings.TrimSpace(d.String("secret_id"))
@@ -65,6 +77,7 @@ func (b *backend) authenticate(ctx context.Context, req *logical.Request, d *fra
 		}
 		// The address is checked before a use is spent, so a caller from
 		// the wrong place cannot burn a secret ID's uses.
+		var err error
 		entry, err = b.secrets.consume(ctx, name, secretID, func(e *secretEntry) error {
 			return b.checkAddress(name, role, e, req.RemoteAddr)
 		})

@@ -3,6 +3,7 @@ package approle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -127,5 +128,14 @@ func TestFailedLoginsThrottled(t *testing.T) {
 	h.clock.advance(loginlimit.DefaultRefill)
 	if _, err := h.login(roleID, good, "192.0.2.7:3"); err != nil {
 		t.Fatalf("after the refill: %v", err)
+	}
+	// Made-up role IDs count together: spraying them is no way around.
+	for i := range loginlimit.DefaultBurst {
+		if _, err := h.login(fmt.Sprintf("made-up-%d", i), "x", "203.0.113.9:1"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("unknown role ID %d: %v", i, err)
+		}
+	}
+	if _, err := h.login("made-up-new", "x", "203.0.113.9:1"); !errors.As(err, &rl) {
+		t.Fatalf("one more made-up role ID: %v", err)
 	}
 }
