@@ -200,6 +200,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, stop: stop,
 		wrapper: wrapping.New(ts, cubby, c.logger.With("component", "wrapping"))}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
+	st.background.Go(func() { c.tidyCubbyholes(runCtx, cubby, ts) })
 	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil

@@ -24,6 +24,18 @@ func (c *Core) destroyCubbyhole(cubby *cubbyhole.Store) func(context.Context, *t
 	}
 }
 
+// tidyCubbyholes destroys, once per unseal, the cubbyholes whose token a
+// crash kept from taking them along.
+func (c *Core) tidyCubbyholes(ctx context.Context, cubby *cubbyhole.Store, ts *token.Store) {
+	n, err := cubby.Tidy(ctx, ts.Exists)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		c.logger.Error("tidy cubbyholes", "destroyed", n, "error", err.Error())
+	case n > 0:
+		c.logger.Info("destroyed the cubbyholes of tokens that are gone", "count", n)
+	}
+}
+
 // wrapResponse replaces resp by a response-wrapping token holding it when
 // req asked for wrapping. Nothing is wrapped that has nothing to say, is
 // already wrapped, is written raw (sys/health, an unwrapped response) or

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/cubbyhole"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/registry"
@@ -116,5 +117,25 @@ func TestCubbyholeMountAddedToOldTables(t *testing.T) {
 	}
 	if count != 1 {
 		t.Fatalf("%d cubbyhole mounts after unseal", count)
+	}
+}
+
+// TestTidyCubbyholes: a cubbyhole whose token is gone (a crash between the
+// two deletions) is destroyed by the unseal's tidy; a live token's stays.
+func TestTidyCubbyholes(t *testing.T) {
+	t.Parallel()
+	c, root := devCore(t)
+	ctx := context.Background()
+	if _, err := do(c, root, logical.UpdateOperation, "cubbyhole/k", map[string]any{"v": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	orphan := cubbyhole.NewStore(logical.NewView(c.barrier, cubbyholePrefix))
+	if err := orphan.Put(ctx, "0123abcd", "response", map[string]any{"response": "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.state.Load()
+	c.tidyCubbyholes(ctx, orphan, st.tokens)
+	if owners := cubbyholeOwners(t, c); len(owners) != 1 || owners[0] != st.tokens.HashID(root)+"/" {
+		t.Fatalf("owners after tidy: %v", owners)
 	}
 }

@@ -95,3 +95,29 @@ func TestDestroy(t *testing.T) {
 		}
 	}
 }
+
+// TestTidy destroys the cubbyholes of owners that are gone and keeps the
+// others.
+func TestTidy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewStore(logical.NewInmemStorage())
+	for _, o := range []string{"alive", "gone1", "gone2"} {
+		if err := s.Put(ctx, o, "k", map[string]any{"v": o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Tidy(ctx, func(_ context.Context, o string) (bool, error) { return o == "alive", nil })
+	if err != nil || n != 2 {
+		t.Fatalf("tidy = %d, %v", n, err)
+	}
+	if owners, _ := s.Owners(ctx); !reflect.DeepEqual(owners, []string{"alive"}) {
+		t.Fatalf("owners after tidy: %v", owners)
+	}
+	if _, err := s.Tidy(ctx, func(context.Context, string) (bool, error) { return false, errors.New("storage down") }); err == nil {
+		t.Fatal("an error deciding was swallowed")
+	}
+	if owners, _ := s.Owners(ctx); len(owners) != 1 {
+		t.Fatal("an owner whose existence is unknown was destroyed")
+	}
+}

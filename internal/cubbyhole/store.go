@@ -114,8 +114,7 @@ func (c *Store) Destroy(ctx context.Context, owner string) error {
 	return nil
 }
 
-// Owners lists the owners that have a cubbyhole, for tidying cubbyholes a
-// crash kept from being destroyed with their token.
+// Owners lists the owners that have a cubbyhole.
 func (c *Store) Owners(ctx context.Context) ([]string, error) {
 	keys, err := c.storage.List(ctx, "")
 	if err != nil {
@@ -128,4 +127,32 @@ func (c *Store) Owners(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Tidy destroys the cubbyholes whose owner no longer exists (exists says,
+// by token hash): what a crash between a token's revocation and its
+// cubbyhole's destruction leaves behind. It returns how many it destroyed
+// and the first error; a failure on one does not stop the rest.
+func (c *Store) Tidy(ctx context.Context, exists func(ctx context.Context, owner string) (bool, error)) (int, error) {
+	owners, err := c.Owners(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var first error
+	for _, o := range owners {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		ok, err := exists(ctx, o)
+		if err == nil && !ok {
+			if err = c.Destroy(ctx, o); err == nil {
+				n++
+			}
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return n, first
 }
