@@ -2,6 +2,7 @@ package approle
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -39,10 +40,35 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	s := logical.NewInmemStorage()
+	return newHarnessOn(t, logical.NewInmemStorage(), false)
+}
+
+// yieldingStorage gives way to other goroutines in the middle of every
+// read and write, so that a read-modify-write without its lock loses
+// updates in a test, as it would under load.
+type yieldingStorage struct{ *logical.InmemStorage }
+
+func (y yieldingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	runtime.Gosched()
+	e, err := y.InmemStorage.Get(ctx, key)
+	runtime.Gosched()
+	return e, err
+}
+
+func (y yieldingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	runtime.Gosched()
+	return y.InmemStorage.Put(ctx, e)
+}
+
+func newHarnessOn(t testing.TB, s *logical.InmemStorage, yielding bool) *harness {
+	t.Helper()
 	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var storage logical.Storage = s
+	if yielding {
+		storage = yieldingStorage{s}
+	}
 	b, err := newBackend(context.Background(), &logical.BackendConfig{
-		Storage: s, System: logical.StaticSystemView{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour},
+		Storage: storage, System: logical.StaticSystemView{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour},
 	}, c.now)
 	if err != nil {
 		t.Fatal(err)

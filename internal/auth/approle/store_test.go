@@ -94,7 +94,7 @@ func TestTamperedEntryRefused(t *testing.T) {
 func TestNumUsesUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	const uses, racers = 5, 64
-	h := newHarness(t)
+	h := newHarnessOn(t, logical.NewInmemStorage(), true)
 	roleID := h.role(t, "web", map[string]any{"secret_id_num_uses": uses})
 	secretID, accessor := h.secretID(t, "web", nil)
 	var ok, refused atomic.Int32
