@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +119,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if _, leaked := sec.Data["secret_type"]; leaked || sec.Data["password"] == nil {
 		t.Fatalf("data: %v", sec.Data)
 	}
+	marker := s.eng.Marker(user)
 
 	look, err := s.client.Sys().Lookup(sec.LeaseID)
 	if err != nil {
@@ -142,6 +146,11 @@ func TestLeaseLifecycle(t *testing.T) {
 	look, _ = s.client.Sys().Lookup(sec.LeaseID)
 	if look.Data["last_renewal"] == nil {
 		t.Fatal("lookup does not show the renewal")
+	}
+	for what, v := range map[string]any{"read": sec, "lookup": look, "renew": ren} {
+		if b, _ := json.Marshal(v); marker == "" || bytes.Contains(b, []byte(marker)) {
+			t.Fatalf("the %s response carries the lease's internal data", what)
+		}
 	}
 	// The legacy path, with the ID in the URL.
 	if st, body := call(t, s.client, http.MethodPut, "sys/renew/"+sec.LeaseID, map[string]any{"increment": "1h"}); st != 200 || body["lease_duration"] != 3600.0 || body["lease_id"] != sec.LeaseID {
@@ -347,6 +356,16 @@ func TestLeaseSurvivesRestart(t *testing.T) {
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// The lease's internal data is in the file, encrypted: never in the clear.
+	raw, err := os.ReadFile(filepath.Join(dir, "coffer.db"))
+	if err != nil || len(raw) == 0 {
+		t.Fatal(err)
+	}
+	for _, u := range []string{user, longUser} {
+		if bytes.Contains(raw, []byte(eng.Marker(u))) {
+			t.Fatal("a lease's internal data is in the database file in plaintext")
+		}
 	}
 
 	p2, err := bolt.Open(dir)

@@ -31,12 +31,22 @@ type Engine struct {
 	fail    error
 	failN   int
 	live    map[string]bool
+	markers map[string]string
 	revoked []string
 	renewed int
 }
 
 // New returns an Engine with nothing issued.
-func New() *Engine { return &Engine{live: map[string]bool{}} }
+func New() *Engine { return &Engine{live: map[string]bool{}, markers: map[string]string{}} }
+
+// Marker returns the random value the login user's lease carries in its
+// InternalData and nowhere else, for tests that check it never leaves the
+// barrier.
+func (g *Engine) Marker(user string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.markers[user]
+}
 
 // FailRevocations makes every revocation fail with err (nil: succeed again).
 func (g *Engine) FailRevocations(err error) {
@@ -112,16 +122,16 @@ func (g *Engine) Factory(_ context.Context, _ *logical.BackendConfig) (logical.B
 // also written to the mount's storage, which revoke deletes.
 func (g *Engine) issue(s *framework.Secret) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		b := make([]byte, 8)
+		b := make([]byte, 16)
 		_, _ = rand.Read(b)
-		user := d.String("name") + "-" + hex.EncodeToString(b)
+		user, marker := d.String("name")+"-"+hex.EncodeToString(b[:8]), "internal-"+hex.EncodeToString(b[8:])
 		if err := req.Storage.Put(ctx, &logical.StorageEntry{Key: "users/" + user, Value: []byte("1")}); err != nil {
 			return nil, err
 		}
 		g.mu.Lock()
-		g.live[user] = true
+		g.live[user], g.markers[user] = true, marker
 		g.mu.Unlock()
-		resp := s.Response(map[string]any{"username": user, "password": "pw-" + user}, map[string]any{"username": user})
+		resp := s.Response(map[string]any{"username": user, "password": "pw-" + user}, map[string]any{"username": user, "marker": marker})
 		if ttl := d.Duration("ttl"); ttl > 0 {
 			resp.Secret.TTL = ttl
 		}
@@ -135,7 +145,7 @@ func (g *Engine) renew(_ context.Context, req *logical.Request) (*logical.Respon
 	defer g.mu.Unlock()
 	g.renewed++
 	user, _ := req.Secret.InternalData["username"].(string)
-	if !g.live[user] {
+	if !g.live[user] || req.Secret.InternalData["marker"] != g.markers[user] {
 		return nil, logical.InvalidRequest("leasetest: no such login %q", user)
 	}
 	return &logical.Response{Secret: &logical.Secret{TTL: time.Hour, MaxTTL: req.Secret.MaxTTL}}, nil
@@ -153,7 +163,10 @@ func (g *Engine) revoke(ctx context.Context, req *logical.Request) (*logical.Res
 		return nil, err
 	}
 	g.mu.Unlock()
-	if user == "" {
+	g.mu.Lock()
+	intact := user != "" && req.Secret.InternalData["marker"] == g.markers[user]
+	g.mu.Unlock()
+	if !intact {
 		return nil, errors.New("leasetest: the lease lost its internal data")
 	}
 	if err := req.Storage.Delete(ctx, "users/"+user); err != nil {
