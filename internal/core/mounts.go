@@ -212,7 +212,7 @@ func (mt *mountTable) build(ctx context.Context, t system.Table, e *system.Mount
 	storage := logical.NewView(mt.storage, dataPrefix(t, e))
 	rp := routePath(t, e.Path)
 	backend, err := f(ctx, &logical.BackendConfig{
-		Storage: storage, Logger: mt.logger.With("mount", rp), Options: e.Options, MountPath: rp,
+		Storage: storage, Logger: mt.logger.With("mount", rp), Options: e.Options, MountPath: rp, MountUUID: e.UUID,
 		System: mountSystemView{mt: mt, table: t, uuid: e.UUID},
 	})
 	if err != nil {

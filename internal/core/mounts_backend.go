@@ -32,6 +32,7 @@ var (
 	_ logical.AuthRenewer      = (*gatedBackend)(nil)
 	_ logical.ParamParser      = (*gatedBackend)(nil)
 	_ logical.LoginAliaser     = (*gatedBackend)(nil)
+	_ logical.BackgroundRunner = (*gatedBackend)(nil)
 )
 
 func gate(b logical.Backend) *gatedBackend { return &gatedBackend{inner: b} }
@@ -106,6 +107,25 @@ func (g *gatedBackend) LoginAlias(ctx context.Context, req *logical.Request) (st
 		return la.LoginAlias(ctx, req)
 	}
 	return "", nil
+}
+
+// StartBackground implements logical.BackgroundRunner for backends that
+// have background work, on the backend now serving the mount.
+func (g *gatedBackend) StartBackground(ctx context.Context) {
+	b, done := g.enter()
+	defer done()
+	if br, ok := b.(logical.BackgroundRunner); ok {
+		br.StartBackground(ctx)
+	}
+}
+
+// StopBackground implements logical.BackgroundRunner like StartBackground.
+func (g *gatedBackend) StopBackground() {
+	b, done := g.enter()
+	defer done()
+	if br, ok := b.(logical.BackgroundRunner); ok {
+		br.StopBackground()
+	}
 }
 
 // SpecialPaths implements logical.PathInfo with the backend's own.

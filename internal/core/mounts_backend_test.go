@@ -152,3 +152,31 @@ func TestGatePassesCapabilitiesOn(t *testing.T) {
 		t.Fatalf("a backend without a parser: %v", params)
 	}
 }
+
+// background counts the calls of logical.BackgroundRunner.
+type background struct {
+	answering
+	mu            sync.Mutex
+	starts, stops int
+}
+
+func (b *background) StartBackground(context.Context) { b.mu.Lock(); b.starts++; b.mu.Unlock() }
+func (b *background) StopBackground()                 { b.mu.Lock(); b.stops++; b.mu.Unlock() }
+
+// TestGatePassesBackgroundOn: the HA layer's start and stop of a
+// backend's own scheduled work (static role rotation) reach the backend
+// through its gate, and, once it is retired, its successor.
+func TestGatePassesBackgroundOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	inner, next := &background{answering: "old"}, &background{answering: "new"}
+	g := gate(inner)
+	g.StopBackground()
+	g.StartBackground(ctx)
+	g.retire(ctx, next)
+	g.StopBackground()
+	if inner.starts != 1 || inner.stops != 1 || next.stops != 1 {
+		t.Fatalf("inner %d/%d, successor stops %d", inner.starts, inner.stops, next.stops)
+	}
+	gate(answering("plain")).StartBackground(ctx) // no such work: nothing to do
+}

@@ -56,6 +56,10 @@ type Backend struct {
 	// AuthRenew, when set, re-checks a login when its token is renewed
 	// (see logical.AuthRenewer); an error refuses the renewal.
 	AuthRenew func(ctx context.Context, req *logical.Request) error
+	// BackgroundStart and BackgroundStop, when set, resume and halt the
+	// backend's own scheduled work (see logical.BackgroundRunner).
+	BackgroundStart func(ctx context.Context)
+	BackgroundStop  func()
 
 	once     sync.Once
 	compiled []compiledPath
@@ -80,6 +84,7 @@ var (
 	_ logical.AuthRenewer      = (*Backend)(nil)
 	_ logical.ParamParser      = (*Backend)(nil)
 	_ logical.LoginAliaser     = (*Backend)(nil)
+	_ logical.BackgroundRunner = (*Backend)(nil)
 )
 
 // compile compiles the patterns and indexes the field names once. It
@@ -233,6 +238,20 @@ func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (boo
 
 // SpecialPaths implements logical.PathInfo.
 func (b *Backend) SpecialPaths() *logical.Paths { return b.Special }
+
+// StartBackground implements logical.BackgroundRunner.
+func (b *Backend) StartBackground(ctx context.Context) {
+	if b.BackgroundStart != nil {
+		b.BackgroundStart(ctx)
+	}
+}
+
+// StopBackground implements logical.BackgroundRunner.
+func (b *Backend) StopBackground() {
+	if b.BackgroundStop != nil {
+		b.BackgroundStop()
+	}
+}
 
 // Cleanup implements logical.Cleaner.
 func (b *Backend) Cleanup(ctx context.Context) {

@@ -61,6 +61,18 @@ type Cleaner interface {
 	Cleanup(ctx context.Context)
 }
 
+// BackgroundRunner is implemented by backends that do scheduled work of
+// their own which must run on one server only, the active one (the
+// database engine rotating static roles' passwords). A backend starts that
+// work when its factory builds it; StopBackground halts it and waits for
+// work in flight, StartBackground resumes it from what is stored. Requests
+// are served either way. Both are idempotent and safe for concurrent use;
+// Cleanup stops the work for good.
+type BackgroundRunner interface {
+	StartBackground(ctx context.Context)
+	StopBackground()
+}
+
 // SystemView is what a backend may learn about the server it runs in.
 type SystemView interface {
 	// DefaultLeaseTTL and MaxLeaseTTL are the mount's effective values.
@@ -78,6 +90,11 @@ type BackendConfig struct {
 	Options map[string]string
 	// MountPath is the mount's path, ending in "/".
 	MountPath string
+	// MountUUID identifies the mount's data: the same for every backend
+	// built for the mount (after a tune of its options, a remount), which
+	// may briefly run side by side, and different for every other mount.
+	// Empty when the backend is not built for a mount (tests).
+	MountUUID string
 }
 
 // Factory builds a backend for a mount.

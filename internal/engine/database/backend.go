@@ -60,6 +60,14 @@ type backend struct {
 	// when it has ended.
 	stop context.CancelFunc
 	done chan struct{}
+
+	// static is shared with other backends of the same mount; mountUUID
+	// names it, released once by cleanup.
+	static      *mountShared
+	mountUUID   string
+	releaseOnce sync.Once
+	// sched rotates static roles as they come due.
+	sched *scheduler
 }
 
 // Factory builds a database secrets engine for a mount. It keeps configs
@@ -72,6 +80,7 @@ func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, e
 	}
 	b := newBackend(conf, Plugins())
 	b.startOrphanSweeper()
+	b.sched.start(context.Background())
 	return b.framework(), nil
 }
 
@@ -89,6 +98,9 @@ func newBackend(conf *logical.BackendConfig, plugins map[string]dbdriver.Plugin)
 		conns: map[string]*conn{},
 	}
 	b.creds = b.newCredsSecret()
+	b.sched = newScheduler(b)
+	b.mountUUID = conf.MountUUID
+	b.static = acquireShared(conf.MountUUID)
 	return b
 }
 
@@ -98,16 +110,22 @@ func (b *backend) framework() *framework.Backend {
 	paths = append(paths, b.rolePaths()...)
 	paths = append(paths, b.credsPaths()...)
 	paths = append(paths, b.rotatePaths()...)
+	paths = append(paths, b.staticRolePaths()...)
+	paths = append(paths, b.staticCredsPaths()...)
 	return &framework.Backend{
-		Paths:   paths,
-		Secrets: []*framework.Secret{b.creds},
-		Clean:   b.cleanup,
+		Paths:           paths,
+		Secrets:         []*framework.Secret{b.creds},
+		Clean:           b.cleanup,
+		BackgroundStart: b.sched.start,
+		BackgroundStop:  b.sched.stop,
 	}
 }
 
 // cleanup stops background work and closes every pool: the mount is being
 // disabled or the server sealed.
 func (b *backend) cleanup(context.Context) {
+	b.sched.stop()
+	b.releaseOnce.Do(func() { releaseShared(b.mountUUID) })
 	if b.stop != nil {
 		b.stop()
 		<-b.done

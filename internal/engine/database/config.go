@@ -25,6 +25,9 @@ type dbConfig struct {
 	PasswordAuthentication string        `json:"password_authentication,omitempty"`
 	DisableEscaping        bool          `json:"disable_escaping,omitempty"`
 	RootRotationStatements []string      `json:"root_rotation_statements,omitempty"`
+	// SkipStaticRoleImportRotation is the default of a new static role's
+	// skip_import_rotation.
+	SkipStaticRoleImportRotation bool `json:"skip_static_role_import_rotation,omitempty"`
 	// PendingPassword is set while rotate-root runs: the new root password,
 	// stored before the database is changed, so that a crash between the
 	// two cannot lose the only working password (see recoverRotation).

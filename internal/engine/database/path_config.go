@@ -16,22 +16,23 @@ func nameField(desc string) *framework.FieldSchema {
 
 func configFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"name":                     nameField("Name of this database connection."),
-		"plugin_name":              {Type: framework.TypeString, Description: "postgresql-database-plugin or mysql-database-plugin (also mysql-aurora-, mysql-rds-, mysql-legacy-database-plugin)."},
-		"plugin_version":           {Type: framework.TypeString, Description: "Accepted for compatibility; the built-in plugin is always used."},
-		"verify_connection":        {Type: framework.TypeBool, Default: true, Description: "Connect and log in before the config is stored."},
-		"allowed_roles":            {Type: framework.TypeStringSlice, Description: "Roles (globs; \"*\" for all) that may use this connection."},
-		"root_rotation_statements": statementsField("Statements that set the root user's password on rotate-root."),
-		"password_policy":          {Type: framework.TypeString, Description: "Not supported: passwords are 20 letters, digits and '-'."},
-		"connection_url":           {Type: framework.TypeString, Description: "DSN, templated with {{username}} and {{password}}."},
-		"username":                 {Type: framework.TypeString, Description: "Root user named by {{username}}."},
-		"password":                 {Type: framework.TypeString, Description: "Root password named by {{password}}; never returned."},
-		"max_open_connections":     {Type: framework.TypeInt, Description: "Pool size (default 4)."},
-		"max_idle_connections":     {Type: framework.TypeInt, Description: "Idle connections kept (0: max_open_connections; negative: none)."},
-		"max_connection_lifetime":  {Type: framework.TypeDurationSecond, Description: "How long a connection is reused (0: forever)."},
-		"username_template":        {Type: framework.TypeString, Description: "Template of generated user names."},
-		"password_authentication":  {Type: framework.TypeString, Description: "PostgreSQL: password (default) or scram-sha-256 (send a SCRAM verifier, never the password)."},
-		"disable_escaping":         {Type: framework.TypeBool, Description: "Do not percent-escape credentials put into a connection URL."},
+		"name":                             nameField("Name of this database connection."),
+		"plugin_name":                      {Type: framework.TypeString, Description: "postgresql-database-plugin or mysql-database-plugin (also mysql-aurora-, mysql-rds-, mysql-legacy-database-plugin)."},
+		"plugin_version":                   {Type: framework.TypeString, Description: "Accepted for compatibility; the built-in plugin is always used."},
+		"verify_connection":                {Type: framework.TypeBool, Default: true, Description: "Connect and log in before the config is stored."},
+		"allowed_roles":                    {Type: framework.TypeStringSlice, Description: "Roles (globs; \"*\" for all) that may use this connection."},
+		"root_rotation_statements":         statementsField("Statements that set the root user's password on rotate-root."),
+		"password_policy":                  {Type: framework.TypeString, Description: "Not supported: passwords are 20 letters, digits and '-'."},
+		"connection_url":                   {Type: framework.TypeString, Description: "DSN, templated with {{username}} and {{password}}."},
+		"username":                         {Type: framework.TypeString, Description: "Root user named by {{username}}."},
+		"password":                         {Type: framework.TypeString, Description: "Root password named by {{password}}; never returned."},
+		"max_open_connections":             {Type: framework.TypeInt, Description: "Pool size (default 4)."},
+		"max_idle_connections":             {Type: framework.TypeInt, Description: "Idle connections kept (0: max_open_connections; negative: none)."},
+		"max_connection_lifetime":          {Type: framework.TypeDurationSecond, Description: "How long a connection is reused (0: forever)."},
+		"username_template":                {Type: framework.TypeString, Description: "Template of generated user names."},
+		"password_authentication":          {Type: framework.TypeString, Description: "PostgreSQL: password (default) or scram-sha-256 (send a SCRAM verifier, never the password)."},
+		"disable_escaping":                 {Type: framework.TypeBool, Description: "Do not percent-escape credentials put into a connection URL."},
+		"skip_static_role_import_rotation": {Type: framework.TypeBool, Description: "Default of skip_import_rotation for new static roles of this connection."},
 	}
 }
 
@@ -115,6 +116,7 @@ func (b *backend) readConfig(ctx context.Context, _ *logical.Request, d *framewo
 		"root_credentials_rotate_statements": orEmpty(c.RootRotationStatements),
 		"password_policy":                    "",
 		"verify_connection":                  c.VerifyConnection,
+		"skip_static_role_import_rotation":   c.SkipStaticRoleImportRotation,
 	}), nil
 }
 
@@ -135,6 +137,9 @@ func (b *backend) writeConfig(ctx context.Context, _ *logical.Request, d *framew
 	}
 	resp := &logical.Response{}
 	if err := applyConfigFields(c, d, resp); err != nil {
+		return nil, err
+	}
+	if err := b.rootNotStatic(ctx, name, c.Username); err != nil {
 		return nil, err
 	}
 	conn, err := b.openConn(name, c)
@@ -188,6 +193,9 @@ func applyConfigFields(c *dbConfig, d *framework.FieldData, resp *logical.Respon
 	}
 	if v, ok := d.GetOk("disable_escaping"); ok {
 		c.DisableEscaping = v.(bool)
+	}
+	if v, ok := d.GetOk("skip_static_role_import_rotation"); ok {
+		c.SkipStaticRoleImportRotation = v.(bool)
 	}
 	stmts, ok, err := statements(d, "root_rotation_statements")
 	if err != nil {

@@ -81,6 +81,7 @@ func TestReadConfig(t *testing.T) {
 	resp := h.mustDo(logical.ReadOperation, "config/db", nil)
 	want := map[string]any{
 		"plugin_name": "postgresql-database-plugin", "plugin_version": "", "password_policy": "", "verify_connection": true,
+		"skip_static_role_import_rotation":   false,
 		"allowed_roles":                      []any{"a", "b*"},
 		"root_credentials_rotate_statements": []any{`ALTER ROLE "{{username}}" WITH PASSWORD '{{password}}'`},
 		"connection_details": map[string]any{

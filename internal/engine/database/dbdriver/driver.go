@@ -68,6 +68,25 @@ type Driver interface {
 	Close() error
 }
 
+// Accounts is what a Driver offers on top of Driver for static roles,
+// which manage the password of a user that exists already; the engine
+// finds it by type assertion. All methods are safe for concurrent use and
+// never put a password in an error.
+type Accounts interface {
+	// UserExists reports whether a user of that name exists (any host,
+	// for MySQL).
+	UserExists(ctx context.Context, username string) (bool, error)
+	// RootUser returns the name the pool logs in as, as the server sees
+	// it (for MySQL without the host).
+	RootUser(ctx context.Context) (string, error)
+	// CheckLogin logs in once as username with password over a
+	// connection of its own, to the server the pool reaches, and returns
+	// nil when that works. An error means the login failed or the server
+	// could not be reached; it wraps ErrUnavailable only in the latter
+	// case when the driver can tell.
+	CheckLogin(ctx context.Context, username, password string) error
+}
+
 // CreateUserRequest asks for a new database user. Statements may use
 // {{name}}, {{username}}, {{password}} and {{expiration}}.
 type CreateUserRequest struct {

@@ -152,6 +152,35 @@ func (s *Server) NewRoot(t testing.TB) (user, password string) {
 	return user, password
 }
 
+// NewUser creates an ordinary user that can log in (to the test database,
+// for MySQL) with a random password, for a static role to manage, and
+// drops it when t ends.
+func (s *Server) NewUser(t testing.TB) (user, password string) {
+	t.Helper()
+	user = "coffer_static_" + randomString(10)
+	password = "Pw-" + randomString(20)
+	if s.Kind == "mysql" {
+		s.Exec(t, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", user, password))
+		s.Exec(t, fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%'", s.Database, user))
+		t.Cleanup(func() { s.dropMySQLUser(user) })
+		return user, password
+	}
+	s.Exec(t, fmt.Sprintf(`CREATE ROLE "%s" WITH LOGIN PASSWORD '%s'`, user, password))
+	t.Cleanup(func() { s.dropPostgresRole(user) })
+	return user, password
+}
+
+// SetPassword changes a user's password as the superuser, the way an
+// operator would behind Coffer's back.
+func (s *Server) SetPassword(t testing.TB, user, password string) {
+	t.Helper()
+	if s.Kind == "mysql" {
+		s.Exec(t, fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY '%s'", mysqlEscape(user), mysqlEscape(password)))
+		return
+	}
+	s.Exec(t, fmt.Sprintf(`ALTER ROLE "%s" WITH PASSWORD '%s'`, strings.ReplaceAll(user, `"`, `""`), strings.ReplaceAll(password, "'", "''")))
+}
+
 // TemplateURL is a connection_url for the engine with {{username}} and
 // {{password}} templates.
 func (s *Server) TemplateURL() string { return s.URL("{{username}}", "{{password}}") }

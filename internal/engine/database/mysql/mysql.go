@@ -90,17 +90,22 @@ func (plugin) Open(c dbdriver.Config) (dbdriver.Driver, error) {
 	}
 	db := sql.OpenDB(conn)
 	dbdriver.Pool(db, c)
-	return &driver{db: db, rootPassword: c.Password}, nil
+	return &driver{db: db, mc: mc, rootPassword: c.Password}, nil
 }
 
 // driver is a pool for one config. The root password is kept only to
 // scrub it from errors.
 type driver struct {
-	db           *sql.DB
+	db *sql.DB
+	// mc is what db connects with, copied for other users' logins.
+	mc           *gomysql.Config
 	rootPassword string
 }
 
-var _ dbdriver.Driver = (*driver)(nil)
+var (
+	_ dbdriver.Driver   = (*driver)(nil)
+	_ dbdriver.Accounts = (*driver)(nil)
+)
 
 func (d *driver) scrub(err error, secrets ...string) error {
 	return dbdriver.Scrub(err, append(secrets, d.rootPassword)...)

@@ -27,8 +27,7 @@ const defaultUsernameTemplate = `{{ printf "v-%s-%s-%s-%s" (.DisplayName | trunc
 
 // Vault's default statements for renewal and password changes.
 const (
-	defaultRenewStatement  = `ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}'`
-	defaultRotateStatement = `ALTER ROLE "{{username}}" WITH PASSWORD '{{password}}'`
+	defaultRenewStatement = `ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}'`
 )
 
 // The password_authentication values.
@@ -65,7 +64,7 @@ func (plugin) Open(c dbdriver.Config) (dbdriver.Driver, error) {
 	}
 	db := stdlib.OpenDB(*cc)
 	dbdriver.Pool(db, c)
-	return &driver{db: db, scram: c.PasswordAuthentication == authSCRAM, rootPassword: c.Password}, nil
+	return &driver{db: db, cc: cc, scram: c.PasswordAuthentication == authSCRAM, rootPassword: c.Password}, nil
 }
 
 // Placeholders stand for the templates while pgx parses the URL, so that
@@ -104,12 +103,17 @@ func connConfig(c dbdriver.Config) (*pgx.ConnConfig, error) {
 // driver is a pool for one config. The root password is kept only to
 // scrub it from errors.
 type driver struct {
-	db           *sql.DB
+	db *sql.DB
+	// cc is what db connects with, copied for other users' logins.
+	cc           *pgx.ConnConfig
 	scram        bool
 	rootPassword string
 }
 
-var _ dbdriver.Driver = (*driver)(nil)
+var (
+	_ dbdriver.Driver   = (*driver)(nil)
+	_ dbdriver.Accounts = (*driver)(nil)
+)
 
 func (d *driver) scrub(err error, secrets ...string) error {
 	return dbdriver.Scrub(err, append(secrets, d.rootPassword)...)
@@ -214,7 +218,10 @@ func (d *driver) RotatePassword(ctx context.Context, req dbdriver.RotatePassword
 	}
 	stmts := req.Statements
 	if len(stmts) == 0 {
-		stmts = []string{defaultRotateStatement}
+		// Vault's default, with the name quoted here rather than by the
+		// template: a static role's user is named by whoever created it,
+		// and may hold a double quote.
+		stmts = []string{`ALTER ROLE ` + quoteIdent(req.Username) + ` WITH PASSWORD '{{password}}'`}
 	}
 	qs := queries(stmts, dbdriver.Values{Username: req.Username, Password: pw})
 	return d.scrub(dbdriver.ExecTx(ctx, d.db, "rotation statement", qs), req.Password, pw)
