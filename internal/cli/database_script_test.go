@@ -14,7 +14,8 @@ import (
 // real PostgreSQL and MariaDB servers (see dbtest): $PG_URL and $MY_URL are
 // templated connection URLs, $PG_ROOT/$PG_ROOT_PW and $MY_ROOT/$MY_ROOT_PW
 // a root user each script may rotate, $PG_ROOT_URL and $MY_ROOT_URL that
-// root's own URL.
+// root's own URL, $PG_STATIC/$MY_STATIC an ordinary user for a static role
+// and $PG_STATIC_URL/$MY_STATIC_URL its URL with its first password.
 func TestDatabaseScripts(t *testing.T) {
 	pg, my := dbtest.Postgres(t), dbtest.MySQL(t)
 	// Users a failed script may leave behind.
@@ -33,6 +34,9 @@ func TestDatabaseScripts(t *testing.T) {
 				e.Setenv(prefix+"_ROOT_PW", pw)
 				e.Setenv(prefix+"_ROOT_URL", s.URL(user, pw))
 				e.Setenv(prefix+"_DB", s.Database)
+				static, staticPW := s.NewUser(t)
+				e.Setenv(prefix+"_STATIC", static)
+				e.Setenv(prefix+"_STATIC_URL", s.URL(static, staticPW))
 			}
 			return nil
 		},
