@@ -139,6 +139,13 @@ func (s *scheduler) failed(name string) int {
 	return s.failures[name]
 }
 
+// retrying reports whether name's last rotation failed.
+func (s *scheduler) retrying(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures[name] > 0
+}
+
 func (s *scheduler) succeeded(name string) {
 	s.mu.Lock()
 	delete(s.failures, name)
@@ -268,7 +275,10 @@ func (s *scheduler) rotateDue(ctx context.Context, name string) {
 		return
 	}
 	now := s.b.now()
-	if r.PendingPassword == "" {
+	// A role that failed (a scheduled rotation, or a rotate-role whose
+	// next rotation is still ahead, as Vault retries those too) is due
+	// whatever its record says.
+	if r.PendingPassword == "" && !s.retrying(name) {
 		if r.NextVaultRotation.After(now) {
 			s.set(name, r.NextVaultRotation)
 			return

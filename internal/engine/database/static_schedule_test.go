@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,4 +185,39 @@ func TestStaticSchedulerStartStop(t *testing.T) {
 	if scheduled {
 		t.Fatal("a deleted role is still scheduled")
 	}
+}
+
+// TestStaticRotateRoleRetried: a rotate-role that finds the database down
+// is a 502 that keeps the old password, and is retried in the background
+// (as Vault does) although the role's next scheduled rotation is hours
+// away. No password reaches the log.
+func TestStaticRotateRoleRetried(t *testing.T) {
+	servers(t, func(t *testing.T, srv *dbtest.Server) {
+		clock := newFakeClock()
+		h := newHarnessOn(t, srv, logical.NewInmemStorage(), clock)
+		h.startScheduler()
+		proxy := srv.NewProxy(t)
+		user, _ := srv.NewUser(t)
+		h.configure("db", srv.Via(proxy), nil)
+		h.staticRole("app", user, nil)
+		first := h.stored("app")
+		proxy.Down()
+		_, err := h.do(logical.UpdateOperation, "rotate-role/app", nil)
+		wantKind(t, err, logical.ErrUpstream, `database "db" is unavailable`)
+		if err := srv.LoginAs(user, first.Password); err != nil {
+			t.Fatalf("a failed rotate-role broke the old password: %v", err)
+		}
+		proxy.Up(t)
+		clock.Add(time.Minute)
+		h.b.sched.kick()
+		r := h.waitRecord("app", "the retried rotate-role", func(r *staticRole) bool { return r.Password != first.Password })
+		if err := srv.LoginAs(user, r.Password); err != nil {
+			t.Fatal(err)
+		}
+		for _, pw := range []string{first.Password, r.Password} {
+			if strings.Contains(h.logs.String(), pw) {
+				t.Fatal("a password is in the log")
+			}
+		}
+	})
 }
