@@ -196,3 +196,36 @@ func TestDatabaseStaticRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestDatabaseStaticRemount: a static role moves with its mount
+// (sys/remount builds the engine anew at the new path while the old one is
+// retired): its password stays and it can be read and rotated there.
+func TestDatabaseStaticRemount(t *testing.T) {
+	t.Parallel()
+	srv := dbtest.Postgres(t)
+	s := startDB(t, inmem.New(), nil, "", nil)
+	user, _, _ := staticSetup(t, s.client, srv)
+	if _, err := s.client.Logical().Write("database/static-roles/app", map[string]any{
+		"db_name": "db", "username": user, "rotation_period": "1h",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := staticCreds(t, s.client, "app").Data["password"]
+	if err := s.client.Sys().Remount("database", "db-moved"); err != nil {
+		t.Fatalf("remount: %v", err)
+	}
+	after, err := s.client.Logical().Read("db-moved/static-creds/app")
+	if err != nil || after == nil || after.Data["password"] != before {
+		t.Fatalf("static-creds after the move: %v", err)
+	}
+	if _, err := s.client.Logical().Write("db-moved/rotate-role/app", nil); err != nil {
+		t.Fatalf("rotate-role after the move: %v", err)
+	}
+	rotated, err := s.client.Logical().Read("db-moved/static-creds/app")
+	if err != nil || rotated.Data["password"] == before {
+		t.Fatalf("rotate-role after the move did not rotate: %v", err)
+	}
+	if err := srv.Login(rotated.Data["connection_url"].(string)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -96,3 +96,27 @@ func FuzzParseSchedule(f *testing.F) {
 		}
 	})
 }
+
+// TestMountShared: backends built for one mount (a rebuild or a remount
+// runs the new one beside the old) share their static role locks, so their
+// schedulers never rotate one role at once; other mounts, and backends
+// built outside a mount, have their own.
+func TestMountShared(t *testing.T) {
+	a, b := acquireShared("uuid-1"), acquireShared("uuid-1")
+	other, private := acquireShared("uuid-2"), acquireShared("")
+	if a != b || a == other || private == acquireShared("") {
+		t.Fatal("locks are not shared by mount")
+	}
+	releaseShared("uuid-1")
+	if acquireShared("uuid-1") != a {
+		t.Fatal("released while a backend of the mount still holds it")
+	}
+	for range 2 {
+		releaseShared("uuid-1")
+	}
+	releaseShared("uuid-2")
+	if c := acquireShared("uuid-1"); c == a {
+		t.Fatal("kept after every backend released it")
+	}
+	releaseShared("uuid-1")
+}
