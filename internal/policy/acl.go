@@ -68,7 +68,9 @@ type perms struct {
 // NewACL compiles policies into an ACL. Nil policies are skipped. If any
 // policy is Root(), the ACL allows everything. Rules on the same pattern
 // from several policies are merged: capabilities add up, and a deny in any
-// of them leaves only deny.
+// of them leaves only deny. Templated rules of a policy that was not
+// resolved (Policy.Resolve) match nothing: they are left out, never taken
+// literally.
 func NewACL(policies ...*Policy) *ACL {
 	a := &ACL{exact: map[string]*perms{}, prefix: map[string]*perms{}}
 	wild := map[string]*perms{}
@@ -81,6 +83,9 @@ func NewACL(policies ...*Policy) *ACL {
 		}
 		for i := range p.Paths {
 			r := &p.Paths[i]
+			if r.templated {
+				continue
+			}
 			pattern, isPrefix := strings.CutSuffix(r.Pattern, "*")
 			switch {
 			case hasSegmentWildcard(pattern):

@@ -76,4 +76,7 @@ func (e *ParseError) Unwrap() error {
 var (
 	errMalformed   = errors.New("malformed policy text")
 	errInvalidJSON = errors.New("policy text starts with '{' but is not valid JSON")
+	// errUnbalancedTemplate marks a path pattern whose "{{" and "}}" do
+	// not pair up; checkPattern turns it into a ParseError.
+	errUnbalancedTemplate = errors.New("unbalanced templating characters: every '{{' needs one '}}' after it")
 )

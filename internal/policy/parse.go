@@ -68,6 +68,9 @@ func parseText(name, text string) (*Policy, error) {
 				return nil, err
 			}
 			p.Paths = append(p.Paths, rules...)
+			for _, r := range rules {
+				p.templated = p.templated || r.templated
+			}
 		default:
 			return nil, ps.errorf(item.Keys[0].Pos(), "unknown key %q (expected \"path\")", key)
 		}
@@ -153,6 +156,9 @@ func (ps *parser) pathRule(pattern string, pos token.Pos, val ast.Node) (PathRul
 	if err := ps.checkPattern(rule.Pattern, pos); err != nil {
 		return rule, err
 	}
+	if err := ps.checkTemplated(&rule, pos); err != nil {
+		return rule, err
+	}
 	obj, ok := val.(*ast.ObjectType)
 	if !ok {
 		return rule, ps.errorf(val.Pos(), "path %q must be followed by a block { ... }", pattern)
@@ -190,6 +196,17 @@ func (ps *parser) checkPattern(pattern string, pos token.Pos) error {
 	case strings.Contains(pattern, "+*"):
 		return ps.errorf(pos, "path %q: invalid use of wildcards (\"+*\" is forbidden)", pattern)
 	}
+	return nil
+}
+
+// checkTemplated marks rule as templated when its pattern has directives,
+// refusing braces that do not pair up.
+func (ps *parser) checkTemplated(rule *PathRule, pos token.Pos) error {
+	templated, err := checkTemplate(rule.Pattern)
+	if err != nil {
+		return ps.errorf(pos, "path %q: %v", rule.Pattern, err)
+	}
+	rule.templated = templated
 	return nil
 }
 

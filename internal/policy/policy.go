@@ -33,12 +33,17 @@ type Policy struct {
 	Paths []PathRule
 
 	root bool
+	// templated is set when a pattern has template directives (see
+	// template.go); such a policy must be resolved per entity.
+	templated bool
 }
 
 // PathRule is one `path "pattern" { ... }` block.
 type PathRule struct {
 	// Pattern is the path as written, without a leading slash. A trailing
 	// "*" makes it a prefix glob; a "+" segment matches exactly one segment.
+	// It may hold template directives ({{identity.entity.id}}); see
+	// Policy.Resolve.
 	Pattern string
 	// Capabilities are the sorted capability names granted (legacy `policy`
 	// shorthand already expanded). When deny is present it is the only one.
@@ -63,6 +68,9 @@ type PathRule struct {
 	Line int
 
 	caps capSet
+	// templated is set when Pattern has template directives; Resolve
+	// replaces them (or drops the rule) before the rule reaches an ACL.
+	templated bool
 }
 
 // Root returns the built-in root policy. An ACL built from it allows every
