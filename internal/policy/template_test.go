@@ -24,16 +24,16 @@ func TestCheckTemplate(t *testing.T) {
 		templated bool
 		err       bool
 	}{
-		"plain":                 {pattern: "secret/data/a/*"},
-		"one directive":         {pattern: "secret/data/{{identity.entity.id}}/*", templated: true},
-		"two directives":        {pattern: "{{a}}/x/{{b}}", templated: true},
-		"adjacent directives":   {pattern: "{{a}}{{b}}", templated: true},
-		"open only":             {pattern: "secret/{{identity.entity.id", err: true},
-		"close only":            {pattern: "secret/identity}}/x", err: true},
-		"close before open":     {pattern: "secret/}}{{a}}", err: true},
-		"double close":          {pattern: "secret/{{a}}}}", err: true},
-		"nested open":           {pattern: "secret/{{a{{b}}}}", err: true},
-		"stray close after one": {pattern: "{{a}}/b}}", err: true},
+		"plain":                     {pattern: "secret/data/a/*"},
+		"one directive":             {pattern: "secret/data/{{identity.entity.id}}/*", templated: true},
+		"two directives":            {pattern: "{{a}}/x/{{b}}", templated: true},
+		"adjacent directives":       {pattern: "{{a}}{{b}}", templated: true},
+		"open only":                 {pattern: "secret/{{identity.entity.id", err: true},
+		"close only":                {pattern: "secret/identity}}/x", err: true},
+		"close before open":         {pattern: "secret/}}{{a}}", err: true},
+		"double close":              {pattern: "secret/{{a}}}}", err: true},
+		"nested open":               {pattern: "secret/{{a{{b}}}}", err: true},
+		"stray close after one":     {pattern: "{{a}}/b}}", err: true},
 		"single braces are literal": {pattern: "secret/{a}/x"},
 	}
 	for name, tc := range cases {
