@@ -16,7 +16,7 @@ import (
 // Batch tokens are never stored. The token is "b." followed by the
 // unpadded base64url of
 //
-//	version (1 byte) | nonce (12 bytes) | AES-256-GCM(claims, batchcodec.go)
+//	version (1 byte: 2; 1 is still read) | nonce (12 bytes) | AES-256-GCM(claims, batchcodec.go)
 //
 // under a 32-byte key generated once and kept at batchKeyName in the
 // store's own (barrier-encrypted) view, so a batch token can be checked
@@ -25,7 +25,10 @@ import (
 const (
 	batchPrefix  = "b."
 	batchKeyName = "batch-key"
-	batchVersion = 1
+	batchVersion = 2
+	// batchVersionNoEntity tokens were sealed before tokens carried an
+	// entity ID; they are still accepted.
+	batchVersionNoEntity = 1
 	// batchAD binds the ciphertext to its purpose, so no other value
 	// sealed with the same key could pass for a token.
 	batchAD = "coffer batch token v1"
@@ -80,6 +83,7 @@ func (s *Store) sealBatch(e *Entry) (string, error) {
 	c := batchClaims{
 		Parent: e.ParentHash, Policies: e.Policies, Path: e.Path, Meta: e.Meta, Display: e.DisplayName,
 		Created: e.CreationTime.Unix(), TTL: int64(e.TTL / time.Second), Role: e.Role, CIDRs: e.BoundCIDRs,
+		Entity: e.EntityID,
 	}
 	pt := c.encode()
 	ns := s.batch.NonceSize()
@@ -101,14 +105,14 @@ func (s *Store) openBatch(id string) *Entry {
 	}
 	raw, err := batchEncoding.DecodeString(id[len(batchPrefix):])
 	ns := s.batch.NonceSize()
-	if err != nil || len(raw) < 1+ns+s.batch.Overhead() || raw[0] != batchVersion {
+	if err != nil || len(raw) < 1+ns+s.batch.Overhead() || (raw[0] != batchVersion && raw[0] != batchVersionNoEntity) {
 		return nil
 	}
 	pt, err := s.batch.Open(nil, raw[1:1+ns], raw[1+ns:], []byte(batchAD))
 	if err != nil {
 		return nil
 	}
-	c, err := decodeClaims(pt)
+	c, err := decodeClaims(pt, raw[0])
 	if err != nil || c.TTL <= 0 {
 		return nil
 	}
@@ -117,7 +121,7 @@ func (s *Store) openBatch(id string) *Entry {
 	return &Entry{
 		Policies: c.Policies, ParentHash: c.Parent, Meta: c.Meta, DisplayName: c.Display,
 		CreationTime: created, TTL: ttl, ExpireTime: created.Add(ttl), Orphan: c.Parent == "",
-		Path: c.Path, Type: TypeBatch, Role: c.Role, BoundCIDRs: c.CIDRs,
+		Path: c.Path, Type: TypeBatch, Role: c.Role, BoundCIDRs: c.CIDRs, EntityID: c.Entity,
 	}
 }
 

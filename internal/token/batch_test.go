@@ -355,11 +355,12 @@ func TestBatchClaimsRoundTrip(t *testing.T) {
 		"empty":  {TTL: 1},
 		"full":   {Parent: "p", Policies: []string{"a", "default"}, Path: "auth/x/login/y", Meta: map[string]string{"k": "v", "": "e"}, Display: "d", Created: -5, TTL: 3600, Role: "r", CIDRs: []string{"10.0.0.0/8"}},
 		"unicod": {Path: "é/ü", Meta: map[string]string{"ключ": "значение"}, Created: 1 << 40, TTL: 1},
+		"entity": {Policies: []string{"a"}, TTL: 60, Entity: "0b8e5c2e-7f1c-4d7e-9a51-3f6c1d2e4b5a"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got, err := decodeClaims(c.encode())
+			got, err := decodeClaims(c.encode(), batchVersion)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -368,11 +369,11 @@ func TestBatchClaimsRoundTrip(t *testing.T) {
 			}
 			enc := c.encode()
 			for i := range len(enc) {
-				if _, err := decodeClaims(enc[:i]); err == nil {
+				if _, err := decodeClaims(enc[:i], batchVersion); err == nil {
 					t.Fatalf("a prefix of %d bytes decoded", i)
 				}
 			}
-			if _, err := decodeClaims(append(enc, 0)); err == nil {
+			if _, err := decodeClaims(append(enc, 0), batchVersion); err == nil {
 				t.Fatal("trailing bytes accepted")
 			}
 		})
@@ -385,13 +386,14 @@ func TestBatchClaimsRoundTrip(t *testing.T) {
 func FuzzBatchClaims(f *testing.F) {
 	f.Add((&batchClaims{TTL: 1}).encode())
 	f.Add((&batchClaims{Parent: "p", Policies: []string{"a"}, Meta: map[string]string{"k": "v"}, TTL: 60}).encode())
+	f.Add((&batchClaims{TTL: 60, Entity: "e"}).encode())
 	f.Add([]byte{0, 2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := decodeClaims(b)
+		c, err := decodeClaims(b, batchVersion)
 		if err != nil {
 			return
 		}
-		again, err := decodeClaims(c.encode())
+		again, err := decodeClaims(c.encode(), batchVersion)
 		if err != nil || !sameClaims(again, c) {
 			t.Fatalf("%+v changed to %+v (%v)", c, again, err)
 		}
@@ -401,5 +403,43 @@ func FuzzBatchClaims(f *testing.F) {
 func sameClaims(a, b batchClaims) bool {
 	return a.Parent == b.Parent && a.Path == b.Path && a.Display == b.Display && a.Role == b.Role &&
 		a.Created == b.Created && a.TTL == b.TTL && slices.Equal(a.Policies, b.Policies) &&
-		slices.Equal(a.CIDRs, b.CIDRs) && maps.Equal(a.Meta, b.Meta)
+		slices.Equal(a.CIDRs, b.CIDRs) && maps.Equal(a.Meta, b.Meta) && a.Entity == b.Entity
+}
+
+// TestBatchClaimsVersion1: claims sealed before tokens carried an entity
+// (version 1) still decode, without one; the same bytes are short for
+// version 2.
+func TestBatchClaimsVersion1(t *testing.T) {
+	t.Parallel()
+	c := batchClaims{Policies: []string{"a"}, TTL: 60, Entity: "e1"}
+	enc := c.encode()
+	v1 := enc[:len(enc)-3] // without the entity's length and bytes
+	got, err := decodeClaims(v1, batchVersionNoEntity)
+	if err != nil || got.Entity != "" || got.TTL != 60 || !slices.Equal(got.Policies, []string{"a"}) {
+		t.Fatalf("version 1: %+v %v", got, err)
+	}
+	if _, err := decodeClaims(v1, batchVersion); err == nil {
+		t.Fatal("version 1 bytes decoded as version 2")
+	}
+	if _, err := decodeClaims(enc, batchVersionNoEntity); err == nil {
+		t.Fatal("version 2 bytes decoded as version 1")
+	}
+}
+
+// TestBatchVersion1TokenOpens: a batch token sealed before tokens carried
+// an entity (version byte 1) still authenticates after the upgrade.
+func TestBatchVersion1TokenOpens(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := batchClaims{Policies: []string{"default", "web"}, Path: "auth/token/create", Created: h.clock.Now().Unix(), TTL: 3600}
+	enc := c.encode()
+	pt := enc[:len(enc)-1] // version 1 had no entity: drop its empty length byte
+	ns := h.s.batch.NonceSize()
+	buf := make([]byte, 1+ns)
+	buf[0] = batchVersionNoEntity
+	buf = h.s.batch.Seal(buf, buf[1:1+ns], pt, []byte(batchAD))
+	e, err := h.s.Lookup(context.Background(), batchPrefix+batchEncoding.EncodeToString(buf))
+	if err != nil || e == nil || !slices.Equal(e.Policies, c.Policies) || e.EntityID != "" {
+		t.Fatalf("version 1 token: %+v %v", e, err)
+	}
 }

@@ -21,9 +21,12 @@ type batchClaims struct {
 	TTL      int64 // seconds
 	Role     string
 	CIDRs    []string
+	// Entity is the entity ID. Claims of version 1 tokens (sealed before
+	// tokens carried entities) have none.
+	Entity string
 }
 
-// encode is a compact binary form: JSON cost most of a batch token's
+// encode is a compact binary form (token version 2): JSON cost most of a batch token's
 // verification. Fields in a fixed order; strings as a uvarint length and
 // bytes; lists and the map as a uvarint count and their items.
 func (c *batchClaims) encode() []byte {
@@ -39,7 +42,7 @@ func (c *batchClaims) encode() []byte {
 	for k, v := range c.Meta {
 		b = appendString(appendString(b, k), v)
 	}
-	return b
+	return appendString(b, c.Entity)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -105,7 +108,9 @@ func (r *claimsReader) strings() []string {
 	return out
 }
 
-func decodeClaims(b []byte) (batchClaims, error) {
+// decodeClaims decodes claims sealed in a token of the given version: 1
+// has no entity, 2 (what encode writes) ends with it.
+func decodeClaims(b []byte, version byte) (batchClaims, error) {
 	r := &claimsReader{b: b}
 	c := batchClaims{Created: r.varint(), TTL: r.varint()}
 	c.Parent, c.Path, c.Display, c.Role = r.string(), r.string(), r.string(), r.string()
@@ -117,6 +122,9 @@ func decodeClaims(b []byte) (batchClaims, error) {
 			k := r.string()
 			c.Meta[k] = r.string()
 		}
+	}
+	if version >= 2 {
+		c.Entity = r.string()
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return batchClaims{}, errClaims

@@ -37,6 +37,10 @@ type CreateRequest struct {
 	Path string
 	// BoundCIDRs limits where the token may be used from.
 	BoundCIDRs []string
+	// EntityID is the identity entity of a login's token; only the core
+	// (a nil parent) sets it. A child with a parent inherits the parent's
+	// entity instead, as in Vault; an orphan created by a token has none.
+	EntityID string
 	// Type is TypeService (also when empty) or TypeBatch. A batch token
 	// cannot have a use limit, a period, an explicit max TTL or a chosen
 	// ID, and is never renewable.
@@ -235,8 +239,11 @@ func (s *Store) newEntry(id, accessor string, parent *Entry, req *CreateRequest)
 	if len(e.Meta) == 0 {
 		e.Meta = nil
 	}
-	if parent != nil && !req.NoParent {
-		e.ParentHash = parent.Hash
+	switch {
+	case parent == nil:
+		e.EntityID = req.EntityID
+	case !req.NoParent:
+		e.ParentHash, e.EntityID = parent.Hash, parent.EntityID
 	}
 	e.BoundCIDRs = slices.Clone(req.BoundCIDRs)
 	if parent != nil && len(e.BoundCIDRs) == 0 {
@@ -365,7 +372,8 @@ func (s *Store) CreateRoot(ctx context.Context, id string) (string, error) {
 // use limit, renewability and type (auth.TokenType "batch" or
 // "default-batch" asks for a batch token, whose life is then capped by
 // ExplicitMaxTTL instead). path is the login path, such as
-// "auth/userpass/login/alice"; its mount name prefixes the display name. On
+// "auth/userpass/login/alice"; its mount name prefixes the display name.
+// auth.EntityID, set by the core from the identity store, is carried. On
 // success auth is filled in with the token, accessor and final values,
 // ready to return as a Response's Auth.
 func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path string) (*Entry, error) {
@@ -392,6 +400,7 @@ func (s *Store) CreateFromAuth(ctx context.Context, auth *logical.Auth, path str
 		Renewable:       &renewable,
 		Path:            path,
 		BoundCIDRs:      auth.BoundCIDRs,
+		EntityID:        auth.EntityID,
 	}
 	switch auth.TokenType {
 	case "", "default", TypeService, RoleTypeDefaultService:

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -226,5 +227,51 @@ func TestRevokeByPath(t *testing.T) {
 	}
 	if !h.alive(t, h.root) {
 		t.Fatal("the root token was revoked")
+	}
+}
+
+// TestEntityInheritance: a login's token carries the entity the core found
+// for it; tokens it creates inherit the entity, batch ones included,
+// unless they are orphans, as in Vault.
+func TestEntityInheritance(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	for _, typ := range []string{"service", "batch"} {
+		auth := &logical.Auth{Policies: []string{"web"}, EntityID: "ent-1", TokenType: typ, LeaseDuration: time.Hour}
+		e, err := h.s.CreateFromAuth(ctx, auth, "auth/userpass/login/alice")
+		if err != nil || e.EntityID != "ent-1" || auth.EntityID != "ent-1" {
+			t.Fatalf("%s login: %+v %v", typ, e, err)
+		}
+		self, err := h.call(logical.ReadOperation, "lookup-self", auth.ClientToken, nil)
+		if err != nil || self.Data["entity_id"] != "ent-1" {
+			t.Fatalf("%s lookup-self: %+v %v", typ, self, err)
+		}
+		if typ == "batch" {
+			continue
+		}
+		for name, tc := range map[string]struct {
+			path string
+			data map[string]any
+			want string
+		}{
+			"child":        {"create", map[string]any{"policies": "web"}, "ent-1"},
+			"batch child":  {"create", map[string]any{"policies": "web", "type": "batch"}, "ent-1"},
+			"orphan child": {"create-orphan", map[string]any{"policies": "web"}, ""},
+		} {
+			resp, err := h.call(logical.UpdateOperation, tc.path, auth.ClientToken, tc.data)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got, err := h.s.Lookup(ctx, resp.Auth.ClientToken)
+			if err != nil || got == nil || got.EntityID != tc.want || resp.Auth.EntityID != tc.want {
+				t.Errorf("%s: entity %q (auth %q), want %q (%v)", name, got.EntityID, resp.Auth.EntityID, tc.want, err)
+			}
+		}
+	}
+	// Only the core sets an entity: a token's create request cannot.
+	child := h.create(t, h.root, map[string]any{"policies": "web"})
+	if e, _ := h.s.Lookup(ctx, child.ClientToken); e.EntityID != "" {
+		t.Fatalf("root's child got entity %q", e.EntityID)
 	}
 }
