@@ -7,6 +7,7 @@ import (
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/system"
+	"github.com/cofferhq/coffer/internal/token"
 )
 
 // sysAdapter presents the Core to the sys/ backend. Every method that needs
@@ -123,7 +124,7 @@ func (a sysAdapter) CapabilitiesOf(ctx context.Context, tok string, paths []stri
 	if te == nil {
 		return nil, logical.CodedError(logical.ErrPermissionDenied, "permission denied")
 	}
-	return capabilities(ctx, st, te.Policies, paths)
+	return capabilities(ctx, st, te, paths)
 }
 
 func (a sysAdapter) CapabilitiesOfAccessor(ctx context.Context, accessor string, paths []string) (map[string][]string, error) {
@@ -138,7 +139,7 @@ func (a sysAdapter) CapabilitiesOfAccessor(ctx context.Context, accessor string,
 	if te == nil {
 		return nil, logical.InvalidRequest("invalid accessor")
 	}
-	return capabilities(ctx, st, te.Policies, paths)
+	return capabilities(ctx, st, te, paths)
 }
 
 func (a sysAdapter) MountVisible(ctx context.Context, tok, remoteAddr, routePath string) (bool, error) {
@@ -153,15 +154,17 @@ func (a sysAdapter) MountVisible(ctx context.Context, tok, remoteAddr, routePath
 	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, remoteAddr) {
 		return false, logical.CodedError(logical.ErrPermissionDenied, "permission denied")
 	}
-	acl, err := st.policies.ACL(ctx, te.Policies)
+	acl, err := tokenACL(ctx, st, te)
 	if err != nil {
 		return false, err
 	}
 	return acl.HasAccessUnder(routePath), nil
 }
 
-func capabilities(ctx context.Context, st *active, policies []string, paths []string) (map[string][]string, error) {
-	acl, err := st.policies.ACL(ctx, policies)
+// capabilities answers sys/capabilities* with the very ACL a request of
+// the token would be checked against (tokenACL).
+func capabilities(ctx context.Context, st *active, te *token.Entry, paths []string) (map[string][]string, error) {
+	acl, err := tokenACL(ctx, st, te)
 	if err != nil {
 		return nil, err
 	}

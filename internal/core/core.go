@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/identity"
 	"github.com/cofferhq/coffer/internal/lease"
 	"github.com/cofferhq/coffer/internal/lockout"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -79,6 +80,7 @@ type active struct {
 	quotas   *quota.Manager
 	lockout  *lockout.Guard
 	wrapper  *wrapping.Manager
+	identity *identity.Store
 	stop     context.CancelFunc
 	// background counts the goroutines that run while unsealed (the key
 	// rotator); Seal waits for them after stop.
@@ -172,7 +174,7 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 		}
 	}
 	if err == nil && resp != nil && resp.Auth != nil && route.Type != tokenTypeName {
-		resp, err = c.issueLoginToken(ctx, st, req.Path, resp)
+		resp, err = c.issueLoginToken(ctx, st, route.Accessor, req.Path, resp)
 	}
 	if err != nil {
 		return resp, err
@@ -234,7 +236,7 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
 		return nil, denied
 	}
-	acl, err := st.policies.ACL(ctx, te.Policies)
+	acl, err := tokenACL(ctx, st, te)
 	if err != nil {
 		return nil, err
 	}
@@ -302,13 +304,19 @@ func authFromEntry(id string, te *token.Entry) *logical.Auth {
 	return &logical.Auth{
 		ClientToken: id, Accessor: te.Accessor, Policies: te.Policies, TokenPolicies: te.Policies,
 		Metadata: te.Meta, DisplayName: te.DisplayName, Orphan: te.Orphan, NumUses: te.NumUses, TokenType: te.Type,
+		EntityID: te.EntityID,
 	}
 }
 
 // issueLoginToken turns the Auth a login returned into a real token, with
 // the auth mount's TTLs: its default when the method set none, and its
-// maximum as the hard limit of a token that is not periodic.
-func (c *Core) issueLoginToken(ctx context.Context, st *active, path string, resp *logical.Response) (*logical.Response, error) {
+// maximum as the hard limit of a token that is not periodic. The identity
+// the method proved (Auth.Alias) names the token's entity first.
+func (c *Core) issueLoginToken(ctx context.Context, st *active, accessor, path string, resp *logical.Response) (*logical.Response, error) {
+	ent, err := attachEntity(ctx, st, accessor, resp.Auth)
+	if err != nil {
+		return nil, err
+	}
 	if m, ok := st.mounts.MountFor(path); ok {
 		a := resp.Auth
 		if a.LeaseDuration == 0 {
@@ -325,5 +333,6 @@ func (c *Core) issueLoginToken(ctx context.Context, st *active, path string, res
 	if _, err := st.tokens.CreateFromAuth(ctx, resp.Auth, path); err != nil {
 		return nil, err
 	}
+	reportIdentityPolicies(resp.Auth, ent)
 	return resp, nil
 }

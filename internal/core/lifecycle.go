@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cofferhq/coffer/internal/cubbyhole"
+	"github.com/cofferhq/coffer/internal/identity"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/quota"
 	"github.com/cofferhq/coffer/internal/router"
@@ -98,6 +99,8 @@ func (c *Core) newTokenStore(ctx context.Context, onRevoke func(context.Context,
 		Logger:     c.logger.With("component", "token"),
 		CheckRenew: c.checkRenew,
 		OnRevoke:   onRevoke,
+		// Lookups show the policies a token's entity adds, as Vault's do.
+		IdentityPolicies: c.identityPolicies,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open token store: %w", err)
@@ -186,6 +189,13 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		movers: []pathMover{{"tokens", ts.MovePath}, {"rate-limit quotas", quotas.MovePath}, {"leases", leases.MovePrefix}},
 	}
 	lm.mounts = mt
+	ids := identity.New(identity.Config{
+		Storage: logical.NewView(c.barrier, identityPrefix), Mounts: mt, Logger: c.logger.With("component", "identity"),
+	})
+	if err := ids.Load(ctx); err != nil {
+		return err
+	}
+	mt.builtins.identity = ids.Backend()
 	if err := mt.load(ctx); err != nil {
 		return err
 	}
@@ -197,7 +207,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
 	leases.Start(runCtx)
-	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, stop: stop,
+	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, identity: ids, stop: stop,
 		wrapper: wrapping.New(ts, cubby, c.logger.With("component", "wrapping"))}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	st.background.Go(func() { c.tidyCubbyholes(runCtx, cubby, ts) })

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,22 +28,32 @@ const (
 	tokenTypeName     = "token"
 	systemTypeName    = "system"
 	cubbyholeTypeName = "cubbyhole"
+	identityTypeName  = "identity"
 )
 
 // builtinType reports whether typ is a backend every server has, which can
-// be neither mounted again nor disabled nor given options.
+// be neither mounted again nor disabled nor given options: sys/,
+// cubbyhole/, identity/ and auth/token/.
 func builtinType(typ string) bool {
-	return typ == systemTypeName || typ == tokenTypeName || typ == cubbyholeTypeName
+	return typ == systemTypeName || typ == tokenTypeName || typ == cubbyholeTypeName || typ == identityTypeName
+}
+
+// identityEntry is the identity/ mount, which Vault always has. Stores
+// created before Coffer had it get it at their next unseal.
+func identityEntry() *system.MountInfo {
+	return newEntry(identityTypeName, "identity/", "identity store")
 }
 
 // reservedSecretsPaths cannot be used for secrets engines.
 var reservedSecretsPaths = []string{"sys/", "auth/", "cubbyhole/", "identity/"}
 
 // builtinBackends are the backends that exist in every server and cannot be
-// disabled: the sys/ backend, the token store and the cubbyholes.
+// disabled: the sys/ backend, the token store, the cubbyholes and the
+// identity store.
 type builtinBackends struct {
-	sys    logical.Backend
-	tokens logical.Backend
+	sys      logical.Backend
+	tokens   logical.Backend
+	identity logical.Backend
 	// tokenStorage is the token store's own view.
 	tokenStorage logical.Storage
 	// cubbyhole serves cubbyhole/ over cubbyholeStorage.
@@ -118,11 +129,17 @@ func (mt *mountTable) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("load mount table %s: %w", t, err)
 		}
+		changed := !found
 		if !found {
 			entries = []*system.MountInfo{newEntry(systemTypeName, "sys/", "system endpoints used for control, policy and debugging")}
 			if t == system.AuthTable {
 				entries = []*system.MountInfo{newEntry(tokenTypeName, "token/", "token based credentials")}
 			}
+		}
+		if t == system.SecretsTable && !slices.ContainsFunc(entries, func(e *system.MountInfo) bool { return e.Type == identityTypeName }) {
+			entries, changed = append(entries, identityEntry()), true
+		}
+		if changed {
 			if err := logical.PutJSON(ctx, mt.storage, tableKey(t), entries); err != nil {
 				return fmt.Errorf("create mount table %s: %w", t, err)
 			}
@@ -195,6 +212,10 @@ func (mt *mountTable) build(ctx context.Context, t system.Table, e *system.Mount
 	case cubbyholeTypeName:
 		if mt.builtins.cubbyhole != nil {
 			return mt.builtins.cubbyhole, mt.builtins.cubbyholeStorage, nil
+		}
+	case identityTypeName:
+		if t == system.SecretsTable {
+			return mt.builtins.identity, nil, nil
 		}
 	}
 	factories := mt.engines

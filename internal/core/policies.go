@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/cofferhq/coffer/internal/identity"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/policy"
 )
 
 // aclCacheSize bounds the built ACLs kept in memory, one per distinct set
-// of policy names. Tokens can name any set (even of policies that do not
+// of policy names (and per entity version, for sets with a templated
+// policy). Tokens can name any set (even of policies that do not
 // exist), so without a bound random sets would grow memory without limit;
 // the least recently used set is dropped and rebuilt when needed again.
 const aclCacheSize = 1024
@@ -29,11 +32,11 @@ type policyStore struct {
 	mu     sync.RWMutex
 	gen    uint64 // bumped by every write, so a racing load cannot cache stale text
 	parsed map[string]*policy.Policy
-	acls   *lru.Cache[string, *policy.ACL] // safe for concurrent use itself
+	acls   *lru.Cache[string, *aclEntry] // safe for concurrent use itself
 }
 
 func newPolicyStore(s logical.Storage) *policyStore {
-	acls, err := lru.New[string, *policy.ACL](aclCacheSize)
+	acls, err := lru.New[string, *aclEntry](aclCacheSize)
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
@@ -151,17 +154,83 @@ func (ps *policyStore) load(ctx context.Context, name string) (*policy.Policy, e
 	return p, nil
 }
 
-// ACL returns the ACL for a set of policy names, built once per set.
-func (ps *policyStore) ACL(ctx context.Context, names []string) (*policy.ACL, error) {
+// aclEntry is what the cache keeps for one set of policy names: the built
+// ACL, or, when a policy of the set is templated, the parsed policies, to
+// be resolved per entity (each entity's ACL is cached under its own key).
+type aclEntry struct {
+	acl       *policy.ACL
+	templated []*policy.Policy
+}
+
+// ACL returns the ACL for a set of policy names as the entity ent sees it
+// (nil: a token without an entity), built once per set, or once per set
+// and entity version when a policy of the set is templated. Keying
+// templated sets on the entity's ID and revision is what keeps one
+// entity's resolved paths from ever being served to another, or to the
+// same entity after its metadata changed.
+func (ps *policyStore) ACL(ctx context.Context, names []string, ent *identity.Entity) (*policy.ACL, error) {
 	key := strings.Join(names, "\x00")
 	ps.mu.RLock()
-	acl, ok := ps.acls.Get(key)
 	gen := ps.gen
+	entry, ok := ps.acls.Get(key)
 	ps.mu.RUnlock()
-	if ok {
-		return acl, nil
+	if !ok {
+		var err error
+		if entry, err = ps.cached(key, gen, func() (*aclEntry, error) { return ps.build(ctx, names) }); err != nil {
+			return nil, err
+		}
 	}
+	if entry.acl != nil {
+		return entry.acl, nil
+	}
+	var id policy.Identity
+	ekey := key + "\x01"
+	if ent != nil {
+		id = ent
+		ekey += ent.ID + "\x01" + strconv.FormatUint(ent.Revision(), 10)
+	}
+	resolved, err := ps.cached(ekey, gen, func() (*aclEntry, error) {
+		pols := make([]*policy.Policy, len(entry.templated))
+		for i, p := range entry.templated {
+			pols[i] = p.Resolve(id)
+		}
+		return &aclEntry{acl: policy.NewACL(pols...)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resolved.acl, nil
+}
+
+// cached returns the entry under key, building and caching it when absent.
+// gen is the write generation the caller started under: an entry built
+// after a policy write raced with the caller is returned but not cached,
+// so stale text never outlives the write.
+func (ps *policyStore) cached(key string, gen uint64, build func() (*aclEntry, error)) (*aclEntry, error) {
+	ps.mu.RLock()
+	e, ok := ps.acls.Get(key)
+	fresh := ps.gen == gen
+	ps.mu.RUnlock()
+	if ok && fresh {
+		return e, nil
+	}
+	e, err := build()
+	if err != nil {
+		return nil, err
+	}
+	ps.mu.Lock()
+	if ps.gen == gen {
+		ps.acls.Add(key, e)
+	}
+	ps.mu.Unlock()
+	return e, nil
+}
+
+// build loads a set's policies: its ACL when none is templated, else the
+// policies themselves.
+func (ps *policyStore) build(ctx context.Context, names []string) (*aclEntry, error) {
 	var pols []*policy.Policy
+	templated := false
 	for _, n := range names {
 		p, err := ps.load(ctx, n)
 		if err != nil {
@@ -169,13 +238,11 @@ func (ps *policyStore) ACL(ctx context.Context, names []string) (*policy.ACL, er
 		}
 		if p != nil {
 			pols = append(pols, p)
+			templated = templated || p.Templated()
 		}
 	}
-	acl = policy.NewACL(pols...)
-	ps.mu.Lock()
-	if ps.gen == gen {
-		ps.acls.Add(key, acl)
+	if templated {
+		return &aclEntry{templated: pols}, nil
 	}
-	ps.mu.Unlock()
-	return acl, nil
+	return &aclEntry{acl: policy.NewACL(pols...)}, nil
 }

@@ -3,8 +3,10 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/cofferhq/coffer/internal/identity"
 	"github.com/cofferhq/coffer/internal/logical"
 )
 
@@ -19,7 +21,7 @@ func TestACLCacheIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 * aclCacheSize {
-		if _, err := ps.ACL(ctx, []string{"default", "dev", fmt.Sprintf("random-%d", i)}); err != nil {
+		if _, err := ps.ACL(ctx, []string{"default", "dev", fmt.Sprintf("random-%d", i)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -27,14 +29,70 @@ func TestACLCacheIsBounded(t *testing.T) {
 		t.Fatalf("%d ACLs cached after %d distinct sets; the bound is %d", n, 3*aclCacheSize, aclCacheSize)
 	}
 	hot := []string{"default", "dev"}
-	first, err := ps.ACL(ctx, hot)
+	first, err := ps.ACL(ctx, hot, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := ps.ACL(ctx, hot); again != first {
+	if again, _ := ps.ACL(ctx, hot, nil); again != first {
 		t.Fatal("a cached set was rebuilt")
 	}
 	if caps := first.Capabilities("secret/x"); len(caps) != 1 || caps[0] != "read" {
 		t.Fatalf("capabilities %v", caps)
+	}
+}
+
+// TestTemplatedACLCacheKeysOnEntity is the regression test for the ACL
+// cache and templated policies: two entities holding the same policy set
+// must each get their own resolved paths, in either order, from a warm
+// cache; a change to an entity's metadata must reach its next ACL; and a
+// token without an entity gets none of the templated paths.
+func TestTemplatedACLCacheKeysOnEntity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ps := newPolicyStore(logical.NewInmemStorage())
+	const tpl = `path "secret/data/{{identity.entity.metadata.namespace}}/*" { capabilities = ["read"] }
+path "secret/data/common" { capabilities = ["read"] }`
+	if err := ps.PutPolicy(ctx, "ns", tpl); err != nil {
+		t.Fatal(err)
+	}
+	ids := identity.New(identity.Config{Storage: logical.NewInmemStorage()})
+	entity := func(name, ns string) *identity.Entity {
+		e, _, err := ids.UpsertEntity(ctx, identity.EntityUpdate{Name: name, Metadata: &map[string]string{"namespace": ns}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a, b := entity("a", "team-a"), entity("b", "team-b")
+	names := []string{"default", "ns"}
+	caps := func(ent *identity.Entity, path string) string {
+		acl, err := ps.ACL(ctx, names, ent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(acl.Capabilities(path), ",")
+	}
+	for round := range 2 { // the second round is served from the cache
+		for _, tc := range []struct {
+			ent        *identity.Entity
+			own, other string
+		}{{a, "team-a", "team-b"}, {b, "team-b", "team-a"}, {a, "team-a", "team-b"}} {
+			if got := caps(tc.ent, "secret/data/"+tc.own+"/db"); got != "read" {
+				t.Fatalf("round %d, %s on its own path: %s", round, tc.ent.Name, got)
+			}
+			if got := caps(tc.ent, "secret/data/"+tc.other+"/db"); got != "deny" {
+				t.Fatalf("round %d, %s on the other's path: %s (the cache served another entity's ACL)", round, tc.ent.Name, got)
+			}
+		}
+	}
+	if got := caps(nil, "secret/data/team-a/db"); got != "deny" {
+		t.Fatalf("no entity: %s", got)
+	}
+	if got := caps(nil, "secret/data/common"); got != "read" {
+		t.Fatalf("no entity, plain rule: %s", got)
+	}
+	moved := entity("a", "team-c")
+	if moved.ID != a.ID || caps(moved, "secret/data/team-c/db") != "read" || caps(moved, "secret/data/team-a/db") != "deny" {
+		t.Fatal("a metadata change did not reach the entity's ACL")
 	}
 }

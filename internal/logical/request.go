@@ -82,18 +82,21 @@ func (r *Request) Get(key string) any {
 // Auth describes a token: the one presented with a request, or one being
 // issued by a login or a token create.
 type Auth struct {
-	ClientToken   string            `json:"client_token"`
-	Accessor      string            `json:"accessor"`
-	Policies      []string          `json:"policies"`
-	TokenPolicies []string          `json:"token_policies"`
-	Metadata      map[string]string `json:"metadata"`
-	DisplayName   string            `json:"-"`
-	LeaseDuration time.Duration     `json:"-"`
-	Renewable     bool              `json:"renewable"`
-	EntityID      string            `json:"entity_id"`
-	TokenType     string            `json:"token_type"`
-	Orphan        bool              `json:"orphan"`
-	NumUses       int               `json:"num_uses"`
+	ClientToken   string   `json:"client_token"`
+	Accessor      string   `json:"accessor"`
+	Policies      []string `json:"policies"`
+	TokenPolicies []string `json:"token_policies"`
+	// IdentityPolicies, on an issued login, are the policies the token's
+	// entity adds at request time (Policies then includes them too).
+	IdentityPolicies []string          `json:"identity_policies"`
+	Metadata         map[string]string `json:"metadata"`
+	DisplayName      string            `json:"-"`
+	LeaseDuration    time.Duration     `json:"-"`
+	Renewable        bool              `json:"renewable"`
+	EntityID         string            `json:"entity_id"`
+	TokenType        string            `json:"token_type"`
+	Orphan           bool              `json:"orphan"`
+	NumUses          int               `json:"num_uses"`
 	// ExplicitMaxTTL and Period shape the lifetime of a token being issued.
 	ExplicitMaxTTL time.Duration `json:"-"`
 	Period         time.Duration `json:"-"`

@@ -147,5 +147,10 @@ func (s *Store) lookupData(e *Entry, id string) map[string]any {
 	if e.Role != "" {
 		data["role"] = e.Role
 	}
+	if e.EntityID != "" && s.identity != nil {
+		if ip := s.identity(e.EntityID); len(ip) > 0 {
+			data["identity_policies"] = ip
+		}
+	}
 	return data
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// Path is under "auth/" but not "auth/token/") is renewed; an error
 	// refuses the renewal. The core points it at the issuing auth method.
 	CheckRenew func(ctx context.Context, e *Entry) error
+	// IdentityPolicies, when set, returns the policies a token's entity
+	// adds (nil when none), for lookups to report as identity_policies.
+	IdentityPolicies func(entityID string) []string
 }
 
 // Store is the token store. All methods are safe for concurrent use.
@@ -67,6 +70,7 @@ type Store struct {
 	now        func() time.Time
 	onRevoke   func(ctx context.Context, e *Entry)
 	checkRenew func(ctx context.Context, e *Entry) error
+	identity   func(entityID string) []string
 	salt       []byte
 	// batch seals and opens batch tokens (see batch.go).
 	batch cipher.AEAD
@@ -108,6 +112,7 @@ func New(ctx context.Context, conf Config) (*Store, error) {
 		now:        conf.Now,
 		onRevoke:   conf.OnRevoke,
 		checkRenew: conf.CheckRenew,
+		identity:   conf.IdentityPolicies,
 		cache:      newEntryCache(cacheSize),
 		exp:        newExpiryQueue(),
 		stop:       make(chan struct{}),

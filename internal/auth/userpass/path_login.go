@@ -46,7 +46,9 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 		b.logger.Warn("userpass login refused: address outside token_bound_cidrs", "username", name, "remote_addr", req.RemoteAddr)
 		return nil, ErrInvalidCredentials
 	}
-	auth := &logical.Auth{Metadata: map[string]string{"username": name}, DisplayName: name}
+	// The alias names the user for the identity store, as Vault's userpass
+	// does: the entity behind this mount's "alice".
+	auth := &logical.Auth{Metadata: map[string]string{"username": name}, DisplayName: name, Alias: &logical.Alias{Name: name}}
 	// The token is bound to the user's CIDRs too, so a stolen one is
 	// useless elsewhere.
 	u.Params.Apply(auth)

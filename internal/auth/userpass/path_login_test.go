@@ -67,10 +67,11 @@ func TestLoginAuthShape(t *testing.T) {
 		"password": "pw", "token_policies": "ops,dev", "token_ttl": "1h", "token_max_ttl": "4h",
 		"token_explicit_max_ttl": "3h", "token_period": "0", "token_num_uses": 7,
 	})
-	r := h.mustDo(t, logical.UpdateOperation, "login/alice", map[string]any{"password": "pw"})
+	r := h.mustDo(t, logical.UpdateOperation, "login/ALICE", map[string]any{"password": "pw"})
 	want := &logical.Auth{
 		Policies: []string{"dev", "ops"}, Metadata: map[string]string{"username": "alice"}, DisplayName: "alice",
 		LeaseDuration: time.Hour, ExplicitMaxTTL: 3 * time.Hour, NumUses: 7, Renewable: true, TokenType: "service",
+		Alias: &logical.Alias{Name: "alice"},
 	}
 	if !reflect.DeepEqual(r.Auth, want) {
 		t.Fatalf("auth = %+v\nwant   %+v", r.Auth, want)
