@@ -142,6 +142,8 @@ func TestRemountRefusals(t *testing.T) {
 	}
 	cases := map[string]struct{ from, to, msg string }{
 		"the sys mount":          {"sys", "system", `cannot remount "sys/"`},
+		"the identity mount":     {"identity", "people", `cannot remount "identity/"`},
+		"into identity/":         {"secret", "identity/x", "cannot remount to destination"},
 		"into sys/":              {"secret", "sys/secret", "cannot remount to destination"},
 		"into cubbyhole/":        {"secret", "cubbyhole/x", "cannot remount to destination"},
 		"the cubbyhole mount":    {"cubbyhole", "cubby", `cannot remount "cubbyhole/"`},
@@ -170,7 +172,7 @@ func TestRemountRefusals(t *testing.T) {
 		})
 	}
 	mounts, err := sys.ListMounts()
-	if err != nil || mounts["secret/"] == nil || mounts["other/"] == nil || mounts["cubbyhole/"] == nil || len(mounts) != 5 {
+	if err != nil || mounts["secret/"] == nil || mounts["other/"] == nil || mounts["cubbyhole/"] == nil || mounts["identity/"] == nil || len(mounts) != 6 {
 		t.Fatalf("a refused move changed the mounts: %v %v", mounts, err)
 	}
 

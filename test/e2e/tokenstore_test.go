@@ -20,24 +20,32 @@ import (
 )
 
 // trustLogin is a test-only auth method whose login asks for nothing: it
-// returns the policies, token_type and ttl the body names. It stands for
-// any auth method built on tokenutil, without bcrypt's cost, so logins can
-// be compared by token type.
+// returns the policies, token_type and ttl the body names, and, when the
+// body names an alias, reports it (with alias_metadata) for the identity
+// store as the kubernetes and jwt methods report what they proved. It
+// stands for any auth method built on tokenutil, without bcrypt's cost, so
+// logins can be compared by token type.
 func trustLogin(context.Context, *logical.BackendConfig) (logical.Backend, error) {
 	return &framework.Backend{
 		Paths: []*framework.Path{{
 			Pattern: "login",
 			Fields: map[string]*framework.FieldSchema{
-				"policies":   {Type: framework.TypeLowerStrings},
-				"token_type": {Type: framework.TypeString},
-				"ttl":        {Type: framework.TypeDurationSecond},
+				"policies":       {Type: framework.TypeLowerStrings},
+				"token_type":     {Type: framework.TypeString},
+				"ttl":            {Type: framework.TypeDurationSecond},
+				"alias":          {Type: framework.TypeString},
+				"alias_metadata": {Type: framework.TypeKVPairs},
 			},
 			Operations: map[logical.Operation]framework.OperationFunc{
 				logical.UpdateOperation: func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-					return &logical.Response{Auth: &logical.Auth{
+					auth := &logical.Auth{
 						Policies: d.Strings("policies"), TokenType: d.String("token_type"), LeaseDuration: d.Duration("ttl"),
 						Renewable: true, DisplayName: "bot",
-					}}, nil
+					}
+					if name := d.String("alias"); name != "" {
+						auth.Alias = &logical.Alias{Name: name, Metadata: d.KVPairs("alias_metadata")}
+					}
+					return &logical.Response{Auth: auth}, nil
 				},
 			},
 		}},
