@@ -52,6 +52,9 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
 		return false, denied
 	}
+	if _, ok := tokenEntity(st, te); !ok {
+		return false, denied // a disabled or deleted entity: the body stays unread
+	}
 	return false, nil
 }
 

@@ -35,6 +35,17 @@ func TestAdmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A token whose entity is disabled is refused before its body is read.
+	if _, err := do(c, root, logical.UpdateOperation, "auth/userpass/users/alice", map[string]any{"password": "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := do(c, "", logical.UpdateOperation, "auth/userpass/login/alice", map[string]any{"password": "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := do(c, root, logical.UpdateOperation, "identity/entity/id/"+login.Auth.EntityID, map[string]any{"disabled": true}); err != nil {
+		t.Fatal(err)
+	}
 	sealed := New(Config{Physical: inmem.New(), Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
 	type admitCase struct {
 		core        *Core
@@ -58,6 +69,7 @@ func TestAdmit(t *testing.T) {
 		"one-use token, not used up": {core: c, path: "secret/data/x", token: once.Auth.ClientToken},
 		"batch token":                {core: c, path: "secret/data/x", token: batch.Auth.ClientToken},
 		"forged batch token":         {core: c, path: "secret/data/x", token: batch.Auth.ClientToken + "x", wantErr: logical.ErrPermissionDenied},
+		"disabled entity":            {core: c, path: "secret/data/x", token: login.Auth.ClientToken, wantErr: logical.ErrPermissionDenied},
 	}
 	for _, p := range system.PreAuthPaths {
 		cases["pre-auth sys/"+p] = admitCase{core: c, path: "sys/" + p, wantUnauth: true}

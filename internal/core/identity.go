@@ -27,11 +27,21 @@ func tokenACL(ctx context.Context, st *active, te *token.Entry) (*policy.ACL, er
 	if te.EntityID == "" {
 		return st.policies.ACL(ctx, te.Policies, nil)
 	}
-	ent := st.identity.Entity(te.EntityID)
-	if ent == nil || ent.Disabled {
+	ent, ok := tokenEntity(st, te)
+	if !ok {
 		return nil, errDenied
 	}
 	return st.policies.ACL(ctx, withPolicies(te.Policies, ent.Policies), ent)
+}
+
+// tokenEntity returns the entity of a token that has one, and whether the
+// token may act at all: not when its entity is disabled or gone.
+func tokenEntity(st *active, te *token.Entry) (*identity.Entity, bool) {
+	if te.EntityID == "" {
+		return nil, true
+	}
+	ent := st.identity.Entity(te.EntityID)
+	return ent, ent != nil && !ent.Disabled
 }
 
 // withPolicies adds extra to a sorted set of policy names, keeping it
