@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -32,7 +31,18 @@ type policyStore struct {
 	mu     sync.RWMutex
 	gen    uint64 // bumped by every write, so a racing load cannot cache stale text
 	parsed map[string]*policy.Policy
-	acls   *lru.Cache[string, *aclEntry] // safe for concurrent use itself
+	// acls and resolved are safe for concurrent use themselves: acls per
+	// set of names, resolved per set and entity version (templated sets).
+	acls     *lru.Cache[string, *aclEntry]
+	resolved *lru.Cache[resolvedKey, *policy.ACL]
+}
+
+// resolvedKey names the ACL of a templated policy set as one version of
+// one entity sees it; entity is "" for tokens without one.
+type resolvedKey struct {
+	set      string
+	entity   string
+	revision uint64
 }
 
 func newPolicyStore(s logical.Storage) *policyStore {
@@ -40,7 +50,11 @@ func newPolicyStore(s logical.Storage) *policyStore {
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
-	return &policyStore{storage: s, parsed: map[string]*policy.Policy{}, acls: acls}
+	resolved, err := lru.New[resolvedKey, *policy.ACL](aclCacheSize)
+	if err != nil {
+		panic(err)
+	}
+	return &policyStore{storage: s, parsed: map[string]*policy.Policy{}, acls: acls, resolved: resolved}
 }
 
 func (ps *policyStore) invalidate() {
@@ -49,10 +63,11 @@ func (ps *policyStore) invalidate() {
 	ps.gen++
 	ps.parsed = map[string]*policy.Policy{}
 	ps.acls.Purge()
+	ps.resolved.Purge()
 }
 
 // cachedACLs reports how many built ACLs are kept.
-func (ps *policyStore) cachedACLs() int { return ps.acls.Len() }
+func (ps *policyStore) cachedACLs() int { return ps.acls.Len() + ps.resolved.Len() }
 
 func (ps *policyStore) ListPolicies(ctx context.Context) ([]string, error) {
 	names, err := ps.storage.List(ctx, "")
@@ -176,54 +191,48 @@ func (ps *policyStore) ACL(ctx context.Context, names []string, ent *identity.En
 	ps.mu.RUnlock()
 	if !ok {
 		var err error
-		if entry, err = ps.cached(key, gen, func() (*aclEntry, error) { return ps.build(ctx, names) }); err != nil {
+		if entry, err = ps.build(ctx, names); err != nil {
 			return nil, err
 		}
+		ps.mu.Lock()
+		if ps.gen == gen {
+			ps.acls.Add(key, entry)
+		}
+		ps.mu.Unlock()
 	}
 	if entry.acl != nil {
 		return entry.acl, nil
 	}
-	var id policy.Identity
-	ekey := key + "\x01"
-	if ent != nil {
-		id = ent
-		ekey += ent.ID + "\x01" + strconv.FormatUint(ent.Revision(), 10)
-	}
-	resolved, err := ps.cached(ekey, gen, func() (*aclEntry, error) {
-		pols := make([]*policy.Policy, len(entry.templated))
-		for i, p := range entry.templated {
-			pols[i] = p.Resolve(id)
-		}
-		return &aclEntry{acl: policy.NewACL(pols...)}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resolved.acl, nil
+	return ps.resolve(resolvedKey{set: key}, gen, entry.templated, ent), nil
 }
 
-// cached returns the entry under key, building and caching it when absent.
-// gen is the write generation the caller started under: an entry built
-// after a policy write raced with the caller is returned but not cached,
-// so stale text never outlives the write.
-func (ps *policyStore) cached(key string, gen uint64, build func() (*aclEntry, error)) (*aclEntry, error) {
+// resolve returns the ACL of a templated set for ent, from the cache when
+// it holds one built under write generation gen for this very version of
+// the entity. One built after a policy write raced with the caller is
+// returned but not cached, so stale text never outlives the write.
+func (ps *policyStore) resolve(rk resolvedKey, gen uint64, pols []*policy.Policy, ent *identity.Entity) *policy.ACL {
+	var id policy.Identity
+	if ent != nil {
+		id, rk.entity, rk.revision = ent, ent.ID, ent.Revision()
+	}
 	ps.mu.RLock()
-	e, ok := ps.acls.Get(key)
+	acl, ok := ps.resolved.Get(rk)
 	fresh := ps.gen == gen
 	ps.mu.RUnlock()
 	if ok && fresh {
-		return e, nil
+		return acl
 	}
-	e, err := build()
-	if err != nil {
-		return nil, err
+	resolved := make([]*policy.Policy, len(pols))
+	for i, p := range pols {
+		resolved[i] = p.Resolve(id)
 	}
+	acl = policy.NewACL(resolved...)
 	ps.mu.Lock()
 	if ps.gen == gen {
-		ps.acls.Add(key, e)
+		ps.resolved.Add(rk, acl)
 	}
 	ps.mu.Unlock()
-	return e, nil
+	return acl
 }
 
 // build loads a set's policies: its ACL when none is templated, else the
