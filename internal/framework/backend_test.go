@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -180,4 +181,28 @@ func TestDuplicateNamePanics(t *testing.T) {
 		}
 	}()
 	_, _ = b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "role"})
+}
+
+// TestKVPairsForms: a map of strings arrives as a JSON object, a list of
+// key=value strings (the CLI's repeated metadata=k=v) or one such string.
+func TestKVPairsForms(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		raw  any
+		want map[string]string
+		err  bool
+	}{
+		"object":      {raw: map[string]any{"a": "1", "b": 2.0}, want: map[string]string{"a": "1", "b": "2"}},
+		"list":        {raw: []any{"a=1", "b=x=y"}, want: map[string]string{"a": "1", "b": "x=y"}},
+		"one string":  {raw: "team=a", want: map[string]string{"team": "a"}},
+		"no equals":   {raw: "team", err: true},
+		"list no eq":  {raw: []any{"a"}, err: true},
+		"wrong types": {raw: 3.0, err: true},
+	}
+	for name, tc := range cases {
+		got, err := convert(TypeKVPairs, tc.raw)
+		if (err != nil) != tc.err || (!tc.err && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("%s: %v %v", name, got, err)
+		}
+	}
 }

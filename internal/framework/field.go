@@ -264,6 +264,14 @@ func toKVPairs(raw any) (map[string]string, error) {
 			out[k] = val
 		}
 		return out, nil
+	case string:
+		// One key=value pair, as the CLI sends `metadata=team=a` given once
+		// (given twice it sends a list).
+		k, val, found := strings.Cut(v, "=")
+		if !found {
+			return nil, fmt.Errorf("expected key=value pairs")
+		}
+		return map[string]string{k: val}, nil
 	case nil:
 		return nil, nil
 	}
