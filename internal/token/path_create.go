@@ -23,7 +23,7 @@ func createFields() map[string]*framework.FieldSchema {
 		"num_uses":          {Type: framework.TypeInt, Description: "Number of requests the token may make; 0 is unlimited."},
 		"renewable":         {Type: framework.TypeBool, Default: true, Description: "Whether the token may be renewed."},
 		"type":              {Type: framework.TypeString, Description: "Token type: \"service\" or \"batch\"; defaults to the role's, or service."},
-		"entity_alias":      {Type: framework.TypeString, Description: "Not supported (Coffer has no identity store); must be empty."},
+		"entity_alias":      {Type: framework.TypeString, Description: "Not supported yet (tokens get entities from logins and inherit them); must be empty."},
 	}
 }
 
@@ -48,7 +48,7 @@ func (s *Store) createPaths() []*framework.Path {
 // createRequest reads the create fields shared by every create route.
 func createRequest(req *logical.Request, d *framework.FieldData) (CreateRequest, error) {
 	if d.String("entity_alias") != "" {
-		return CreateRequest{}, logical.InvalidRequest("entity_alias is not supported: Coffer has no identity store")
+		return CreateRequest{}, logical.InvalidRequest("entity_alias is not supported yet: tokens get their entity from a login or from their parent")
 	}
 	ttl, ok := d.GetOk("ttl")
 	if !ok {

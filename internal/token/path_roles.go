@@ -42,7 +42,7 @@ func roleFields() map[string]*framework.FieldSchema {
 		"orphan":                   {Type: framework.TypeBool, Description: "Tokens of the role have no parent."},
 		"renewable":                {Type: framework.TypeBool, Default: true, Description: "Tokens of the role may be renewed."},
 		"path_suffix":              {Type: framework.TypeString, Description: "Appended to the tokens' path, so they can be told apart (and revoked) by revision."},
-		"allowed_entity_aliases":   {Type: framework.TypeStringSlice, Description: "Not supported (Coffer has no identity store); must be empty."},
+		"allowed_entity_aliases":   {Type: framework.TypeStringSlice, Description: "Not supported yet (tokens get entities from logins and inherit them); must be empty."},
 	} {
 		f[name] = schema
 	}
@@ -145,7 +145,7 @@ func nonNil(s []string) []string {
 // stored unless the whole request is valid.
 func (s *Store) handleRoleWrite(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	if len(d.Strings("allowed_entity_aliases")) > 0 {
-		return nil, logical.InvalidRequest("allowed_entity_aliases is not supported: Coffer has no identity store")
+		return nil, logical.InvalidRequest("allowed_entity_aliases is not supported yet: tokens get their entity from a login or from their parent")
 	}
 	name := d.String("role_name")
 	s.roleMu.Lock()
