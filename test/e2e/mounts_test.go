@@ -181,3 +181,40 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return bytes.Equal(x, y)
 }
+
+// TestTuneReachesRunningKV: tuning a secrets engine's default_lease_ttl
+// changes the lease_duration (refresh interval) of its KV v1 reads at once,
+// without a restart or remount; a secret's own ttl field still wins.
+func TestTuneReachesRunningKV(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.client.Sys().Mount("tuned", &api.MountInput{Type: "kv", Options: map[string]string{"version": "1"}}); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	if _, err := s.client.Logical().Write("tuned/app", map[string]any{"password": "p1"}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if _, err := s.client.Logical().Write("tuned/own", map[string]any{"password": "p2", "ttl": "90s"}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	leaseOf := func(path string) int {
+		t.Helper()
+		got, err := s.client.Logical().Read(path)
+		if err != nil || got == nil {
+			t.Fatalf("read %s: %+v %v", path, got, err)
+		}
+		return got.LeaseDuration
+	}
+	if d := leaseOf("tuned/app"); d != 768*3600 {
+		t.Fatalf("lease_duration before tune = %d, want the system default 2764800", d)
+	}
+	if err := s.client.Sys().TuneMount("tuned", api.MountConfigInput{DefaultLeaseTTL: "1h"}); err != nil {
+		t.Fatalf("tune: %v", err)
+	}
+	if d := leaseOf("tuned/app"); d != 3600 {
+		t.Fatalf("lease_duration after tune = %d, want 3600", d)
+	}
+	if d := leaseOf("tuned/own"); d != 90 {
+		t.Fatalf("a secret's own ttl = %d, want 90", d)
+	}
+}
