@@ -15,18 +15,18 @@ import (
 // Vault Agent's, except DefaultTemplatePerms: Vault writes 0644, Coffer
 // never makes a rendered secret world-readable unless told to.
 const (
-	DefaultAgentAddress               = "https://127.0.0.1:8200"
-	DefaultAgentRetries               = 12
-	DefaultStaticSecretRenderInterval = 5 * time.Minute
-	DefaultLeaseRenewalThreshold      = 0.90
-	DefaultTemplatePerms  os.FileMode = 0o600
-	DefaultSinkMode       os.FileMode = 0o640
-	DefaultKubernetesTokenPath        = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-	DefaultAuthMinBackoff             = time.Second
-	DefaultAuthMaxBackoff             = 5 * time.Minute
-	DefaultCommandTimeout             = 30 * time.Second
-	RestartAlways                     = "always"
-	RestartNever                      = "never"
+	DefaultAgentAddress                           = "https://127.0.0.1:8200"
+	DefaultAgentRetries                           = 12
+	DefaultStaticSecretRenderInterval             = 5 * time.Minute
+	DefaultLeaseRenewalThreshold                  = 0.90
+	DefaultTemplatePerms              os.FileMode = 0o600
+	DefaultSinkMode                   os.FileMode = 0o640
+	DefaultKubernetesTokenPath                    = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	DefaultAuthMinBackoff                         = time.Second
+	DefaultAuthMaxBackoff                         = 5 * time.Minute
+	DefaultCommandTimeout                         = 30 * time.Second
+	RestartAlways                                 = "always"
+	RestartNever                                  = "never"
 )
 
 // Auto-auth method types.
