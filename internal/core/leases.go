@@ -120,6 +120,21 @@ func (c *Core) LeaseManager() *lease.Manager {
 
 // The sys/leases/* endpoints.
 
+// OwnsLease compares the lease's owner with the owner a lease obtained by
+// the request's token would have (lease.OwnerOf), so a batch token acts
+// for its parent, as it does when it obtains a lease.
+func (a sysAdapter) OwnsLease(ctx context.Context, id string) (bool, error) {
+	st, err := a.active()
+	if err != nil {
+		return false, err
+	}
+	te := token.UsedEntry(ctx)
+	if te == nil {
+		return false, nil
+	}
+	return st.leases.OwnedBy(ctx, id, lease.OwnerOf(te).Token)
+}
+
 func (a sysAdapter) LookupLease(ctx context.Context, id string) (*lease.Info, error) {
 	st, err := a.active()
 	if err != nil {

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"maps"
 	"time"
@@ -38,6 +39,21 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Info, error) {
 		TTL:       max(e.ExpireTime.Sub(now).Round(time.Second), 0),
 		Renewable: e.renewError(now) == nil,
 	}, nil
+}
+
+// OwnedBy reports whether lease id exists and belongs to the token whose
+// hash is owner (see OwnerOf). A lease that belongs to no token (one an
+// orphan batch token obtained) belongs to no caller, and neither does a
+// malformed ID.
+func (m *Manager) OwnedBy(ctx context.Context, id, owner string) (bool, error) {
+	if _, err := cleanID(id, false); err != nil || owner == "" {
+		return false, nil
+	}
+	e, err := m.load(ctx, id)
+	if err != nil || e == nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare([]byte(e.Token), []byte(owner)) == 1, nil
 }
 
 // renewError says why e cannot be renewed at now, or nil.

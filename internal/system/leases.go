@@ -24,6 +24,10 @@ type RevokeRequest struct {
 // Leases is the lease manager as sys/leases/* and the legacy sys/renew and
 // sys/revoke reach it. Errors for bad input are 400-class.
 type Leases interface {
+	// OwnsLease reports whether lease id exists and belongs to the token
+	// that authenticated the request in ctx (for a batch token, to its
+	// parent): callers without sudo look up and renew only their own.
+	OwnsLease(ctx context.Context, id string) (bool, error)
 	// LookupLease returns the lease, or nil when there is none.
 	LookupLease(ctx context.Context, id string) (*lease.Info, error)
 	RenewLease(ctx context.Context, id string, increment time.Duration) (*logical.Response, error)
@@ -146,10 +150,16 @@ func (b *backend) listLeases(ctx context.Context, _ *logical.Request, d *framewo
 	return logical.DataResponse(map[string]any{"keys": keys}), nil
 }
 
-func (b *backend) lookupLease(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+func (b *backend) lookupLease(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	id := d.String("lease_id")
 	if id == "" {
 		return nil, logical.InvalidRequest("lease_id must be specified")
+	}
+	if ok, err := b.callerMay(ctx, req, id); !ok {
+		if err == nil {
+			err = logical.InvalidRequest("invalid lease")
+		}
+		return nil, err
 	}
 	info, err := b.core.LookupLease(ctx, id)
 	if err != nil {
@@ -171,11 +181,30 @@ func (b *backend) lookupLease(ctx context.Context, _ *logical.Request, d *framew
 	return logical.DataResponse(data), nil
 }
 
-// leaseID reads the lease ID from the body, or from the URL.
+// callerMay reports whether the caller may look up or renew lease id: one
+// with sudo on the path may touch any lease, anyone else only the leases
+// their token obtained, as the default policy promises (in Vault any
+// token with the default policy could renew, and so shorten, a lease of
+// another's whose ID it learned). A lease of another's answers as a
+// missing one does, so the check tells nothing about other leases.
+func (b *backend) callerMay(ctx context.Context, req *logical.Request, id string) (bool, error) {
+	if req.Sudo {
+		return true, nil
+	}
+	return b.core.OwnsLease(ctx, id)
+}
+
+// leaseID reads the lease ID from the body, or from the URL. Both may be
+// given only when they agree: a policy scoped by the URL (such as
+// sys/revoke/database/creds/app/*) must not let the body name another
+// lease.
 func leaseID(d *framework.FieldData) (string, error) {
-	id := d.String("lease_id")
-	if id == "" {
-		id = d.String("url_lease_id")
+	id, url := d.String("lease_id"), d.String("url_lease_id")
+	switch {
+	case id == "":
+		id = url
+	case url != "" && url != id:
+		return "", logical.InvalidRequest("the lease_id in the body (%q) differs from the one in the URL (%q): give it in one place", id, url)
 	}
 	if id == "" {
 		return "", logical.InvalidRequest("lease_id must be specified")
@@ -183,9 +212,15 @@ func leaseID(d *framework.FieldData) (string, error) {
 	return id, nil
 }
 
-func (b *backend) renewLease(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+func (b *backend) renewLease(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	id, err := leaseID(d)
 	if err != nil {
+		return nil, err
+	}
+	if ok, err := b.callerMay(ctx, req, id); !ok {
+		if err == nil {
+			err = lease.ErrNotFound
+		}
 		return nil, err
 	}
 	return b.core.RenewLease(ctx, id, d.Duration("increment"))

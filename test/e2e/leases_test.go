@@ -436,11 +436,13 @@ path "sys/revoke-prefix/*" { capabilities = ["update"] }`); err != nil {
 		status int
 		msg    string
 	}{
-		"lookup":                      {basic, "PUT", "sys/leases/lookup", map[string]any{"lease_id": sec.LeaseID}, 200, ""},
+		"lookup":                      {root, "PUT", "sys/leases/lookup", map[string]any{"lease_id": sec.LeaseID}, 200, ""},
+		"lookup of another's lease":   {basic, "PUT", "sys/leases/lookup", map[string]any{"lease_id": sec.LeaseID}, 400, "invalid lease"},
 		"lookup without id":           {basic, "PUT", "sys/leases/lookup", map[string]any{}, 400, "lease_id must be specified"},
 		"lookup of nothing":           {basic, "PUT", "sys/leases/lookup", map[string]any{"lease_id": "db/creds/app/nope"}, 400, "invalid lease"},
 		"lookup of a traversal":       {basic, "PUT", "sys/leases/lookup", map[string]any{"lease_id": "../../core/mounts"}, 400, "invalid lease"},
-		"renew by the default policy": {basic, "PUT", "sys/leases/renew", map[string]any{"lease_id": sec.LeaseID}, 200, ""},
+		"renew by the default policy": {basic, "PUT", "sys/leases/renew", map[string]any{"lease_id": sec.LeaseID}, 400, "lease not found"},
+		"renew with sudo":             {root, "PUT", "sys/leases/renew", map[string]any{"lease_id": sec.LeaseID}, 200, ""},
 		"renew of nothing":            {basic, "PUT", "sys/leases/renew", map[string]any{"lease_id": "db/creds/app/nope"}, 400, "lease not found"},
 		"renew without id":            {basic, "PUT", "sys/renew", map[string]any{}, 400, "lease_id must be specified"},
 		"renew, bad increment":        {basic, "PUT", "sys/leases/renew", map[string]any{"lease_id": sec.LeaseID, "increment": "soon"}, 400, "increment"},

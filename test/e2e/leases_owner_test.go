@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/openbao/openbao/api/v2"
+
+	"github.com/cofferhq/coffer/internal/lease/leasetest"
+	"github.com/cofferhq/coffer/internal/physical/inmem"
+)
+
+// TestLeaseOwnerOnlyWithoutSudo: the default policy lets a token look up
+// and renew its own leases, not another's (renewing with a small increment
+// would cut a workload's credentials short); a batch token acts for its
+// parent; sudo reaches every lease.
+func TestLeaseOwnerOnlyWithoutSudo(t *testing.T) {
+	t.Parallel()
+	s := startLeases(t, inmem.New(), leasetest.New(), nil, "", nil)
+	if err := s.client.Sys().PutPolicy("creds", `path "db/creds/*" { capabilities = ["read"] }
+path "auth/token/create" { capabilities = ["update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	token := func(req *api.TokenCreateRequest) *api.Client {
+		sec, err := s.client.Auth().Token().Create(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.as(t, sec.Auth.ClientToken)
+	}
+	alice, mallory := token(&api.TokenCreateRequest{Policies: []string{"creds"}}), token(&api.TokenCreateRequest{Policies: []string{"creds"}})
+	sec, _ := creds(t, alice, "app", "")
+
+	_, err := mallory.Logical().Write("sys/leases/lookup", map[string]any{"lease_id": sec.LeaseID})
+	wantStatus(t, err, 400, "invalid lease")
+	for _, path := range []string{"sys/leases/renew", "sys/renew"} {
+		_, err = mallory.Logical().Write(path, map[string]any{"lease_id": sec.LeaseID, "increment": 1})
+		wantStatus(t, err, 400, "lease not found")
+	}
+	_, err = mallory.Logical().Write("sys/renew/"+sec.LeaseID, map[string]any{"increment": 1})
+	wantStatus(t, err, 403, "permission denied")
+	if got, err := s.client.Sys().Lookup(sec.LeaseID); err != nil || num(t, got.Data["ttl"]) < 3000 {
+		t.Fatalf("another token cut the lease short: %v %v", got, err)
+	}
+
+	if _, err := alice.Sys().Lookup(sec.LeaseID); err != nil {
+		t.Fatalf("the owner looks up its lease: %v", err)
+	}
+	if got, err := alice.Sys().Renew(sec.LeaseID, 600); err != nil || got.LeaseDuration != 600 {
+		t.Fatalf("the owner renews its lease: %+v %v", got, err)
+	}
+	// A batch token's leases are its parent's, so it may renew them.
+	batch := token(&api.TokenCreateRequest{Policies: []string{"creds"}, Type: "batch"})
+	if _, err := batch.Sys().Renew(sec.LeaseID, 900); err == nil {
+		t.Fatal("a batch token of the root renewed alice's lease")
+	}
+	child, err := alice.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"creds"}, Type: "batch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.as(t, child.Auth.ClientToken).Sys().Renew(sec.LeaseID, 900); err != nil || got.LeaseDuration != 900 {
+		t.Fatalf("alice's batch token renews alice's lease: %+v %v", got, err)
+	}
+	if got, err := s.client.Sys().Renew(sec.LeaseID, 1200); err != nil || got.LeaseDuration != 1200 {
+		t.Fatalf("sudo renews any lease: %+v %v", got, err)
+	}
+}
+
+// TestLeaseIDInURLAndBodyMustAgree: a policy scoped to the lease IDs in
+// the URL (sys/leases/revoke/db/creds/app/*) must not revoke or renew the
+// lease a body names instead.
+func TestLeaseIDInURLAndBodyMustAgree(t *testing.T) {
+	t.Parallel()
+	s := startLeases(t, inmem.New(), leasetest.New(), nil, "", nil)
+	mine, _ := creds(t, s.client, "app", "")
+	other, _ := creds(t, s.client, "other", "")
+	if err := s.client.Sys().PutPolicy("app-leases", `path "sys/leases/revoke/db/creds/app/*" { capabilities = ["update"] }
+path "sys/revoke/db/creds/app/*" { capabilities = ["update"] }
+path "sys/renew/db/creds/app/*" { capabilities = ["update", "sudo"] }
+path "sys/leases/renew/db/creds/app/*" { capabilities = ["update", "sudo"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"app-leases"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.as(t, tok.Auth.ClientToken)
+	for _, path := range []string{"sys/leases/revoke/", "sys/revoke/", "sys/renew/", "sys/leases/renew/"} {
+		_, err := c.Logical().Write(path+mine.LeaseID, map[string]any{"lease_id": other.LeaseID, "increment": 1})
+		wantStatus(t, err, 400, "differs from the one in the URL")
+	}
+	if got, err := s.client.Sys().Lookup(other.LeaseID); err != nil || num(t, got.Data["ttl"]) < 3000 {
+		t.Fatalf("the other lease was touched: %v %v", got, err)
+	}
+	if _, err := c.Logical().Write("sys/leases/revoke/"+mine.LeaseID, map[string]any{"lease_id": mine.LeaseID}); err != nil {
+		t.Fatalf("the same ID in both places: %v", err)
+	}
+	if _, err := s.client.Sys().Lookup(mine.LeaseID); statusOf(err) != 400 {
+		t.Fatalf("the lease named in the URL is still there: %v", err)
+	}
+}
