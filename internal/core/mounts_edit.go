@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/system"
@@ -27,11 +29,18 @@ func cleanMountPath(p string) (string, error) {
 			return "", logical.InvalidRequest("mount path %q has an empty, \".\" or \"..\" segment", p)
 		}
 	}
-	if strings.ContainsAny(p, "*+ \t\n") {
-		return "", logical.InvalidRequest("mount path %q must not contain '*', '+' or white space", p)
+	if strings.ContainsAny(p, "*+") || strings.ContainsFunc(p, unprintable) || !utf8.ValidString(p) {
+		return "", logical.InvalidRequest("mount path %q must not contain '*', '+', white space or control characters", p)
 	}
 	return p + "/", nil
 }
+
+// unprintable reports the runes a mount path must not hold: white space of
+// any script and control characters. A request path can never carry a
+// control character (logical.CleanPath refuses it), so a mount whose path
+// came from a body (sys/remount's "to") with one would be unreachable and
+// would break what re-keys by path, such as lease IDs.
+func unprintable(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 // mountAliases maps old engine type names onto the factory that serves them,
 // as Vault's do: a "generic" mount is KV version 1 and keeps its type name.
