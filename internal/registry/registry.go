@@ -9,6 +9,7 @@ package registry
 import (
 	"github.com/cofferhq/coffer/internal/auth/approle"
 	"github.com/cofferhq/coffer/internal/auth/jwt"
+	"github.com/cofferhq/coffer/internal/auth/kubernetes"
 	"github.com/cofferhq/coffer/internal/auth/userpass"
 	"github.com/cofferhq/coffer/internal/engine/database"
 	"github.com/cofferhq/coffer/internal/engine/kv"
@@ -27,9 +28,10 @@ func Engines() map[string]logical.Factory {
 // The token method is built into the core and is not listed.
 func AuthMethods() map[string]logical.Factory {
 	return map[string]logical.Factory{
-		"approle":  approle.Factory,
-		"jwt":      jwt.Factory,
-		"oidc":     jwt.Factory, // Vault's other name for the same method
-		"userpass": userpass.Factory,
+		"approle":    approle.Factory,
+		"jwt":        jwt.Factory,
+		"oidc":       jwt.Factory, // Vault's other name for the same method
+		"kubernetes": kubernetes.Factory,
+		"userpass":   userpass.Factory,
 	}
 }
