@@ -82,3 +82,31 @@ func TestRootPasswordNeverLeaks(t *testing.T) {
 		}
 	})
 }
+
+// TestCredsURLNeverCarriesRootPassword: a connection_url that templates
+// the user name but writes the root password literally (in the userinfo,
+// or for PostgreSQL in a password parameter) renders for a new user with
+// that user's password only, and the rendered URL logs in.
+func TestCredsURLNeverCarriesRootPassword(t *testing.T) {
+	servers(t, func(t *testing.T, srv *dbtest.Server) {
+		h := newHarness(t, srv)
+		user, pw := srv.NewRoot(t)
+		urls := map[string]string{"literal password": srv.URL("{{username}}", pw)}
+		if srv.Kind != "mysql" {
+			urls["password parameter"] = strings.Replace(srv.URL("{{username}}", ""), ":@", "@", 1) + "&password=" + pw
+		}
+		for name, u := range urls {
+			h.mustDo(logical.UpdateOperation, "config/half", map[string]any{"plugin_name": pluginName(srv),
+				"connection_url": u, "username": user, "allowed_roles": "*"})
+			h.role("app", "half", nil)
+			resp := h.creds("app")
+			got := str(resp, "connection_url")
+			if strings.Contains(got, pw) {
+				t.Fatalf("%s: creds/app hands out the root password: %s", name, got)
+			}
+			if err := srv.Login(got); err != nil {
+				t.Fatalf("%s: the rendered connection_url does not log in: %v", name, err)
+			}
+		}
+	})
+}

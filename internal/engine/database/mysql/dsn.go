@@ -35,14 +35,14 @@ func redact(dsn string) string {
 	return dsn
 }
 
-// withCredentials renders dsn for username and password: the templates
+// withCredentials renders dsn for username and password: its userinfo,
+// templated or literal, is replaced by these, and templates elsewhere are
 // filled in as they are (the DSN form has no escaping, and generated
-// credentials need none), or, without templates, the credentials put in
-// place of any the DSN carries.
+// credentials need none). Nothing of the root's survives: a literal root
+// password next to a templated user name must not reach whoever reads
+// credentials.
 func withCredentials(dsn, username, password string) string {
-	if strings.Contains(dsn, "{{username}}") || strings.Contains(dsn, "{{password}}") {
-		return strings.NewReplacer("{{username}}", username, "{{password}}", password).Replace(dsn)
-	}
 	_, rest, _ := splitDSN(dsn)
+	rest = strings.NewReplacer("{{username}}", username, "{{password}}", password).Replace(rest)
 	return username + ":" + password + "@" + rest
 }

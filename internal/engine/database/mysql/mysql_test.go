@@ -17,6 +17,10 @@ func TestWithCredentials(t *testing.T) {
 		"literal":     {"root:r@ot@tcp(db:3306)/app", "v-a:Pw-1@tcp(db:3306)/app"},
 		"no userinfo": {"tcp(db:3306)/app", "v-a:Pw-1@tcp(db:3306)/app"},
 		"only user":   {"root@/app", "v-a:Pw-1@/app"},
+		// A literal root password beside a templated user name must not
+		// reach the reader of credentials.
+		"literal password": {"{{username}}:r@otpw@tcp(db:3306)/app", "v-a:Pw-1@tcp(db:3306)/app"},
+		"only template":    {"{{username}}@tcp(db:3306)/app", "v-a:Pw-1@tcp(db:3306)/app"},
 	} {
 		if got := withCredentials(tc.dsn, "v-a", "Pw-1"); got != tc.want {
 			t.Errorf("%s: got %q, want %q", name, got, tc.want)

@@ -119,38 +119,70 @@ func quoteKV(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
-// withCredentials renders dsn for username and password: the templates
-// filled in (percent-escaped in a URL unless noEscape), or, when dsn has no
-// templates, the credentials put in place of any it carries.
+// withCredentials renders dsn for username and password: the
+// credentials it carries, templated or literal, in the userinfo, in a
+// "user" or "password" query parameter or keyword, are replaced by these
+// (percent-escaped in a URL unless noEscape), and templates elsewhere are
+// filled in. Nothing of the root's survives: a literal root password next
+// to a templated user name must not reach whoever reads credentials.
 func withCredentials(dsn, username, password string, noEscape bool) string {
-	if strings.Contains(dsn, "{{username}}") || strings.Contains(dsn, "{{password}}") {
+	if isURL(dsn) {
 		u, p := username, password
-		if isURL(dsn) && !noEscape {
+		if !noEscape {
 			u, p = dbdriver.EscapeURLComponent(u), dbdriver.EscapeURLComponent(p)
 		}
-		return strings.NewReplacer("{{username}}", u, "{{password}}", p).Replace(dsn)
+		head, _, rest, _ := splitAuthority(dsn)
+		rest = strings.NewReplacer("{{username}}", u, "{{password}}", p).Replace(dropQueryCredentials(rest))
+		return head + u + ":" + p + "@" + rest
 	}
-	if isURL(dsn) {
-		parsed, err := url.Parse(dsn)
-		if err != nil {
-			return ""
-		}
-		parsed.User = url.UserPassword(username, password)
-		q := parsed.Query()
-		if q.Has("user") || q.Has("password") {
-			q.Del("user")
-			q.Del("password")
-			parsed.RawQuery = q.Encode()
-		}
-		return parsed.String()
-	}
+	fill := strings.NewReplacer("{{username}}", username, "{{password}}", password)
 	var pairs []kv
+	seenUser, seenPassword := false, false
 	for _, p := range parseKV(dsn) {
-		if p.key != "user" && p.key != "password" {
-			pairs = append(pairs, p)
+		switch p.key {
+		case "user":
+			p.value, seenUser = username, true
+		case "password":
+			p.value, seenPassword = password, true
+		default:
+			p.value = fill.Replace(p.value)
 		}
+		pairs = append(pairs, p)
 	}
-	return formatKV(append(pairs, kv{"user", username}, kv{"password", password}))
+	if !seenUser {
+		pairs = append(pairs, kv{"user", username})
+	}
+	if !seenPassword {
+		pairs = append(pairs, kv{"password", password})
+	}
+	return formatKV(pairs)
+}
+
+// dropQueryCredentials removes the "user" and "password" parameters from
+// the query of rest (what follows a URL's userinfo), compared as pgx reads
+// them: unescaped, and in any case. A key that does not unescape goes too.
+func dropQueryCredentials(rest string) string {
+	base, query, has := strings.Cut(rest, "?")
+	if !has {
+		return rest
+	}
+	frag := ""
+	if q, f, ok := strings.Cut(query, "#"); ok {
+		query, frag = q, "#"+f
+	}
+	var kept []string
+	for _, p := range strings.Split(query, "&") {
+		k, _, _ := strings.Cut(p, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil || strings.EqualFold(key, "user") || strings.EqualFold(key, "password") {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 {
+		return base + frag
+	}
+	return base + "?" + strings.Join(kept, "&") + frag
 }
 
 // redact hides a literal password in either form.

@@ -44,7 +44,16 @@ func TestWithCredentials(t *testing.T) {
 		"literal root":     {"postgres://root:rootpw@db:5432/app?sslmode=disable", "v-a", "Pw-1", false, "postgres://v-a:Pw-1@db:5432/app?sslmode=disable"},
 		"no userinfo":      {"postgres://db/app?user=root&password=x&sslmode=disable", "v-a", "Pw-1", false, "postgres://v-a:Pw-1@db/app?sslmode=disable"},
 		"keyword template": {"host=db user={{username}} password={{password}} dbname=app", "v-a", "Pw-1", false, "host=db user=v-a password=Pw-1 dbname=app"},
-		"keyword literal":  {"host=db user=root password='r o' dbname=app", "v-a", "Pw-1", false, "host=db dbname=app user=v-a password=Pw-1"},
+		"keyword literal":  {"host=db user=root password='r o' dbname=app", "v-a", "Pw-1", false, "host=db user=v-a password=Pw-1 dbname=app"},
+		// A literal root password beside a templated user name, or a
+		// template elsewhere, must not reach the reader of credentials.
+		"url, literal password":      {"postgres://{{username}}:rootpw@db/app", "v-a", "Pw-1", false, "postgres://v-a:Pw-1@db/app"},
+		"url, password in query":     {"postgres://{{username}}@db/app?sslmode=disable&password=rootpw", "v-a", "Pw-1", false, "postgres://v-a:Pw-1@db/app?sslmode=disable"},
+		"url, escaped query key":     {"postgres://{{username}}@db/app?pass%77ord=rootpw&PASSWORD=x&User=root#f", "v-a", "Pw-1", false, "postgres://v-a:Pw-1@db/app#f"},
+		"url, template elsewhere":    {"postgres://root:rootpw@db/app?application_name={{username}}", "v-a", "Pw-1", false, "postgres://v-a:Pw-1@db/app?application_name=v-a"},
+		"url, multi-host":            {"postgresql://root:rootpw@db1:5432,db2:5433/app", "v-a", "Pw-1", false, "postgresql://v-a:Pw-1@db1:5432,db2:5433/app"},
+		"keyword, literal password":  {"host=db user={{username}} password=rootpw dbname=app", "v-a", "Pw-1", false, "host=db user=v-a password=Pw-1 dbname=app"},
+		"keyword, no password given": {"host=db user={{username}} dbname=app", "v-a", "Pw-1", false, "host=db user=v-a dbname=app password=Pw-1"},
 	} {
 		got := withCredentials(tc.dsn, tc.user, tc.pw, tc.noEscape)
 		if got != tc.want {
