@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -90,13 +91,14 @@ func decodeCost(raw []byte) int64 {
 // bodyLimit is the largest body req may send: the unauthenticated cap on
 // paths served without a token, the listener's cap otherwise, and never
 // more than the body budget can hold. Asking the Gate first means a request
-// that would be refused anyway is refused before its body is read.
-func (a *api) bodyLimit(ctx context.Context, req *logical.Request) (int64, error) {
+// that would be refused anyway is refused before its body is read. It also
+// says whether the request is served without a token.
+func (a *api) bodyLimit(ctx context.Context, req *logical.Request) (int64, bool, error) {
 	unauthenticated := req.ClientToken == ""
 	if g, ok := a.core.(Gate); ok {
 		var err error
 		if unauthenticated, err = g.Admit(ctx, req); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
 	limit := a.max
@@ -106,7 +108,7 @@ func (a *api) bodyLimit(ctx context.Context, req *logical.Request) (int64, error
 	if limit < 0 || limit > a.bodies.ReadSize() {
 		limit = a.bodies.ReadSize()
 	}
-	return limit, nil
+	return limit, unauthenticated, nil
 }
 
 // body reads and decodes the JSON object body of r within the body budget.
@@ -118,7 +120,7 @@ func (a *api) body(w http.ResponseWriter, r *http.Request, req *logical.Request)
 		return nil, nop, nil
 	}
 	ctx := r.Context()
-	limit, err := a.bodyLimit(ctx, req)
+	limit, unauthenticated, err := a.bodyLimit(ctx, req)
 	if err != nil {
 		return nil, nop, err
 	}
@@ -126,20 +128,15 @@ func (a *api) body(w http.ResponseWriter, r *http.Request, req *logical.Request)
 		return nil, nop, fmt.Errorf("%w: the limit is %d bytes", errBodyTooBig, limit)
 	}
 	c := a.bodies.start()
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = limit // chunked: the size is known once it is read
-	}
-	if err := c.acquireRead(ctx, reserve); err != nil {
-		c.release()
-		return nil, nop, err
-	}
-	raw, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	raw, err := readCharged(ctx, c, http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit, unauthenticated)
 	if err != nil {
 		c.release()
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe), errors.Is(err, errBodyTooBig):
 			return nil, nop, fmt.Errorf("%w: the limit is %d bytes", errBodyTooBig, limit)
+		case errors.Is(err, errBodiesBusy), ctx.Err() != nil:
+			return nil, nop, err
 		}
 		return nil, nop, fmt.Errorf("%w: %v", errBadJSON, err)
 	}
@@ -166,17 +163,102 @@ func (a *api) body(w http.ResponseWriter, r *http.Request, req *logical.Request)
 	return data, c.release, nil
 }
 
-// readBody reads rd to its end, into a buffer of exactly size bytes when
-// the size is known.
-func readBody(rd io.Reader, size int64) ([]byte, error) {
-	if size < 0 {
-		return io.ReadAll(rd)
+// readStep is the first buffer a token-less body is read into. The buffer
+// doubles as the body arrives, and each size is charged to the read budget
+// before it is made, so a slow sender without a token holds about what it
+// has sent, never the size it declared or the cap.
+const readStep = 64 << 10
+
+// growWait bounds how long a token-less body that has started arriving
+// waits for budget to grow its buffer. Every such waiter holds budget while
+// it waits; giving up (503) is what keeps partly read bodies from waiting on
+// each other for ever.
+var growWait = 10 * time.Second
+
+// readCharged reads rd to its end (size bytes when size >= 0, else until
+// EOF, with rd bounded to limit) into a buffer charged to c. A request with
+// a token (admitted by the Gate, so accountable) charges its whole size, or
+// the limit when chunked, before reading, waiting as long as ctx allows,
+// and never waits again; a token-less one is charged as it arrives.
+func readCharged(ctx context.Context, c *charge, rd io.Reader, size, limit int64, incremental bool) ([]byte, error) {
+	bound := limit
+	if size >= 0 {
+		bound = min(size, limit)
 	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(rd, buf); err != nil {
-		return nil, err
+	first := bound
+	if incremental || size < 0 {
+		first = min(readStep, bound)
 	}
-	return buf, nil
+	if !incremental {
+		if err := c.acquireRead(ctx, bound); err != nil {
+			return nil, err
+		}
+	}
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= bound {
+				return buf, endOfBody(rd, size)
+			}
+			next := first
+			if buf != nil {
+				next = min(2*int64(cap(buf)), bound)
+			}
+			if err := growCharge(ctx, c, next, buf == nil); err != nil {
+				return nil, err
+			}
+			buf = append(make([]byte, 0, next), buf...)
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if size >= 0 && int64(len(buf)) < size {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// growCharge raises c's read charge to n bytes, if it holds less.
+func growCharge(ctx context.Context, c *charge, n int64, first bool) error {
+	if n <= c.read {
+		return nil
+	}
+	if !first {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, growWait)
+		defer cancel()
+	}
+	err := c.acquireRead(ctx, n-c.read)
+	if err != nil && !first && errors.Is(err, context.DeadlineExceeded) {
+		return errBodiesBusy
+	}
+	return err
+}
+
+// endOfBody checks that rd has nothing beyond the bound just read: with a
+// declared size the server stops at it; without, one more byte means the
+// limit (rd's MaxBytesReader says so).
+func endOfBody(rd io.Reader, size int64) error {
+	if size >= 0 {
+		return nil
+	}
+	var one [1]byte
+	n, err := rd.Read(one[:])
+	for n == 0 && err == nil {
+		n, err = rd.Read(one[:])
+	}
+	if err == io.EOF {
+		return nil
+	}
+	if err == nil {
+		err = errBodyTooBig
+	}
+	return err
 }
 
 // decodeObject decodes one JSON object, numbers as json.Number.

@@ -13,6 +13,7 @@ var (
 	errBadJSON     = errors.New("failed to parse JSON input")
 	errBadMethod   = errors.New("method not allowed")
 	errContentType = errors.New("unsupported content type")
+	errBodiesBusy  = errors.New("the server is busy reading other request bodies; retry shortly")
 )
 
 // statusFor is the one map from errors to HTTP status codes. Anything not
@@ -21,7 +22,7 @@ func statusFor(err error) int {
 	switch {
 	case errors.Is(err, logical.ErrPermissionDenied):
 		return http.StatusForbidden
-	case errors.Is(err, logical.ErrSealed):
+	case errors.Is(err, logical.ErrSealed), errors.Is(err, errBodiesBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, logical.ErrUnsupportedPath), errors.Is(err, logical.ErrNotFound):
 		return http.StatusNotFound
