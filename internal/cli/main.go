@@ -43,6 +43,7 @@ func newApp(e *env) *ucli.App {
 		ExitErrHandler:            func(*ucli.Context, error) {},
 		Commands: []*ucli.Command{
 			serverCommand(),
+			agentCommand(),
 			benchCommand(),
 			e.statusCommand(),
 			e.operatorCommand(),
