@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openbao/openbao/api/v2"
+)
+
+// TestCacheListener: the OpenBao client, pointed at the agent's unix
+// socket without a token, is served with the auto-auth token attached;
+// a leased response (a created token) is answered from the cache, a
+// static one (KV) is not, and cache-clear empties the cache. A tcp
+// listener with use_auto_auth_token = false passes only the caller's
+// token.
+func TestCacheListener(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	dir := t.TempDir()
+	s.putKV(t, "app", map[string]any{"v": "1"})
+	tok := s.tokenFile(t, dir, kvPolicy+`
+path "auth/token/create" { capabilities = ["update"] }`, "1h")
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+cache {}
+listener "unix" { address = %q }
+`, s.url, tok, sock))
+	start(t, cfg, Options{})
+	c := newTestClient(t, "unix://"+sock, "")
+	c.ClearToken()
+	waitReady(t, c)
+
+	create := func() string {
+		t.Helper()
+		sec, err := c.Logical().Write("auth/token/create", map[string]any{"policies": []string{"app"}, "ttl": "1h"})
+		if err != nil || sec.Auth == nil {
+			t.Fatalf("token create through the proxy: %+v %v", sec, err)
+		}
+		return sec.Auth.ClientToken
+	}
+	a, b := create(), create()
+	if a != b {
+		t.Fatal("a leased response was not cached")
+	}
+	kv := func() string {
+		sec, err := c.Logical().Read("secret/data/app")
+		if err != nil || sec == nil {
+			t.Fatalf("KV through the proxy: %v", err)
+		}
+		return fmt.Sprint(sec.Data["data"].(map[string]any)["v"])
+	}
+	if v := kv(); v != "1" {
+		t.Fatalf("kv %q", v)
+	}
+	s.putKV(t, "app", map[string]any{"v": "2"})
+	if v := kv(); v != "2" {
+		t.Fatal("a static secret was served from the cache")
+	}
+	req := c.NewRequest(http.MethodPost, "/agent/v1/cache-clear")
+	must(t, req.SetJSONBody(map[string]string{"type": "all"}))
+	resp, err := c.RawRequest(req)
+	must(t, err)
+	resp.Body.Close()
+	if create() == a {
+		t.Fatal("cache-clear did not clear")
+	}
+}
+
+// TestProxyWithoutAutoToken: with use_auto_auth_token = false a request
+// without a token is refused by the server, with one it passes.
+func TestProxyWithoutAutoToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	dir := t.TempDir()
+	s.putKV(t, "app", map[string]any{"v": "1"})
+	tok := s.tokenFile(t, dir, kvPolicy, "1h")
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+api_proxy { use_auto_auth_token = false }
+listener "unix" { address = %q }
+`, s.url, tok, sock))
+	start(t, cfg, Options{})
+	c := newTestClient(t, "unix://"+sock, "")
+	c.ClearToken()
+	waitReady(t, c)
+	if _, err := c.Logical().Read("secret/data/app"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("no token: %v", err)
+	}
+	c.SetToken(s.root.Token())
+	if sec, err := c.Logical().Read("secret/data/app"); err != nil || sec == nil {
+		t.Fatalf("own token: %v", err)
+	}
+}
+
+// waitReady waits for the listener to answer sys/health.
+func waitReady(t *testing.T, c *api.Client) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if _, err := c.Sys().Health(); err == nil {
+			return
+		} else if i > 500 {
+			t.Fatalf("proxy never answered: %v", err)
+		}
+		sleepShort()
+	}
+}
