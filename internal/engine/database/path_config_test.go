@@ -211,6 +211,16 @@ func TestListReadDelete(t *testing.T) {
 	if u := str(legacy, "username"); len(u) > 16 || !strings.HasPrefix(u, "v-r2-") {
 		t.Fatalf("legacy plugin username %q is not Vault's legacy shape", u)
 	}
+	for _, name := range []string{"mysql-aurora-database-plugin", "mysql-rds-database-plugin"} {
+		short := strings.Split(name, "-")[1]
+		h.configure(short, srv, map[string]any{"plugin_name": name})
+		h.role("r-"+short, short, nil)
+		if u := str(h.creds("r-"+short), "username"); len(u) > 16 || !strings.HasPrefix(u, "v-r-"+short[:1]) {
+			t.Fatalf("%s username %q is not Vault's legacy shape", name, u)
+		}
+		h.mustDo(logical.DeleteOperation, "roles/r-"+short, nil)
+		h.mustDo(logical.DeleteOperation, "config/"+short, nil)
+	}
 	r := h.mustDo(logical.ReadOperation, "roles/r1", nil)
 	if r.Data["db_name"] != "one" || r.Data["default_ttl"] != int64(3600) || r.Data["max_ttl"] != int64(86400) ||
 		fmt.Sprint(r.Data["revocation_statements"]) != "[]" || r.Data["credential_type"] != "password" {
