@@ -28,7 +28,6 @@ func (c countingConn) Prepare(string) (driver.Stmt, error) { return nil, errors.
 func (c countingConn) Close() error                        { c.d.open.Add(-1); return nil }
 func (c countingConn) Begin() (driver.Tx, error)           { return nil, errors.New("unused") }
 
-
 // TestPoolSettingsTakeEffect: max_open_connections bounds the connections
 // a config's pool opens at once (default 4), and a negative
 // max_idle_connections keeps none once they are returned.
