@@ -102,7 +102,8 @@ func (r *renderer) list(path string) ([]string, error) {
 
 // schedule decides when d is looked at again. A renewable lease is renewed
 // at two thirds of its TTL (or at lease_renewal_threshold, if earlier); a
-// lease that cannot be renewed is fetched anew at the threshold; a static
+// lease that cannot be renewed, or a token a write made, is fetched anew at
+// the threshold; a static
 // role's credentials just after their rotation (their ttl); anything else
 // (KV) every static_secret_render_interval.
 func (r *renderer) schedule(d *dep, now time.Time) {
@@ -116,6 +117,11 @@ func (r *renderer) schedule(d *dep, now time.Time) {
 		} else {
 			d.due = now.Add(scale(d.ttl, r.threshold))
 		}
+	case s.Auth != nil && s.Auth.LeaseDuration > 0:
+		// A token made by a write (auth/token/create, a login): fetched
+		// anew at the threshold of its TTL, not renewed by the agent.
+		d.ttl = time.Duration(s.Auth.LeaseDuration) * time.Second
+		d.due = now.Add(scale(d.ttl, r.threshold))
 	case rotationTTL(s) > 0:
 		d.due = now.Add(min(rotationTTL(s)+time.Second, r.interval))
 	default:
