@@ -52,6 +52,12 @@ func (b *backend) renewCreds(ctx context.Context, req *logical.Request) (*logica
 	if r == nil {
 		return nil, logical.InvalidRequest("error during renew: could not find role with name %q", roleName)
 	}
+	dbName, stmts := r.DBName, r.Renewal
+	if created, _ := req.Secret.InternalData["db_name"].(string); created != "" && created != dbName {
+		// The role moved to another database since: the user is where
+		// it was made, and the role's statements are for the other one.
+		dbName, stmts = created, nil
+	}
 	ttl, maxTTL := b.ttls(r)
 	if inc := req.Secret.Increment; inc > 0 {
 		ttl = inc
@@ -61,10 +67,10 @@ func (b *backend) renewCreds(ctx context.Context, req *logical.Request) (*logica
 		ttl = min(ttl, issued.Add(maxTTL).Sub(now))
 	}
 	if ttl > 0 {
-		err := b.withConn(ctx, r.DBName, func(c *conn) error {
-			ru := dbdriver.RenewUserRequest{Username: username, Expiration: now.Add(ttl + expirationBuffer), Statements: r.Renewal}
+		err := b.withConn(ctx, dbName, func(c *conn) error {
+			ru := dbdriver.RenewUserRequest{Username: username, Expiration: now.Add(ttl + expirationBuffer), Statements: stmts}
 			if err := c.driver.RenewUser(ctx, ru); err != nil {
-				return dbError(r.DBName, fmt.Sprintf("renewing user %q", username), err)
+				return dbError(dbName, fmt.Sprintf("renewing user %q", username), err)
 			}
 			return nil
 		})
@@ -75,9 +81,12 @@ func (b *backend) renewCreds(ctx context.Context, req *logical.Request) (*logica
 	return &logical.Response{Secret: &logical.Secret{TTL: r.DefaultTTL, MaxTTL: r.MaxTTL, Renewable: true}}, nil
 }
 
-// revokeCreds removes the user with the role's revocation statements (those
-// kept with the lease when the role is gone), or the driver's default. An
-// error keeps the lease, and the lease manager retries.
+// revokeCreds removes the user from the database it was made in, with the
+// role's revocation statements (those kept with the lease when the role is
+// gone or now names another database), or the driver's default. Vault
+// follows the role to its current database instead, which leaves a user
+// that never expires behind when a role's db_name changes. An error keeps
+// the lease, and the lease manager retries.
 func (b *backend) revokeCreds(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	username, err := internalString(req.Secret, "username")
 	if err != nil {
@@ -91,7 +100,7 @@ func (b *backend) revokeCreds(ctx context.Context, req *logical.Request) (*logic
 		if err != nil {
 			return nil, err
 		}
-		if r != nil {
+		if r != nil && (dbName == "" || dbName == r.DBName) {
 			dbName, stmts = r.DBName, r.Revocation
 		}
 	}

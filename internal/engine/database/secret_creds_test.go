@@ -275,3 +275,30 @@ func TestOrphanSweep(t *testing.T) {
 		t.Fatal("the orphan was not logged")
 	}
 }
+
+// TestRevokeWhereTheUserWasMade: a role whose db_name changes after it
+// issued credentials revokes and renews those in the database they were
+// made in, so the user does not outlive its lease.
+func TestRevokeWhereTheUserWasMade(t *testing.T) {
+	servers(t, func(t *testing.T, srv *dbtest.Server) {
+		h := newHarness(t, srv)
+		h.configure("db", srv, nil)
+		nowhere := "postgres://{{username}}:{{password}}@127.0.0.1:1/x"
+		if srv.Kind == "mysql" {
+			nowhere = "{{username}}:{{password}}@tcp(127.0.0.1:1)/x"
+		}
+		h.configure("other", srv, map[string]any{"connection_url": nowhere, "verify_connection": false})
+		h.role("app", "db", nil)
+		resp := h.creds("app")
+		h.mustDo(logical.UpdateOperation, "roles/app", map[string]any{"db_name": "other"})
+		if _, err := h.renew(resp, time.Hour); err != nil {
+			t.Fatalf("renew after the role moved: %v", err)
+		}
+		if err := h.revoke(resp); err != nil {
+			t.Fatalf("revoke after the role moved: %v", err)
+		}
+		if srv.UserExists(t, str(resp, "username")) {
+			t.Fatal("the user outlived its lease: revocation went to the role's new database")
+		}
+	})
+}
