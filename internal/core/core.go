@@ -322,6 +322,9 @@ func (c *Core) issueLoginToken(ctx context.Context, st *active, accessor, path s
 		if a.LeaseDuration == 0 {
 			a.LeaseDuration = m.DefaultLeaseTTL
 		}
+		if w := token.CapPeriod(&a.Period, m.MaxLeaseTTL); w != "" {
+			resp.AddWarning(w)
+		}
 		if a.Period == 0 && (a.ExplicitMaxTTL == 0 || a.ExplicitMaxTTL > m.MaxLeaseTTL) {
 			// Periodic tokens live as long as they are renewed, as in Vault.
 			a.ExplicitMaxTTL = m.MaxLeaseTTL

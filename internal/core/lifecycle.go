@@ -79,7 +79,7 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 	if err := logical.PutJSON(ctx, c.barrier, clusterKey, c.newClusterInfo()); err != nil {
 		return "", fmt.Errorf("write cluster identity: %w", err)
 	}
-	ts, err := c.newTokenStore(ctx, nil)
+	ts, err := c.newTokenStore(ctx, nil, nil)
 	if err != nil {
 		return "", err
 	}
@@ -92,10 +92,17 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 
 // newTokenStore opens the token store; onRevoke (may be nil) hears of
 // every token revoked.
-func (c *Core) newTokenStore(ctx context.Context, onRevoke func(context.Context, *token.Entry)) (*token.Store, error) {
+// Its TTLs are the server's until view is pointed at the mount table (see
+// tokenMountView); view may be nil.
+func (c *Core) newTokenStore(ctx context.Context, view *tokenMountView, onRevoke func(context.Context, *token.Entry)) (*token.Store, error) {
+	var sys logical.SystemView = logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL}
+	if view != nil {
+		view.defaults = sys.(logical.StaticSystemView)
+		sys = view
+	}
 	ts, err := token.New(ctx, token.Config{
 		Storage:    logical.NewView(c.barrier, tokenPrefix),
-		System:     logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL},
+		System:     sys,
 		Logger:     c.logger.With("component", "token"),
 		CheckRenew: c.checkRenew,
 		OnRevoke:   onRevoke,
@@ -173,7 +180,8 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		revokeLeases(ctx, e)
 		destroyCubbyhole(ctx, e)
 	}
-	if ts, err = c.newTokenStore(ctx, onRevoke); err != nil {
+	tokenView := &tokenMountView{}
+	if ts, err = c.newTokenStore(ctx, tokenView, onRevoke); err != nil {
 		return err
 	}
 	quotas := quota.New(logical.NewView(c.barrier, quotaPrefix))
@@ -200,6 +208,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		return err
 	}
 	mt.resumeMove(ctx)
+	tokenView.mt.Store(mt)
 	guard, err := c.newLockout(ctx, mt)
 	if err != nil {
 		return err

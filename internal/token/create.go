@@ -71,8 +71,8 @@ func (s *Store) Create(ctx context.Context, parent *Entry, req CreateRequest) (s
 }
 
 // CreateWithRole is Create against a token role: the role's rules (see
-// Role) apply on top of, and in places instead of, the parent's limits. It
-// also returns warnings for the client.
+// Role) apply on top of, and in places instead of, the parent's limits; a
+// nil role is Create. It also returns warnings for the client.
 func (s *Store) CreateWithRole(ctx context.Context, parent *Entry, req CreateRequest, role *Role) (string, *Entry, []string, error) {
 	return s.create(ctx, parent, req, role)
 }
@@ -162,10 +162,27 @@ func (s *Store) checkCreate(parent *Entry, req *CreateRequest, role *Role) ([]st
 	if parent.NumUses > 0 && (req.NumUses == 0 || req.NumUses > parent.NumUses) {
 		return nil, ErrUsesExceedParent
 	}
+	if w := CapPeriod(&req.Period, s.maxTTL()); w != "" {
+		warnings = append(warnings, w)
+	}
 	if req.Type == TypeBatch && slices.Contains(normalizePolicies(req.Policies, false), "root") {
 		return nil, ErrBatchRoot
 	}
 	return warnings, nil
+}
+
+// CapPeriod caps *period at the mount's max TTL, as Vault does: a periodic
+// token renews to its period for ever, so a period above the max would
+// outlive every limit the mount sets. It returns Vault's warning when it
+// capped, else "". A max of zero means no limit.
+func CapPeriod(period *time.Duration, max time.Duration) string {
+	if max <= 0 || *period <= max {
+		return ""
+	}
+	w := fmt.Sprintf("period of %d seconds exceeded the effective max_ttl of %d seconds; period value is capped accordingly",
+		int64(*period/time.Second), int64(max/time.Second))
+	*period = max
+	return w
 }
 
 // checkBatch refuses what a batch token cannot have, naming the field as

@@ -86,11 +86,13 @@ func (s *Store) handleCreate(orphan bool) framework.OperationFunc {
 		}
 		cr.NoParent = orphan || d.Bool("no_parent")
 		cr.Sudo = cr.Sudo || orphan
-		id, e, err := s.Create(ctx, parent, cr)
+		id, e, warnings, err := s.CreateWithRole(ctx, parent, cr, nil)
 		if err != nil {
 			return nil, err
 		}
-		return authResponse(id, e, e.TTL), nil
+		resp := authResponse(id, e, e.TTL)
+		resp.Warnings = append(resp.Warnings, warnings...)
+		return resp, nil
 	}
 }
 

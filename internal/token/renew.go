@@ -66,8 +66,18 @@ func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration)
 }
 
 // renewLimits returns the period and explicit max TTL a renewal of e uses:
-// its own, or for a role's token the role's current ones, as in Vault.
+// its own, or for a role's token the role's current ones, as in Vault. The
+// period of a token this mount created is capped by the mount's max TTL as
+// it is now (a login's was capped by its auth mount's when it was issued).
 func (s *Store) renewLimits(ctx context.Context, e *Entry) (time.Duration, time.Duration, error) {
+	period, limit, err := s.ownLimits(ctx, e)
+	if err == nil && strings.HasPrefix(e.Path, "auth/token/") {
+		CapPeriod(&period, s.maxTTL())
+	}
+	return period, limit, err
+}
+
+func (s *Store) ownLimits(ctx context.Context, e *Entry) (time.Duration, time.Duration, error) {
 	if e.Role == "" {
 		return e.Period, e.ExplicitMaxTTL, nil
 	}
