@@ -167,6 +167,7 @@ func TestConfigAndRoleValidation(t *testing.T) {
 		"bad mysql dsn":       {"config/x", with(ok, map[string]any{"plugin_name": "mysql-database-plugin", "connection_url": "tcp(127.0.0.1"}), "connection_url"},
 		"role without db":     {"roles/x", map[string]any{"creation_statements": "CREATE ROLE x"}, "database name is required"},
 		"role without create": {"roles/x", map[string]any{"db_name": "x"}, "creation_statements are required"},
+		"blank creation":      {"roles/x", map[string]any{"db_name": "x", "creation_statements": []any{"", " ;; ", "[]"}}, "creation_statements are required"},
 		"statements number":   {"roles/x", map[string]any{"db_name": "x", "creation_statements": 7}, `field "creation_statements"`},
 		"statements object":   {"roles/x", map[string]any{"db_name": "x", "creation_statements": []any{"a", map[string]any{}}}, "item 1"},
 		"credential type":     {"roles/x", map[string]any{"db_name": "x", "creation_statements": "x", "credential_type": "rsa_private_key"}, "credential_type"},

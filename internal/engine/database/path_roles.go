@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/engine/database/dbdriver"
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -144,7 +145,7 @@ func (b *backend) writeRole(ctx context.Context, _ *logical.Request, d *framewor
 	switch {
 	case r.DBName == "":
 		return nil, logical.InvalidRequest("database name is required")
-	case len(r.Creation) == 0:
+	case len(dbdriver.Queries(r.Creation, nil)) == 0: // blank or only ";": nothing would create the user
 		return nil, logical.InvalidRequest("creation_statements are required: the statements that create a user, such as CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'")
 	case d.String("credential_type") != "password":
 		return nil, logical.InvalidRequest("unsupported credential_type %q: only \"password\" is supported", d.String("credential_type"))

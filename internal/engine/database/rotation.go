@@ -175,6 +175,10 @@ func validStaticUsername(u string) error {
 		return logical.InvalidRequest("username must not contain {{ or }}")
 	case strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return logical.InvalidRequest("username must not contain control characters")
+	case strings.TrimSpace(u) != u:
+		// MySQL compares names ignoring trailing spaces, so "root " would
+		// pass the checks as another user and then fail at the database.
+		return logical.InvalidRequest("username must not begin or end with white space")
 	}
 	return nil
 }

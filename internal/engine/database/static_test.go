@@ -156,6 +156,7 @@ func TestStaticRoleRefused(t *testing.T) {
 			"never fires":          {"app", with("rotation_period", nil, "rotation_schedule", "0 0 30 2 *"), "never fires"},
 			"credential type":      {"app", with("credential_type", "rsa_private_key"), `unsupported credential_type "rsa_private_key"`},
 			"template in username": {"app", with("username", "a{{password}}"), "must not contain {{"},
+			"padded username":      {"app", with("username", "root "), "white space"},
 			"missing user":         {"app", with("username", "coffer_no_such_user"), `user "coffer_no_such_user" does not exist in database "db"`},
 			"root user":            {"app", with("username", rootUser), "is the root user of database"},
 			"not allowed":          {"other", base, `"other" is not an allowed role`},
