@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/audit"
 	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/identity"
 	"github.com/cofferhq/coffer/internal/lease"
@@ -49,6 +50,11 @@ type Config struct {
 	// user_lockout stanzas and the environment switch); the zero value
 	// gives Vault's defaults.
 	UserLockout lockout.Policy
+	// AuditDevices are the audit devices of the server configuration,
+	// applied at every unseal; AuditAPIDisabled forbids enabling or
+	// disabling devices through sys/audit.
+	AuditDevices     []audit.Config
+	AuditAPIDisabled bool
 }
 
 // Core serves requests. Its methods are safe for concurrent use. While
@@ -81,6 +87,7 @@ type active struct {
 	lockout  *lockout.Guard
 	wrapper  *wrapping.Manager
 	identity *identity.Store
+	audit    *audit.Broker
 	stop     context.CancelFunc
 	// background counts the goroutines that run while unsealed (the key
 	// rotator); Seal waits for them after stop.
@@ -111,7 +118,9 @@ func New(conf Config) *Core {
 }
 
 // HandleRequest applies the rate-limit quotas, then authenticates,
-// authorises and routes one request. The pre-auth sys/ paths are never
+// authorises and routes one request, recording it and its answer with the
+// audit devices (core/audit.go): a request no device could record is
+// refused before it reaches its backend. The pre-auth sys/ paths are never
 // rate-limited, so an operator can always check and unseal the server, and
 // neither are rekey and root generation (served without a token once
 // unsealed), so a quorum of share holders can always get a root token back.
@@ -134,6 +143,14 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	if err := applyQuota(st.quotas, req); err != nil {
 		return nil, err
 	}
+	rec := &auditRecord{in: audit.Input{Request: req}}
+	resp, err := c.route(ctx, st, req, rec)
+	return c.auditResponse(ctx, st, rec, resp, err)
+}
+
+// route authenticates, authorises, records the request with the audit
+// devices and routes it; rec learns what the audit entries need.
+func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec *auditRecord) (*logical.Response, error) {
 	if wrapping.TakesToken(req.Path) {
 		// As Vault's HTTP layer does: a bad wrapping token is a 400 that
 		// says so, before authorisation would call it a 403.
@@ -160,6 +177,10 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	sub.Storage, sub.MountPoint, sub.MountType, sub.MountAccessor = route.Storage, route.Path, route.Type, route.Accessor
 	// A backend sees only the headers its mount was tuned to pass through.
 	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
+	// Fail closed: nothing is served that no audit device recorded.
+	if err := rec.logRequest(ctx, st, &sub, te); err != nil {
+		return nil, err
+	}
 	// Logins go through user lockout; everything else straight through.
 	resp, err := st.lockout.Run(ctx, route.Backend, &sub)
 	if err == nil {

@@ -213,10 +213,14 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	auditor, err := c.openAudit(ctx)
+	if err != nil {
+		return err
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	ts.Start(runCtx)
 	leases.Start(runCtx)
-	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, identity: ids, stop: stop,
+	st := &active{router: rt, tokens: ts, leases: leases, policies: newPolicyStore(logical.NewView(c.barrier, policyPrefix)), mounts: mt, quotas: quotas, lockout: guard, identity: ids, audit: auditor, stop: stop,
 		wrapper: wrapping.New(ts, cubby, c.logger.With("component", "wrapping"))}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	st.background.Go(func() { c.tidyCubbyholes(runCtx, cubby, ts) })
@@ -236,6 +240,9 @@ func (c *Core) Seal(ctx context.Context) error {
 		st.leases.Stop() // waits for revocations in flight; before the backends go
 		st.mounts.unload(ctx)
 		st.quotas.Reset()
+		if err := st.audit.Close(); err != nil {
+			c.logger.Error("close audit devices", "error", err.Error())
+		}
 	}
 	c.seal.Seal(ctx)
 	c.logger.Info("sealed")

@@ -71,13 +71,14 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.leasePaths()...)
 	paths = append(paths, b.lockedUserPaths()...)
 	paths = append(paths, b.wrappingPaths()...)
+	paths = append(paths, b.auditPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
 			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts", wrapLookupPath),
-			Root:            slices.Concat(sudoPaths, leaseSudoPaths),
+			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths),
 		},
 	}}
 }

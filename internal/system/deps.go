@@ -214,4 +214,5 @@ type Core interface {
 	LeaseFailures
 	LockedUsers
 	Wrapping
+	Audit
 }

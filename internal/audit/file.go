@@ -1,0 +1,315 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// defaultCheckpointInterval is how many lines pass between two checkpoint
+// lines of a chained file.
+const defaultCheckpointInterval = 1000
+
+var errSinkClosed = errors.New("the audit device is closed")
+
+// newFileSink opens the file device o describes: a file (chained unless
+// hash_chain=false), or stdout, or nothing at all ("discard").
+func newFileSink(o options, chainKey []byte, hooks sinkHooks) (sink, error) {
+	path := o["file_path"]
+	if path == "" {
+		path = o["path"]
+	}
+	if strings.ContainsAny(o["prefix"], "\n\r") {
+		return nil, fmt.Errorf("%w: option \"prefix\" may not contain a line break", ErrInvalidConfig)
+	}
+	switch path {
+	case "":
+		return nil, fmt.Errorf("%w: option \"file_path\" is required: a file's absolute path, or stdout, or discard", ErrInvalidConfig)
+	case "discard":
+		return discardSink{}, nil
+	case "stdout":
+		return &writerSink{w: os.Stdout}, nil
+	}
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("%w: option \"file_path\" must be an absolute path, not %q", ErrInvalidConfig, path)
+	}
+	mode := os.FileMode(0o600)
+	if m, ok := o["mode"]; ok && m != "" {
+		n, err := strconv.ParseUint(m, 8, 32)
+		if err != nil || n > 0o777 {
+			return nil, fmt.Errorf("%w: option \"mode\" must be an octal file mode such as 0600, not %q", ErrInvalidConfig, m)
+		}
+		mode = os.FileMode(n)
+	}
+	chained, err := o.bool("hash_chain", true)
+	if err != nil {
+		return nil, err
+	}
+	interval := defaultCheckpointInterval
+	if v, ok := o["checkpoint_interval"]; ok && v != "" {
+		if interval, err = strconv.Atoi(v); err != nil || interval < 1 {
+			return nil, fmt.Errorf("%w: option \"checkpoint_interval\" must be a whole number of lines, at least 1", ErrInvalidConfig)
+		}
+	}
+	s := &fileSink{path: path, mode: mode, interval: uint64(interval), hooks: hooks,
+		wake: make(chan struct{}, 1), syncWake: make(chan struct{}, 1), stop: make(chan struct{}), cur: &batch{done: make(chan struct{})}}
+	if chained {
+		s.chain = newChain(chainKey)
+	}
+	if err := s.open("open"); err != nil {
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.writer()
+	go s.syncer()
+	return s, nil
+}
+
+// batch is the lines that wait for the writer, and how they fared.
+type batch struct {
+	lines [][]byte
+	done  chan struct{}
+	err   error
+}
+
+// fileSink appends lines to a file. Callers only queue their line under
+// mu and wait; one writer goroutine chains a whole batch (one HMAC per
+// line), writes it with one write call, and acknowledges it; a syncer
+// goroutine fsyncs after each batch, never per line. A line is
+// acknowledged once the kernel has it (it survives the process), and is
+// on disk one fsync later.
+type fileSink struct {
+	path     string
+	mode     os.FileMode
+	interval uint64
+	hooks    sinkHooks
+
+	mu     sync.Mutex // guards cur and closed
+	cur    *batch
+	closed bool
+
+	// fileMu guards f, size and the chain state; the writer holds it for
+	// a batch, Reopen and Close for their work.
+	fileMu sync.Mutex
+	f      *os.File
+	size   int64
+	chain  *chain
+
+	wake, syncWake, stop chan struct{}
+	wg                   sync.WaitGroup
+}
+
+// Write queues line and waits until the writer has written it.
+func (s *fileSink) Write(ctx context.Context, line []byte) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errSinkClosed
+	}
+	b := s.cur
+	b.lines = append(b.lines, line)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *fileSink) writer() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			s.flush()
+			return
+		}
+		s.flush()
+	}
+}
+
+// flush writes the queued batch, if any.
+func (s *fileSink) flush() {
+	s.mu.Lock()
+	b := s.cur
+	if len(b.lines) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.cur = &batch{done: make(chan struct{}), lines: make([][]byte, 0, cap(b.lines))}
+	s.mu.Unlock()
+	s.fileMu.Lock()
+	b.err = s.writeLines(b.lines, "")
+	s.fileMu.Unlock()
+	close(b.done)
+	if b.err == nil {
+		select {
+		case s.syncWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// writeLines chains lines (and a checkpoint after reason, when not empty,
+// or when the interval comes round) and writes them at the end of the
+// file. On failure the file is cut back to where it was and the chain
+// stays as it was, so the next batch continues a valid chain. Called
+// with fileMu held.
+func (s *fileSink) writeLines(lines [][]byte, reason string) error {
+	if s.f == nil {
+		return fmt.Errorf("audit file %s is not open", s.path)
+	}
+	var buf []byte
+	var next chainState
+	if s.chain == nil {
+		for _, l := range lines {
+			buf = append(append(buf, l...), '\n')
+		}
+	} else {
+		buf, next = s.chain.extend(nil, lines, reason, s.interval)
+	}
+	n, err := s.f.Write(buf)
+	if err != nil {
+		if n > 0 {
+			_ = s.f.Truncate(s.size)
+		}
+		return fmt.Errorf("write audit file %s: %w", s.path, err)
+	}
+	s.size += int64(n)
+	if s.chain != nil {
+		s.chain.state = next
+	}
+	return nil
+}
+
+func (s *fileSink) syncer() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.syncWake:
+		case <-s.stop:
+			return
+		}
+		s.fileMu.Lock()
+		f := s.f
+		s.fileMu.Unlock()
+		// Outside the lock, so that writes go on during the fsync; a
+		// file Reopen closed meanwhile was synced by Reopen.
+		if f != nil {
+			if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) && s.hooks.failed != nil {
+				s.hooks.failed(fmt.Errorf("fsync audit file %s: %w", s.path, err))
+			}
+		}
+	}
+}
+
+// open opens the file and, for a chained device, continues the chain the
+// file ends with (or starts one), marking the start with a checkpoint.
+// Called with fileMu held, or before the goroutines start.
+func (s *fileSink) open(reason string) error {
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, s.mode)
+	if err != nil {
+		return fmt.Errorf("%w: open audit file: %v", ErrInvalidConfig, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("%w: open audit file: %v", ErrInvalidConfig, err)
+	}
+	if s.mode != 0 && fi.Mode().IsRegular() && fi.Mode().Perm() != s.mode {
+		if err := f.Chmod(s.mode); err != nil {
+			f.Close()
+			return fmt.Errorf("%w: chmod audit file: %v", ErrInvalidConfig, err)
+		}
+	}
+	s.f, s.size = f, fi.Size()
+	if s.chain == nil {
+		return nil
+	}
+	if fi.Mode().IsRegular() && fi.Size() > 0 && !s.chain.started() {
+		if st, ok := recoverChain(s.path, s.chain); ok {
+			s.chain.state = st
+		}
+	}
+	return s.writeLines(nil, reason)
+}
+
+// Reopen closes the file and opens the same path again: after a rotation
+// (the old file renamed away) the chain goes on in the new file.
+func (s *fileSink) Reopen() error {
+	s.flush()
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if s.f == nil {
+		return errSinkClosed
+	}
+	old := s.f
+	if s.chain != nil {
+		_ = s.writeLines(nil, "reopen")
+	}
+	_ = old.Sync()
+	_ = old.Close()
+	s.f = nil
+	return s.open("rotated")
+}
+
+// Close writes what is queued, marks the end of the chain, syncs and
+// closes the file.
+func (s *fileSink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	var err error
+	if s.chain != nil {
+		err = s.writeLines(nil, "close")
+	}
+	err = errors.Join(err, s.f.Sync(), s.f.Close())
+	s.f = nil
+	return err
+}
+
+// writerSink writes unchained lines to a stream (stdout).
+type writerSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *writerSink) Write(_ context.Context, line []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.w.Write(append(line, '\n'))
+	return err
+}
+
+func (s *writerSink) Reopen() error { return nil }
+func (s *writerSink) Close() error  { return nil }
+
+// discardSink records nothing, successfully (file_path=discard).
+type discardSink struct{}
+
+func (discardSink) Write(context.Context, []byte) error { return nil }
+func (discardSink) Reopen() error                       { return nil }
+func (discardSink) Close() error                        { return nil }
