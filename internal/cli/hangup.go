@@ -35,7 +35,8 @@ func onHangup(ctx context.Context, hup <-chan os.Signal, reload func()) {
 
 // configReloader reloads, on SIGHUP, what a running server can change
 // without a restart: the log level (unless -log-level overrides the file)
-// and every listener's TLS certificate. Everything else in the file needs
+// and every listener's TLS certificate; it also reopens the audit devices'
+// files (log rotation). Everything else in the file needs
 // a restart. A file that no longer loads changes nothing.
 type configReloader struct {
 	path      string
@@ -43,6 +44,8 @@ type configReloader struct {
 	level     *slog.LevelVar
 	logger    *slog.Logger
 	listeners []listener
+	// reopenAudit reopens the audit devices; nil in tests without a core.
+	reopenAudit func()
 }
 
 func (r *configReloader) reload() {
@@ -65,6 +68,9 @@ func (r *configReloader) reload() {
 		}
 		reloaded++
 		r.logger.Info("SIGHUP: reloaded the TLS certificate", "address", l.ln.Addr().String())
+	}
+	if r.reopenAudit != nil {
+		r.reopenAudit()
 	}
 	r.logger.Info("SIGHUP: configuration reloaded", "certificates", reloaded)
 }

@@ -60,6 +60,7 @@ func newApp(e *env) *ucli.App {
 			e.deleteCommand(),
 			e.patchCommand(),
 			e.unwrapCommand(),
+			e.auditCommand(),
 		},
 	}
 	app.Action = unknownCommand

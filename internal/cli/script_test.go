@@ -54,6 +54,7 @@ func TestScripts(t *testing.T) {
 			"newcert":    newCert,
 			"hangup":     hangup,
 			"waitcert":   waitCert,
+			"waitfile":   waitFile,
 			"setenvfrom": setenvFrom,
 			"httpget":    httpGet,
 			"envsubst":   envsubst,
@@ -229,6 +230,20 @@ func waitCert(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("the server did not start presenting the new certificate")
+}
+
+// waitfile waits until the named file exists (a server reopening its audit
+// file after a SIGHUP).
+func waitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s did not appear", args[0])
 }
 
 // hangup sends SIGHUP to the server whose pid_file is coffer.pid, or with

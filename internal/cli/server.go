@@ -120,7 +120,10 @@ func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	go onHangup(ctx, hup, func() { logger.Info("SIGHUP received: a dev server has nothing to reload") })
+	go onHangup(ctx, hup, func() {
+		co.ReopenAudit(ctx)
+		logger.Info("SIGHUP received: reopened the audit devices; a dev server has nothing else to reload")
+	})
 	fmt.Fprintf(c.App.Writer, `==> Coffer server started in DEV mode: in-memory, unsealed, plain HTTP. Never use it in production.
 
     Api Address: http://%s
@@ -229,7 +232,8 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if err != nil {
 		return err
 	}
-	r := &configReloader{path: c.String("config"), levelFlag: c.String("log-level"), level: lv, logger: logger, listeners: lns}
+	r := &configReloader{path: c.String("config"), levelFlag: c.String("log-level"), level: lv, logger: logger, listeners: lns,
+		reopenAudit: func() { co.ReopenAudit(ctx) }}
 	go onHangup(ctx, hup, r.reload)
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {

@@ -18,6 +18,10 @@ const auditPrefix = "sys/audit/"
 type auditRecord struct {
 	in     audit.Input
 	logged bool
+	// required is whether a device was enabled when the request line was
+	// written: a response must then reach one. (The response to the
+	// request that enables the first device need not.)
+	required bool
 }
 
 // logRequest records the request line, once the request is authorised and
@@ -25,6 +29,7 @@ type auditRecord struct {
 // recorded it: the request must not be served.
 func (r *auditRecord) logRequest(ctx context.Context, st *active, sub *logical.Request, te *token.Entry) error {
 	r.fill(sub, te)
+	r.required = st.audit.Enabled()
 	if err := st.audit.LogRequest(ctx, &r.in); err != nil {
 		return fmt.Errorf("audit the request: %w", err)
 	}
@@ -60,7 +65,7 @@ func (c *Core) auditResponse(ctx context.Context, st *active, rec *auditRecord, 
 		}
 		return resp, err
 	}
-	if aerr := st.audit.LogResponse(ctx, &rec.in); aerr != nil {
+	if aerr := st.audit.LogResponse(ctx, &rec.in); aerr != nil && rec.required {
 		return nil, fmt.Errorf("audit the response: %w", aerr)
 	}
 	return resp, err
