@@ -20,6 +20,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/cofferhq/coffer/internal/audit"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/core"
 	"github.com/cofferhq/coffer/internal/httpapi"
@@ -213,6 +214,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		Physical: p, StorageType: cfg.Storage.Type, Logger: logger, Version: Version,
 		ClusterName: cfg.ClusterName, DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(), UserLockout: lp,
+		AuditDevices: auditDevices(cfg.Audits), AuditAPIDisabled: cfg.DisableAPIAuditCreation,
 	}
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
@@ -242,6 +244,15 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		defer os.Remove(cfg.PIDFile)
 	}
 	return serve(ctx, logger, co, lns)
+}
+
+// auditDevices turns the audit blocks into the devices the core declares.
+func auditDevices(blocks []config.Audit) []audit.Config {
+	out := make([]audit.Config, 0, len(blocks))
+	for _, a := range blocks {
+		out = append(out, audit.Config{Path: a.Path, Type: a.Type, Description: a.Description, Local: a.Local, Options: a.Options})
+	}
+	return out
 }
 
 func openStorage(s config.Storage, logger *slog.Logger) (physical.Backend, func(), error) {

@@ -55,6 +55,11 @@ type Server struct {
 	// UserLockouts are the user_lockout blocks, in file order, at most one
 	// per type.
 	UserLockouts []UserLockout
+	// Audits are the audit blocks, in file order.
+	Audits []Audit
+	// DisableAPIAuditCreation forbids enabling and disabling audit
+	// devices through sys/audit: only the audit blocks declare them.
+	DisableAPIAuditCreation bool
 }
 
 // Storage is the storage block.

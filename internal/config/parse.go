@@ -82,15 +82,16 @@ func (d *decoder) errorf(pos token.Pos, kind error, format string, args ...any) 
 // top walks the top-level items.
 func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 	fields := map[string]func(ast.Node) error{
-		"api_addr":          d.stringInto(&s.APIAddr, "api_addr"),
-		"cluster_name":      d.stringInto(&s.ClusterName, "cluster_name"),
-		"pid_file":          d.stringInto(&s.PIDFile, "pid_file"),
-		"ui":                d.boolInto(&s.UI, "ui"),
-		"disable_mlock":     d.boolInto(&s.DisableMlock, "disable_mlock"),
-		"log_level":         func(v ast.Node) error { return d.logLevel(s, v) },
-		"log_format":        func(v ast.Node) error { return d.logFormat(s, v) },
-		"default_lease_ttl": d.durationInto(&s.DefaultLeaseTTL, "default_lease_ttl"),
-		"max_lease_ttl":     d.durationInto(&s.MaxLeaseTTL, "max_lease_ttl"),
+		"api_addr":                   d.stringInto(&s.APIAddr, "api_addr"),
+		"cluster_name":               d.stringInto(&s.ClusterName, "cluster_name"),
+		"pid_file":                   d.stringInto(&s.PIDFile, "pid_file"),
+		"ui":                         d.boolInto(&s.UI, "ui"),
+		"disable_mlock":              d.boolInto(&s.DisableMlock, "disable_mlock"),
+		"log_level":                  func(v ast.Node) error { return d.logLevel(s, v) },
+		"log_format":                 func(v ast.Node) error { return d.logFormat(s, v) },
+		"default_lease_ttl":          d.durationInto(&s.DefaultLeaseTTL, "default_lease_ttl"),
+		"max_lease_ttl":              d.durationInto(&s.MaxLeaseTTL, "max_lease_ttl"),
+		"disable_api_audit_creation": d.boolInto(&s.DisableAPIAuditCreation, "disable_api_audit_creation"),
 	}
 	blocks := map[string]func(label string, pos token.Pos, body *ast.ObjectType) error{
 		"storage":  func(l string, p token.Pos, b *ast.ObjectType) error { return d.storage(s, l, p, b) },
@@ -107,6 +108,12 @@ func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 			return err
 		}
 		kpos := item.Keys[0].Pos()
+		if key == "audit" {
+			if err := d.audit(s, item); err != nil {
+				return err
+			}
+			continue
+		}
 		if handle, ok := blocks[key]; ok {
 			if err := d.block(key, item, handle); err != nil {
 				return err

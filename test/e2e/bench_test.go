@@ -45,7 +45,11 @@ func benchServer(b testing.TB) *server {
 }
 
 func benchHTTP(b *testing.B, method string, path func(i int64) string, body []byte) {
-	s := benchServer(b)
+	benchHTTPOn(b, benchServer(b), method, path, body)
+}
+
+// benchHTTPOn runs the request mix of benchHTTP against s.
+func benchHTTPOn(b *testing.B, s *server, method string, path func(i int64) string, body []byte) {
 	hc := bench.NewClient(16)
 	var n atomic.Int64
 	b.SetParallelism(8) // 16 goroutines on 2 CPUs

@@ -46,3 +46,13 @@ user_lockout "userpass" {
   lockout_duration  = 300
   disable_lockout   = "false"
 }
+
+disable_api_audit_creation = false
+
+audit "file" "main" {
+  description = "every request and response"
+  options {
+    file_path = "/var/log/coffer/audit.log"
+    mode      = "0600"
+  }
+}
