@@ -155,3 +155,46 @@ template {
 		t.Fatalf("connect after rotation: %q %v", who, err)
 	}
 }
+
+// TestDatabaseLeaseRevoked: a lease revoked behind the agent's back (an
+// operator's revoke-prefix) fails its next renewal; the agent then fetches
+// new credentials and rewrites the file, and the new URL connects.
+func TestDatabaseLeaseRevoked(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Postgres(t)
+	s := startServer(t)
+	setupPostgres(t, s, db)
+	if _, err := s.root.Logical().Write("database/roles/app", map[string]any{
+		"db_name": "db", "default_ttl": "3s", "max_ttl": "1h",
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	must(t, os.WriteFile(tok, []byte(s.root.Token()), 0o600))
+	out := filepath.Join(dir, "db-url")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+template {
+  destination = %q
+  contents = "{{ with secret \"database/creds/app\" }}{{ .Data.connection_url }}{{ end }}"
+}
+`, s.url, tok, out))
+	run := start(t, cfg, Options{})
+	first := waitFile(t, out, func(s string) bool { return s != "" })
+	db.CleanupUsers(t, urlUser(t, first))
+	if err := s.root.Sys().RevokePrefix("database/creds/app"); err != nil {
+		t.Fatal(err)
+	}
+	second := waitFile(t, out, func(s string) bool { return s != "" && s != first })
+	user2 := urlUser(t, second)
+	db.CleanupUsers(t, user2)
+	if who, err := connectAs(t, second); err != nil || who != user2 {
+		t.Fatalf("connect with the new URL: %q %v", who, err)
+	}
+	if !strings.Contains(run.log.String(), "lease renewal failed") {
+		t.Fatalf("the revocation was not noticed by a renewal:\n%s", run.log.String())
+	}
+}

@@ -214,9 +214,24 @@ func (d *decoder) template(a *Agent, pos token.Pos, body *ast.ObjectType) error 
 		"right_delimiter":      d.stringInto(&t.RightDelimiter, "right_delimiter"),
 		"create_dest_dirs":     d.boolInto(&t.CreateDestDirs, "create_dest_dirs"),
 	}
-	seen, err := d.body(body, "template", fields)
+	var rest []*ast.ObjectItem
+	var execPos token.Pos
+	for _, item := range body.List.Items {
+		if k, err := d.key(item.Keys[0]); err == nil && k == "exec" {
+			if err := d.templateExec(&t, item); err != nil {
+				return err
+			}
+			execPos = item.Pos()
+			continue
+		}
+		rest = append(rest, item)
+	}
+	seen, err := d.body(&ast.ObjectType{List: &ast.ObjectList{Items: rest}}, "template", fields)
 	if err != nil {
 		return err
+	}
+	if _, ok := seen["command"]; ok && execPos.Line != 0 {
+		return d.errorf(execPos, ErrInvalidValue, "template takes command or exec { command = [...] }, not both")
 	}
 	t.Perms = os.FileMode(perms)
 	_, hasSource := seen["source"]
@@ -234,5 +249,26 @@ func (d *decoder) template(a *Agent, pos token.Pos, body *ast.ObjectType) error 
 		return d.errorf(pos, ErrInvalidValue, "template: left_delimiter and right_delimiter go together")
 	}
 	a.Templates = append(a.Templates, t)
+	return nil
+}
+
+// templateExec reads a template's exec { command, timeout } block, Vault
+// Agent's newer spelling of command and command_timeout.
+func (d *decoder) templateExec(t *Template, item *ast.ObjectItem) error {
+	obj, ok := item.Val.(*ast.ObjectType)
+	if !ok || len(item.Keys) != 1 {
+		return d.errorf(item.Pos(), ErrInvalidValue, "exec in template takes a block: exec { command = [...] }")
+	}
+	fields := map[string]func(ast.Node) error{
+		"command": d.commandInto(&t.Command, "command"),
+		"timeout": d.durationInto(&t.CommandTimeout, "timeout"),
+	}
+	seen, err := d.body(obj, "template exec", fields)
+	if err != nil {
+		return err
+	}
+	if _, ok := seen["command"]; !ok {
+		return d.errorf(item.Pos(), ErrMissing, "exec in template needs command")
+	}
 	return nil
 }

@@ -59,7 +59,10 @@ template {
 template {
   source = "/etc/coffer/kv.tmpl"
   destination = "/coffer/secrets/kv"
-  command = ["/bin/true", "x"]
+  exec {
+    command = ["/bin/true", "x"]
+    timeout = "5s"
+  }
   left_delimiter = "[["
   right_delimiter = "]]"
 }
@@ -108,7 +111,7 @@ func TestAgentFull(t *testing.T) {
 	switch {
 	case t0.Perms != 0o640 || strings.Join(t0.Command, "|") != "/bin/sh|-c|pkill -HUP app" || !t0.ErrorOnMissingKey || !t0.CreateDestDirs:
 		t.Fatalf("template 0 %+v", t0)
-	case t1.Perms != DefaultTemplatePerms || t1.Source != "/etc/coffer/kv.tmpl" || strings.Join(t1.Command, "|") != "/bin/true|x" || t1.LeftDelimiter != "[[":
+	case t1.Perms != DefaultTemplatePerms || t1.Source != "/etc/coffer/kv.tmpl" || strings.Join(t1.Command, "|") != "/bin/true|x" || t1.CommandTimeout != 5*time.Second || t1.LeftDelimiter != "[[":
 		t.Fatalf("template 1 %+v", t1)
 	case a.Exec == nil || a.Exec.RestartStopSignal != syscall.SIGINT || len(a.Exec.Command) != 2:
 		t.Fatalf("exec %+v", a.Exec)
@@ -192,6 +195,8 @@ func TestAgentBadConfig(t *testing.T) {
 		"nothing":             {`pid_file = "/p"`, ErrMissing, "nothing to do"},
 		"namespace":           {`auto_auth { method "token_file" { namespace = "team" config { token_file_path = "/t" } } }`, ErrInvalidValue, "Coffer has no namespaces"},
 		"syntax":              {`auto_auth {`, ErrSyntax, "syntax error"},
+		"template exec twice": {method + `template {` + "\n" + ` contents = "x" destination = "/d" command = "a"` + "\n" + ` exec { command = ["b"] }` + "\n}", ErrInvalidValue, "agent.hcl:4: template takes command or exec"},
+		"template exec empty": {method + `template { contents = "x" destination = "/d" exec { timeout = "5s" } }`, ErrMissing, "exec in template needs command"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
