@@ -155,7 +155,7 @@ func (b *backend) lookupLease(ctx context.Context, req *logical.Request, d *fram
 	if id == "" {
 		return nil, logical.InvalidRequest("lease_id must be specified")
 	}
-	if ok, err := b.callerMay(ctx, req, id); !ok {
+	if ok, err := b.callerMay(ctx, req, id, false); !ok {
 		if err == nil {
 			err = logical.InvalidRequest("invalid lease")
 		}
@@ -182,13 +182,15 @@ func (b *backend) lookupLease(ctx context.Context, req *logical.Request, d *fram
 }
 
 // callerMay reports whether the caller may look up or renew lease id: one
-// with sudo on the path may touch any lease, anyone else only the leases
-// their token obtained, as the default policy promises (in Vault any
-// token with the default policy could renew, and so shorten, a lease of
+// with sudo on the path may touch any lease, and so may one whose policy
+// granted the lease's own path (sys/leases/renew/<lease ID>, inURL);
+// anyone else, such as a token with only the default policy, which grants
+// the bare paths, only the leases their token obtained, as that policy
+// promises (in Vault any token could renew, and so shorten, a lease of
 // another's whose ID it learned). A lease of another's answers as a
 // missing one does, so the check tells nothing about other leases.
-func (b *backend) callerMay(ctx context.Context, req *logical.Request, id string) (bool, error) {
-	if req.Sudo {
+func (b *backend) callerMay(ctx context.Context, req *logical.Request, id string, inURL bool) (bool, error) {
+	if req.Sudo || inURL {
 		return true, nil
 	}
 	return b.core.OwnsLease(ctx, id)
@@ -217,7 +219,7 @@ func (b *backend) renewLease(ctx context.Context, req *logical.Request, d *frame
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := b.callerMay(ctx, req, id); !ok {
+	if ok, err := b.callerMay(ctx, req, id, d.String("url_lease_id") != ""); !ok {
 		if err == nil {
 			err = lease.ErrNotFound
 		}

@@ -63,6 +63,17 @@ path "auth/token/create" { capabilities = ["update"] }`); err != nil {
 	if got, err := s.client.Sys().Renew(sec.LeaseID, 1200); err != nil || got.LeaseDuration != 1200 {
 		t.Fatalf("sudo renews any lease: %+v %v", got, err)
 	}
+	// A policy that names the leases' own paths grants them, whoever
+	// obtained them (an application renewing credentials it unwrapped).
+	if err := s.client.Sys().PutPolicy("renew-app", `path "sys/leases/renew/db/creds/app/*" { capabilities = ["update"] }`); err != nil {
+		t.Fatal(err)
+	}
+	renewer := token(&api.TokenCreateRequest{Policies: []string{"renew-app"}})
+	if got, err := renewer.Logical().Write("sys/leases/renew/"+sec.LeaseID, map[string]any{"increment": 1500}); err != nil || got.LeaseDuration != 1500 {
+		t.Fatalf("a policy on the lease's path renews it: %+v %v", got, err)
+	}
+	_, err = renewer.Logical().Write("sys/leases/renew", map[string]any{"lease_id": sec.LeaseID})
+	wantStatus(t, err, 400, "lease not found")
 }
 
 // TestLeaseIDInURLAndBodyMustAgree: a policy scoped to the lease IDs in
