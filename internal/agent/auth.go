@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -122,7 +123,7 @@ func (k *tokenKeeper) keepAlive(ctx context.Context, ttl time.Duration, renewabl
 			sleep(ctx, scale(ttl, k.threshold))
 			return
 		}
-		if !sleep(ctx, ttl*2/3) {
+		if !sleep(ctx, renewDelay(ttl, 1)) {
 			return
 		}
 		c, _, _ := k.current()
@@ -140,6 +141,13 @@ func (k *tokenKeeper) keepAlive(ctx context.Context, ttl time.Duration, renewabl
 		}
 		ttl, renewable = got, sec.Auth.Renewable
 	}
+}
+
+// renewDelay is when to renew a lease of ttl: at two thirds of it (or at
+// threshold, if earlier), less up to a tenth at random so that agents
+// started together do not renew together.
+func renewDelay(ttl time.Duration, threshold float64) time.Duration {
+	return scale(ttl, min(2.0/3, threshold)*(0.9+0.1*rand.Float64()))
 }
 
 // scale returns f·d, at least a millisecond.

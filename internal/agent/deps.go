@@ -113,7 +113,7 @@ func (r *renderer) schedule(d *dep, now time.Time) {
 	case s.LeaseID != "" && s.LeaseDuration > 0:
 		d.ttl = time.Duration(s.LeaseDuration) * time.Second
 		if s.Renewable {
-			d.renewAt = now.Add(scale(d.ttl, min(2.0/3, r.threshold)))
+			d.renewAt = now.Add(renewDelay(d.ttl, r.threshold))
 		} else {
 			d.due = now.Add(scale(d.ttl, r.threshold))
 		}
@@ -172,7 +172,7 @@ func (r *renderer) renewDue(ctx context.Context, client *api.Client, now time.Ti
 		d.renewAt = time.Time{}
 		switch {
 		case got >= d.ttl && sec.Renewable:
-			d.renewAt = now.Add(scale(got, min(2.0/3, r.threshold)))
+			d.renewAt = now.Add(renewDelay(got, r.threshold))
 		default:
 			d.due = now.Add(scale(got, r.threshold))
 			r.log.Info("lease reaches its max TTL; a new secret will be fetched", "path", d.path, "lease_id", d.secret.LeaseID, "in", d.due.Sub(now).Round(time.Second))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -36,13 +37,21 @@ type server struct {
 	root *api.Client
 }
 
-func startServer(t testing.TB) *server {
+func startServer(t testing.TB) *server { return startServerOn(t, nil) }
+
+// startServerOn is startServer on the given listener (nil: a new one).
+func startServerOn(t testing.TB, ln net.Listener) *server {
 	t.Helper()
 	co := core.New(core.Config{
 		Physical: inmem.New(), StorageType: "inmem", Version: "test", ClusterName: "agent",
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
 	})
-	ts := httptest.NewServer(httpapi.New(co, httpapi.Options{}))
+	ts := httptest.NewUnstartedServer(httpapi.New(co, httpapi.Options{}))
+	if ln != nil {
+		ts.Listener.Close()
+		ts.Listener = ln
+	}
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		_ = co.Seal(context.Background())

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +86,44 @@ template {
 	second := waitFile(t, filepath.Join(dir, "out"), func(s string) bool { return strings.HasSuffix(s, " 2") })
 	if strings.TrimSuffix(first, " 1") != strings.TrimSuffix(second, " 2") {
 		t.Fatalf("the written secret was not reused: %q then %q", first, second)
+	}
+}
+
+// TestServerLateStart: while the server is not there the agent retries
+// its login with backoff (logging the failure, never the token), and
+// renders as soon as the server answers.
+func TestServerLateStart(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := ln.Addr().String()
+	must(t, ln.Close())
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	must(t, os.WriteFile(tok, []byte("s.not-yet-known"), 0o600))
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = "http://%s" }
+auto_auth { method "token_file" {
+  min_backoff = "50ms"
+  max_backoff = "200ms"
+  config { token_file_path = %q }
+} }
+template {
+  destination = %q
+  contents = "{{ with secret \"secret/data/late\" }}{{ .Data.data.k }}{{ end }}"
+}
+`, addr, tok, filepath.Join(dir, "out")))
+	run := start(t, cfg, Options{})
+	for !strings.Contains(run.log.String(), "auto-auth failed; retrying") {
+		sleepShort()
+	}
+	ln, err = net.Listen("tcp", addr)
+	must(t, err)
+	s := startServerOn(t, ln)
+	s.putKV(t, "late", map[string]any{"k": "finally"})
+	must(t, os.WriteFile(tok, []byte(s.root.Token()), 0o600))
+	waitFile(t, filepath.Join(dir, "out"), equals("finally"))
+	if logs := run.log.String(); strings.Contains(logs, "s.not-yet-known") || strings.Contains(logs, s.root.Token()) {
+		t.Fatalf("a token reached the log:\n%s", logs)
 	}
 }
