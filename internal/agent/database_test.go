@@ -198,3 +198,56 @@ template {
 		t.Fatalf("the revocation was not noticed by a renewal:\n%s", run.log.String())
 	}
 }
+
+// TestCacheDatabaseCreds: through the agent's caching listener, a second
+// read of database/creds/app is answered from the cache (the same user,
+// no second user in PostgreSQL); revoking the lease through the listener
+// evicts it, and the next read makes a new user.
+func TestCacheDatabaseCreds(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Postgres(t)
+	s := startServer(t)
+	setupPostgres(t, s, db)
+	if _, err := s.root.Logical().Write("database/roles/app", map[string]any{
+		"db_name": "db", "default_ttl": "1h", "max_ttl": "1h",
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	must(t, os.WriteFile(tok, []byte(s.root.Token()), 0o600))
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+cache {}
+listener "unix" { address = %q }
+`, s.url, tok, sock))
+	start(t, cfg, Options{})
+	c := newTestClient(t, "unix://"+sock, "")
+	c.ClearToken()
+	waitReady(t, c)
+	read := func() *api.Secret {
+		t.Helper()
+		sec, err := c.Logical().Read("database/creds/app")
+		if err != nil || sec == nil {
+			t.Fatalf("creds through the proxy: %v", err)
+		}
+		db.CleanupUsers(t, sec.Data["username"].(string))
+		return sec
+	}
+	a, b := read(), read()
+	if a.LeaseID != b.LeaseID || a.Data["username"] != b.Data["username"] {
+		t.Fatalf("not cached: %s then %s", a.Data["username"], b.Data["username"])
+	}
+	if who, err := connectAs(t, a.Data["connection_url"].(string)); err != nil || who != a.Data["username"] {
+		t.Fatalf("cached credentials do not connect: %q %v", who, err)
+	}
+	if err := c.Sys().Revoke(a.LeaseID); err != nil {
+		t.Fatal(err)
+	}
+	if n := read(); n.LeaseID == a.LeaseID {
+		t.Fatal("a revoked lease is still served from the cache")
+	}
+}

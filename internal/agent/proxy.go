@@ -152,8 +152,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusBadGateway, "coffer agent: cannot reach the server")
 		return
 	}
-	if p.cache != nil && resp.status == http.StatusOK {
-		if key != "" {
+	if p.cache != nil && resp.status >= 200 && resp.status < 300 {
+		if key != "" && resp.status == http.StatusOK {
 			p.cache.put(key, resp)
 		}
 		if id := revokedLease(r, body); id != "" {
