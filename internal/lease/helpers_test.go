@@ -96,7 +96,9 @@ type harness struct {
 	mounts  *fakeMounts
 	storage *logical.InmemStorage
 	logs    *bytes.Buffer
-	tokens  map[string]bool
+	// gone holds the hashes of tokens that no longer exist; any other
+	// token does.
+	gone map[string]bool
 }
 
 // t0 is the fake clock's start.
@@ -106,7 +108,7 @@ func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{
 		t: t, eng: leasetest.New(), clock: &clock{t: t0}, storage: logical.NewInmemStorage(),
-		logs: &bytes.Buffer{}, tokens: map[string]bool{},
+		logs: &bytes.Buffer{}, gone: map[string]bool{},
 	}
 	b, err := h.eng.Factory(context.Background(), &logical.BackendConfig{})
 	if err != nil {
@@ -126,7 +128,7 @@ func (h *harness) newManager(s logical.Storage) *Manager {
 		Storage: s, Mounts: h.mounts, MaxTTL: 48 * time.Hour, Now: h.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		TokenExists: func(_ context.Context, hash string) (bool, error) {
-			return h.tokens[hash], nil
+			return !h.gone[hash], nil
 		},
 		RetryBase: 10 * time.Second, RetryMax: 80 * time.Second, Workers: 4,
 		Jitter: func() float64 { return 0 },

@@ -83,8 +83,31 @@ func (m *Manager) Register(ctx context.Context, path string, owner Owner, s *log
 		return err
 	}
 	m.track(e.ID, expire)
+	if err := m.ownerGone(ctx, e); err != nil {
+		return err
+	}
 	s.LeaseID, s.TTL = e.ID, expire.Sub(now).Round(time.Second)
 	return nil
+}
+
+// ownerGone revokes e, just stored, when its owning token was revoked while
+// the secret was being made: that revocation may have listed the token's
+// leases before e was there, and e would outlive the token. The token
+// store deletes a token before it lists its leases, so a token still found
+// here lists e when it goes. The error says the request came too late.
+func (m *Manager) ownerGone(ctx context.Context, e *entry) error {
+	if e.Token == "" || m.exists == nil {
+		return nil
+	}
+	alive, err := m.exists(ctx, e.Token)
+	if err != nil || alive {
+		return err
+	}
+	m.logger.Info("the token of a new lease was revoked meanwhile; revoking the lease", "lease_id", e.ID)
+	if err := m.Revoke(context.WithoutCancel(ctx), e.ID); err != nil {
+		m.logger.Error("could not revoke the lease of a revoked token; it is retried", "lease_id", e.ID, "error", errText(err))
+	}
+	return logical.CodedError(logical.ErrPermissionDenied, "permission denied: the token was revoked while the request was served")
 }
 
 // rollback revokes, at its mount, a secret whose lease could not be

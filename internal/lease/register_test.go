@@ -173,3 +173,24 @@ func TestRandomSuffix(t *testing.T) {
 		seen[s] = true
 	}
 }
+
+// TestRegisterForARevokedToken: a token revoked while its secret was being
+// made (its revocation listed its leases before this one was stored) gets
+// no lease: the secret is revoked at once and the request refused.
+func TestRegisterForARevokedToken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.gone["dead"] = true
+	resp, err := h.mounts.HandleLeaseRequest(context.Background(), readReq("db/creds/app", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := resp.Data["username"].(string)
+	err = h.m.Register(context.Background(), "db/creds/app", Owner{Token: "dead"}, resp.Secret)
+	if !errors.Is(err, logical.ErrPermissionDenied) || resp.Secret.LeaseID != "" {
+		t.Fatalf("register for a revoked token: %v, lease %q", err, resp.Secret.LeaseID)
+	}
+	if h.eng.Live(user) || len(h.keys()) != 0 || h.m.Count() != 0 {
+		t.Fatalf("the secret outlived its token: live %v, keys %q", h.eng.Live(user), h.keys())
+	}
+}

@@ -12,9 +12,9 @@ import (
 func TestTidyRepairs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.tokens["a11e"] = true
 	_, keep := h.issue("creds", Owner{Token: "a11e"}, nil)
 	_, orphan := h.issue("creds", Owner{Token: "9e0"}, nil)
+	h.gone["9e0"] = true
 	lost, lostUser := h.issue("creds", Owner{}, map[string]any{"ttl": "10m"})
 	ctx := context.Background()
 	// A lease that lost its index key, an index key and a token index key

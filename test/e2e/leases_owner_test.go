@@ -109,3 +109,33 @@ path "sys/leases/renew/db/creds/app/*" { capabilities = ["update", "sudo"] }`); 
 		t.Fatalf("the lease named in the URL is still there: %v", err)
 	}
 }
+
+// TestTokenRevokedWhileItsSecretIsMade: a token revoked while a request of
+// its is making a secret (a slow database) must not leave that secret
+// behind under a lease nobody's revocation will reach.
+func TestTokenRevokedWhileItsSecretIsMade(t *testing.T) {
+	t.Parallel()
+	eng := leasetest.New()
+	s := startLeases(t, inmem.New(), eng, nil, "", nil)
+	if err := s.client.Sys().PutPolicy("creds", `path "db/creds/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"creds"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.SetAfterIssue(func() {
+		if err := s.client.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
+			t.Error(err)
+		}
+	})
+	_, err = s.as(t, tok.Auth.ClientToken).Logical().Read("db/creds/app")
+	eng.SetAfterIssue(nil)
+	wantStatus(t, err, 403, "revoked while the request was served")
+	if n := eng.LiveCount(); n != 0 {
+		t.Fatalf("%d logins outlived the token revoked while they were made", n)
+	}
+	if list, err := s.client.Logical().List("sys/leases/lookup/db/creds/app/"); err != nil || list != nil {
+		t.Fatalf("a lease is left: %+v %v", list, err)
+	}
+}

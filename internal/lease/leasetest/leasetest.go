@@ -34,6 +34,18 @@ type Engine struct {
 	markers map[string]string
 	revoked []string
 	renewed int
+	// afterIssue, when set, runs after each login is made, before the
+	// response leaves the engine (SetAfterIssue).
+	afterIssue func()
+}
+
+// SetAfterIssue makes f run after each login is made and before the
+// engine answers, as a slow database would leave time for: a test can
+// revoke the caller's token meanwhile. nil removes it.
+func (g *Engine) SetAfterIssue(f func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.afterIssue = f
 }
 
 // New returns an Engine with nothing issued.
@@ -130,7 +142,11 @@ func (g *Engine) issue(s *framework.Secret) framework.OperationFunc {
 		}
 		g.mu.Lock()
 		g.live[user], g.markers[user] = true, marker
+		after := g.afterIssue
 		g.mu.Unlock()
+		if after != nil {
+			after()
+		}
 		resp := s.Response(map[string]any{"username": user, "password": "pw-" + user}, map[string]any{"username": user, "marker": marker})
 		if ttl := d.Duration("ttl"); ttl > 0 {
 			resp.Secret.TTL = ttl
