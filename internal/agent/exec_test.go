@@ -18,9 +18,11 @@ func TestExecRestart(t *testing.T) {
 	s.putKV(t, "app", map[string]any{"v": "one"})
 	tok := s.tokenFile(t, dir, kvPolicy, "1h")
 	out, logf := filepath.Join(dir, "conf"), filepath.Join(dir, "child.log")
-	script := fmt.Sprintf(`echo "start $(cat %s)" >> %s
-trap 'echo stop >> %s; exit 0' USR1
-while :; do sleep 0.05; done`, out, logf, logf)
+	// The trap is set before the child says it started, so a signal that
+	// follows the "start" line is always caught.
+	script := fmt.Sprintf(`trap 'echo stop >> %s; exit 0' USR1
+echo "start $(cat %s)" >> %s
+while :; do sleep 0.05; done`, logf, out, logf)
 	cfg := parse(t, fmt.Sprintf(`
 coffer { address = %q }
 auto_auth { method "token_file" { config { token_file_path = %q } } }
