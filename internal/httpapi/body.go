@@ -108,6 +108,9 @@ func (a *api) bodyLimit(ctx context.Context, req *logical.Request) (int64, bool,
 	if limit < 0 || limit > a.bodies.ReadSize() {
 		limit = a.bodies.ReadSize()
 	}
+	if unauthenticated && limit > a.bodies.TokenlessReadSize() {
+		limit = a.bodies.TokenlessReadSize()
+	}
 	return limit, unauthenticated, nil
 }
 
@@ -127,7 +130,11 @@ func (a *api) body(w http.ResponseWriter, r *http.Request, req *logical.Request)
 	if r.ContentLength > limit {
 		return nil, nop, fmt.Errorf("%w: the limit is %d bytes", errBodyTooBig, limit)
 	}
-	c := a.bodies.start()
+	start := a.bodies.start
+	if unauthenticated {
+		start = a.bodies.startTokenless
+	}
+	c := start()
 	raw, err := readCharged(ctx, c, http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit, unauthenticated)
 	if err != nil {
 		c.release()
@@ -165,9 +172,10 @@ func (a *api) body(w http.ResponseWriter, r *http.Request, req *logical.Request)
 
 // readStep is the first buffer a token-less body is read into. The buffer
 // doubles as the body arrives, and each size is charged to the read budget
-// before it is made, so a slow sender without a token holds about what it
-// has sent, never the size it declared or the cap.
-const readStep = 64 << 10
+// before it is made, so a slow sender without a token holds at most twice
+// what it has sent plus readStep, never the size it declared or the cap.
+// It is small because a connection that sends one byte holds all of it.
+const readStep = 512
 
 // growWait bounds how long a token-less body that has started arriving
 // waits for budget to grow its buffer. Every such waiter holds budget while

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,12 +49,12 @@ func startStalled(t *testing.T, h http.Handler, declared int64, send int) *stall
 // from others (issue 5, item 4's seam).
 func TestSlowBodyHoldsWhatItSent(t *testing.T) {
 	t.Parallel()
-	const budget = 1 << 20
+	const budget = TokenlessShare << 20 // a token-less share of 1 MiB
 	b := NewBodyBudget(budget, nil)
 	h := New(quiet{}, Options{MaxRequestSize: budget, Bodies: b})
 	var slow []*stalled
-	for i := range 8 { // 8 declared MiB against a 1 MiB budget
-		declared := int64(budget)
+	for i := range 8 { // 8 declared MiB against a 1 MiB share
+		declared := b.TokenlessReadSize()
 		if i%2 == 1 {
 			declared = -1
 		}
@@ -75,10 +77,9 @@ func TestSlowBodyHoldsWhatItSent(t *testing.T) {
 		s.pw.CloseWithError(io.ErrUnexpectedEOF)
 		<-s.done
 	}
-	if !b.read.TryAcquire(budget) {
+	if !b.read.TryAcquire(budget) || !b.tokenless.TryAcquire(b.TokenlessReadSize()) {
 		t.Fatal("the budget was not given back after the stalled senders went away")
 	}
-	b.read.Release(budget)
 }
 
 // TestPartlyReadBodiesGiveUp: bodies that have started arriving and need
@@ -88,7 +89,7 @@ func TestPartlyReadBodiesGiveUp(t *testing.T) {
 	old := growWait
 	growWait = 200 * time.Millisecond
 	t.Cleanup(func() { growWait = old })
-	const budget = 256 << 10
+	const budget = TokenlessShare * (256 << 10) // a token-less share of 256 KiB
 	b := NewBodyBudget(budget, nil)
 	h := New(quiet{}, Options{MaxRequestSize: budget, Bodies: b})
 	var wg sync.WaitGroup
@@ -125,4 +126,50 @@ func TestPartlyReadBodiesGiveUp(t *testing.T) {
 		t.Fatal("the budget was not given back")
 	}
 	b.read.Release(budget)
+}
+
+// TestTokenlessSendersLeaveRoom: connections without a token that declare
+// a body, send a little of it and stall hold at most the token-less share
+// of the budget between them, so a write with a token goes through while
+// they wait. Before the share, 16 of them each holding the 64 KiB first
+// buffer took a 1 MiB budget and stalled every write until the server's
+// read timeout; an attacker could repeat that for ever without a token.
+func TestTokenlessSendersLeaveRoom(t *testing.T) {
+	t.Parallel()
+	const budget = 1 << 20
+	b := NewBodyBudget(budget, nil)
+	srv := httptest.NewServer(New(quiet{}, Options{MaxRequestSize: budget, Bodies: b}))
+	defer srv.Close()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range 64 {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		head := fmt.Sprintf("PUT /v1/auth/userpass/login/u%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", i, b.TokenlessReadSize())
+		// Written by a goroutine: once the share is taken the server stops
+		// reading, and a blocked write must not stall the test.
+		go func() { _, _ = c.Write(append([]byte(head+`{"password":"`), bytes.Repeat([]byte("x"), 40<<10)...)) }()
+	}
+	body := `{"data":"` + strings.Repeat("y", 512<<10) + `"}`
+	req, err := http.NewRequest("PUT", srv.URL+"/v1/secret/data/x", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Vault-Token", "some-token")
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("a 512 KiB write with a token behind 64 stalled token-less senders: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
 }

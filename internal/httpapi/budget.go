@@ -35,10 +35,13 @@ const (
 // arrival order, and stop waiting when their context ends. A request that
 // holds a read charge never waits for anything but a decode charge, and
 // one holding a decode charge waits for nothing, so the two cannot
-// deadlock. Safe for concurrent use.
+// deadlock. Bodies of requests without a token (logins, unseal) read
+// within a share of the read budget of their own (TokenlessShare), so that
+// however many of them trickle in, requests that carry a token always find
+// most of it free. Safe for concurrent use.
 type BodyBudget struct {
-	readSize, decodeSize int64
-	read, decode         *semaphore.Weighted
+	readSize, decodeSize, tokenlessSize int64
+	read, decode, tokenless             *semaphore.Weighted
 
 	onIdle func()
 	after  func(time.Duration, func()) // time.AfterFunc; replaced in tests
@@ -65,18 +68,31 @@ func NewBodyBudget(maxRequestSize int64, onIdle func()) *BodyBudget {
 	if maxRequestSize <= 0 {
 		maxRequestSize = DefaultMaxRequestSize
 	}
+	tokenless := max(maxRequestSize/TokenlessShare, 1)
 	return &BodyBudget{
-		readSize: maxRequestSize, decodeSize: DecodeBudgetFactor * maxRequestSize,
+		readSize: maxRequestSize, decodeSize: DecodeBudgetFactor * maxRequestSize, tokenlessSize: tokenless,
 		read: semaphore.NewWeighted(maxRequestSize), decode: semaphore.NewWeighted(DecodeBudgetFactor * maxRequestSize),
-		onIdle: onIdle,
-		after:  func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		now:    time.Now,
+		tokenless: semaphore.NewWeighted(tokenless),
+		onIdle:    onIdle,
+		after:     func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		now:       time.Now,
 	}
 }
 
 // ReadSize is the most bytes of bodies read at once, and so the largest
 // body the budget lets through.
 func (b *BodyBudget) ReadSize() int64 { return b.readSize }
+
+// TokenlessShare: bodies of requests without a token hold at most
+// 1/TokenlessShare of the read budget between them. Anyone can open
+// connections without a token and send their bodies slowly; without a
+// share of their own they could hold the whole budget and stall every
+// write for as long as the server waits for a body.
+const TokenlessShare = 4
+
+// TokenlessReadSize is the most bytes of token-less bodies read at once,
+// and so the largest token-less body the budget lets through.
+func (b *BodyBudget) TokenlessReadSize() int64 { return b.tokenlessSize }
 
 // DecodeSize is the most decoding cost charged at once, and so the largest
 // estimate a single body may have.
@@ -87,6 +103,7 @@ func (b *BodyBudget) DecodeSize() int64 { return b.decodeSize }
 type charge struct {
 	b            *BodyBudget
 	read, decode int64
+	tokenless    bool  // reads within the token-less share as well
 	total        int64 // the most this request held, for onIdle
 	started      bool
 }
@@ -99,11 +116,33 @@ func (b *BodyBudget) start() *charge {
 	return &charge{b: b, started: true}
 }
 
+// startTokenless is start for a request without a token: its read charge
+// also comes out of the token-less share.
+func (b *BodyBudget) startTokenless() *charge {
+	c := b.start()
+	c.tokenless = true
+	return c
+}
+
 // acquireRead charges n bytes of reading, waiting until they are free or
 // ctx ends. n is clamped to the read budget, so one body larger than it
 // (which the caller refuses before reading) could never wait forever.
 func (c *charge) acquireRead(ctx context.Context, n int64) error {
 	n = min(n, c.b.readSize)
+	if c.tokenless {
+		// The share first, then the budget, always in this order.
+		n = min(n, c.b.tokenlessSize)
+		if err := c.b.tokenless.Acquire(ctx, n); err != nil {
+			return err
+		}
+		if err := c.b.read.Acquire(ctx, n); err != nil {
+			c.b.tokenless.Release(n)
+			return err
+		}
+		c.read += n
+		c.total = max(c.total, c.read+c.decode)
+		return nil
+	}
 	if err := c.b.read.Acquire(ctx, n); err != nil {
 		return err
 	}
@@ -116,6 +155,9 @@ func (c *charge) acquireRead(ctx context.Context, n int64) error {
 func (c *charge) shrinkRead(n int64) {
 	if n < c.read {
 		c.b.read.Release(c.read - n)
+		if c.tokenless {
+			c.b.tokenless.Release(c.read - n)
+		}
 		c.read = n
 	}
 }
