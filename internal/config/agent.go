@@ -62,6 +62,8 @@ type Agent struct {
 	PIDFile          string
 	// LogLevel is one of trace, debug, info, warn, error.
 	LogLevel string
+
+	thresholdInTemplateConfig bool
 }
 
 // AgentServer is where the agent finds its Coffer server.

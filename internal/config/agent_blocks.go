@@ -95,6 +95,17 @@ func (d *decoder) agentServer(a *Agent, name string, pos token.Pos, body *ast.Ob
 		"client_key":      d.stringInto(&s.ClientKey, "client_key"),
 		"tls_server_name": d.stringInto(&s.TLSServerName, "tls_server_name"),
 		"tls_skip_verify": d.boolInto(&s.TLSSkipVerify, "tls_skip_verify"),
+		// Some Vault Agent versions read it here; template_config's wins.
+		"lease_renewal_threshold": func(v ast.Node) error {
+			var f float64
+			if err := d.fraction(&f, "lease_renewal_threshold")(v); err != nil {
+				return err
+			}
+			if !a.thresholdInTemplateConfig {
+				a.TemplateConfig.LeaseRenewalThreshold = f
+			}
+			return nil
+		},
 	}
 	// retry is the one nested block; body() refuses blocks, so take it out.
 	var rest []*ast.ObjectItem
@@ -152,6 +163,7 @@ func (d *decoder) templateConfig(a *Agent, pos token.Pos, body *ast.ObjectType) 
 	}
 	if _, ok := seen["lease_renewal_threshold"]; ok {
 		tc.LeaseRenewalThreshold = threshold
+		a.thresholdInTemplateConfig = true
 	}
 	return nil
 }

@@ -147,6 +147,14 @@ template {
 	case a.Templates[0].Perms != 0o600 || a.UseAutoAuthToken != "true":
 		t.Fatalf("template %+v use %q", a.Templates[0], a.UseAutoAuthToken)
 	}
+	v, err := ParseAgent([]byte("template_config { lease_renewal_threshold = 0.7 }\nvault { lease_renewal_threshold = 0.5 }\n"+`auto_auth { method "kubernetes" { config { role = "r" } } }`), "a.hcl")
+	if err != nil || v.TemplateConfig.LeaseRenewalThreshold != 0.7 {
+		t.Fatalf("template_config's threshold must win: %+v %v", v, err)
+	}
+	v, err = ParseAgent([]byte("vault { lease_renewal_threshold = 0.5 }\n"+`auto_auth { method "kubernetes" { config { role = "r" } } }`), "a.hcl")
+	if err != nil || v.TemplateConfig.LeaseRenewalThreshold != 0.5 {
+		t.Fatalf("vault's threshold: %+v %v", v, err)
+	}
 	k, err := ParseAgent([]byte(`auto_auth { method "kubernetes" { config { role = "r" } } }`), "a.hcl")
 	if err != nil || k.AutoAuth.Method.TokenPath != DefaultKubernetesTokenPath {
 		t.Fatalf("%+v %v", k, err)
