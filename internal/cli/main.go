@@ -43,7 +43,8 @@ func newApp(e *env) *ucli.App {
 		ExitErrHandler:            func(*ucli.Context, error) {},
 		Commands: []*ucli.Command{
 			serverCommand(),
-			agentCommand(),
+			e.agentCommand(),
+			e.injectorCommand(),
 			benchCommand(),
 			e.statusCommand(),
 			e.operatorCommand(),

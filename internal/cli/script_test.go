@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -60,6 +61,7 @@ func TestScripts(t *testing.T) {
 			"envsubst":   envsubst,
 			"jwtkey":     jwtKey,
 			"jwtsign":    jwtSign,
+			"base64env":  base64Env,
 		},
 	})
 }
@@ -197,6 +199,15 @@ func setenvFrom(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no match for %s in stdout", args[1])
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// base64Env sets the variable NAME to the base64 of FILE's content, as
+// the injector passes an agent configuration.
+func base64Env(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: base64env NAME FILE")
+	}
+	ts.Setenv(args[0], base64.StdEncoding.EncodeToString([]byte(ts.ReadFile(args[1]))))
 }
 
 // newCert replaces cert.pem and key.pem in the work directory.

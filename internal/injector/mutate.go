@@ -1,0 +1,186 @@
+package injector
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Mutation is the injector's answer for one pod.
+type Mutation struct {
+	// Patch is a JSON Patch (RFC 6902) of the pod; nil when the pod is
+	// left as it is.
+	Patch []byte
+	// Warnings are for the client that created the pod.
+	Warnings []string
+}
+
+// patchOp is one JSON Patch operation.
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Mutate decides what to add to pod. A pod that does not ask for agents,
+// or already has them, gets no patch. Mistakes in its annotations are
+// errors wrapping ErrBadAnnotation with a message that names the
+// annotation; other errors are internal. It never modifies pod.
+func (inj *Injector) Mutate(pod *corev1.Pod) (*Mutation, error) {
+	want, err := wantsInjection(pod.Annotations)
+	if err != nil || !want {
+		return &Mutation{}, err
+	}
+	s, err := parseSpec(pod.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNames(pod); err != nil {
+		return nil, err
+	}
+	var ops []patchOp
+	secretsMount := corev1.VolumeMount{Name: SecretsVolumeName, MountPath: SecretsDir, ReadOnly: true}
+	// Mounts into the pod's own containers come first, while their
+	// indexes are still those of the pod as sent.
+	ops = appendMounts(ops, "/spec/initContainers", pod.Spec.InitContainers, secretsMount)
+	ops = appendMounts(ops, "/spec/containers", pod.Spec.Containers, secretsMount)
+	ops = appendList(ops, "/spec/volumes", len(pod.Spec.Volumes) > 0, inj.volumes())
+
+	if s.PrePopulate {
+		c, err := inj.container(InitContainerName, s, true)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(pod.Spec.InitContainers) == 0:
+			ops = append(ops, patchOp{Op: "add", Path: "/spec/initContainers", Value: []corev1.Container{c}})
+		case s.InitFirst:
+			ops = append(ops, patchOp{Op: "add", Path: "/spec/initContainers/0", Value: c})
+		default:
+			ops = append(ops, patchOp{Op: "add", Path: "/spec/initContainers/-", Value: c})
+		}
+	}
+	if !s.PrePopulateOnly {
+		c, err := inj.container(SidecarContainerName, s, false)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, patchOp{Op: "add", Path: "/spec/containers/-", Value: c})
+	}
+	ops = append(ops, patchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(StatusAnnotation), Value: StatusInjected})
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode patch: %w", err)
+	}
+	return &Mutation{Patch: patch, Warnings: s.Warnings}, nil
+}
+
+// checkNames refuses a pod that already uses the names or the mount
+// point the injector adds, which the API server would refuse with a less
+// helpful message.
+func checkNames(pod *corev1.Pod) error {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == SecretsVolumeName || v.Name == TokenVolumeName {
+			return badf("the pod already has a volume named %q, which the injector adds: rename it", v.Name)
+		}
+	}
+	all := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		if c.Name == InitContainerName || c.Name == SidecarContainerName {
+			return badf("the pod already has a container named %q, which the injector adds: rename it", c.Name)
+		}
+		for _, m := range c.VolumeMounts {
+			if strings.TrimRight(m.MountPath, "/") == SecretsDir {
+				return badf("container %q already mounts something at %s, where the injector mounts the secrets", c.Name, SecretsDir)
+			}
+		}
+	}
+	return nil
+}
+
+// appendMounts adds m to every container of the list at base.
+func appendMounts(ops []patchOp, base string, cs []corev1.Container, m corev1.VolumeMount) []patchOp {
+	for i, c := range cs {
+		ops = appendList(ops, fmt.Sprintf("%s/%d/volumeMounts", base, i), len(c.VolumeMounts) > 0, []any{m})
+	}
+	return ops
+}
+
+// appendList appends items to the array at path, creating it when the
+// pod has none (a JSON Patch "add" to "…/-" needs the array to exist).
+func appendList[T any](ops []patchOp, path string, exists bool, items []T) []patchOp {
+	if !exists {
+		return append(ops, patchOp{Op: "add", Path: path, Value: items})
+	}
+	for _, it := range items {
+		ops = append(ops, patchOp{Op: "add", Path: path + "/-", Value: it})
+	}
+	return ops
+}
+
+// escapePointer escapes a JSON Pointer reference token (RFC 6901).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// volumes are the in-memory secrets volume and the projected token.
+func (inj *Injector) volumes() []corev1.Volume {
+	seconds := int64(inj.cfg.TokenExpiration.Seconds())
+	return []corev1.Volume{
+		{Name: SecretsVolumeName, VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory},
+		}},
+		{Name: TokenVolumeName, VolumeSource: corev1.VolumeSource{
+			Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Audience: inj.cfg.Audience, ExpirationSeconds: &seconds, Path: "token",
+				},
+			}}},
+		}},
+	}
+}
+
+// container is the init container (once) or the sidecar.
+func (inj *Injector) container(name string, s *spec, once bool) (corev1.Container, error) {
+	cfg, err := inj.agentConfig(s, once)
+	if err != nil {
+		return corev1.Container{}, err
+	}
+	user, group := inj.cfg.RunAsUser, inj.cfg.RunAsGroup
+	if s.RunAsUser != nil {
+		user = *s.RunAsUser
+	}
+	if s.RunAsGroup != nil {
+		group = *s.RunAsGroup
+	}
+	return corev1.Container{
+		Name:    name,
+		Image:   inj.cfg.AgentImage,
+		Command: []string{"coffer", "agent", "-config-env=" + ConfigEnv},
+		Env:     []corev1.EnvVar{{Name: ConfigEnv, Value: encodeConfig(cfg)}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: SecretsVolumeName, MountPath: SecretsDir},
+			{Name: TokenVolumeName, MountPath: TokenDir, ReadOnly: true},
+		},
+		Resources:       *inj.cfg.Resources.DeepCopy(),
+		SecurityContext: leastPrivilege(user, group),
+	}, nil
+}
+
+// leastPrivilege is the agents' security context: not root, nothing
+// written outside the volumes, no way to gain privileges, no capabilities.
+func leastPrivilege(user, group int64) *corev1.SecurityContext {
+	yes, no := true, false
+	return &corev1.SecurityContext{
+		RunAsUser:                &user,
+		RunAsGroup:               &group,
+		RunAsNonRoot:             &yes,
+		ReadOnlyRootFilesystem:   &yes,
+		AllowPrivilegeEscalation: &no,
+		Privileged:               &no,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
