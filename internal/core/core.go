@@ -181,6 +181,10 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 	if err := rec.logRequest(ctx, st, &sub, te); err != nil {
 		return nil, err
 	}
+	release, err := admitRequest(route.Backend, route.Path)
+	if err != nil {
+		return nil, err
+	}
 	// Logins go through user lockout; everything else straight through.
 	resp, err := st.lockout.Run(ctx, route.Backend, &sub)
 	if err == nil {
@@ -188,6 +192,7 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 		// finds the lease it obtained.
 		err = registerLease(ctx, st, req.Path, te, resp)
 	}
+	release()
 	if te != nil && te.NumUses == 1 {
 		// That was the token's last use: it goes now that it has served.
 		if rerr := st.tokens.Revoke(context.WithoutCancel(ctx), te.Hash); rerr != nil {

@@ -18,6 +18,14 @@ import (
 type gatedBackend struct {
 	inner logical.Backend
 
+	// flight is held (read) by each client request from its call to the
+	// backend until the lease of what it returned is registered (admit);
+	// drain takes it to wait for them, so that disabling a mount revokes
+	// every lease it handed out, including one still being registered.
+	// It is not mu, which the backend calls take again.
+	flight   sync.RWMutex
+	draining bool
+
 	mu      sync.RWMutex
 	retired bool
 	// next serves what arrives after retirement; nil answers "not found"
@@ -46,6 +54,36 @@ func (g *gatedBackend) enter() (logical.Backend, func()) {
 	next := g.next
 	g.mu.RUnlock()
 	return next, func() {}
+}
+
+// admit lets a client request of the mount's in and returns the function
+// to call once its response (and any lease in it) is registered. While
+// the mount drains it refuses the request.
+func (g *gatedBackend) admit(mountPoint string) (func(), error) {
+	g.flight.RLock()
+	if g.draining {
+		g.flight.RUnlock()
+		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q: the mount is being disabled", mountPoint)
+	}
+	return g.flight.RUnlock, nil
+}
+
+// drain, with on, waits for the client requests in flight to finish and
+// refuses later ones (the lease manager's renewals and revocations still
+// pass); without, it lets them in again.
+func (g *gatedBackend) drain(on bool) {
+	g.flight.Lock()
+	g.draining = on
+	g.flight.Unlock()
+}
+
+// admitRequest is admit for whatever backend the router serves: only
+// factory-built ones drain.
+func admitRequest(b logical.Backend, mountPoint string) (func(), error) {
+	if g, ok := b.(*gatedBackend); ok {
+		return g.admit(mountPoint)
+	}
+	return func() {}, nil
 }
 
 // HandleRequest implements logical.Backend.

@@ -175,6 +175,25 @@ func (mt *mountTable) mustFindLocked(t system.Table, userPath string) (string, i
 	return path, i, err
 }
 
+// disableLocked revokes the leases of the mount at index i of table t,
+// while the backend that can revoke them is still there (a failure keeps
+// the mount), and removes it from the table. The caller holds ops.
+func (mt *mountTable) disableLocked(ctx context.Context, t system.Table, rp string, i int) error {
+	if mt.revokeLeases != nil {
+		if err := mt.revokeLeases(ctx, rp); err != nil {
+			return err
+		}
+	}
+	next := slices.Delete(slices.Clone(mt.entries[t]), i, i+1)
+	if err := mt.writeTable(ctx, t, next); err != nil {
+		return err
+	}
+	mt.mu.Lock()
+	mt.entries[t] = next
+	mt.mu.Unlock()
+	return nil
+}
+
 // Disable implements system.Mounts: it removes the mount and deletes all
 // the data stored under it. Disabling a path where nothing is mounted
 // succeeds and does nothing, as in Vault, so teardown code can run twice.
@@ -189,21 +208,22 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 	if builtinType(e.Type) {
 		return logical.InvalidRequest("cannot disable the built-in %q mount", routePath(t, path))
 	}
-	if mt.revokeLeases != nil {
-		// While the backend that can revoke them is still there; a
-		// failure keeps the mount.
-		if err := mt.revokeLeases(ctx, routePath(t, path)); err != nil {
-			return err
-		}
+	rp := routePath(t, path)
+	mt.mu.RLock()
+	g := mt.live[rp]
+	mt.mu.RUnlock()
+	if g != nil {
+		// No request still making a secret may register its lease
+		// after the leases are revoked below.
+		g.drain(true)
 	}
-	next := slices.Delete(slices.Clone(mt.entries[t]), i, i+1)
-	if err := mt.writeTable(ctx, t, next); err != nil {
+	if err := mt.disableLocked(ctx, t, rp, i); err != nil {
+		if g != nil {
+			g.drain(false)
+		}
 		return err
 	}
-	rp := routePath(t, path)
 	mt.mu.Lock()
-	mt.entries[t] = next
-	g := mt.live[rp]
 	delete(mt.live, rp)
 	mt.mu.Unlock()
 	mt.router.Unmount(rp)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"testing"
+	"time"
 
 	"github.com/openbao/openbao/api/v2"
 
@@ -137,5 +138,38 @@ func TestTokenRevokedWhileItsSecretIsMade(t *testing.T) {
 	}
 	if list, err := s.client.Logical().List("sys/leases/lookup/db/creds/app/"); err != nil || list != nil {
 		t.Fatalf("a lease is left: %+v %v", list, err)
+	}
+}
+
+// TestDisableWaitsForSecretsBeingMade: a mount disabled while a request of
+// its is making a secret (a slow database) waits for that request, so its
+// lease is registered and revoked with the others; before, the
+// registration failed with the mount gone and the secret lived on with no
+// lease at all.
+func TestDisableWaitsForSecretsBeingMade(t *testing.T) {
+	t.Parallel()
+	eng := leasetest.New()
+	s := startLeases(t, inmem.New(), eng, nil, "", nil)
+	done := make(chan error, 1)
+	eng.SetAfterIssue(func() {
+		go func() { done <- s.client.Sys().Unmount("db") }()
+		// Unfixed, the mount is gone from the table while this request
+		// is still in the engine; fixed, the disable waits for it.
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if mounts, err := s.client.Sys().ListMounts(); err == nil && mounts["db/"] == nil {
+				return
+			}
+		}
+	})
+	_, readErr := s.client.Logical().Read("db/creds/app")
+	eng.SetAfterIssue(nil)
+	if err := <-done; err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	if n := eng.LiveCount(); n != 0 {
+		t.Fatalf("a login made while its mount was disabled outlived it (read: %v)", readErr)
+	}
+	if sec, err := s.client.Logical().Read("db/creds/app"); sec != nil || err != nil { // the client's 404
+		t.Fatalf("the disabled mount still answers: %v %v", sec, err)
 	}
 }
