@@ -45,6 +45,21 @@ type Barrier struct {
 	// (counts.go); rotateDue wakes RunAutoRotate.
 	reserveChunk int64
 	rotateDue    chan struct{}
+	// observer hears of every storage operation (SetObserver); nil when
+	// none.
+	observer func(op string, start time.Time)
+}
+
+// SetObserver makes f hear of every Get, Put, Delete, List and
+// Transaction, with the operation's name and when it started, once it
+// ends; for metrics. Call it before the barrier is shared: it is not
+// synchronised with operations.
+func (b *Barrier) SetObserver(f func(op string, start time.Time)) { b.observer = f }
+
+func (b *Barrier) observe(op string, start time.Time) {
+	if b.observer != nil {
+		b.observer(op, start)
+	}
 }
 
 var (

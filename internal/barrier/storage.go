@@ -3,6 +3,7 @@ package barrier
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
@@ -12,6 +13,7 @@ import (
 // A value that fails authentication (altered, or moved from another path)
 // is an error wrapping ErrCorrupt.
 func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	defer b.observe("get", time.Now())
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -34,6 +36,7 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 
 // Put encrypts entry's value under the active key and stores it durably.
 func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
+	defer b.observe("put", time.Now())
 	pe, err := b.encrypt(ctx, entry)
 	if err != nil {
 		return err
@@ -46,6 +49,7 @@ func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
 
 // Delete removes key; deleting a missing key is not an error.
 func (b *Barrier) Delete(ctx context.Context, key string) error {
+	defer b.observe("delete", time.Now())
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -61,6 +65,7 @@ func (b *Barrier) Delete(ctx context.Context, key string) error {
 // List returns the names directly under prefix, as the physical backend
 // does. Key names are not encrypted, only values.
 func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
+	defer b.observe("list", time.Now())
 	if b.Sealed() {
 		return nil, sealedErr()
 	}
@@ -75,6 +80,7 @@ func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
 // physical backend is transactional, and in order otherwise (a failure part
 // way then leaves the earlier ops applied).
 func (b *Barrier) Transaction(ctx context.Context, ops []logical.TxnOp) error {
+	defer b.observe("transaction", time.Now())
 	pops := make([]physical.TxnOp, len(ops))
 	for i, op := range ops {
 		if op.Entry == nil {

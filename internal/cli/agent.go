@@ -58,7 +58,7 @@ func (e *env) runAgent(c *ucli.Context) error {
 	if c.IsSet("log-level") {
 		level = c.String("log-level")
 	}
-	logger, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), level, c.String("log-format"))
+	logger, _, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), level, c.String("log-format"))
 	if err != nil {
 		return usageErrorf("agent: %s", err)
 	}

@@ -35,7 +35,7 @@ func TestConfigReloaderLogLevel(t *testing.T) {
 			}
 			var out bytes.Buffer
 			lv := new(slog.LevelVar)
-			logger, err := newLogger(&out, lv, "info", "text")
+			logger, _, err := newLogger(&out, lv, "info", "text")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,9 @@ type listener struct {
 	// disabledPaths are the token-less paths this listener removes (see
 	// unauthedDisabled).
 	disabledPaths []string
+	// unauthenticatedMetrics serves sys/metrics without a token
+	// (telemetry { unauthenticated_metrics_access = true }).
+	unauthenticatedMetrics bool
 }
 
 // handler is the API as this listener serves it: behind its
@@ -72,10 +75,11 @@ func openListeners(cfgs []config.Listener) ([]listener, error) {
 		}
 	}
 	for _, lc := range cfgs {
-		l := listener{maxRequestSize: lc.MaxRequestSize, disabledPaths: unauthedDisabled(lc), forwarded: httpapi.ForwardedFor{
-			AuthorizedAddrs: lc.ForwardedFor.AuthorizedAddrs, HopSkips: int(lc.ForwardedFor.HopSkips),
-			RejectNotAuthorized: lc.ForwardedFor.RejectNotAuthorized, RejectNotPresent: lc.ForwardedFor.RejectNotPresent,
-		}}
+		l := listener{maxRequestSize: lc.MaxRequestSize, disabledPaths: unauthedDisabled(lc),
+			unauthenticatedMetrics: lc.Telemetry.UnauthenticatedMetricsAccess, forwarded: httpapi.ForwardedFor{
+				AuthorizedAddrs: lc.ForwardedFor.AuthorizedAddrs, HopSkips: int(lc.ForwardedFor.HopSkips),
+				RejectNotAuthorized: lc.ForwardedFor.RejectNotAuthorized, RejectNotPresent: lc.ForwardedFor.RejectNotPresent,
+			}}
 		if !lc.TLSDisable {
 			r, err := newCertReloader(lc.TLSCertFile, lc.TLSKeyFile)
 			if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/cofferhq/coffer/internal/physical/cache"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/internal/telemetry"
 )
 
 // Version is the server version reported by sys/health and sys/seal-status.
@@ -66,22 +67,36 @@ func runServer(c *ucli.Context) error {
 	return ucli.Exit("server: give -dev for a development server, or -config=FILE", 1)
 }
 
-// newLogger returns a logger writing to w whose level is lv, set here to
-// level, so that a SIGHUP can change it later.
-func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, error) {
+// newLogger returns a logger writing to w whose configured level is lv,
+// set here to level, so that a SIGHUP can change it later, and the
+// run-time levels sys/loggers changes on top of it. Lines logged with a
+// request's context carry its request_id.
+func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, *telemetry.Levels, error) {
 	l, err := parseLevel(level)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lv.Set(l)
-	opts := &slog.HandlerOptions{Level: lv}
+	// The levels decide; the inner handler lets everything through.
+	opts := &slog.HandlerOptions{Level: telemetry.LevelTrace}
+	var inner slog.Handler
 	switch strings.ToLower(format) {
 	case "", "standard", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		inner = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		inner = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, nil, fmt.Errorf("unknown log format %q: use standard or json", format)
 	}
-	return nil, fmt.Errorf("unknown log format %q: use standard or json", format)
+	levels := telemetry.NewLevels(lv)
+	return slog.New(telemetry.NewLogHandler(inner, levels)), levels, nil
+}
+
+// newMetrics builds the server's metrics from its telemetry stanza.
+func newMetrics(t config.Telemetry) *telemetry.Metrics {
+	return telemetry.New(telemetry.Config{
+		PrometheusRetention: t.PrometheusRetentionTime, DisableHostname: t.DisableHostname, UsageGaugePeriod: t.UsageGaugePeriod,
+	})
 }
 
 func parseLevel(level string) (slog.Level, error) {
@@ -99,7 +114,7 @@ func parseLevel(level string) (slog.Level, error) {
 }
 
 func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
-	logger, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), c.String("log-level"), c.String("log-format"))
+	logger, levels, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
@@ -110,7 +125,8 @@ func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 	co := core.New(core.Config{
 		Physical: inmem.New(), StorageType: "inmem", Logger: logger, Version: Version,
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
-		UserLockout: lp,
+		UserLockout: lp, Loggers: levels,
+		Metrics: newMetrics(config.Telemetry{PrometheusRetentionTime: config.DefaultPrometheusRetentionTime, UsageGaugePeriod: config.DefaultUsageGaugePeriod}),
 	})
 	share, root, err := co.DevInit(ctx, c.String("dev-root-token-id"))
 	if err != nil {
@@ -150,7 +166,7 @@ func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listen
 	var servers []*http.Server
 	for _, l := range lns {
 		srv := &http.Server{
-			Handler:           l.handler(co, logger, bodies),
+			Handler:           co.Metrics().Handler(l.handler(co, logger, bodies), l.unauthenticatedMetrics),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       5 * time.Minute,
@@ -197,7 +213,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		format = v
 	}
 	lv := new(slog.LevelVar)
-	logger, err := newLogger(c.App.ErrWriter, lv, level, format)
+	logger, levels, err := newLogger(c.App.ErrWriter, lv, level, format)
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
@@ -215,6 +231,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		ClusterName: cfg.ClusterName, DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(), UserLockout: lp,
 		AuditDevices: auditDevices(cfg.Audits), AuditAPIDisabled: cfg.DisableAPIAuditCreation,
+		Metrics: newMetrics(cfg.Telemetry), Loggers: levels,
 	}
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {

@@ -48,6 +48,7 @@ func (d *decoder) listener(s *Server, label string, pos token.Pos, body *ast.Obj
 		"tls_min_version":                  func(v ast.Node) error { return d.tlsVersion(&l, v) },
 		"disable_unauthed_rekey_endpoints": d.boolInto(&l.DisableUnauthedRekeyEndpoints, "disable_unauthed_rekey_endpoints"),
 		"disable_unauthed_generate_root_endpoints": d.boolInto(&l.DisableUnauthedGenerateRootEndpoints, "disable_unauthed_generate_root_endpoints"),
+		"telemetry": func(v ast.Node) error { return d.listenerTelemetry(&l, v) },
 	}
 	for k, f := range d.forwardedForFields(&l.ForwardedFor) {
 		fields[k] = f

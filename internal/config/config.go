@@ -60,6 +60,8 @@ type Server struct {
 	// DisableAPIAuditCreation forbids enabling and disabling audit
 	// devices through sys/audit: only the audit blocks declare them.
 	DisableAPIAuditCreation bool
+	// Telemetry is the telemetry block; its defaults when none is written.
+	Telemetry Telemetry
 }
 
 // Storage is the storage block.
@@ -95,7 +97,9 @@ type Listener struct {
 	// The default, false, serves them, as Vault does.
 	DisableUnauthedRekeyEndpoints        bool
 	DisableUnauthedGenerateRootEndpoints bool
-	Line                                 int
+	// Telemetry is the listener's telemetry block.
+	Telemetry ListenerTelemetry
+	Line      int
 }
 
 // Seal is the seal block; only the "static" auto-unseal type exists.
@@ -119,6 +123,9 @@ func applyDefaults(s *Server) {
 	}
 	if s.MaxLeaseTTL == 0 {
 		s.MaxLeaseTTL = DefaultMaxLeaseTTL
+	}
+	if s.Telemetry.Line == 0 {
+		s.Telemetry = Telemetry{PrometheusRetentionTime: DefaultPrometheusRetentionTime, UsageGaugePeriod: DefaultUsageGaugePeriod}
 	}
 	for i := range s.Listeners {
 		l := &s.Listeners[i]

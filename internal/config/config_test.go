@@ -101,6 +101,22 @@ func TestParseErrors(t *testing.T) {
 			base + "\nui = true\nlistner \"tcp\" {}\n", ErrUnknownKey,
 			`config.hcl:7: unknown key "listner"`,
 		},
+		"unknown telemetry key": {
+			base + "\ntelemetry {\n  statsd_address = \"x\"\n}\n", ErrUnknownKey,
+			`config.hcl:7: unknown key "statsd_address" in telemetry`,
+		},
+		"telemetry not a block": {
+			base + "\ntelemetry = \"on\"\n", ErrInvalidValue,
+			`config.hcl:6: telemetry must be a block: telemetry { prometheus_retention_time = "24h" }`,
+		},
+		"bad usage gauge period": {
+			base + "\ntelemetry {\n  usage_gauge_period = \"often\"\n}\n", ErrInvalidValue,
+			`config.hcl:7: "usage_gauge_period" must be a duration such as "768h" or a number of seconds, not "often"`,
+		},
+		"unknown listener telemetry key": {
+			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  telemetry {\n    unauthenticated_metrics = true\n  }\n}\n", ErrUnknownKey,
+			`config.hcl:5: unknown key "unauthenticated_metrics" in listener "tcp" telemetry`,
+		},
 		"unknown listener key": {
 			"storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  adress = \"x\"\n}\n", ErrUnknownKey,
 			`config.hcl:4: unknown key "adress" in listener "tcp"`,

@@ -92,6 +92,7 @@ func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 		"default_lease_ttl":          d.durationInto(&s.DefaultLeaseTTL, "default_lease_ttl"),
 		"max_lease_ttl":              d.durationInto(&s.MaxLeaseTTL, "max_lease_ttl"),
 		"disable_api_audit_creation": d.boolInto(&s.DisableAPIAuditCreation, "disable_api_audit_creation"),
+		"telemetry":                  func(v ast.Node) error { return d.telemetry(s, v) },
 	}
 	blocks := map[string]func(label string, pos token.Pos, body *ast.ObjectType) error{
 		"storage":  func(l string, p token.Pos, b *ast.ObjectType) error { return d.storage(s, l, p, b) },

@@ -21,6 +21,7 @@ import (
 	"github.com/cofferhq/coffer/internal/router"
 	"github.com/cofferhq/coffer/internal/seal"
 	"github.com/cofferhq/coffer/internal/system"
+	"github.com/cofferhq/coffer/internal/telemetry"
 	"github.com/cofferhq/coffer/internal/token"
 	"github.com/cofferhq/coffer/internal/wrapping"
 )
@@ -55,6 +56,10 @@ type Config struct {
 	// disabling devices through sys/audit.
 	AuditDevices     []audit.Config
 	AuditAPIDisabled bool
+	// Metrics, when set, receives the server's metrics (and storage is
+	// timed); Loggers, when set, are the levels sys/loggers changes.
+	Metrics *telemetry.Metrics
+	Loggers *telemetry.Levels
 }
 
 // Core serves requests. Its methods are safe for concurrent use. While
@@ -105,26 +110,28 @@ func New(conf Config) *Core {
 	if conf.MaxLeaseTTL == 0 {
 		conf.MaxLeaseTTL = 768 * time.Hour
 	}
+	conf.Physical = conf.Metrics.Physical(conf.Physical, conf.StorageType)
 	b := barrier.New(conf.Physical)
 	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b)}
 	c.clusterID.Store("")
 	c.clusterName.Store("")
-	c.sys = system.New(sysAdapter{c}, system.Info{
+	c.sys = system.New(sysAdapter{c}, sysTelemetry(conf, system.Info{
 		Version: conf.Version, StorageType: conf.StorageType,
 		ClusterName: func() string { return c.clusterName.Load().(string) },
 		ClusterID:   func() string { return c.clusterID.Load().(string) },
-	})
+	}))
+	c.instrument()
 	return c
 }
 
-// HandleRequest applies the rate-limit quotas, then authenticates,
+// handleRequest applies the rate-limit quotas, then authenticates,
 // authorises and routes one request, recording it and its answer with the
 // audit devices (core/audit.go): a request no device could record is
 // refused before it reaches its backend. The pre-auth sys/ paths are never
 // rate-limited, so an operator can always check and unseal the server, and
 // neither are rekey and root generation (served without a token once
 // unsealed), so a quorum of share holders can always get a root token back.
-func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (c *Core) handleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if rest, ok := preAuth(req.Path); ok {
 		sub := *req
 		sub.Path, sub.Unauthenticated = rest, true
@@ -175,6 +182,7 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q", req.Path)
 	}
 	sub.Storage, sub.MountPoint, sub.MountType, sub.MountAccessor = route.Storage, route.Path, route.Type, route.Accessor
+	noteRoute(ctx, route, &sub)
 	// A backend sees only the headers its mount was tuned to pass through.
 	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
 	// Fail closed: nothing is served that no audit device recorded.
@@ -196,7 +204,7 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 	if te != nil && te.NumUses == 1 {
 		// That was the token's last use: it goes now that it has served.
 		if rerr := st.tokens.Revoke(context.WithoutCancel(ctx), te.Hash); rerr != nil {
-			c.logger.Error("revoke used-up token", "accessor", te.Accessor, "error", rerr.Error())
+			c.logger.ErrorContext(ctx, "revoke used-up token", "accessor", te.Accessor, "error", rerr.Error())
 		}
 	}
 	if err == nil && resp != nil && resp.Auth != nil && route.Type != tokenTypeName {

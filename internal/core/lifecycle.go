@@ -79,7 +79,7 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 	if err := logical.PutJSON(ctx, c.barrier, clusterKey, c.newClusterInfo()); err != nil {
 		return "", fmt.Errorf("write cluster identity: %w", err)
 	}
-	ts, err := c.newTokenStore(ctx, nil, nil)
+	ts, err := c.newTokenStore(ctx, nil, nil, nil)
 	if err != nil {
 		return "", err
 	}
@@ -94,7 +94,7 @@ func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 // every token revoked.
 // Its TTLs are the server's until view is pointed at the mount table (see
 // tokenMountView); view may be nil.
-func (c *Core) newTokenStore(ctx context.Context, view *tokenMountView, onRevoke func(context.Context, *token.Entry)) (*token.Store, error) {
+func (c *Core) newTokenStore(ctx context.Context, view *tokenMountView, onRevoke func(context.Context, *token.Entry), onCreate func(*token.Entry)) (*token.Store, error) {
 	var sys logical.SystemView = logical.StaticSystemView{DefaultTTL: c.conf.DefaultLeaseTTL, MaxTTL: c.conf.MaxLeaseTTL}
 	if view != nil {
 		view.defaults = sys.(logical.StaticSystemView)
@@ -106,6 +106,7 @@ func (c *Core) newTokenStore(ctx context.Context, view *tokenMountView, onRevoke
 		Logger:     c.logger.With("component", "token"),
 		CheckRenew: c.checkRenew,
 		OnRevoke:   onRevoke,
+		OnCreate:   onCreate,
 		// Lookups show the policies a token's entity adds, as Vault's do.
 		IdentityPolicies: c.identityPolicies,
 	})
@@ -179,9 +180,10 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	onRevoke := func(ctx context.Context, e *token.Entry) {
 		revokeLeases(ctx, e)
 		destroyCubbyhole(ctx, e)
+		c.conf.Metrics.TokenRevoked()
 	}
 	tokenView := &tokenMountView{}
-	if ts, err = c.newTokenStore(ctx, tokenView, onRevoke); err != nil {
+	if ts, err = c.newTokenStore(ctx, tokenView, onRevoke, c.tokenCreated(rt)); err != nil {
 		return err
 	}
 	quotas := quota.New(logical.NewView(c.barrier, quotaPrefix))
@@ -224,6 +226,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 		wrapper: wrapping.New(ts, cubby, c.logger.With("component", "wrapping"))}
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	st.background.Go(func() { c.tidyCubbyholes(runCtx, cubby, ts) })
+	st.background.Go(func() { c.reportTokenCount(runCtx, ts) })
 	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil

@@ -20,6 +20,10 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 		if status == 0 {
 			status = http.StatusOK
 		}
+		if rb, ok := resp.Raw.(logical.RawBody); ok {
+			writeRaw(w, r, status, rb)
+			return
+		}
 		writeJSON(w, r, status, resp.Raw)
 		return
 	}
@@ -100,5 +104,14 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	}
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		slog.Debug("write response", "error", err.Error())
+	}
+}
+
+// writeRaw writes a body that is not JSON, such as Prometheus text.
+func writeRaw(w http.ResponseWriter, r *http.Request, status int, rb logical.RawBody) {
+	w.Header().Set("Content-Type", rb.ContentType)
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(rb.Body)
 	}
 }

@@ -29,6 +29,13 @@ type Response struct {
 	WrapInfo *WrapInfo
 }
 
+// RawBody, as a Response's Raw, is written as it is with its content type
+// (the Prometheus text of sys/metrics) rather than as JSON.
+type RawBody struct {
+	ContentType string
+	Body        []byte
+}
+
 // WrapInfo describes a response-wrapping token, as the envelope's
 // wrap_info reports it. Token is the secret: whoever holds it may unwrap
 // the response, once.

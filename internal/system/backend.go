@@ -15,6 +15,10 @@ type Info struct {
 	// be nil.
 	ClusterName func() string
 	ClusterID   func() string
+	// Metrics and Loggers serve sys/metrics and sys/loggers; either may be
+	// nil, leaving its paths unrouted.
+	Metrics MetricsSource
+	Loggers LogLevels
 }
 
 // PreAuthPaths are the sys/ paths served without a token and while sealed,
@@ -72,6 +76,7 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.lockedUserPaths()...)
 	paths = append(paths, b.wrappingPaths()...)
 	paths = append(paths, b.auditPaths()...)
+	paths = append(paths, b.telemetryPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{

@@ -91,6 +91,7 @@ func (s *Store) create(ctx context.Context, parent *Entry, req CreateRequest, ro
 		if err != nil {
 			return "", nil, nil, err
 		}
+		s.created(e)
 		return id, e, warnings, nil
 	}
 	id := req.ID
@@ -112,7 +113,14 @@ func (s *Store) create(ctx context.Context, parent *Entry, req CreateRequest, ro
 	if !e.ExpireTime.IsZero() {
 		s.exp.track(e.Hash, e.ExpireTime)
 	}
+	s.created(e)
 	return id, e.clone(), warnings, nil
+}
+
+func (s *Store) created(e *Entry) {
+	if s.onCreate != nil {
+		s.onCreate(e)
+	}
 }
 
 // checkCreate applies the parent's limits (and the role's, when set) to

@@ -53,6 +53,10 @@ type Config struct {
 	// entry is deleted. It must not call back into Revoke for the same
 	// token.
 	OnRevoke func(ctx context.Context, e *Entry)
+	// OnCreate, when set, is called once for every token created (batch
+	// tokens included), after it is stored; for metrics. It must be quick
+	// and must not call back into the store.
+	OnCreate func(e *Entry)
 	// CheckRenew, when set, is asked before a token issued by a login (its
 	// Path is under "auth/" but not "auth/token/") is renewed; an error
 	// refuses the renewal. The core points it at the issuing auth method.
@@ -69,6 +73,7 @@ type Store struct {
 	logger     *slog.Logger
 	now        func() time.Time
 	onRevoke   func(ctx context.Context, e *Entry)
+	onCreate   func(e *Entry)
 	checkRenew func(ctx context.Context, e *Entry) error
 	identity   func(entityID string) []string
 	salt       []byte
@@ -111,6 +116,7 @@ func New(ctx context.Context, conf Config) (*Store, error) {
 		logger:     conf.Logger,
 		now:        conf.Now,
 		onRevoke:   conf.OnRevoke,
+		onCreate:   conf.OnCreate,
 		checkRenew: conf.CheckRenew,
 		identity:   conf.IdentityPolicies,
 		cache:      newEntryCache(cacheSize),

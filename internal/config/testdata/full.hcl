@@ -20,6 +20,16 @@ listener "tcp" {
   tls_disable                              = "1"
   disable_unauthed_rekey_endpoints         = true
   disable_unauthed_generate_root_endpoints = "true"
+
+  telemetry {
+    unauthenticated_metrics_access = true
+  }
+}
+
+telemetry {
+  prometheus_retention_time = "12h"
+  disable_hostname          = true
+  usage_gauge_period        = "none"
 }
 
 seal "static" {

@@ -1,0 +1,98 @@
+package telemetry
+
+import (
+	"context"
+	"time"
+)
+
+// Request is what one request reports while the core serves it. The core
+// starts it (Begin), fills in what routing learns (Route) and ends it
+// (End). Not safe for concurrent use: one request, one goroutine.
+type Request struct {
+	m *Metrics
+	// ID is the request's ID, which log lines written with its context
+	// carry as request_id.
+	ID        string
+	start     time.Time
+	mountType string
+	operation string
+	login     bool
+}
+
+type requestKey struct{}
+
+// Begin starts the record of a request with ID id and returns a context
+// that carries it (for log lines and audit failures). m may be nil: the
+// request ID still reaches the log lines.
+func (m *Metrics) Begin(ctx context.Context, id string) (context.Context, *Request) {
+	r := &Request{m: m, ID: id}
+	if m != nil {
+		r.start = time.Now()
+	}
+	return context.WithValue(ctx, requestKey{}, r), r
+}
+
+// FromContext returns the request record ctx carries, or nil.
+func FromContext(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
+}
+
+// Route records the type of the mount a request reached, the operation it
+// ran as, and whether it was a login (a request served without a token by
+// an auth method). It does nothing when ctx carries no record.
+func Route(ctx context.Context, mountType, operation string, login bool) {
+	if r := FromContext(ctx); r != nil {
+		r.mountType, r.operation, r.login = mountType, operation, login
+	}
+}
+
+// MountType is the type of the mount the request reached, "" before
+// routing or when it reached none.
+func (r *Request) MountType() string {
+	if r == nil {
+		return ""
+	}
+	return r.mountType
+}
+
+// End records the request's duration and, for a login, its outcome: ok is
+// whether a token was issued. fallbackOp names the operation when the
+// request never reached a mount (a pre-auth sys/ path, a refusal before
+// routing), whose mount type is then "system" for sys/ paths or "none".
+func (r *Request) End(sysPath bool, fallbackOp string, ok bool) {
+	if r == nil || r.m == nil {
+		return
+	}
+	mt, op := r.mountType, r.operation
+	if mt == "" {
+		mt = "none"
+		if sysPath {
+			mt = "system"
+		}
+	}
+	if op == "" {
+		op = fallbackOp
+	}
+	r.m.requests.WithLabelValues(mt, op).Observe(time.Since(r.start).Seconds())
+	if r.login {
+		r.m.Login(mt, ok)
+	}
+}
+
+// AuditFailure counts one entry an audit device of type deviceType failed
+// to record, in the metrics of the request ctx belongs to. It is what the
+// audit devices call; without a record in ctx it does nothing.
+func AuditFailure(ctx context.Context, deviceType string) {
+	if r := FromContext(ctx); r != nil {
+		r.m.AuditFailure(deviceType)
+	}
+}
+
+// MetricsFrom returns the metrics of the request ctx belongs to, or nil.
+func MetricsFrom(ctx context.Context) *Metrics {
+	if r := FromContext(ctx); r != nil {
+		return r.m
+	}
+	return nil
+}
