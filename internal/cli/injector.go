@@ -69,7 +69,7 @@ func (e *env) runInjector(c *ucli.Context) error {
 	if err != nil {
 		return usageErrorf("%s", err)
 	}
-	logger, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), c.String("log-level"), c.String("log-format"))
+	logger, _, err := newLogger(c.App.ErrWriter, new(slog.LevelVar), c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return usageErrorf("injector: %s", err)
 	}
