@@ -16,6 +16,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/openbao/openbao/api/v2"
+
+	"github.com/cofferhq/coffer/internal/config"
 )
 
 const kvPolicy = `path "secret/data/*" { capabilities = ["read"] }
@@ -335,4 +337,37 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestKVv2PathShim: as in Vault Agent, `secret "secret/shim"` on a KV v2
+// mount reads secret/data/shim and `secrets "secret/"` lists
+// secret/metadata/, for a token whose policy only names those paths; a
+// path already naming data/ is left alone.
+func TestKVv2PathShim(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	dir := t.TempDir()
+	s.putKV(t, "shim", map[string]any{"k": "shimmed"})
+	tok := s.tokenFile(t, dir, kvPolicy, "1h")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+template {
+  destination = %q
+  contents = "{{ with secret \"secret/shim\" }}{{ .Data.data.k }}{{ end }} {{ with secret \"/secret/data/shim/\" }}{{ .Data.data.k }}{{ end }} {{ range secrets \"secret/\" }}{{ . }}{{ end }}"
+}
+`, s.url, tok, filepath.Join(dir, "out")))
+	if err := runOnceExit(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "shimmed shimmed shim" {
+		t.Fatalf("rendered %q", b)
+	}
+}
+
+// runOnceExit runs cfg with exit_after_auth set.
+func runOnceExit(t *testing.T, cfg *config.Agent) error {
+	t.Helper()
+	cfg.ExitAfterAuth = true
+	return runOnce(t, cfg, Options{ExitOnErr: true})
 }

@@ -57,6 +57,9 @@ func (r *renderer) fetch(kind, path string, args []string) (*api.Secret, error) 
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, requestTimeout)
 	defer cancel()
+	if kind != depWrite {
+		path = r.kvPath(ctx, kind, path)
+	}
 	var sec *api.Secret
 	var err error
 	switch kind {

@@ -39,6 +39,7 @@ type renderer struct {
 	tmpls     []*tmpl
 	deps      map[string]*dep
 	used      map[string]bool
+	mounts    []kvMount
 	threshold float64
 	interval  time.Duration
 	log       *slog.Logger
