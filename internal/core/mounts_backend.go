@@ -20,8 +20,9 @@ type gatedBackend struct {
 
 	// flight is held (read) by each client request from its call to the
 	// backend until the lease of what it returned is registered (admit);
-	// drain takes it to wait for them, so that disabling a mount revokes
-	// every lease it handed out, including one still being registered.
+	// drain takes it to wait for them, so that disabling (or moving) a mount
+	// revokes (or moves) every lease it handed out, including one still
+	// being registered.
 	// It is not mu, which the backend calls take again.
 	flight   sync.RWMutex
 	draining bool
@@ -63,7 +64,7 @@ func (g *gatedBackend) admit(mountPoint string) (func(), error) {
 	g.flight.RLock()
 	if g.draining {
 		g.flight.RUnlock()
-		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q: the mount is being disabled", mountPoint)
+		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q: the mount is being moved or disabled", mountPoint)
 	}
 	return g.flight.RUnlock, nil
 }

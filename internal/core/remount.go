@@ -138,13 +138,23 @@ func (mt *mountTable) move(ctx context.Context, t system.Table, i int, e *system
 	}
 	next := append(mt.entries[t][:0:0], mt.entries[t]...)
 	next[i] = e
+	mt.mu.RLock()
+	old := mt.live[srcRP]
+	mt.mu.RUnlock()
+	if old != nil {
+		// A request still making a secret registers its lease at the old
+		// path before the leases move, not after, when no mount serves it.
+		old.drain(true)
+	}
 	if err := mt.writeTable(ctx, t, next, logical.TxnOp{Entry: pending}); err != nil {
+		if old != nil {
+			old.drain(false)
+		}
 		retire(ctx, backend, nil)
 		return err
 	}
 	mt.mu.Lock()
 	mt.entries[t] = next
-	old := mt.live[srcRP]
 	delete(mt.live, srcRP)
 	if g, ok := backend.(*gatedBackend); ok {
 		mt.live[dstRP] = g

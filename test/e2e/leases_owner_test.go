@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +172,46 @@ func TestDisableWaitsForSecretsBeingMade(t *testing.T) {
 	}
 	if sec, err := s.client.Logical().Read("db/creds/app"); sec != nil || err != nil { // the client's 404
 		t.Fatalf("the disabled mount still answers: %v %v", sec, err)
+	}
+}
+
+// TestRemountWaitsForSecretsBeingMade: a mount moved while a request of
+// its is making a secret waits for that request, whose lease then moves
+// with the others; before, the registration failed with no mount at the
+// old path and the secret lived on with no lease.
+func TestRemountWaitsForSecretsBeingMade(t *testing.T) {
+	t.Parallel()
+	eng := leasetest.New()
+	s := startLeases(t, inmem.New(), eng, nil, "", nil)
+	done := make(chan error, 1)
+	eng.SetAfterIssue(func() {
+		go func() {
+			_, err := s.client.Logical().Write("sys/remount", map[string]any{"from": "db", "to": "moved"})
+			done <- err
+		}()
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if mounts, err := s.client.Sys().ListMounts(); err == nil && mounts["moved/"] != nil {
+				return
+			}
+		}
+	})
+	sec, readErr := s.client.Logical().Read("db/creds/app")
+	eng.SetAfterIssue(nil)
+	if err := <-done; err != nil {
+		t.Fatalf("remount: %v", err)
+	}
+	if readErr != nil || sec == nil {
+		t.Fatalf("the request in flight failed: %v", readErr)
+	}
+	moved := "moved/" + strings.TrimPrefix(sec.LeaseID, "db/")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := s.client.Sys().Lookup(moved); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the lease of the request in flight did not move: %v", err)
+		}
+	}
+	if err := s.client.Sys().Revoke(moved); err != nil || eng.LiveCount() != 0 {
+		t.Fatalf("revoke the moved lease: %v, %d live", err, eng.LiveCount())
 	}
 }
