@@ -40,6 +40,8 @@ func (s *Store) UpsertEntity(ctx context.Context, u EntityUpdate) (*Entity, bool
 	if u.Name != "" {
 		switch byName := s.entities[s.names[nameKey(u.Name)]]; {
 		case byName == nil:
+		case cur == nil && byName.Name != u.Name:
+			return nil, false, nameCaseError(byName.Name)
 		case cur == nil:
 			cur = byName
 		case cur.ID != byName.ID:

@@ -31,12 +31,21 @@ func TestUpsertEntity(t *testing.T) {
 			setup: func(*harness) EntityUpdate { return EntityUpdate{Name: "svc"} },
 			want:  want{created: true, name: "svc"},
 		},
-		"update by name, any case": {
+		"update by name": {
+			setup: func(h *harness) EntityUpdate {
+				h.mustUpsert(t, EntityUpdate{Name: "Svc"})
+				return EntityUpdate{Name: "Svc", Disabled: ptr(true)}
+			},
+			want: want{name: "Svc"},
+		},
+		// Names are unique without case, but only the entity's own
+		// spelling addresses it, so a policy on that name decides.
+		"update by name in another case": {
 			setup: func(h *harness) EntityUpdate {
 				h.mustUpsert(t, EntityUpdate{Name: "svc"})
 				return EntityUpdate{Name: "SVC", Disabled: ptr(true)}
 			},
-			want: want{name: "SVC"},
+			want: want{err: logical.ErrInvalidRequest},
 		},
 		"update by id renames": {
 			setup: func(h *harness) EntityUpdate {

@@ -36,3 +36,11 @@ var (
 	ErrLookupAliasPair  error = &logical.UserError{Kind: logical.ErrInvalidRequest, Msg: "both 'alias_name' and 'alias_mount_accessor' needs to be set"}
 	errCorruptEntityKey       = errors.New("identity: stored entity does not match its key")
 )
+
+// nameCaseError is the 400 for a name that addresses an entity in another
+// case than the entity's own. Names are unique without case, but a policy
+// on identity/entity/name/boss must decide who changes "boss": if "BOSS"
+// reached the same entity, the rule would be stepped around.
+func nameCaseError(name string) error {
+	return logical.InvalidRequest("entity names are compared without case and this one is written %q: address it by that name or by its ID", name)
+}

@@ -18,12 +18,21 @@ func entityFields() map[string]*framework.FieldSchema {
 	}
 }
 
+// byNameFields are the fields of entity/name/<name>: the path alone names
+// the entity, as in Vault, so that a policy on the path decides which
+// entity changes (a body "id" chose another one before).
+func byNameFields() map[string]*framework.FieldSchema {
+	f := entityFields()
+	delete(f, "id")
+	return f
+}
+
 func (s *Store) entityPaths() []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern:    "entity",
 			Fields:     entityFields(),
-			Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: s.handleEntityWrite},
+			Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: s.handleEntityWrite(false)},
 			Help:       "Create an entity, or update the one named by id or name.",
 		},
 		{
@@ -36,7 +45,7 @@ func (s *Store) entityPaths() []*framework.Path {
 			Fields:  entityFields(),
 			Operations: map[logical.Operation]framework.OperationFunc{
 				logical.ReadOperation:   s.handleEntityRead(false),
-				logical.UpdateOperation: s.handleEntityWrite,
+				logical.UpdateOperation: s.handleEntityWrite(false),
 				logical.DeleteOperation: s.handleEntityDelete(false),
 			},
 			Help: "Read, update or delete an entity by ID.",
@@ -48,10 +57,10 @@ func (s *Store) entityPaths() []*framework.Path {
 		},
 		{
 			Pattern: "entity/name/(?P<name>.+)",
-			Fields:  entityFields(),
+			Fields:  byNameFields(),
 			Operations: map[logical.Operation]framework.OperationFunc{
 				logical.ReadOperation:   s.handleEntityRead(true),
-				logical.UpdateOperation: s.handleEntityWrite,
+				logical.UpdateOperation: s.handleEntityWrite(true),
 				logical.DeleteOperation: s.handleEntityDelete(true),
 			},
 			Help: "Create, read, update or delete an entity by name.",
@@ -60,9 +69,19 @@ func (s *Store) entityPaths() []*framework.Path {
 }
 
 // handleEntityWrite creates or updates an entity; Vault answers a create
-// with the new entity's ID and name, and an update with 204.
-func (s *Store) handleEntityWrite(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	u := EntityUpdate{ID: d.String("id"), Name: d.String("name")}
+// with the new entity's ID and name, and an update with 204. byName: the
+// route names the entity by its path alone.
+func (s *Store) handleEntityWrite(byName bool) framework.OperationFunc {
+	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		u := EntityUpdate{Name: d.String("name")}
+		if !byName {
+			u.ID = d.String("id")
+		}
+		return s.writeEntity(ctx, u, d)
+	}
+}
+
+func (s *Store) writeEntity(ctx context.Context, u EntityUpdate, d *framework.FieldData) (*logical.Response, error) {
 	if v, ok := d.GetOk("metadata"); ok {
 		m := v.(map[string]string)
 		u.Metadata = &m
@@ -86,19 +105,25 @@ func (s *Store) handleEntityWrite(ctx context.Context, _ *logical.Request, d *fr
 	return logical.DataResponse(map[string]any{"id": e.ID, "name": e.Name, "aliases": aliasIDs}), nil
 }
 
-// lookupEntity finds the entity a route names by ID or by name.
-func (s *Store) lookupEntity(d *framework.FieldData, byName bool) *Entity {
-	if byName {
-		return s.EntityByName(d.String("name"))
+// lookupEntity finds the entity a route names by ID or by name. A name
+// must be written as the entity's is (see ErrNameCase).
+func (s *Store) lookupEntity(d *framework.FieldData, byName bool) (*Entity, error) {
+	if !byName {
+		return s.Entity(d.String("id")), nil
 	}
-	return s.Entity(d.String("id"))
+	name := d.String("name")
+	e := s.EntityByName(name)
+	if e != nil && e.Name != name {
+		return nil, nameCaseError(e.Name)
+	}
+	return e, nil
 }
 
 func (s *Store) handleEntityRead(byName bool) framework.OperationFunc {
 	return func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		e := s.lookupEntity(d, byName)
-		if e == nil {
-			return nil, nil
+		e, err := s.lookupEntity(d, byName)
+		if e == nil || err != nil {
+			return nil, err
 		}
 		return logical.DataResponse(s.entityData(e)), nil
 	}
@@ -106,9 +131,9 @@ func (s *Store) handleEntityRead(byName bool) framework.OperationFunc {
 
 func (s *Store) handleEntityDelete(byName bool) framework.OperationFunc {
 	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		e := s.lookupEntity(d, byName)
-		if e == nil {
-			return nil, nil
+		e, err := s.lookupEntity(d, byName)
+		if e == nil || err != nil {
+			return nil, err
 		}
 		return nil, s.DeleteEntity(ctx, e.ID)
 	}

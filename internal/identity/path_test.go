@@ -24,7 +24,17 @@ func TestEntityRoutes(t *testing.T) {
 	if r := h.mustDo(t, logical.UpdateOperation, "entity/id/"+id, map[string]any{"metadata": map[string]any{"team": "b"}}); r != nil {
 		t.Fatalf("update answered %+v", r)
 	}
-	for _, path := range []string{"entity/id/" + id, "entity/name/SVC"} {
+	// A name in another case than the entity's is refused, for every
+	// operation, so that a policy on entity/name/svc is not stepped around.
+	for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation, logical.DeleteOperation} {
+		if _, err := h.do(op, "entity/name/SVC", map[string]any{"policies": "admin"}); !errors.Is(err, logical.ErrInvalidRequest) {
+			t.Fatalf("%s entity/name/SVC: %v", op, err)
+		}
+	}
+	if _, err := h.do(logical.UpdateOperation, "entity", map[string]any{"name": "SVC", "policies": "admin"}); !errors.Is(err, logical.ErrInvalidRequest) {
+		t.Fatalf("update by the body name SVC: %v", err)
+	}
+	for _, path := range []string{"entity/id/" + id, "entity/name/svc"} {
 		r := h.mustDo(t, logical.ReadOperation, path, nil)
 		d := r.Data
 		if d["id"] != id || d["name"] != "svc" || d["namespace_id"] != "root" || d["disabled"] != false ||
