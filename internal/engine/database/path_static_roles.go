@@ -236,14 +236,16 @@ func (b *backend) checkNewStaticUser(ctx context.Context, name string, r *static
 	})
 }
 
-// staticUserTaken refuses a user another static role of the same config
-// already manages: two roles rotating one password would each hand out a
-// password the other has replaced.
+// staticUserTaken refuses a user another static role already manages, of
+// the same config or of another config that reaches the same server (users
+// belong to the server): two roles rotating one password would each hand
+// out a password the other has replaced.
 func (b *backend) staticUserTaken(ctx context.Context, name string, r *staticRole) error {
 	keys, err := b.storage.List(ctx, staticRolePrefix)
 	if err != nil {
 		return err
 	}
+	servers := map[string]string{}
 	for _, k := range keys {
 		if k == name {
 			continue
@@ -252,11 +254,35 @@ func (b *backend) staticUserTaken(ctx context.Context, name string, r *staticRol
 		if err != nil {
 			return err
 		}
-		if other != nil && other.DBName == r.DBName && other.Username == r.Username {
+		if other == nil || other.Username != r.Username {
+			continue
+		}
+		if other.DBName == r.DBName {
 			return logical.InvalidRequest("user %q of database %q is already managed by static role %q", r.Username, r.DBName, k)
+		}
+		mine, theirs := b.serverOf(ctx, r.DBName, servers), b.serverOf(ctx, other.DBName, servers)
+		if mine != "" && mine == theirs {
+			return logical.InvalidRequest("user %q is already managed by static role %q of database %q, which reaches the same server as %q", r.Username, k, other.DBName, r.DBName)
 		}
 	}
 	return nil
+}
+
+// serverOf returns the server config dbName reaches (dbdriver.Accounts'
+// Server), remembered in seen; empty when the config cannot say.
+func (b *backend) serverOf(ctx context.Context, dbName string, seen map[string]string) string {
+	if s, ok := seen[dbName]; ok {
+		return s
+	}
+	server := ""
+	_ = b.withConn(ctx, dbName, func(c *conn) error {
+		if acc, ok := c.driver.(dbdriver.Accounts); ok {
+			server = acc.Server()
+		}
+		return nil
+	})
+	seen[dbName] = server
+	return server
 }
 
 // importStaticRole stores a new role and gives its user a new password.

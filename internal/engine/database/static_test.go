@@ -175,12 +175,14 @@ func TestStaticRoleRefused(t *testing.T) {
 		}
 
 		h.staticRole("app", user, nil)
+		h.configure("db2", srv, nil) // another config of the same server
 		for name, tc := range map[string]struct {
 			path string
 			data map[string]any
 			want string
 		}{
 			"second role, same user": {"static-roles/app2", base, `user "` + user + `" of database "db" is already managed by static role "app"`},
+			"same user, same server": {"static-roles/app3", with("db_name", "db2"), `already managed by static role "app" of database "db", which reaches the same server as "db2"`},
 			"username change":        {"static-roles/app", map[string]any{"username": rootUser}, "cannot update static account username"},
 			"skip on update":         {"static-roles/app", map[string]any{"skip_import_rotation": true}, "skip_import_rotation has no effect on updates"},
 			"dynamic over static":    {"roles/app", map[string]any{"db_name": "db", "creation_statements": creation(srv)}, "Role and Static Role names must be unique"},

@@ -85,6 +85,10 @@ type Accounts interface {
 	// could not be reached; it wraps ErrUnavailable only in the latter
 	// case when the driver can tell.
 	CheckLogin(ctx context.Context, username, password string) error
+	// Server names the server the pool dials (network and address, as
+	// parsed from the config, without connecting), so that two configs
+	// reaching one server, whose users are the same, can be told apart.
+	Server() string
 }
 
 // CreateUserRequest asks for a new database user. Statements may use

@@ -61,3 +61,6 @@ func (d *driver) CheckLogin(ctx context.Context, username, password string) erro
 	}
 	return nil
 }
+
+// Server is the network and address the pool dials.
+func (d *driver) Server() string { return "mysql " + d.mc.Net + "(" + d.mc.Addr + ")" }

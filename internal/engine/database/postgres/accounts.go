@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,4 +57,9 @@ func (d *driver) CheckLogin(ctx context.Context, username, password string) erro
 		return d.scrub(fmt.Errorf("log in as %q: %w", username, err), password)
 	}
 	return conn.Close(ctx)
+}
+
+// Server is the host and port the pool dials first.
+func (d *driver) Server() string {
+	return "postgres " + net.JoinHostPort(d.cc.Host, strconv.Itoa(int(d.cc.Port)))
 }
