@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -215,4 +216,55 @@ func TestUnknownKidRefetch(t *testing.T) {
 	if _, err := h2.login("app", jwttest.SignWith(t, k, h.saClaims("team-a", "app", "coffer"))); err != nil {
 		t.Fatalf("login with a newly published key: %v", err)
 	}
+}
+
+// TestTokenReviewUnreachable: a cluster that cannot be reached is a 502
+// naming the API server, and never counts as the caller's failure (no
+// 429 however often it happens).
+func TestTokenReviewUnreachable(t *testing.T) {
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "https://" + l.Addr().String()
+	l.Close() // nothing listens there now
+	h.mustDo(t, logical.UpdateOperation, "config", map[string]any{"kubernetes_host": host, "token_reviewer_jwt": "a.b.c"})
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{
+		"bound_service_account_names": "app", "bound_service_account_namespaces": "team-a"})
+	tok := h.iss.Sign(t, h.saClaims("team-a", "app"))
+	for range 15 {
+		_, err := h.login("app", tok)
+		if !errors.Is(err, logical.ErrUpstream) || !strings.Contains(err.Error(), host) {
+			t.Fatalf("login with the cluster down: %v, want a 502 naming %s", err, host)
+		}
+		wantUserError(t, err, logical.ErrUpstream, "lookup failed", tok)
+	}
+}
+
+// TestPEMKeysCheckedBeforeReview: with pem_keys, TokenReview mode refuses
+// a bad signature or (with issuer validation on) a wrong issuer locally,
+// without asking the cluster; a good token goes on to the TokenReview API
+// (unreachable here, so a 502).
+func TestPEMKeysCheckedBeforeReview(t *testing.T) {
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "https://" + l.Addr().String()
+	l.Close()
+	h.mustDo(t, logical.UpdateOperation, "config", map[string]any{"kubernetes_host": host, "token_reviewer_jwt": "a.b.c",
+		"pem_keys": h.iss.DefaultKey().PublicPEM(), "issuer": h.iss.URL, "disable_iss_validation": false})
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{
+		"bound_service_account_names": "app", "bound_service_account_namespaces": "team-a"})
+	good := h.iss.Sign(t, h.saClaims("team-a", "app"))
+	_, err = h.login("app", jwttest.AlterSignature(good))
+	wantUserError(t, err, logical.ErrPermissionDenied, "signature does not verify", good)
+	bad := h.saClaims("team-a", "app")
+	bad["iss"] = "https://elsewhere.example"
+	_, err = h.doFrom(logical.UpdateOperation, "login", map[string]any{"role": "app", "jwt": h.iss.Sign(t, bad)}, "10.3.3.3:1")
+	wantUserError(t, err, logical.ErrPermissionDenied, "invalid issuer", "")
+	_, err = h.doFrom(logical.UpdateOperation, "login", map[string]any{"role": "app", "jwt": good}, "10.3.3.4:1")
+	wantUserError(t, err, logical.ErrUpstream, "lookup failed", good)
 }
