@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -158,6 +159,30 @@ func (b *Broker) hooks(c Config) sinkHooks {
 	}}
 }
 
+// sameFile returns the path of a file device in table writing where c
+// would.
+func sameFile(table []Config, c Config) (string, bool) {
+	file := func(c Config) string {
+		if c.Type != "file" {
+			return ""
+		}
+		if p := c.Options["file_path"]; p != "" {
+			return filepath.Clean(p)
+		}
+		return filepath.Clean(c.Options["path"])
+	}
+	f := file(c)
+	if f == "" || f == "." || f == "stdout" || f == "discard" {
+		return "", false
+	}
+	for _, e := range table {
+		if file(e) == f {
+			return e.Path, true
+		}
+	}
+	return "", false
+}
+
 func normalizePath(p string) string { return strings.Trim(p, "/") + "/" }
 
 // List returns the enabled devices in the order they were enabled.
@@ -185,6 +210,9 @@ func (b *Broker) Enable(ctx context.Context, c Config) error {
 	defer b.mu.Unlock()
 	if slices.ContainsFunc(b.table, func(e Config) bool { return e.Path == c.Path }) {
 		return fmt.Errorf("%w: path %q is already in use", ErrInvalidConfig, c.Path)
+	}
+	if other, ok := sameFile(b.table, c); ok {
+		return fmt.Errorf("%w: the device at %q already writes to that file; two chains in one file cannot be verified", ErrInvalidConfig, other)
 	}
 	if err := b.newKeys(ctx, &c); err != nil {
 		return err
@@ -311,6 +339,7 @@ func (b *Broker) log(ctx context.Context, in *Input, format func(*formatter, *In
 			err = d.sink.Write(ctx, line)
 		}
 		if err != nil {
+			d.failures.Add(1)
 			b.logger.Error("audit device failed to record a "+kind, "path", d.conf.Path, "type", d.conf.Type, "request_id", in.Request.ID, "error", err.Error())
 			continue
 		}
@@ -320,6 +349,17 @@ func (b *Broker) log(ctx context.Context, in *Input, format func(*formatter, *In
 		return ErrAllDevicesFailed
 	}
 	return nil
+}
+
+// Failures returns, for each enabled device path, how many entries it
+// failed to record since it was opened: the figure telemetry exports.
+func (b *Broker) Failures() map[string]uint64 {
+	devs := *b.devices.Load()
+	out := make(map[string]uint64, len(devs))
+	for _, d := range devs {
+		out[d.conf.Path] = d.failures.Load()
+	}
+	return out
 }
 
 // Enabled reports whether any device is enabled.

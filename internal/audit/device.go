@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -122,6 +123,8 @@ type device struct {
 	salt *Salt
 	fmt  *formatter
 	sink sink
+	// failures counts the entries the device failed to record.
+	failures atomic.Uint64
 }
 
 // newDevice opens the device conf describes.

@@ -248,20 +248,25 @@ func (s *fileSink) open(reason string) error {
 
 // Reopen closes the file and opens the same path again: after a rotation
 // (the old file renamed away) the chain goes on in the new file.
+// A file that could not be opened last time is tried again.
 func (s *fileSink) Reopen() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errSinkClosed
+	}
 	s.flush()
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
-	if s.f == nil {
-		return errSinkClosed
+	if old := s.f; old != nil {
+		if s.chain != nil {
+			_ = s.writeLines(nil, "reopen")
+		}
+		_ = old.Sync()
+		_ = old.Close()
+		s.f = nil
 	}
-	old := s.f
-	if s.chain != nil {
-		_ = s.writeLines(nil, "reopen")
-	}
-	_ = old.Sync()
-	_ = old.Close()
-	s.f = nil
 	return s.open("rotated")
 }
 

@@ -130,3 +130,12 @@ func (a sysAdapter) AuditChainKey(ctx context.Context, path string) ([]byte, err
 	}
 	return st.audit.ChainKey(ctx, path)
 }
+
+// AuditFailures returns, per audit device path, the entries it failed to
+// record since it was opened (for telemetry); nil while sealed.
+func (c *Core) AuditFailures() map[string]uint64 {
+	if st := c.state.Load(); st != nil {
+		return st.audit.Failures()
+	}
+	return nil
+}
