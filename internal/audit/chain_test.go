@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -177,25 +178,32 @@ func TestFileDeviceFailure(t *testing.T) {
 	}
 }
 
-func TestHashValue(t *testing.T) {
+func TestAppendHashed(t *testing.T) {
 	t.Parallel()
 	salt := NewSalt(testKey)
-	in := map[string]any{"s": "secret", "n": 3, "b": true, "nested": map[string]any{"l": []any{"x", 1.5}}, "ss": []string{"a"},
-		"st": struct {
+	in := map[string]any{"s": "secret", "n": 3, "f": 1.5, "b": true, "nil": nil, "nested": map[string]any{"l": []any{"x", json.Number("7")}},
+		"ss": []string{"a"}, "ms": map[string]string{"k": "v"}, "q": "a\"b\n<", "st": struct {
 			P string `json:"p"`
 		}{"pw"}}
-	out := hashMap(in, salt.Hash, nil)
+	var out map[string]any
+	if err := json.Unmarshal(appendHashed(nil, in, salt.Hash), &out); err != nil {
+		t.Fatal(err)
+	}
 	if in["s"] != "secret" {
 		t.Fatal("the input was changed")
 	}
-	if out["s"] != salt.Hash("secret") || out["n"] != 3 || out["b"] != true {
+	if out["s"] != salt.Hash("secret") || out["n"] != 3.0 || out["f"] != 1.5 || out["b"] != true || out["nil"] != nil || out["q"] != salt.Hash("a\"b\n<") {
 		t.Fatalf("scalars: %v", out)
 	}
-	if l := out["nested"].(map[string]any)["l"].([]any); l[0] != salt.Hash("x") || l[1] != 1.5 {
+	if l := out["nested"].(map[string]any)["l"].([]any); l[0] != salt.Hash("x") || l[1] != 7.0 {
 		t.Fatalf("nested: %v", l)
 	}
-	if out["st"].(map[string]any)["p"] != salt.Hash("pw") || out["ss"].([]string)[0] != salt.Hash("a") {
-		t.Fatalf("struct and slice: %v", out)
+	if out["st"].(map[string]any)["p"] != salt.Hash("pw") || out["ss"].([]any)[0] != salt.Hash("a") || out["ms"].(map[string]any)["k"] != salt.Hash("v") {
+		t.Fatalf("struct, slice, map: %v", out)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(appendHashed(nil, map[string]any{"q": "a\"b\n<\x00é"}, nil), &raw); err != nil || raw["q"] != "a\"b\n<\x00é" {
+		t.Fatalf("raw escaping: %v %v", raw, err)
 	}
 	if !strings.HasPrefix(salt.Hash("x"), "hmac-sha256:") || salt.Hash("x") == NewSalt([]byte("other")).Hash("x") {
 		t.Fatal("salted hash")

@@ -41,7 +41,7 @@ var commonOptions = []string{"format", "prefix", "hmac_accessor", "log_raw", "el
 var typeOptions = map[string][]string{
 	"file":   {"file_path", "path", "mode", "hash_chain", "checkpoint_interval"},
 	"socket": {"address", "socket_type", "write_timeout"},
-	"syslog": {"facility", "tag"},
+	"syslog": {"facility", "tag", "address", "socket_type"},
 }
 
 // Types are the device types Enable accepts.

@@ -64,19 +64,19 @@ type namespaceEntry struct {
 }
 
 type requestEntry struct {
-	ID                  string         `json:"id,omitempty"`
-	Operation           string         `json:"operation"`
-	MountPoint          string         `json:"mount_point,omitempty"`
-	MountType           string         `json:"mount_type,omitempty"`
-	MountAccessor       string         `json:"mount_accessor,omitempty"`
-	ClientToken         string         `json:"client_token,omitempty"`
-	ClientTokenAccessor string         `json:"client_token_accessor,omitempty"`
-	Namespace           namespaceEntry `json:"namespace"`
-	Path                string         `json:"path"`
-	Data                map[string]any `json:"data,omitempty"`
-	RemoteAddress       string         `json:"remote_address,omitempty"`
-	RemotePort          int            `json:"remote_port,omitempty"`
-	WrapTTL             int64          `json:"wrap_ttl,omitempty"`
+	ID                  string          `json:"id,omitempty"`
+	Operation           string          `json:"operation"`
+	MountPoint          string          `json:"mount_point,omitempty"`
+	MountType           string          `json:"mount_type,omitempty"`
+	MountAccessor       string          `json:"mount_accessor,omitempty"`
+	ClientToken         string          `json:"client_token,omitempty"`
+	ClientTokenAccessor string          `json:"client_token_accessor,omitempty"`
+	Namespace           namespaceEntry  `json:"namespace"`
+	Path                string          `json:"path"`
+	Data                json.RawMessage `json:"data,omitempty"`
+	RemoteAddress       string          `json:"remote_address,omitempty"`
+	RemotePort          int             `json:"remote_port,omitempty"`
+	WrapTTL             int64           `json:"wrap_ttl,omitempty"`
 }
 
 type secretEntry struct {
@@ -93,14 +93,14 @@ type wrapEntry struct {
 }
 
 type responseEntry struct {
-	MountPoint    string         `json:"mount_point,omitempty"`
-	MountType     string         `json:"mount_type,omitempty"`
-	MountAccessor string         `json:"mount_accessor,omitempty"`
-	Auth          *authEntry     `json:"auth,omitempty"`
-	Secret        *secretEntry   `json:"secret,omitempty"`
-	Data          map[string]any `json:"data,omitempty"`
-	WrapInfo      *wrapEntry     `json:"wrap_info,omitempty"`
-	Warnings      []string       `json:"warnings,omitempty"`
+	MountPoint    string          `json:"mount_point,omitempty"`
+	MountType     string          `json:"mount_type,omitempty"`
+	MountAccessor string          `json:"mount_accessor,omitempty"`
+	Auth          *authEntry      `json:"auth,omitempty"`
+	Secret        *secretEntry    `json:"secret,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+	WrapInfo      *wrapEntry      `json:"wrap_info,omitempty"`
+	Warnings      []string        `json:"warnings,omitempty"`
 }
 
 // formatter turns an Input into one device's JSON line.
@@ -110,14 +110,42 @@ type formatter struct {
 	hmacAccessor bool
 	logRaw       bool
 	elideList    bool
+	memo         *lineMemo
 }
 
 // hash HMACs s unless the device logs raw; the empty string stays empty.
+// The last few tokens and accessors hashed for one line are remembered:
+// a line names the caller's token and accessor twice.
 func (f *formatter) hash(s string) string {
 	if f.logRaw || s == "" {
 		return s
 	}
-	return f.salt.Hash(s)
+	if f.memo != nil {
+		for i := range f.memo.n {
+			if f.memo.in[i] == s {
+				return f.memo.out[i]
+			}
+		}
+	}
+	h := f.salt.Hash(s)
+	if m := f.memo; m != nil && m.n < len(m.in) {
+		m.in[m.n], m.out[m.n] = s, h
+		m.n++
+	}
+	return h
+}
+
+// lineMemo remembers the HMACs of a line's tokens and accessors.
+type lineMemo struct {
+	in, out [4]string
+	n       int
+}
+
+// forLine returns a copy of f that remembers hashes for one line.
+func (f *formatter) forLine() *formatter {
+	c := *f
+	c.memo = &lineMemo{}
+	return &c
 }
 
 func (f *formatter) accessor(s string) string {
@@ -127,15 +155,16 @@ func (f *formatter) accessor(s string) string {
 	return f.hash(s)
 }
 
-func (f *formatter) data(m map[string]any) map[string]any {
+func (f *formatter) data(m map[string]any) json.RawMessage {
 	if f.logRaw {
-		return m
+		return hashedData(m, nil)
 	}
-	return hashMap(m, f.salt.Hash, nil)
+	return hashedData(m, f.salt.Hash)
 }
 
 // request returns the request line for in.
 func (f *formatter) request(in *Input, now time.Time) ([]byte, error) {
+	f = f.forLine()
 	e := entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "request", Auth: f.auth(in.Auth, in), Request: f.requestEntry(in)}
 	if in.Err != nil {
 		e.Error = in.Err.Error()
@@ -145,6 +174,7 @@ func (f *formatter) request(in *Input, now time.Time) ([]byte, error) {
 
 // response returns the response line for in.
 func (f *formatter) response(in *Input, now time.Time) ([]byte, error) {
+	f = f.forLine()
 	e := entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "response", Auth: f.auth(in.Auth, in), Request: f.requestEntry(in)}
 	if in.Err != nil {
 		e.Error = in.Err.Error()

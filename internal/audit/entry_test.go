@@ -84,3 +84,34 @@ func TestFormatterOptions(t *testing.T) {
 		t.Fatalf("jsonx: %v", err)
 	}
 }
+
+// BenchmarkFormatKVRead formats the two lines of a KV v2 read, as one
+// device writes them.
+func BenchmarkFormatKVRead(b *testing.B) {
+	f, err := newFormatter(options{}, NewSalt(testKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := &Input{
+		Request: &logical.Request{ID: "7b1f7f8e-2b7e-4f0c-9a0e-3d2c1b0a9f8e", Operation: logical.ReadOperation, Path: "secret/data/bench/key-1",
+			ClientToken: "hvs.CAESIJ0123456789abcdefghijklmnopqrstuv", RemoteAddr: "127.0.0.1:50000"},
+		Auth: &logical.Auth{ClientToken: "hvs.CAESIJ0123456789abcdefghijklmnopqrstuv", Accessor: "0123456789abcdefghijklmn",
+			Policies: []string{"root"}, TokenPolicies: []string{"root"}, DisplayName: "root", TokenType: "service"},
+		MountPoint: "secret/", MountType: "kv", MountAccessor: "kv_1234abcd",
+		Response: &logical.Response{Data: map[string]any{
+			"data": map[string]any{"value": "0123456789abcdef0123456789abcdef"},
+			"metadata": map[string]any{"created_time": "2026-12-01T20:00:00.123456789Z", "custom_metadata": nil,
+				"deletion_time": "", "destroyed": false, "version": 1},
+		}},
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.request(in, now); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.response(in, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,12 +1,15 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"hash"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -40,78 +43,123 @@ func (s *Salt) Hash(str string) string {
 	return string(buf)
 }
 
-// hashValue returns a copy of v with every string in it HMAC'd; numbers,
-// booleans and nulls stay as they are, map keys are kept, and v itself is
-// never modified. A value of another Go type is hashed as its JSON.
-func hashValue(v any, h func(string) string) any {
-	switch x := v.(type) {
-	case nil, bool, int, int64, int32, uint, uint64, uint32, float64, float32, json.Number, time.Duration:
-		return x
-	case string:
-		return h(x)
-	case []byte:
-		return h(base64.StdEncoding.EncodeToString(x))
-	case time.Time:
-		return h(x.Format(time.RFC3339Nano))
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = hashValue(e, h)
+// appendHashed appends v to buf as JSON, with every string in it passed
+// through h (nil: as it is); numbers, booleans and nulls stay as they are,
+// map keys are kept and sorted, and v is never modified. A value of
+// another Go type is written as its JSON would be, hashed the same way, so
+// that no field escapes. Writing JSON directly, rather than copying v into
+// hashed maps for encoding/json, keeps an audit line cheap.
+func appendHashed(buf []byte, v any, h func(string) string) []byte {
+	str := func(s string) []byte {
+		if h != nil {
+			s = h(s)
 		}
-		return out
-	case map[string]string:
-		out := make(map[string]string, len(x))
-		for k, e := range x {
-			out[k] = h(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = hashValue(e, h)
-		}
-		return out
-	case []string:
-		out := make([]string, len(x))
-		for i, e := range x {
-			out[i] = h(e)
-		}
-		return out
+		return appendJSONString(buf, s)
 	}
-	// Structs and other shapes: through JSON, so that no field escapes.
+	switch x := v.(type) {
+	case nil:
+		return append(buf, "null"...)
+	case string:
+		return str(x)
+	case bool:
+		return strconv.AppendBool(buf, x)
+	case int:
+		return strconv.AppendInt(buf, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(buf, x, 10)
+	case int32:
+		return strconv.AppendInt(buf, int64(x), 10)
+	case uint64:
+		return strconv.AppendUint(buf, x, 10)
+	case uint32:
+		return strconv.AppendUint(buf, uint64(x), 10)
+	case uint:
+		return strconv.AppendUint(buf, uint64(x), 10)
+	case time.Duration:
+		return strconv.AppendInt(buf, int64(x), 10)
+	case json.Number:
+		if x == "" {
+			return append(buf, '0')
+		}
+		return append(buf, x...)
+	case []byte:
+		return str(base64.StdEncoding.EncodeToString(x))
+	case time.Time:
+		return str(x.Format(time.RFC3339Nano))
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		buf = append(buf, '{')
+		for i, k := range keys {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(appendJSONString(buf, k), ':')
+			buf = appendHashed(buf, x[k], h)
+		}
+		return append(buf, '}')
+	case map[string]string:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = e
+		}
+		return appendHashed(buf, m, h)
+	case []any:
+		buf = append(buf, '[')
+		for i, e := range x {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendHashed(buf, e, h)
+		}
+		return append(buf, ']')
+	case []string:
+		buf = append(buf, '[')
+		for i, e := range x {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendHashed(buf, e, h)
+		}
+		return append(buf, ']')
+	}
+	// Floats, structs and other shapes: through encoding/json.
 	b, err := json.Marshal(v)
 	if err != nil {
-		return h("unencodable value")
+		return str("unencodable value")
 	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
 	var generic any
-	if err := json.Unmarshal(b, &generic); err != nil {
-		return h(string(b))
+	if err := d.Decode(&generic); err != nil {
+		return str(string(b))
 	}
-	return hashValue(generic, h)
+	return appendHashed(buf, generic, h)
 }
 
-// hashMap is hashValue for a data map, keeping keys listed in clear (the
-// mount's audit_non_hmac_*_keys) as they are at the top level.
-func hashMap(m map[string]any, h func(string) string, clear []string) map[string]any {
-	if m == nil {
+// appendJSONString appends s as a JSON string.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
+// hashedData returns the JSON of a data map for an entry, keys listed in
+// clear written as they are at the top level; nil for an empty map.
+func hashedData(m map[string]any, h func(string) string) json.RawMessage {
+	if len(m) == 0 {
 		return nil
 	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if contains(clear, k) {
-			out[k] = v
-			continue
-		}
-		out[k] = hashValue(v, h)
-	}
-	return out
+	return appendHashed(nil, m, h)
 }
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

@@ -18,7 +18,8 @@ var facilities = map[string]syslog.Priority{
 	"local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5, "local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
 }
 
-// newSyslogSink returns a device writing to the local syslog daemon, at
+// newSyslogSink returns a device writing to the local syslog daemon, or
+// to the one at address (socket_type udp, tcp, unix or unixgram), at
 // priority info of the facility (default AUTH) with the tag (default
 // "coffer").
 func newSyslogSink(o options) (sink, error) {
@@ -34,7 +35,16 @@ func newSyslogSink(o options) (sink, error) {
 	if tag == "" {
 		tag = "coffer"
 	}
-	w, err := syslog.New(p|syslog.LOG_INFO, tag)
+	network, addr := o["socket_type"], o["address"]
+	if addr != "" && network == "" {
+		network = "udp"
+	}
+	switch network {
+	case "", "udp", "tcp", "unix", "unixgram":
+	default:
+		return nil, fmt.Errorf("%w: syslog socket_type must be udp, tcp, unix or unixgram, not %q", ErrInvalidConfig, network)
+	}
+	w, err := syslog.Dial(network, addr, p|syslog.LOG_INFO, tag)
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect to syslog: %v", ErrInvalidConfig, err)
 	}
