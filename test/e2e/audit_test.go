@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openbao/openbao/api/v2"
 )
@@ -49,6 +50,42 @@ func receive(t *testing.T, ln net.Listener) *lineReceiver {
 		}
 	}()
 	return r
+}
+
+// receiveDatagrams keeps every datagram received on c as a line.
+func receiveDatagrams(t *testing.T, c *net.UnixConn) *lineReceiver {
+	r := &lineReceiver{}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1<<16)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.lines = append(r.lines, strings.TrimSuffix(string(buf[:n]), "\n"))
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+// await waits until the receiver has the login's response line (the last
+// one written: it holds the HMAC of the login token), then returns all.
+func (r *lineReceiver) await(t *testing.T, s *server, device, loginToken string) string {
+	t.Helper()
+	h, err := s.client.Sys().AuditHash(device, loginToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if text := r.text(); strings.Contains(text, h) {
+			return text
+		}
+	}
+	t.Fatalf("the %s receiver never got the login's response", device)
+	return ""
 }
 
 func (r *lineReceiver) text() string {
@@ -140,10 +177,19 @@ func TestAuditDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	tcp, unix := receive(t, tcpLn), receive(t, unixLn)
+	// No syslog daemon runs here: the syslog device sends to a unixgram
+	// listener instead of /dev/log, the same protocol.
+	syslogConn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "syslog.sock"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syslogRec := receiveDatagrams(t, syslogConn)
 	devices := map[string]*api.EnableAuditOptions{
 		"file": {Type: "file", Options: map[string]string{"file_path": file}},
 		"tcp":  {Type: "socket", Description: "to a collector", Options: map[string]string{"address": tcpLn.Addr().String(), "socket_type": "tcp"}},
 		"unix": {Type: "socket", Options: map[string]string{"address": unixLn.Addr().String(), "socket_type": "unix", "write_timeout": "1s"}},
+		"syslog": {Type: "syslog", Options: map[string]string{"address": syslogConn.LocalAddr().String(), "socket_type": "unixgram",
+			"facility": "local0", "tag": "coffer-audit"}},
 	}
 	for path, o := range devices {
 		if err := s.client.Sys().EnableAuditWithOptions(path, o); err != nil {
@@ -151,7 +197,7 @@ func TestAuditDevices(t *testing.T) {
 		}
 	}
 	list, err := s.client.Sys().ListAudit()
-	if err != nil || len(list) != 3 || list["tcp/"] == nil || list["tcp/"].Type != "socket" || list["tcp/"].Description != "to a collector" || list["file/"].Options["file_path"] != file {
+	if err != nil || len(list) != 4 || list["tcp/"] == nil || list["tcp/"].Type != "socket" || list["tcp/"].Description != "to a collector" || list["file/"].Options["file_path"] != file {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 	if err := s.client.Sys().EnableAuditWithOptions("file", devices["file"]); err == nil {
@@ -170,13 +216,18 @@ func TestAuditDevices(t *testing.T) {
 		t.Errorf("audit file mode %v, want 0600", fi.Mode().Perm())
 	}
 	checkAuditLog(t, s, "file", string(raw), token)
-	checkAuditLog(t, s, "tcp", tcp.text(), token)
-	checkAuditLog(t, s, "unix", unix.text(), token)
+	checkAuditLog(t, s, "tcp", tcp.await(t, s, "tcp", token), token)
+	checkAuditLog(t, s, "unix", unix.await(t, s, "unix", token), token)
+	sys := syslogRec.await(t, s, "syslog", token)
+	if !strings.Contains(sys, "coffer-audit[") || !strings.HasPrefix(sys, "<134>") { // local0.info
+		t.Errorf("syslog messages: %.200s", sys)
+	}
+	checkAuditLog(t, s, "syslog", sys, token)
 
 	if err := s.client.Sys().DisableAudit("tcp"); err != nil {
 		t.Fatal(err)
 	}
-	if list, _ := s.client.Sys().ListAudit(); len(list) != 2 || list["tcp/"] != nil {
+	if list, _ := s.client.Sys().ListAudit(); len(list) != 3 || list["tcp/"] != nil {
 		t.Fatalf("after disable: %+v", list)
 	}
 	// A token without sudo may not list or enable devices.
