@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/telemetry"
 )
 
 // Storage keys, inside the view the broker is given.
@@ -340,6 +341,7 @@ func (b *Broker) log(ctx context.Context, in *Input, format func(*formatter, *In
 		}
 		if err != nil {
 			d.failures.Add(1)
+			telemetry.AuditFailure(ctx, d.conf.Type)
 			b.logger.Error("audit device failed to record a "+kind, "path", d.conf.Path, "type", d.conf.Type, "request_id", in.Request.ID, "error", err.Error())
 			continue
 		}
