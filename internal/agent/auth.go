@@ -31,6 +31,9 @@ type tokenKeeper struct {
 	gen    uint64
 	// changed is signalled (without blocking) after each new token.
 	changed chan struct{}
+	// ready is closed when the first token is there.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 func newTokenKeeper(base *api.Client, aa *config.AutoAuth, exitOnErr bool, threshold float64, log *slog.Logger) (*tokenKeeper, error) {
@@ -42,7 +45,7 @@ func newTokenKeeper(base *api.Client, aa *config.AutoAuth, exitOnErr bool, thres
 		base: base, method: m, sinks: aa.Sinks,
 		bo:        backoff{min: aa.Method.MinBackoff, max: aa.Method.MaxBackoff},
 		exitOnErr: exitOnErr || aa.Method.ExitOnErr, threshold: threshold, log: log,
-		changed: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1), ready: make(chan struct{}),
 	}, nil
 }
 
@@ -101,6 +104,7 @@ func (k *tokenKeeper) set(token string) error {
 	k.client, k.token = c, token
 	k.gen++
 	k.mu.Unlock()
+	k.readyOnce.Do(func() { close(k.ready) })
 	select {
 	case k.changed <- struct{}{}:
 	default:

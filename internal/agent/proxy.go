@@ -164,7 +164,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // token picks the token to send: the caller's, or the auto-auth token per
-// use_auto_auth_token.
+// use_auto_auth_token, waiting for the first login if need be.
 func (p *proxy) token(r *http.Request) string {
 	tok := r.Header.Get("X-Vault-Token")
 	if tok == "" {
@@ -176,6 +176,12 @@ func (p *proxy) token(r *http.Request) string {
 		return tok
 	}
 	if p.use == "force" || (p.use == "true" && tok == "") {
+		// Before the first login, wait for it rather than send the
+		// request without a token (as long as the caller waits).
+		select {
+		case <-p.keeper.ready:
+		case <-r.Context().Done():
+		}
 		_, auto, _ := p.keeper.current()
 		return auto
 	}
