@@ -66,7 +66,9 @@ func TestDatabaseURL(t *testing.T) {
 	s := startServer(t)
 	setupPostgres(t, s, db)
 	if _, err := s.root.Logical().Write("database/roles/app", map[string]any{
-		"db_name": "db", "default_ttl": "4s", "max_ttl": "6s",
+		// Renewals at about 3s and 6s, the second capped; new credentials
+		// at about 7.5s; the old lease ends at 9s. Slack for a loaded machine.
+		"db_name": "db", "default_ttl": "6s", "max_ttl": "9s",
 		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`},
 	}); err != nil {
 		t.Fatal(err)
