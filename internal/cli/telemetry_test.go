@@ -194,6 +194,15 @@ func TestTelemetryMetricsScrape(t *testing.T) {
 	for range 5 {
 		must(root.KVv2("secret").Get(context.Background(), kvPath))
 	}
+	// A file device records; a socket device whose receiver is gone fails
+	// every line, which the metrics count by device type.
+	must(nil, root.Sys().EnableAuditWithOptions("file", &api.EnableAuditOptions{
+		Type: "file", Options: map[string]string{"file_path": filepath.Join(t.TempDir(), "audit.log")},
+	}))
+	must(nil, root.Sys().EnableAuditWithOptions("gone", &api.EnableAuditOptions{
+		Type: "socket", Options: map[string]string{"socket_type": "unix", "address": filepath.Join(t.TempDir(), "no-receiver.sock")},
+	}))
+	must(root.KVv2("secret").Get(context.Background(), kvPath))
 	login := apiClient(t, protected, "")
 	sec, err := login.Logical().Write("auth/userpass/login/"+user, map[string]any{"password": password})
 	if err != nil {
@@ -280,7 +289,8 @@ func TestTelemetryMetricsScrape(t *testing.T) {
 		"storage puts":       {"coffer_storage_duration_seconds", map[string]string{"backend": "inmem", "op": "put"}, 1},
 		"leases":             {"coffer_expire_num_leases", nil, 0},
 		"lease failures":     {"coffer_expire_revocation_failures", nil, 0},
-		"audit failures":     {"coffer_audit_log_failures_total", map[string]string{"device_type": "file"}, 0},
+		"audit failures":     {"coffer_audit_log_failures_total", map[string]string{"device_type": "socket"}, 2},
+		"file device fine":   {"coffer_audit_log_failures_total", map[string]string{"device_type": "file"}, 0},
 		"tokens revoked":     {"coffer_token_revoked_total", nil, 0},
 	}
 	for name, c := range checks {
