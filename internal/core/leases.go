@@ -52,7 +52,7 @@ func (c *Core) newLeaseManager(mounts *leaseMounts, tokens **token.Store) *lease
 func revokeTokenLeases(m *lease.Manager, logger *slog.Logger) func(ctx context.Context, e *token.Entry) {
 	return func(ctx context.Context, e *token.Entry) {
 		if _, err := m.RevokeByToken(context.WithoutCancel(ctx), e.Hash); err != nil {
-			logger.Error("could not revoke the leases of a revoked token; sys/leases/tidy finds them", "accessor", e.Accessor, "error", err.Error())
+			logger.ErrorContext(ctx, "could not revoke the leases of a revoked token; sys/leases/tidy finds them", "accessor", e.Accessor, "error", err.Error())
 		}
 	}
 }

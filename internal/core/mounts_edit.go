@@ -236,7 +236,7 @@ func (mt *mountTable) Disable(ctx context.Context, t system.Table, path string) 
 		if err != nil {
 			return fmt.Errorf("revoke tokens issued by %s: %w", rp, err)
 		}
-		mt.logger.Info("revoked the tokens of a disabled auth method", "path", rp, "tokens", n)
+		mt.logger.InfoContext(ctx, "revoked the tokens of a disabled auth method", "path", rp, "tokens", n)
 	}
 	if mt.dropQuotas != nil {
 		// A quota naming a mount that is gone would bind a future mount

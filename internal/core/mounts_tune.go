@@ -121,7 +121,7 @@ func (mt *mountTable) rebuild(ctx context.Context, t system.Table, i int, e *sys
 	if old != nil {
 		old.retire(ctx, backend)
 	}
-	mt.logger.Info("rebuilt a backend with new options", "path", rp)
+	mt.logger.InfoContext(ctx, "rebuilt a backend with new options", "path", rp)
 	return nil
 }
 
@@ -170,7 +170,7 @@ func (mt *mountTable) upgrade(ctx context.Context, t system.Table, i int, e *sys
 			n++ // one old key per converted secret
 		}
 	}
-	mt.logger.Info("upgraded a KV mount to version 2", "path", rp, "secrets", n)
+	mt.logger.InfoContext(ctx, "upgraded a KV mount to version 2", "path", rp, "secrets", n)
 	return []string{fmt.Sprintf("Upgraded the mount at %s from version 1 to version 2: %d secrets now keep versions.", rp, n)}, nil
 }
 
@@ -180,7 +180,7 @@ func (mt *mountTable) restore(ctx context.Context, t system.Table, prev *system.
 	if err != nil {
 		// The factory took these options before; leave the mount answering
 		// "upgrading" rather than unserved, and say why.
-		mt.logger.Error("could not restore a mount after a failed upgrade", "path", routePath(t, prev.Path), "error", err.Error())
+		mt.logger.ErrorContext(ctx, "could not restore a mount after a failed upgrade", "path", routePath(t, prev.Path), "error", err.Error())
 		return
 	}
 	mt.mu.Lock()

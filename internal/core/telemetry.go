@@ -21,7 +21,7 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 	ctx, rec := c.conf.Metrics.Begin(ctx, req.ID)
 	start := time.Now()
 	resp, err := c.handleRequest(ctx, req)
-	rec.End(strings.HasPrefix(req.Path, "sys/"), string(req.Operation), err == nil && resp != nil && resp.Auth != nil)
+	rec.End(strings.HasPrefix(req.Path, "sys/"), string(req.Operation), err == nil && resp != nil && resp.Auth != nil, err != nil)
 	if c.logger.Enabled(ctx, slog.LevelDebug) {
 		// The mount type, never the path: a path may name a user.
 		args := []any{"operation", string(req.Operation), "mount_type", rec.MountType(), "duration", time.Since(start)}

@@ -19,7 +19,7 @@ const cubbyholePrefix = "sys/cubbyhole/"
 func (c *Core) destroyCubbyhole(cubby *cubbyhole.Store) func(context.Context, *token.Entry) {
 	return func(ctx context.Context, e *token.Entry) {
 		if err := cubby.Destroy(ctx, e.Hash); err != nil {
-			c.logger.Error("destroy the cubbyhole of a revoked token", "accessor", e.Accessor, "error", err.Error())
+			c.logger.ErrorContext(ctx, "destroy the cubbyhole of a revoked token", "accessor", e.Accessor, "error", err.Error())
 		}
 	}
 }

@@ -56,11 +56,13 @@ func (r *Request) MountType() string {
 	return r.mountType
 }
 
-// End records the request's duration and, for a login, its outcome: ok is
-// whether a token was issued. fallbackOp names the operation when the
-// request never reached a mount (a pre-auth sys/ path, a refusal before
-// routing), whose mount type is then "system" for sys/ paths or "none".
-func (r *Request) End(sysPath bool, fallbackOp string, ok bool) {
+// End records the request's duration and, for a login, its outcome:
+// issued is whether a token was issued, failed whether the login was
+// refused (an answer with neither, such as an OIDC auth URL, is not a
+// login attempt). fallbackOp names the operation when the request never
+// reached a mount (a pre-auth sys/ path, a refusal before routing), whose
+// mount type is then "system" for sys/ paths or "none".
+func (r *Request) End(sysPath bool, fallbackOp string, issued, failed bool) {
 	if r == nil || r.m == nil {
 		return
 	}
@@ -75,8 +77,8 @@ func (r *Request) End(sysPath bool, fallbackOp string, ok bool) {
 		op = fallbackOp
 	}
 	r.m.requests.WithLabelValues(mt, op).Observe(time.Since(r.start).Seconds())
-	if r.login {
-		r.m.Login(mt, ok)
+	if r.login && (issued || failed) {
+		r.m.Login(mt, issued)
 	}
 }
 
