@@ -343,7 +343,6 @@ func (b *Broker) log(ctx context.Context, in *Input, format func(*formatter, *In
 			d.failures.Add(1)
 			telemetry.AuditFailure(ctx, d.conf.Type)
 			b.logger.Error("audit device failed to record a "+kind, "path", d.conf.Path, "type", d.conf.Type, "request_id", in.Request.ID, "error", err.Error())
-			telemetry.AuditFailure(ctx, d.conf.Type)
 			continue
 		}
 		ok++
