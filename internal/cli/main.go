@@ -45,6 +45,7 @@ func newApp(e *env) *ucli.App {
 			serverCommand(),
 			e.agentCommand(),
 			e.injectorCommand(),
+			e.k8sCommand(),
 			benchCommand(),
 			e.statusCommand(),
 			e.operatorCommand(),

@@ -1,0 +1,339 @@
+package injector
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cofferhq/coffer/test/kubetest"
+)
+
+// TestMain shares one real kube-apiserver (test/kubetest) among the
+// tests of this package that ask for it.
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+
+// TestKubeInjection goes through a real kube-apiserver: the injector
+// serves on loopback with a certificate of a fresh CA, a
+// MutatingWebhookConfiguration with a url clientConfig and that CA bundle
+// sends pod creations to it, and the pods read back are checked. The API
+// server also validates every patched pod, so a patch it would refuse
+// (a bad token lifetime, a duplicate mount) fails here.
+func TestKubeInjection(t *testing.T) {
+	kc := kubetest.Shared(t)
+	ns := kc.NewNamespace(t, nil)
+	kc.CreateServiceAccount(t, ns, "app")
+	url, caPEM := startInjector(t)
+	registerWebhook(t, kc, ns, url, caPEM, "Fail")
+	awaitWebhook(t, kc, ns)
+
+	t.Run("coffer annotations", func(t *testing.T) {
+		got := createPod(t, kc, ns, "coffer", cofferAnnotations())
+		checkInjectedPod(t, got)
+	})
+	t.Run("vault aliases", func(t *testing.T) {
+		vault := map[string]string{}
+		for k, v := range cofferAnnotations() {
+			vault[strings.Replace(k, PrefixCoffer, PrefixVault, 1)] = v
+		}
+		got := createPod(t, kc, ns, "vault", vault)
+		checkInjectedPod(t, got)
+	})
+	t.Run("pre-populate only", func(t *testing.T) {
+		ann := cofferAnnotations()
+		ann["coffer.io/agent-pre-populate-only"] = "true"
+		got := createPod(t, kc, ns, "init-only", ann)
+		if i, _ := findContainer(got.Spec.InitContainers, InitContainerName); i < 0 {
+			t.Error("no init container")
+		}
+		if i, _ := findContainer(got.Spec.Containers, SidecarContainerName); i >= 0 {
+			t.Error("a sidecar with pre-populate-only")
+		}
+	})
+	t.Run("not annotated is untouched", func(t *testing.T) {
+		got := createPod(t, kc, ns, "plain", map[string]string{"team": "a"})
+		checkUntouched(t, got)
+	})
+	t.Run("already injected is untouched", func(t *testing.T) {
+		ann := cofferAnnotations()
+		ann[StatusAnnotation] = StatusInjected
+		got := createPod(t, kc, ns, "done", ann)
+		checkUntouched(t, got)
+	})
+	t.Run("bad annotation is denied", func(t *testing.T) {
+		ann := cofferAnnotations()
+		ann["coffer.io/agent-inject-template-nosuch"] = "x"
+		_, err := tryCreatePod(kc, ns, "bad", ann)
+		want := "coffer injector: coffer.io/agent-inject-template-nosuch names no secret: add coffer.io/agent-inject-secret-nosuch"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("create = %v, want a denial containing %q", err, want)
+		}
+	})
+}
+
+// TestKubeFailurePolicy: once the injector is unreachable, Ignore lets an
+// annotated pod through unmutated and Fail refuses it. Each namespace's
+// webhook first points at a live injector (so its registration is known
+// to be in force), then is switched to a dead address and the policy; a
+// pod that comes back unmutated, or a refusal, shows the switch arrived.
+func TestKubeFailurePolicy(t *testing.T) {
+	kc := kubetest.Shared(t)
+	url, caPEM := startInjector(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "https://" + l.Addr().String() + MutatePath
+	l.Close() // nothing listens there any more
+	for _, policy := range []string{"Ignore", "Fail"} {
+		t.Run(policy, func(t *testing.T) {
+			ns := kc.NewNamespace(t, nil)
+			kc.CreateServiceAccount(t, ns, "app")
+			name := registerWebhook(t, kc, ns, url, caPEM, "Fail")
+			awaitWebhook(t, kc, ns)
+			switchWebhook(t, kc, name, deadURL, policy)
+			deadline := time.Now().Add(time.Minute)
+			for i := 0; ; i++ {
+				pod, err := tryCreatePod(kc, ns, fmt.Sprintf("web-%d", i), cofferAnnotations())
+				switch {
+				case err == nil && pod.Annotations[StatusAnnotation] == StatusInjected:
+					// the live configuration is still cached: try again
+				case policy == "Ignore" && err == nil:
+					checkUntouched(t, pod)
+					return
+				case policy == "Fail" && err != nil && strings.Contains(err.Error(), "failed calling webhook"):
+					return
+				default:
+					t.Fatalf("failurePolicy %s: create = %v", policy, err)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("failurePolicy %s not in force after a minute", policy)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// switchWebhook points the webhook configuration name at url with policy.
+func switchWebhook(t *testing.T, kc *kubetest.Cluster, name, url, policy string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api := kc.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	wh, err := api.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := failurePolicy(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh.Webhooks[0].ClientConfig.URL, wh.Webhooks[0].FailurePolicy = &url, &fp
+	if _, err := api.Update(ctx, wh, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update webhook configuration: %v", err)
+	}
+}
+
+// startInjector serves the injector on a loopback port with a fresh CA's
+// certificate and returns its URL and the CA.
+func startInjector(t *testing.T) (string, []byte) {
+	t.Helper()
+	caPEM, certFile, keyFile := newServingCert(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, l, NewHandler(testInjector(t), nil), certFile, keyFile, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "https://" + l.Addr().String() + MutatePath, caPEM
+}
+
+// registerWebhook points the API server at url for pods created in ns
+// only, and returns the configuration's name.
+func registerWebhook(t *testing.T, kc *kubetest.Cluster, ns, url string, caPEM []byte, policy string) string {
+	t.Helper()
+	wh, err := WebhookConfiguration(WebhookOptions{Name: ns + ".injector.coffer.io", URL: url, CABundle: caPEM, FailurePolicy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api := kc.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	if _, err := api.Create(ctx, wh, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create webhook configuration: %v", err)
+	}
+	t.Cleanup(func() { _ = api.Delete(context.Background(), wh.Name, metav1.DeleteOptions{}) })
+	return wh.Name
+}
+
+// awaitWebhook waits until a dry-run creation of an annotated pod in ns
+// comes back mutated: the API server loads webhook configurations
+// asynchronously.
+func awaitWebhook(t *testing.T, kc *kubetest.Cluster, ns string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		pod, err := kc.Client.CoreV1().Pods(ns).Create(ctx, appPod("probe", cofferAnnotations()), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		cancel()
+		if err == nil && pod.Annotations[StatusAnnotation] == StatusInjected {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook is not called a minute after its registration (last: %v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func appPod(name string, ann map[string]string) *corev1.Pod {
+	p := testPod(ann)
+	p.Name, p.Namespace = name, ""
+	return p
+}
+
+func tryCreatePod(kc *kubetest.Cluster, ns, name string, ann map[string]string) (*corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return kc.Client.CoreV1().Pods(ns).Create(ctx, appPod(name, ann), metav1.CreateOptions{})
+}
+
+// createPod creates the pod and reads it back from the API server.
+func createPod(t *testing.T, kc *kubetest.Cluster, ns, name string, ann map[string]string) *corev1.Pod {
+	t.Helper()
+	if _, err := tryCreatePod(kc, ns, name, ann); err != nil {
+		t.Fatalf("create pod %s: %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pod, err := kc.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get pod %s: %v", name, err)
+	}
+	return pod
+}
+
+// checkInjectedPod asserts what the API server stored for an injected pod.
+func checkInjectedPod(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	if pod.Annotations[StatusAnnotation] != StatusInjected {
+		t.Errorf("annotations = %v", pod.Annotations)
+	}
+	_, init := findContainer(pod.Spec.InitContainers, InitContainerName)
+	_, side := findContainer(pod.Spec.Containers, SidecarContainerName)
+	if init == nil || side == nil {
+		t.Fatalf("init containers %v, containers %v", names(pod.Spec.InitContainers), names(pod.Spec.Containers))
+	}
+	checkAgentContainer(t, *init)
+	checkAgentContainer(t, *side)
+	if cfg := agentConfigOf(t, *init); !cfg.ExitAfterAuth || cfg.AutoAuth.Method.Role != "web" || len(cfg.Templates) != 2 {
+		t.Errorf("init container's agent configuration = %+v", cfg)
+	}
+	if cfg := agentConfigOf(t, *side); cfg.ExitAfterAuth {
+		t.Error("the sidecar exits after auth")
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != SidecarContainerName && !hasMount(c, SecretsVolumeName, SecretsDir, true) {
+			t.Errorf("container %s does not mount the secrets: %+v", c.Name, c.VolumeMounts)
+		}
+	}
+	if !hasMount(pod.Spec.InitContainers[0], SecretsVolumeName, SecretsDir, true) {
+		t.Errorf("the pod's own init container does not mount the secrets")
+	}
+	sv, tv := findVolume(pod.Spec.Volumes, SecretsVolumeName), findVolume(pod.Spec.Volumes, TokenVolumeName)
+	if sv == nil || sv.EmptyDir == nil || sv.EmptyDir.Medium != corev1.StorageMediumMemory {
+		t.Errorf("secrets volume = %+v", sv)
+	}
+	if tv == nil || tv.Projected == nil || tv.Projected.Sources[0].ServiceAccountToken == nil ||
+		tv.Projected.Sources[0].ServiceAccountToken.Audience != DefaultAudience {
+		t.Errorf("token volume = %+v", tv)
+	}
+}
+
+// checkUntouched asserts the injector added nothing.
+func checkUntouched(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	if len(pod.Spec.InitContainers) != 1 || len(pod.Spec.Containers) != 2 {
+		t.Errorf("init containers %v, containers %v: want the pod's own", names(pod.Spec.InitContainers), names(pod.Spec.Containers))
+	}
+	if findVolume(pod.Spec.Volumes, SecretsVolumeName) != nil || findVolume(pod.Spec.Volumes, TokenVolumeName) != nil {
+		t.Errorf("volumes = %+v", pod.Spec.Volumes)
+	}
+	for _, c := range pod.Spec.Containers {
+		if hasMount(c, SecretsVolumeName, SecretsDir, true) {
+			t.Errorf("container %s mounts the secrets", c.Name)
+		}
+	}
+}
+
+// newServingCert makes a CA and a certificate for 127.0.0.1 signed by it,
+// writes the certificate and key to files and returns the CA's PEM.
+func newServingCert(t *testing.T) (caPEM []byte, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coffer injector test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "coffer injector"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := errors.Join(
+		os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600),
+		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600),
+	); err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), certFile, keyFile
+}
