@@ -96,7 +96,9 @@ func TestKubeConnect(t *testing.T) {
 	if err != nil || crb.RoleRef.Name != "system:auth-delegator" || crb.Subjects[0].Name != "coffer-token-reviewer" {
 		t.Fatalf("cluster role binding = %+v, %v", crb, err)
 	}
-	t.Cleanup(func() { _ = kc.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = kc.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{})
+	})
 
 	login := func(sa string) (*api.Secret, error) {
 		jwt := kc.Token(t, ns, sa, kubetest.TokenOptions{Audiences: []string{"coffer"}})
