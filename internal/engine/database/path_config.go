@@ -132,8 +132,11 @@ func (b *backend) writeConfig(ctx context.Context, _ *logical.Request, d *framew
 	if err != nil {
 		return nil, err
 	}
+	oldServer := ""
 	if c == nil {
 		c = &dbConfig{}
+	} else if c.Password != "" {
+		oldServer = b.serverOfConfig(c)
 	}
 	resp := &logical.Response{}
 	if err := applyConfigFields(c, d, resp); err != nil {
@@ -145,6 +148,12 @@ func (b *backend) writeConfig(ctx context.Context, _ *logical.Request, d *framew
 	conn, err := b.openConn(name, c)
 	if err != nil {
 		return nil, err
+	}
+	if _, given := d.GetOk("password"); !given && oldServer != "" && serverOf(conn) != oldServer {
+		// Else whoever may write configs but not read passwords could
+		// point the URL at a server of theirs and be sent the root's.
+		conn.close()
+		return nil, logical.InvalidRequest("connection_url now reaches another server (%s): write the password again; the stored one goes only to the server it was given for", serverOf(conn))
 	}
 	if c.VerifyConnection {
 		if err := conn.driver.Verify(ctx); err != nil {
@@ -162,6 +171,33 @@ func (b *backend) writeConfig(ctx context.Context, _ *logical.Request, d *framew
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// serverOfConfig is serverOf for a config without a pool: it parses it
+// (without connecting) and closes it again; empty when it cannot say.
+func (b *backend) serverOfConfig(c *dbConfig) string {
+	p, err := b.plugin(c.PluginName)
+	if err != nil {
+		return ""
+	}
+	d, err := p.Open(c.driverConfig())
+	if err != nil {
+		return ""
+	}
+	defer d.Close()
+	if acc, ok := d.(dbdriver.Accounts); ok {
+		return acc.Server()
+	}
+	return ""
+}
+
+// serverOf is the server the pool of conn dials (dbdriver.Accounts), empty
+// when the driver cannot say.
+func serverOf(c *conn) string {
+	if acc, ok := c.driver.(dbdriver.Accounts); ok {
+		return acc.Server()
+	}
+	return ""
 }
 
 // applyConfigFields copies the fields a write set onto c and checks them.

@@ -277,3 +277,25 @@ func TestConfigChangeReplacesPool(t *testing.T) {
 	_, err := h.do(logical.UpdateOperation, "reset/nosuch", nil)
 	wantKind(t, err, logical.ErrInvalidRequest, `no database config named "nosuch"`)
 }
+
+// TestConfigToAnotherServerNeedsThePassword: a write that points a config
+// at another server without giving the password again is refused, so the
+// stored root password is never sent to a server chosen by someone who may
+// write configs but not read them; the same server keeps it.
+func TestConfigToAnotherServerNeedsThePassword(t *testing.T) {
+	servers(t, func(t *testing.T, srv *dbtest.Server) {
+		h := newHarness(t, srv)
+		user, pw := h.configure("db", srv, nil)
+		proxy := srv.NewProxy(t)
+		elsewhere := srv.Via(proxy).TemplateURL()
+		_, err := h.do(logical.UpdateOperation, "config/db", map[string]any{"connection_url": elsewhere})
+		wantKind(t, err, logical.ErrInvalidRequest, "reaches another server", "write the password again")
+		if c, _ := h.b.loadConfig(t.Context(), "db"); c.ConnectionURL != srv.TemplateURL() {
+			t.Fatalf("the refused write was stored: %s", c.ConnectionURL)
+		}
+		h.mustDo(logical.UpdateOperation, "config/db", map[string]any{"connection_url": srv.TemplateURL(), "allowed_roles": "app"})
+		h.mustDo(logical.UpdateOperation, "config/db", map[string]any{"connection_url": elsewhere, "username": user, "password": pw})
+		h.role("app", "db", nil)
+		h.creds("app")
+	})
+}
