@@ -17,6 +17,7 @@ import (
 
 	"github.com/openbao/openbao/api/v2"
 
+	"github.com/cofferhq/coffer/internal/jwtverify/jwttest"
 	"github.com/cofferhq/coffer/test/kubetest"
 )
 
@@ -147,4 +148,28 @@ func runClients(b *testing.B, op func() error) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "logins/s")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(len(all)), "cpu-µs/op")
+}
+
+// BenchmarkOfflineLoginHTTP is BenchmarkKubeLogin/offline with a jwttest
+// issuer in place of the API server's discovery document and JWKS (the
+// check is the same: RS256 against cached keys), for machines without the
+// kube binaries: 16 clients over HTTP, batch tokens, in-memory storage.
+//
+//	go test ./internal/auth/kubernetes -run XXX -bench OfflineLoginHTTP -benchtime 4000x -count 3
+func BenchmarkOfflineLoginHTTP(b *testing.B) {
+	iss := jwttest.New(b)
+	s := startServer(b)
+	if err := s.client.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}); err != nil {
+		b.Fatal(err)
+	}
+	s.write(b, "auth/kubernetes/config", map[string]any{"kubernetes_host": iss.URL, "oidc_discovery_url": iss.URL,
+		"oidc_discovery_ca_pem": iss.CAPEM, "disable_local_ca_jwt": true})
+	s.write(b, "auth/kubernetes/role/app", map[string]any{"bound_service_account_names": "app",
+		"bound_service_account_namespaces": "team-a", "audience": "coffer", "token_policies": "reader", "token_type": "batch"})
+	c := iss.Claims("system:serviceaccount:team-a:app", "coffer")
+	c["exp"] = time.Now().Add(2 * time.Hour).Unix()
+	c["kubernetes.io"] = map[string]any{"namespace": "team-a", "serviceaccount": map[string]any{"name": "app", "uid": "u-1"}}
+	login, _ := json.Marshal(map[string]string{"role": "app", "jwt": iss.Sign(b, c)})
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * benchClients}}
+	runClients(b, func() error { return post(hc, s.url+"/v1/auth/kubernetes/login", "", login, http.StatusOK) })
 }
