@@ -17,6 +17,9 @@ import (
 const (
 	// SecretsDir is where every container of the pod sees the rendered files.
 	SecretsDir = "/coffer/secrets"
+	// TLSDir is where a pod's coffer.io/tls-secret is mounted in the
+	// agent containers.
+	TLSDir = "/coffer/tls"
 	// TokenDir holds the projected service-account token ("token") the
 	// agents log in with.
 	TokenDir = "/coffer/token"

@@ -39,6 +39,7 @@ const (
 	keyCACert          = "ca-cert"
 	keyTLSSkipVerify   = "tls-skip-verify"
 	keyTLSServerName   = "tls-server-name"
+	keyTLSSecret       = "tls-secret"
 	keyRunAsUser       = "agent-run-as-user"
 	keyRunAsGroup      = "agent-run-as-group"
 
@@ -53,13 +54,16 @@ const (
 var (
 	plainKeys = []string{keyInject, keyStatus, keyRole, keyPrePopulateOnly, keyPrePopulate,
 		keyInitFirst, keyAuthPath, keyService, keyCACert, keyTLSSkipVerify, keyTLSServerName,
-		keyRunAsUser, keyRunAsGroup}
+		keyTLSSecret, keyRunAsUser, keyRunAsGroup}
 	perSecretKeys = []string{keySecret, keyTemplate, keyFile, keyCommand, keyPerms}
 )
 
 // secretName is what may follow agent-inject-secret-: it becomes the
 // default file name, so no separators and no leading dot.
 var secretName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// dnsName is a Kubernetes object name (a DNS subdomain).
+var dnsName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
 // DefaultPerms are the permission bits of a rendered file unless
 // agent-inject-perms-<name> says otherwise. The volume is an in-memory
@@ -90,8 +94,11 @@ type spec struct {
 	CACert          string
 	TLSServerName   string
 	TLSSkipVerify   bool
-	RunAsUser       *int64
-	RunAsGroup      *int64
+	// TLSSecret is a Secret of the pod's namespace mounted at TLSDir in
+	// the agent containers (for ca-cert); empty for none.
+	TLSSecret  string
+	RunAsUser  *int64
+	RunAsGroup *int64
 	// Warnings are returned to the client (kubectl prints them): Vault
 	// annotations Coffer does not implement, which are ignored.
 	Warnings []string
@@ -222,6 +229,13 @@ func (a annotations) plain(s *spec) error {
 	}
 	s.CACert = strings.TrimSpace(a.vals[keyCACert])
 	s.TLSServerName = strings.TrimSpace(a.vals[keyTLSServerName])
+	s.TLSSecret = strings.TrimSpace(a.vals[keyTLSSecret])
+	if s.TLSSecret != "" && !dnsName.MatchString(s.TLSSecret) {
+		return badf("%s is %q: give the name of a Secret in the pod's namespace", a.name(keyTLSSecret), s.TLSSecret)
+	}
+	if s.TLSSecret != "" && s.CACert == "" {
+		s.CACert = TLSDir + "/ca.crt"
+	}
 	for _, k := range []string{keyAuthPath, keyService, keyCACert, keyTLSServerName} {
 		if err := a.text(k, a.vals[k]); err != nil {
 			return err

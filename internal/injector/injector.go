@@ -25,6 +25,7 @@ const (
 	SidecarContainerName = "coffer-agent"
 	SecretsVolumeName    = "coffer-secrets"
 	TokenVolumeName      = "coffer-token"
+	TLSVolumeName        = "coffer-tls"
 )
 
 // Config is how the injector builds agent containers. AgentImage and

@@ -46,7 +46,7 @@ func (inj *Injector) Mutate(pod *corev1.Pod) (*Mutation, error) {
 	// indexes are still those of the pod as sent.
 	ops = appendMounts(ops, "/spec/initContainers", pod.Spec.InitContainers, secretsMount)
 	ops = appendMounts(ops, "/spec/containers", pod.Spec.Containers, secretsMount)
-	ops = appendList(ops, "/spec/volumes", len(pod.Spec.Volumes) > 0, inj.volumes())
+	ops = appendList(ops, "/spec/volumes", len(pod.Spec.Volumes) > 0, inj.volumes(s))
 
 	if s.PrePopulate {
 		c, err := inj.container(InitContainerName, s, true)
@@ -82,7 +82,7 @@ func (inj *Injector) Mutate(pod *corev1.Pod) (*Mutation, error) {
 // helpful message.
 func checkNames(pod *corev1.Pod) error {
 	for _, v := range pod.Spec.Volumes {
-		if v.Name == SecretsVolumeName || v.Name == TokenVolumeName {
+		if v.Name == SecretsVolumeName || v.Name == TokenVolumeName || v.Name == TLSVolumeName {
 			return badf("the pod already has a volume named %q, which the injector adds: rename it", v.Name)
 		}
 	}
@@ -125,10 +125,11 @@ func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
-// volumes are the in-memory secrets volume and the projected token.
-func (inj *Injector) volumes() []corev1.Volume {
+// volumes are the in-memory secrets volume, the projected token and, when
+// the pod names one, its TLS Secret.
+func (inj *Injector) volumes(s *spec) []corev1.Volume {
 	seconds := int64(inj.cfg.TokenExpiration.Seconds())
-	return []corev1.Volume{
+	vs := []corev1.Volume{
 		{Name: SecretsVolumeName, VolumeSource: corev1.VolumeSource{
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory},
 		}},
@@ -140,6 +141,13 @@ func (inj *Injector) volumes() []corev1.Volume {
 			}}},
 		}},
 	}
+	if s.TLSSecret != "" {
+		mode := int32(0o444)
+		vs = append(vs, corev1.Volume{Name: TLSVolumeName, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: s.TLSSecret, DefaultMode: &mode},
+		}})
+	}
+	return vs
 }
 
 // container is the init container (once) or the sidecar.
@@ -155,15 +163,19 @@ func (inj *Injector) container(name string, s *spec, once bool) (corev1.Containe
 	if s.RunAsGroup != nil {
 		group = *s.RunAsGroup
 	}
+	mounts := []corev1.VolumeMount{
+		{Name: SecretsVolumeName, MountPath: SecretsDir},
+		{Name: TokenVolumeName, MountPath: TokenDir, ReadOnly: true},
+	}
+	if s.TLSSecret != "" {
+		mounts = append(mounts, corev1.VolumeMount{Name: TLSVolumeName, MountPath: TLSDir, ReadOnly: true})
+	}
 	return corev1.Container{
-		Name:    name,
-		Image:   inj.cfg.AgentImage,
-		Command: []string{"coffer", "agent", "-config-env=" + ConfigEnv},
-		Env:     []corev1.EnvVar{{Name: ConfigEnv, Value: encodeConfig(cfg)}},
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: SecretsVolumeName, MountPath: SecretsDir},
-			{Name: TokenVolumeName, MountPath: TokenDir, ReadOnly: true},
-		},
+		Name:            name,
+		Image:           inj.cfg.AgentImage,
+		Command:         []string{"coffer", "agent", "-config-env=" + ConfigEnv},
+		Env:             []corev1.EnvVar{{Name: ConfigEnv, Value: encodeConfig(cfg)}},
+		VolumeMounts:    mounts,
 		Resources:       *inj.cfg.Resources.DeepCopy(),
 		SecurityContext: leastPrivilege(user, group),
 	}, nil

@@ -247,6 +247,20 @@ func TestMutateVariants(t *testing.T) {
 			t.Errorf("run as %d:%d", *side.SecurityContext.RunAsUser, *side.SecurityContext.RunAsGroup)
 		}
 	})
+	t.Run("tls secret", func(t *testing.T) {
+		got, _ := mutated(t, inj, testPod(with(map[string]string{"vault.hashicorp.com/tls-secret": "coffer-ca"})))
+		v := findVolume(got.Spec.Volumes, TLSVolumeName)
+		if v == nil || v.Secret == nil || v.Secret.SecretName != "coffer-ca" {
+			t.Fatalf("tls volume = %+v", v)
+		}
+		_, side := findContainer(got.Spec.Containers, SidecarContainerName)
+		if !hasMount(*side, TLSVolumeName, TLSDir, true) || agentConfigOf(t, *side).Server.CACert != TLSDir+"/ca.crt" {
+			t.Errorf("sidecar mounts %+v", side.VolumeMounts)
+		}
+		if hasMount(got.Spec.Containers[0], TLSVolumeName, TLSDir, true) {
+			t.Error("the application container mounts the TLS secret")
+		}
+	})
 	t.Run("vault-only settings warn", func(t *testing.T) {
 		_, m := mutated(t, inj, testPod(with(map[string]string{"vault.hashicorp.com/agent-limits-cpu": "1"})))
 		if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0], "vault.hashicorp.com/agent-limits-cpu") {
@@ -305,6 +319,7 @@ func TestBadAnnotations(t *testing.T) {
 		"root user":                  {set: map[string]string{"coffer.io/agent-run-as-user": "0"}, want: "never runs as root"},
 		"service not a URL":          {set: map[string]string{"coffer.io/service": "coffer:8200"}, want: "write a URL"},
 		"no agent at all":            {set: map[string]string{"coffer.io/agent-pre-populate": "false", "coffer.io/agent-pre-populate-only": "true"}, want: "inject no agent"},
+		"bad tls secret":             {set: map[string]string{"coffer.io/tls-secret": "../x"}, want: "name of a Secret"},
 		"control character":          {set: map[string]string{"coffer.io/role": "a\nb"}, want: "control character"},
 	}
 	for name, tc := range cases {
