@@ -1,0 +1,170 @@
+package csiprovider
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// apiResponse is the part of Coffer's response envelope the provider reads.
+type apiResponse struct {
+	Data          map[string]any `json:"data"`
+	LeaseID       string         `json:"lease_id"`
+	LeaseDuration int64          `json:"lease_duration"`
+	Auth          *struct {
+		ClientToken   string `json:"client_token"`
+		LeaseDuration int64  `json:"lease_duration"`
+	} `json:"auth"`
+}
+
+// httpStatusError is a non-2xx answer from Coffer. Msg is the server's
+// "errors" list, which Coffer never fills with secret material.
+type httpStatusError struct {
+	Status int
+	Msg    string
+}
+
+func (e *httpStatusError) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Msg)
+}
+
+// unreachableError is a request that got no HTTP answer at all.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+
+// clientKey names one TLS configuration towards one address.
+type clientKey struct {
+	addr, caSum, serverName string
+	skipVerify              bool
+}
+
+// clients keeps one http.Client per address and TLS configuration, so
+// Mount calls reuse connections. Safe for concurrent use.
+type clients struct {
+	mu sync.Mutex
+	m  map[clientKey]*http.Client
+}
+
+func (cs *clients) get(p *mountParams) (*http.Client, error) {
+	var caPEM []byte
+	k := clientKey{addr: p.address, serverName: p.serverName, skipVerify: p.skipVerify}
+	if p.caCertPath != "" {
+		var err error
+		if caPEM, err = os.ReadFile(p.caCertPath); err != nil {
+			return nil, badParam("cofferCACertPath", "cannot read %s on the node: %v", p.caCertPath, errors.Unwrap(err))
+		}
+		sum := sha256.Sum256(caPEM)
+		k.caSum = hex.EncodeToString(sum[:])
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c, ok := cs.m[k]; ok {
+		return c, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: p.serverName, InsecureSkipVerify: p.skipVerify} //nolint:gosec // only when the SecretProviderClass asks
+	if caPEM != nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, badParam("cofferCACertPath", "%s holds no PEM certificate", p.caCertPath)
+		}
+		tc.RootCAs = pool
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	c := &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			DialContext: dialer.DialContext, TLSClientConfig: tc, TLSHandshakeTimeout: 5 * time.Second,
+			MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if cs.m == nil {
+		cs.m = map[clientKey]*http.Client{}
+	}
+	cs.m[k] = c
+	return c, nil
+}
+
+// call sends one request to Coffer's API and decodes the envelope. A
+// transport failure is an *unreachableError, a non-2xx answer an
+// *httpStatusError. It never retries.
+func call(ctx context.Context, c *http.Client, addr, method, apiPath, token string, query url.Values, body any) (*apiResponse, error) {
+	u := strings.TrimRight(addr, "/") + "/v1/" + escapePath(apiPath)
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request body: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, badParam("cofferAddress", "%v", err)
+	}
+	if token != "" {
+		req.Header.Set("X-Vault-Token", token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, &unreachableError{err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, &unreachableError{err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e struct {
+			Errors []string `json:"errors"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		msg := strings.Join(e.Errors, "; ")
+		if len(msg) > 400 {
+			msg = msg[:400] + "…"
+		}
+		return nil, &httpStatusError{Status: resp.StatusCode, Msg: msg}
+	}
+	var out apiResponse
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return &out, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, &httpStatusError{Status: resp.StatusCode, Msg: "the answer is not Coffer's JSON envelope (is cofferAddress a Coffer server?)"}
+	}
+	return &out, nil
+}
+
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
