@@ -29,7 +29,9 @@ func TestCSIProviderCommand(t *testing.T) {
 	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- newApp(e).RunContext(ctx, []string{"coffer", "csi-provider", "-endpoint=" + sock, "-coffer-address=http://127.0.0.1:1"}) }()
+	go func() {
+		done <- newApp(e).RunContext(ctx, []string{"coffer", "csi-provider", "-endpoint=" + sock, "-coffer-address=http://127.0.0.1:1"})
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if fi, err := os.Stat(sock); err == nil && fi.Mode().Perm() == 0o600 {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +39,9 @@ type coffer struct {
 	root *api.Client
 	key  *jwttest.Key
 	ca   []byte // PEM of the HTTPS server's certificate, when TLS
+	// share unseals the server again; requests counts the HTTP requests served.
+	share    []byte
+	requests atomic.Int64
 }
 
 const appPolicy = `
@@ -51,19 +56,23 @@ func startCoffer(t testing.TB, tls bool) *coffer {
 		Physical: inmem.New(), StorageType: "inmem", Version: "test", ClusterName: "csi",
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
 	})
-	_, root, err := co.DevInit(ctx, "")
+	share, root, err := co.DevInit(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := &coffer{core: co, key: jwttest.GenerateKey(t, jose.RS256), share: share}
 	h := httpapi.New(co, httpapi.Options{})
-	ts := httptest.NewUnstartedServer(h)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		h.ServeHTTP(w, r)
+	}))
 	if tls {
 		ts.StartTLS()
 	} else {
 		ts.Start()
 	}
 	t.Cleanup(func() { ts.Close(); _ = co.Seal(context.Background()) })
-	c := &coffer{core: co, url: ts.URL, key: jwttest.GenerateKey(t, jose.RS256)}
+	c.url = ts.URL
 	cfg := api.DefaultConfig()
 	cfg.Address, cfg.MaxRetries = ts.URL, 0
 	if tls {

@@ -192,6 +192,9 @@ func pickToken(raw, audience string) (string, error) {
 	if err := json.Unmarshal([]byte(raw), &tokens); err != nil {
 		return "", badParam(attrSATokens, "not the driver's JSON of tokens by audience")
 	}
+	if len(tokens) == 0 {
+		return "", badParam(attrSATokens, "empty: %s", hint)
+	}
 	if audience == "" {
 		if len(tokens) != 1 {
 			return "", badParam("audience", "required when the driver passes %d tokens; set it to one of the CSIDriver's tokenRequests audiences", len(tokens))

@@ -89,7 +89,7 @@ func (s *session) classify(ctx context.Context, err error, object string, i int)
 	case object == "" && he.Status == http.StatusNotFound:
 		me = badParam("authMountPath", "no auth method answers at auth/%s on %s (%s)", mp.authMount, mp.address, he.Msg)
 	case object == "" && (he.Status == http.StatusBadRequest || he.Status == http.StatusForbidden):
-		me = mountErr(CodePermissionDenied, "%s refused for service account %s/%s: %s", login, mp.podNS, mp.saName, orDefault(he.Msg, "permission denied"))
+		me = mountErr(CodePermissionDenied, "%s refused for service account %s/%s: %s (check roleName, authMountPath and the role's bound service accounts and audience)", login, mp.podNS, mp.saName, orDefault(he.Msg, "permission denied"))
 	case he.Status == http.StatusForbidden:
 		me = mountErr(CodePermissionDenied, "role %q may not %s %s for %s: grant it in the role's policies", mp.role, verb(s.mp.objects[i].Method), s.mp.objects[i].Path, what)
 	case he.Status == http.StatusNotFound:
