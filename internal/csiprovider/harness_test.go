@@ -25,9 +25,18 @@ import (
 	"github.com/cofferhq/coffer/internal/jwtverify/jwttest"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/test/kubetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+// TestMain stops the throwaway database servers and the shared
+// kube-apiserver the tests may have started.
+func TestMain(m *testing.M) {
+	os.Exit(dbtest.Main(runFunc(func() int { return kubetest.Main(m) })))
+}
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
 
 // coffer is a real Coffer server (core + HTTP API) on loopback, unsealed,
 // with KV v2 at secret/ and, standing in for the kubernetes method, the

@@ -35,7 +35,8 @@ type mountParams struct {
 	objects    []object
 
 	podName, podNS, podUID, saName string
-	jwt                            string // the pod's service-account token for the audience
+	jwt                            string    // the pod's service-account token for the audience
+	jwtExpires                     time.Time // when the driver says it expires (zero: not said)
 }
 
 // object is one entry of the objects parameter.
@@ -133,7 +134,7 @@ func parseAttributes(attrs string, defaultAddress string) (*mountParams, error) 
 	if p.caCertPath != "" && !filepath.IsAbs(p.caCertPath) {
 		return nil, badParam("cofferCACertPath", "must be an absolute path on the node")
 	}
-	if p.jwt, err = pickToken(a[attrSATokens], p.audience); err != nil {
+	if p.jwt, p.jwtExpires, err = pickToken(a[attrSATokens], p.audience); err != nil {
 		return nil, err
 	}
 	if p.objects, err = parseObjects(a["objects"]); err != nil {
@@ -180,34 +181,37 @@ func cleanPath(p string) bool {
 // pickToken finds the pod's token for audience in the driver's
 // serviceAccount.tokens attribute. Without one there is no identity to log
 // in with, and the provider never falls back to one of its own.
-func pickToken(raw, audience string) (string, error) {
+func pickToken(raw, audience string) (string, time.Time, error) {
 	const hint = "the CSIDriver object must request a token (spec.tokenRequests with the audience Coffer expects)"
+	var none time.Time
 	if raw == "" {
-		return "", badParam(attrSATokens, "missing: %s", hint)
+		return "", none, badParam(attrSATokens, "missing: %s", hint)
 	}
-	var tokens map[string]struct {
+	type saToken struct {
 		Token      string    `json:"token"`
 		Expiration time.Time `json:"expirationTimestamp"`
 	}
+	var tokens map[string]saToken
 	if err := json.Unmarshal([]byte(raw), &tokens); err != nil {
-		return "", badParam(attrSATokens, "not the driver's JSON of tokens by audience")
+		return "", none, badParam(attrSATokens, "not the driver's JSON of tokens by audience")
 	}
 	if len(tokens) == 0 {
-		return "", badParam(attrSATokens, "empty: %s", hint)
+		return "", none, badParam(attrSATokens, "empty: %s", hint)
 	}
+	var t saToken
 	if audience == "" {
 		if len(tokens) != 1 {
-			return "", badParam("audience", "required when the driver passes %d tokens; set it to one of the CSIDriver's tokenRequests audiences", len(tokens))
+			return "", none, badParam("audience", "required when the driver passes %d tokens; set it to one of the CSIDriver's tokenRequests audiences", len(tokens))
 		}
-		for _, t := range tokens {
-			return t.Token, nil
+		for _, t = range tokens {
 		}
+	} else {
+		t = tokens[audience]
 	}
-	t, ok := tokens[audience]
-	if !ok || t.Token == "" {
-		return "", badParam("audience", "the driver passed no token for audience %q; %s", audience, hint)
+	if t.Token == "" {
+		return "", none, badParam("audience", "the driver passed no token for audience %q; %s", audience, hint)
 	}
-	return t.Token, nil
+	return t.Token, t.Expiration, nil
 }
 
 // parseObjects reads the objects parameter: a YAML list of objects (as

@@ -231,8 +231,14 @@ func (s *session) login(ctx context.Context) error {
 		return mountErr(CodeServerError, "login at auth/%s returned no token", s.mp.authMount)
 	}
 	s.token, s.fresh = r.Auth.ClientToken, true
+	// Cached for two thirds of its TTL, and never past the expiry of the
+	// pod's token it was obtained with.
 	if ttl := time.Duration(r.Auth.LeaseDuration) * time.Second; ttl > 0 {
-		s.p.tokens.put(s.tokenKey(), s.token, now.Add(ttl*2/3), now)
+		until := now.Add(ttl * 2 / 3)
+		if e := s.mp.jwtExpires; !e.IsZero() && e.Before(until) {
+			until = e
+		}
+		s.p.tokens.put(s.tokenKey(), s.token, until, now)
 	}
 	return nil
 }
