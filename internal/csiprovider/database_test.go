@@ -99,6 +99,11 @@ func TestMountDatabase(t *testing.T) {
 	if userOf(t, r2) != user || versions(r2)["db/url"] != versions(r1)["db/url"] {
 		t.Fatalf("a rotation call minted a new credential (%s → %s) while the lease is valid", user, userOf(t, r2))
 	}
+	// The cached credential is not handed to a token that does not log in.
+	forged := attrs(t, kvParams(c, dbObjects), map[string]string{"coffer": c.saToken(t, "system:serviceaccount:team-a:intruder", "coffer")})
+	if _, err := cl.Mount(context.Background(), &v1alpha1.MountRequest{Attributes: forged, Permission: "420", CurrentObjectVersion: current(r2)}); csiprovider.CodeOf(err) != csiprovider.CodePermissionDenied {
+		t.Fatalf("a rotation call with a token that cannot log in: %v", err)
+	}
 	stale := []*v1alpha1.ObjectVersion{{Id: "db/url", Version: "0000"}, {Id: "db/username", Version: versions(r1)["db/username"]}}
 	if r := mount(a, stale); userOf(t, r) == user {
 		t.Fatal("a pod holding another version got the cached credential")

@@ -247,6 +247,12 @@ func (s *session) login(ctx context.Context) error {
 // dynamic credential the pod already holds while its lease is valid;
 // otherwise a new request to Coffer.
 func (s *session) fetch(ctx context.Context, o *object, i int) (*apiResponse, error) {
+	// A cached credential goes only to a token that passed a login: the
+	// login cache is keyed by the pod's token, so this checks it anew
+	// whenever the driver brings another one.
+	if err := s.login(ctx); err != nil {
+		return nil, err
+	}
 	key := s.ident + "\x00" + o.requestKey()
 	if s.rotation {
 		if r, ok := s.p.leases.get(key, s.p.cfg.Now()); ok && s.podHolds(r, o) {
