@@ -16,6 +16,7 @@ import (
 
 const kubeObjects = `
 - {objectName: db-url, secretPath: database/creds/app, secretKey: connection_url}
+- {objectName: db-user, secretPath: database/creds/app, secretKey: username}
 - {objectName: api-key, secretPath: secret/data/app/api, secretKey: key}
 `
 
@@ -40,7 +41,7 @@ func TestMountKubernetes(t *testing.T) {
 
 	c := startCoffer(t, false)
 	must(t, c.root.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}))
-	c.write(t, "auth/kubernetes/config", map[string]any{"kubernetes_host": kc.URL, "kubernetes_ca_cert": string(kc.CAPEM), "token_reviewer_jwt": reviewer})
+	c.write(t, "auth/kubernetes/config", map[string]any{"kubernetes_host": kc.URL, "kubernetes_ca_cert": string(kc.CAPEM), "token_reviewer_jwt": reviewer, "disable_local_ca_jwt": true})
 	c.write(t, "auth/kubernetes/role/app", map[string]any{
 		"bound_service_account_names": "app", "bound_service_account_namespaces": ns,
 		"audience": "coffer", "token_policies": "app", "token_ttl": "1h",
@@ -62,8 +63,8 @@ func TestMountKubernetes(t *testing.T) {
 		t.Fatalf("Mount with the pod's token: %v", err)
 	}
 	f := files(t, r)
-	db.CleanupUsers(t, "v-kubernetes-app-")
-	if f["api-key"] != "from-kube" {
+	db.CleanupUsers(t, f["db-user"])
+	if f["api-key"] != "from-kube" || f["db-user"] == "" || !strings.Contains(f["db-url"], f["db-user"]) {
 		t.Fatalf("files = %v", f)
 	}
 	if err := db.Login(f["db-url"]); err != nil {
