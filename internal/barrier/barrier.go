@@ -56,12 +56,6 @@ type Barrier struct {
 // synchronised with operations.
 func (b *Barrier) SetObserver(f func(op string, start time.Time)) { b.observer = f }
 
-func (b *Barrier) observe(op string, start time.Time) {
-	if b.observer != nil {
-		b.observer(op, start)
-	}
-}
-
 var (
 	_ logical.Storage       = (*Barrier)(nil)
 	_ logical.Transactional = (*Barrier)(nil)

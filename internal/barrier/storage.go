@@ -13,7 +13,9 @@ import (
 // A value that fails authentication (altered, or moved from another path)
 // is an error wrapping ErrCorrupt.
 func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
-	defer b.observe("get", time.Now())
+	if b.observer != nil {
+		defer b.observer("get", time.Now())
+	}
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -36,7 +38,9 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 
 // Put encrypts entry's value under the active key and stores it durably.
 func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
-	defer b.observe("put", time.Now())
+	if b.observer != nil {
+		defer b.observer("put", time.Now())
+	}
 	pe, err := b.encrypt(ctx, entry)
 	if err != nil {
 		return err
@@ -49,7 +53,9 @@ func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
 
 // Delete removes key; deleting a missing key is not an error.
 func (b *Barrier) Delete(ctx context.Context, key string) error {
-	defer b.observe("delete", time.Now())
+	if b.observer != nil {
+		defer b.observer("delete", time.Now())
+	}
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -65,7 +71,9 @@ func (b *Barrier) Delete(ctx context.Context, key string) error {
 // List returns the names directly under prefix, as the physical backend
 // does. Key names are not encrypted, only values.
 func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
-	defer b.observe("list", time.Now())
+	if b.observer != nil {
+		defer b.observer("list", time.Now())
+	}
 	if b.Sealed() {
 		return nil, sealedErr()
 	}
@@ -80,7 +88,9 @@ func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
 // physical backend is transactional, and in order otherwise (a failure part
 // way then leaves the earlier ops applied).
 func (b *Barrier) Transaction(ctx context.Context, ops []logical.TxnOp) error {
-	defer b.observe("transaction", time.Now())
+	if b.observer != nil {
+		defer b.observer("transaction", time.Now())
+	}
 	pops := make([]physical.TxnOp, len(ops))
 	for i, op := range ops {
 		if op.Entry == nil {
