@@ -39,7 +39,7 @@ var commonOptions = []string{"format", "prefix", "hmac_accessor", "log_raw", "el
 
 // typeOptions are the options of each device type, beyond commonOptions.
 var typeOptions = map[string][]string{
-	"file":   {"file_path", "path", "mode", "hash_chain", "checkpoint_interval"},
+	"file":   {"file_path", "path", "mode", "hash_chain", "checkpoint_interval", "fsync_interval"},
 	"socket": {"address", "socket_type", "write_timeout"},
 	"syslog": {"facility", "tag", "address", "socket_type"},
 }

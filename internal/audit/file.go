@@ -10,7 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
+
+// defaultFsyncInterval is the least time between two fsyncs of a file
+// device: lines are acknowledged once written (they survive a crash of the
+// process), and reach the disk at most this much later.
+const defaultFsyncInterval = 10 * time.Millisecond
 
 // defaultCheckpointInterval is how many lines pass between two checkpoint
 // lines of a chained file.
@@ -57,31 +64,35 @@ func newFileSink(o options, chainKey []byte, hooks sinkHooks) (sink, error) {
 			return nil, fmt.Errorf("%w: option \"checkpoint_interval\" must be a whole number of lines, at least 1", ErrInvalidConfig)
 		}
 	}
-	s := &fileSink{path: path, mode: mode, interval: uint64(interval), hooks: hooks,
-		wake: make(chan struct{}, 1), syncWake: make(chan struct{}, 1), stop: make(chan struct{}), cur: &batch{done: make(chan struct{})}}
+	syncEvery, err := o.duration("fsync_interval", defaultFsyncInterval)
+	if err != nil {
+		return nil, err
+	}
+	s := &fileSink{path: path, mode: mode, interval: uint64(interval), hooks: hooks, syncEvery: syncEvery,
+		syncWake: make(chan struct{}, 1), stop: make(chan struct{}), cur: &batch{done: make(chan struct{})}}
 	if chained {
 		s.chain = newChain(chainKey)
 	}
 	if err := s.open("open"); err != nil {
 		return nil, err
 	}
-	s.wg.Add(2)
-	go s.writer()
+	s.wg.Add(1)
 	go s.syncer()
 	return s, nil
 }
 
-// batch is the lines that wait for the writer, and how they fared.
+// batch is the lines that wait to be written, and how they fared.
 type batch struct {
 	lines [][]byte
 	done  chan struct{}
 	err   error
 }
 
-// fileSink appends lines to a file. Callers only queue their line under
-// mu and wait; one writer goroutine chains a whole batch (one HMAC per
-// line), writes it with one write call, and acknowledges it; a syncer
-// goroutine fsyncs after each batch, never per line. A line is
+// fileSink appends lines to a file. Callers queue their line under mu; the
+// one that finds no write in progress chains the whole batch (one HMAC per
+// line), writes it with one write call and acknowledges it; a syncer
+// goroutine fsyncs after batches (at most once per fsync_interval), never
+// per line. A line is
 // acknowledged once the kernel has it (it survives the process), and is
 // on disk one fsync later.
 type fileSink struct {
@@ -89,23 +100,30 @@ type fileSink struct {
 	mode     os.FileMode
 	interval uint64
 	hooks    sinkHooks
+	// syncEvery is the least time between two fsyncs (fsync_interval).
+	syncEvery time.Duration
 
 	mu     sync.Mutex // guards cur and closed
 	cur    *batch
 	closed bool
 
-	// fileMu guards f, size and the chain state; the writer holds it for
-	// a batch, Reopen and Close for their work.
+	// fileMu guards f, size and the chain state; the caller writing a
+	// batch holds it, Reopen and Close for their work.
 	fileMu sync.Mutex
 	f      *os.File
 	size   int64
 	chain  *chain
 
-	wake, syncWake, stop chan struct{}
-	wg                   sync.WaitGroup
+	// writing is held by the caller writing batches (see lead).
+	writing        atomic.Bool
+	syncWake, stop chan struct{}
+	wg             sync.WaitGroup
 }
 
-// Write queues line and waits until the writer has written it.
+// Write queues line and waits until it is written. The first caller to
+// find no write in progress writes everything queued (its own line and
+// those that arrive meanwhile), so that an idle device costs no handoff to
+// another goroutine and a busy one still writes whole batches.
 func (s *fileSink) Write(ctx context.Context, line []byte) error {
 	s.mu.Lock()
 	if s.closed {
@@ -115,10 +133,7 @@ func (s *fileSink) Write(ctx context.Context, line []byte) error {
 	b := s.cur
 	b.lines = append(b.lines, line)
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.lead()
 	select {
 	case <-b.done:
 		return b.err
@@ -127,16 +142,18 @@ func (s *fileSink) Write(ctx context.Context, line []byte) error {
 	}
 }
 
-func (s *fileSink) writer() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.wake:
-		case <-s.stop:
-			s.flush()
+// lead writes queued batches until none is left, unless another caller is
+// already doing so (which then sees the line queued before it let go).
+func (s *fileSink) lead() {
+	for s.writing.CompareAndSwap(false, true) {
+		s.flush()
+		s.writing.Store(false)
+		s.mu.Lock()
+		empty := len(s.cur.lines) == 0
+		s.mu.Unlock()
+		if empty {
 			return
 		}
-		s.flush()
 	}
 }
 
@@ -212,6 +229,15 @@ func (s *fileSink) syncer() {
 				s.hooks.failed(fmt.Errorf("fsync audit file %s: %w", s.path, err))
 			}
 		}
+		// At most one fsync per interval: every batch written meanwhile
+		// shares the next one, however small the batches are.
+		if s.syncEvery > 0 {
+			select {
+			case <-time.After(s.syncEvery):
+			case <-s.stop:
+				return
+			}
+		}
 	}
 }
 
@@ -282,6 +308,7 @@ func (s *fileSink) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
+	s.flush()
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
 	if s.f == nil {
