@@ -21,14 +21,21 @@ import (
 	"github.com/cofferhq/coffer/internal/httpapi"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/test/kubetest"
 )
 
-// TestMain sets the variable the env template function is tested with and
-// stops any throwaway database server the tests started.
+// TestMain sets the variable the env template function is tested with,
+// and stops the shared kube-apiserver and any throwaway database server
+// the tests started.
 func TestMain(m *testing.M) {
 	os.Setenv("AGENT_TEST_VAR", "here")
-	os.Exit(dbtest.Main(m))
+	os.Exit(dbtest.Main(runFunc(func() int { return kubetest.Main(m) })))
 }
+
+// runFunc adapts a function to what dbtest.Main runs.
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
 
 // server is a real Coffer (core + HTTP API) on a loopback listener, as
 // test/e2e runs it, initialised, unsealed, with KV v2 at secret/.
