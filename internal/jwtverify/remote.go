@@ -112,7 +112,9 @@ func (r *remote) get(ctx context.Context, u string, out any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad URL %q", u)
 	}
-	req.Header.Set("Accept", "application/json")
+	// kube-apiserver answers 406 to a JWKS request that does not accept
+	// RFC 7517's media type.
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, unwrapURLError(err))

@@ -230,10 +230,11 @@ func TestKubeLocalCredentials(t *testing.T) {
 func TestKubeNamespaceSelector(t *testing.T) {
 	e := newKubeEnv(t).tokenReview(t)
 	grantNamespaceReader(t, e.kc, e.ns, "reviewer")
-	e.role(t, map[string]any{"bound_service_account_namespaces": []string{},
+	e.role(t, map[string]any{"bound_service_account_namespaces": "no-such-namespace-*",
 		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"a"}}`})
 	e.loginOK(t, e.token(t, kubetest.TokenOptions{}))
-	e.role(t, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"team":"b"}}`})
+	e.role(t, map[string]any{"bound_service_account_namespaces": "no-such-namespace-*",
+		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"b"}}`})
 	e.refused(t, e.token(t, kubetest.TokenOptions{}), "namespace not authorized")
 }
 
