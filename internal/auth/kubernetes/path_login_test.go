@@ -268,3 +268,31 @@ func TestPEMKeysCheckedBeforeReview(t *testing.T) {
 	_, err = h.doFrom(logical.UpdateOperation, "login", map[string]any{"role": "app", "jwt": good}, "10.3.3.4:1")
 	wantUserError(t, err, logical.ErrUpstream, "lookup failed", good)
 }
+
+// TestLoginCarriesTokenSettings: the role's token_num_uses, token_period,
+// token_type, TTLs and bound CIDRs reach the token a login issues, under
+// their current and older names.
+func TestLoginCarriesTokenSettings(t *testing.T) {
+	h := offline(t)
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"token_num_uses": 3, "token_period": "20m",
+		"token_type": "service", "token_ttl": "5m", "token_max_ttl": "1h", "token_bound_cidrs": "10.0.0.0/8,127.0.0.1/32"})
+	resp, err := h.login("app", h.iss.Sign(t, h.saClaims("team-a", "app", "coffer")))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	a := resp.Auth
+	if a.NumUses != 3 || a.Period != 20*time.Minute || a.TokenType != "service" || a.LeaseDuration != 5*time.Minute || a.ExplicitMaxTTL != time.Hour {
+		t.Fatalf("auth settings: num_uses %d period %v type %q ttl %v max %v", a.NumUses, a.Period, a.TokenType, a.LeaseDuration, a.ExplicitMaxTTL)
+	}
+	if fmt.Sprint(a.BoundCIDRs) != "[10.0.0.0/8 127.0.0.1/32]" {
+		t.Fatalf("bound cidrs %v", a.BoundCIDRs)
+	}
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"num_uses": 0, "period": 0, "token_type": "batch", "ttl": "90s"})
+	resp, err = h.login("app", h.iss.Sign(t, h.saClaims("team-a", "app", "coffer")))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if a := resp.Auth; a.NumUses != 0 || a.Period != 0 || a.TokenType != "batch" || a.LeaseDuration != 90*time.Second {
+		t.Fatalf("older names: num_uses %d period %v type %q ttl %v", a.NumUses, a.Period, a.TokenType, a.LeaseDuration)
+	}
+}
