@@ -117,7 +117,10 @@ func (c *Core) newTokenStore(ctx context.Context, view *tokenMountView, onRevoke
 }
 
 // checkRenew asks the auth method that issued a login token whether it may
-// be renewed (the user may be gone or have other policies by now).
+// be renewed (the user may be gone or have other policies by now). The
+// method may set the Auth's Period and ExplicitMaxTTL to its role's current
+// ones (tokenutil.Params.ApplyRenewal): e then renews by that period, and
+// its hard cap tightens (never loosens) to that max TTL.
 func (c *Core) checkRenew(ctx context.Context, e *token.Entry) error {
 	st := c.state.Load()
 	if st == nil {
@@ -131,10 +134,21 @@ func (c *Core) checkRenew(ctx context.Context, e *token.Entry) error {
 	if !ok {
 		return nil
 	}
-	return r.RenewAuth(ctx, &logical.Request{
-		Operation: logical.UpdateOperation, Path: rest, Storage: route.Storage, MountPoint: route.Path,
-		Auth: &logical.Auth{Policies: e.Policies, TokenPolicies: e.Policies, Metadata: e.Meta, DisplayName: e.DisplayName},
-	})
+	auth := &logical.Auth{Policies: e.Policies, TokenPolicies: e.Policies, Metadata: e.Meta, DisplayName: e.DisplayName,
+		Period: e.Period, ExplicitMaxTTL: e.ExplicitMaxTTL}
+	if err := r.RenewAuth(ctx, &logical.Request{
+		Operation: logical.UpdateOperation, Path: rest, Storage: route.Storage, MountPoint: route.Path, Auth: auth,
+	}); err != nil {
+		return err
+	}
+	e.Period = max(auth.Period, 0)
+	if m, ok := st.mounts.MountFor(e.Path); ok {
+		token.CapPeriod(&e.Period, m.MaxLeaseTTL)
+	}
+	if m := auth.ExplicitMaxTTL; m > 0 && (e.ExplicitMaxTTL == 0 || m < e.ExplicitMaxTTL) {
+		e.ExplicitMaxTTL = m
+	}
+	return nil
 }
 
 // Unseal adds one key share. When the threshold is reached the barrier opens

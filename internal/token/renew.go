@@ -31,9 +31,12 @@ func (s *Store) Renew(ctx context.Context, hash string, increment time.Duration)
 		return nil, 0, ErrNotRenewable
 	}
 	if s.checkRenew != nil && strings.HasPrefix(e.Path, "auth/") && !strings.HasPrefix(e.Path, "auth/token/") {
-		if err := s.checkRenew(ctx, e.clone()); err != nil {
+		c := e.clone()
+		if err := s.checkRenew(ctx, c); err != nil {
 			return nil, 0, err
 		}
+		// The method may have given the role's current period and max TTL.
+		e.Period, e.ExplicitMaxTTL = c.Period, c.ExplicitMaxTTL
 	}
 	period, limit, err := s.renewLimits(ctx, e)
 	if err != nil {

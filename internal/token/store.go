@@ -60,6 +60,8 @@ type Config struct {
 	// CheckRenew, when set, is asked before a token issued by a login (its
 	// Path is under "auth/" but not "auth/token/") is renewed; an error
 	// refuses the renewal. The core points it at the issuing auth method.
+	// The hook may change e's Period and ExplicitMaxTTL (a copy): the
+	// renewal then uses and keeps them.
 	CheckRenew func(ctx context.Context, e *Entry) error
 	// IdentityPolicies, when set, returns the policies a token's entity
 	// adds (nil when none), for lookups to report as identity_policies.

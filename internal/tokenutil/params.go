@@ -211,6 +211,16 @@ func (p *Params) Apply(a *logical.Auth) {
 	a.Renewable = true
 }
 
+// ApplyRenewal sets on a, the token being renewed, the lifetime p gives a
+// token now: its period and hard cap. Auth methods call it from their
+// AuthRenew hook so that a renewal follows the role as it is now, as
+// Vault's do: a role whose token_period was removed or whose max TTL was
+// lowered stops its earlier tokens from renewing past the new limits.
+func (p *Params) ApplyRenewal(a *logical.Auth) {
+	a.Period = p.Period
+	a.ExplicitMaxTTL = p.effectiveMaxTTL()
+}
+
 // Describe adds the read view of p to m, as Vault reports it: durations in
 // whole seconds, empty lists as [] rather than null, token_type "default"
 // when never set, and each field last written under an older name also

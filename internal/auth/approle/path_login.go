@@ -147,5 +147,6 @@ func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
 	if role == nil {
 		return logical.InvalidRequest("role %q does not exist during renewal", name)
 	}
+	role.Params.ApplyRenewal(req.Auth)
 	return nil
 }

@@ -167,6 +167,7 @@ func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
 	if !samePolicies(r.Policies, req.Auth.Policies) {
 		return logical.InvalidRequest("policies have changed, not renewing; log in again")
 	}
+	r.Params.ApplyRenewal(req.Auth)
 	return nil
 }
 

@@ -273,5 +273,6 @@ func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
 		}
 		return logical.CodedError(logical.ErrPermissionDenied, "role %q no longer binds this service account (%v); not renewing", name, err)
 	}
+	r.Params.ApplyRenewal(req.Auth)
 	return nil
 }

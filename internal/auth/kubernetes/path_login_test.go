@@ -174,6 +174,12 @@ func TestRenewal(t *testing.T) {
 	if err := renew(); err != nil {
 		t.Fatalf("renew: %v", err)
 	}
+	// The renewal takes the role's current period and max TTL.
+	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"token_period": "0", "token_max_ttl": "90s"})
+	resp.Auth.Period = time.Hour
+	if err := renew(); err != nil || resp.Auth.Period != 0 || resp.Auth.ExplicitMaxTTL != 90*time.Second {
+		t.Fatalf("renew after the role changed its lifetime: %v period=%v max=%v", err, resp.Auth.Period, resp.Auth.ExplicitMaxTTL)
+	}
 	h.mustDo(t, logical.UpdateOperation, "role/app", map[string]any{"bound_service_account_namespaces": "team-b"})
 	if err := renew(); !errors.Is(err, logical.ErrPermissionDenied) || !strings.Contains(err.Error(), "namespace not authorized") {
 		t.Fatalf("renew after the role stopped binding the namespace: %v", err)
