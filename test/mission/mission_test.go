@@ -1,0 +1,351 @@
+// Package mission holds the end-to-end test of the whole Kubernetes
+// mission: a pod's service account gets a dynamic PostgreSQL credential
+// through the CSI provider, through `coffer agent` and through an injected
+// pod spec, all against real parts (kube-apiserver, PostgreSQL, the Coffer
+// server behind its HTTP API).
+package mission
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openbao/openbao/api/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/cofferhq/coffer/internal/agent"
+	"github.com/cofferhq/coffer/internal/config"
+	"github.com/cofferhq/coffer/internal/core"
+	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
+	"github.com/cofferhq/coffer/internal/httpapi"
+	"github.com/cofferhq/coffer/internal/injector"
+	"github.com/cofferhq/coffer/internal/physical/inmem"
+	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/test/kubetest"
+)
+
+// TestMain stops the throwaway database servers and the shared
+// kube-apiserver the test may have started.
+func TestMain(m *testing.M) {
+	os.Exit(dbtest.Main(runFunc(func() int { return kubetest.Main(m) })))
+}
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
+
+// leaseWait bounds how long the test waits for a lease (default_ttl 4s) to
+// expire and its user to be dropped; generous for a loaded machine.
+const leaseWait = 2 * time.Minute
+
+const credsTemplate = `{{ with secret "database/creds/app" }}{{ .Data.connection_url }}{{ end }}`
+
+// TestMission: a ServiceAccount in a fresh namespace, its token issued by
+// TokenRequest and checked by TokenReview (kubernetes auth), reads
+// database/creds/app (PostgreSQL, short leases) (1) through the CSI
+// provider's Mount over its unix socket, where an expired lease's user is
+// dropped and a rotation call mounts a new version, (2) through `coffer
+// agent` with kubernetes auto-auth, and (3) through the init container the
+// injector adds to a pod; every URL it gets connects to PostgreSQL.
+func TestMission(t *testing.T) {
+	kc := kubetest.Shared(t)
+	db := dbtest.Postgres(t)
+	ns := kc.NewNamespace(t, nil)
+	kc.CreateServiceAccount(t, ns, "reviewer")
+	kc.GrantAuthDelegator(t, ns, "reviewer")
+	reviewer := kc.Token(t, ns, "reviewer", kubetest.TokenOptions{Expiration: 24 * time.Hour})
+	kc.CreateServiceAccount(t, ns, "app")
+	jwt := kc.Token(t, ns, "app", kubetest.TokenOptions{Audiences: []string{"coffer"}})
+
+	addr, root := startCoffer(t)
+	write(t, root, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
+	write(t, root, "auth/kubernetes/config", map[string]any{
+		"kubernetes_host": kc.URL, "kubernetes_ca_cert": string(kc.CAPEM),
+		"token_reviewer_jwt": reviewer, "disable_local_ca_jwt": true,
+	})
+	if err := root.Sys().PutPolicy("app", `path "database/creds/app" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "auth/kubernetes/role/app", map[string]any{
+		"bound_service_account_names": "app", "bound_service_account_namespaces": ns,
+		"audience": "coffer", "token_policies": "app", "token_ttl": "1h",
+	})
+	enableDatabase(t, root, db)
+
+	t.Run("csi", func(t *testing.T) { csiMount(t, db, addr, ns, jwt) })
+	t.Run("agent", func(t *testing.T) { agentRender(t, db, addr, jwt) })
+	t.Run("injector", func(t *testing.T) { injectedRender(t, db, addr, ns, jwt) })
+}
+
+// csiMount mounts the credential as a connection URL, connects, waits for
+// the lease to expire (the lease manager drops the user) and checks that a
+// rotation call with the pod's current versions mounts a new one.
+func csiMount(t *testing.T, db *dbtest.Server, addr, ns, jwt string) {
+	cl := startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr}))
+	tokens, _ := json.Marshal(map[string]any{"coffer": map[string]string{
+		"token": jwt, "expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	}})
+	a, _ := json.Marshal(map[string]string{
+		"roleName": "app", "audience": "coffer",
+		"objects":                     "- {objectName: db-url, secretPath: database/creds/app, secretKey: connection_url}\n",
+		"csi.storage.k8s.io/pod.name": "web", "csi.storage.k8s.io/pod.namespace": ns,
+		"csi.storage.k8s.io/pod.uid": "mission-pod", "csi.storage.k8s.io/serviceAccount.name": "app",
+		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens), "secretProviderClass": "app-secrets",
+	})
+	mount := func(cur []*v1alpha1.ObjectVersion) (string, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		r, err := cl.Mount(ctx, &v1alpha1.MountRequest{Attributes: string(a), Permission: "420", CurrentObjectVersion: cur})
+		if err != nil {
+			t.Fatalf("Mount: %v", err)
+		}
+		if len(r.GetFiles()) != 1 || len(r.GetObjectVersion()) != 1 || r.GetFiles()[0].GetPath() != "db-url" {
+			t.Fatalf("Mount response: %d files, %d versions", len(r.GetFiles()), len(r.GetObjectVersion()))
+		}
+		u := string(r.GetFiles()[0].GetContents())
+		user := connect(t, db, u)
+		return user, r.GetObjectVersion()[0].GetVersion()
+	}
+	user1, v1 := mount(nil)
+	awaitDropped(t, db, user1)
+	user2, v2 := mount([]*v1alpha1.ObjectVersion{{Id: "db-url", Version: v1}})
+	if user2 == user1 || v2 == v1 {
+		t.Fatalf("after the lease expired: user %s → %s, version %s → %s", user1, user2, v1, v2)
+	}
+}
+
+// agentRender runs `coffer agent` once (exit_after_auth) with kubernetes
+// auto-auth reading the token from a file, as a kubelet projects it.
+func agentRender(t *testing.T, db *dbtest.Server, addr, jwt string) {
+	dir := t.TempDir()
+	tokenPath := filepath.Join(dir, "token")
+	must(t, os.WriteFile(tokenPath, []byte(jwt), 0o600))
+	out := filepath.Join(dir, "db-url")
+	src := fmt.Sprintf(`
+coffer { address = %q }
+exit_after_auth = true
+auto_auth {
+  method "kubernetes" { config {
+    role = "app"
+    token_path = %q
+  } }
+}
+template {
+  destination = %q
+  contents = %q
+}
+`, addr, tokenPath, out, credsTemplate)
+	cfg, err := config.ParseAgent([]byte(src), "mission.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, cfg)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect(t, db, string(b))
+}
+
+// injectedRender mutates a pod annotated for database/creds/app and runs
+// the init container's generated agent configuration with the pod's
+// token; the pod's paths (/coffer/…) are moved under a temporary directory.
+func injectedRender(t *testing.T, db *dbtest.Server, addr, ns, jwt string) {
+	inj, err := injector.New(injector.Config{AgentImage: "coffer:test", Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Annotations: map[string]string{
+			"coffer.io/agent-inject": "true", "coffer.io/role": "app",
+			"coffer.io/agent-inject-secret-db":   "database/creds/app",
+			"coffer.io/agent-inject-template-db": credsTemplate,
+		}},
+		Spec: corev1.PodSpec{ServiceAccountName: "app", Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+	}
+	m, err := inj.Mutate(pod)
+	if err != nil || m.Patch == nil {
+		t.Fatalf("Mutate: %v (patch %v)", err, m)
+	}
+	orig, _ := json.Marshal(pod)
+	p, err := jsonpatch.DecodePatch(m.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := p.Apply(orig)
+	if err != nil {
+		t.Fatalf("apply the patch: %v", err)
+	}
+	var got corev1.Pod
+	must(t, json.Unmarshal(patched, &got))
+	var init *corev1.Container
+	for i, c := range got.Spec.InitContainers {
+		if c.Name == injector.InitContainerName {
+			init = &got.Spec.InitContainers[i]
+		}
+	}
+	if init == nil || len(init.Env) != 1 || init.Env[0].Name != injector.ConfigEnv {
+		t.Fatalf("no init container with %s in %+v", injector.ConfigEnv, got.Spec.InitContainers)
+	}
+	src, err := base64.StdEncoding.DecodeString(init.Env[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src = []byte(strings.ReplaceAll(string(src), `"/coffer/`, `"`+dir+`/`))
+	cfg, err := config.ParseAgent(src, injector.ConfigEnv)
+	if err != nil {
+		t.Fatalf("the init container's configuration: %v", err)
+	}
+	must(t, os.MkdirAll(filepath.Join(dir, "token"), 0o700))
+	must(t, os.WriteFile(filepath.Join(dir, "token", "token"), []byte(jwt), 0o600))
+	runAgent(t, cfg)
+	b, err := os.ReadFile(filepath.Join(dir, "secrets", "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect(t, db, string(b))
+}
+
+func runAgent(t *testing.T, cfg *config.Agent) {
+	t.Helper()
+	a, err := agent.New(cfg, agent.Options{ExitOnErr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+}
+
+// connect checks that u is a PostgreSQL URL that logs in (SELECT 1 over
+// pgx) and returns its user, dropped when the test ends.
+func connect(t *testing.T, db *dbtest.Server, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil || p.User.Username() == "" {
+		t.Fatalf("not a connection URL with a user (%d bytes)", len(u))
+	}
+	user := p.User.Username()
+	db.CleanupUsers(t, user)
+	if err := db.Login(u); err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	return user
+}
+
+// awaitDropped polls until the lease manager has revoked the lease and
+// user is gone from pg_roles.
+func awaitDropped(t *testing.T, db *dbtest.Server, user string) {
+	t.Helper()
+	deadline := time.Now().Add(leaseWait)
+	for db.UserExists(t, user) {
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s still in pg_roles %v after its lease (4s) should have expired", user, leaseWait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// enableDatabase mounts the database engine against db with role "app"
+// (leases of 4s, at most 8s).
+func enableDatabase(t *testing.T, root *api.Client, db *dbtest.Server) {
+	t.Helper()
+	must(t, root.Sys().Mount("database", &api.MountInput{Type: "database"}))
+	user, pw := db.NewRoot(t)
+	write(t, root, "database/config/db", map[string]any{
+		"plugin_name": "postgresql-database-plugin", "connection_url": db.TemplateURL(),
+		"username": user, "password": pw, "allowed_roles": []string{"app"},
+	})
+	write(t, root, "database/roles/app", map[string]any{
+		"db_name": "db", "default_ttl": "4s", "max_ttl": "8s",
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`},
+	})
+}
+
+// startCoffer runs a real core behind the real HTTP API on loopback,
+// initialised and unsealed, and returns its URL and a root client.
+func startCoffer(t *testing.T) (string, *api.Client) {
+	t.Helper()
+	co := core.New(core.Config{
+		Physical: inmem.New(), StorageType: "inmem", Version: "test", ClusterName: "mission",
+		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+	})
+	_, token, err := co.DevInit(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(httpapi.New(co, httpapi.Options{}))
+	t.Cleanup(func() { ts.Close(); _ = co.Seal(context.Background()) })
+	cfg := api.DefaultConfig()
+	cfg.Address, cfg.MaxRetries = ts.URL, 0
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(token)
+	return ts.URL, c
+}
+
+// startProvider serves p on a real unix socket and returns the driver
+// module's own gRPC client for it.
+func startProvider(t *testing.T, p *csiprovider.Provider) v1alpha1.CSIDriverProviderClient {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "csi") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, csiprovider.Name+".sock")
+	ln, err := csiprovider.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- csiprovider.Serve(ctx, ln, p) }()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return v1alpha1.NewCSIDriverProviderClient(conn)
+}
+
+func write(t *testing.T, c *api.Client, path string, data map[string]any) {
+	t.Helper()
+	if _, err := c.Logical().Write(path, data); err != nil {
+		t.Fatalf("write %s: %v", path, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
