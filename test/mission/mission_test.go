@@ -48,7 +48,7 @@ type runFunc func() int
 
 func (f runFunc) Run() int { return f() }
 
-// leaseWait bounds how long the test waits for a lease (default_ttl 4s) to
+// leaseWait bounds how long the test waits for a lease (default_ttl 10s) to
 // expire and its user to be dropped; generous for a loaded machine.
 const leaseWait = 2 * time.Minute
 
@@ -259,14 +259,14 @@ func awaitDropped(t *testing.T, db *dbtest.Server, user string) {
 	deadline := time.Now().Add(leaseWait)
 	for db.UserExists(t, user) {
 		if time.Now().After(deadline) {
-			t.Fatalf("user %s still in pg_roles %v after its lease (4s) should have expired", user, leaseWait)
+			t.Fatalf("user %s still in pg_roles %v after its lease (10s) should have expired", user, leaseWait)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
 // enableDatabase mounts the database engine against db with role "app"
-// (leases of 4s, at most 8s).
+// (leases of 10s, at most 20s).
 func enableDatabase(t *testing.T, root *api.Client, db *dbtest.Server) {
 	t.Helper()
 	must(t, root.Sys().Mount("database", &api.MountInput{Type: "database"}))
@@ -276,7 +276,7 @@ func enableDatabase(t *testing.T, root *api.Client, db *dbtest.Server) {
 		"username": user, "password": pw, "allowed_roles": []string{"app"},
 	})
 	write(t, root, "database/roles/app", map[string]any{
-		"db_name": "db", "default_ttl": "4s", "max_ttl": "8s",
+		"db_name": "db", "default_ttl": "10s", "max_ttl": "20s",
 		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`},
 	})
 }
