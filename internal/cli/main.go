@@ -64,6 +64,7 @@ func newApp(e *env) *ucli.App {
 			e.patchCommand(),
 			e.unwrapCommand(),
 			e.auditCommand(),
+			helpCommand(),
 		},
 	}
 	app.Action = unknownCommand
@@ -83,9 +84,32 @@ func unknownCommand(c *ucli.Context) error {
 	return usageErrorf("Unknown command %q. Run \"%s -h\" for the list of commands.", c.Args().First(), c.Command.HelpName)
 }
 
+// helpCommand is the app's own `coffer help [command]`. Without it urfave/cli
+// v2 appends its one package-level help command to the app and to every
+// command, and writes to it while setting each up: a data race whenever two
+// CLIs run in one process, as the tests run them. Commands keep their -h.
+func helpCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "Shows a list of commands or help for one command",
+		ArgsUsage: "[command]",
+		HideHelp:  true,
+		Action: func(c *ucli.Context) error {
+			if name := c.Args().First(); name != "" {
+				return ucli.ShowCommandHelp(c, name)
+			}
+			return ucli.ShowAppHelp(c)
+		},
+	}
+}
+
 // setUsageErrors makes bad flags exit 1 with one line of explanation on
 // every command, instead of urfave's default of printing the whole help.
+// It also keeps urfave's shared help command off every command (see
+// helpCommand).
 func setUsageErrors(c *ucli.Command) {
+	c.HideHelpCommand = true
 	if c.OnUsageError == nil {
 		c.OnUsageError = func(ctx *ucli.Context, err error, _ bool) error {
 			return usageErrorf("%s\n\nRun \"%s -h\" for usage.", err, ctx.Command.HelpName)
