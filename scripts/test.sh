@@ -28,3 +28,9 @@ scripts/testdb.sh
 
 # --- The suite ---------------------------------------------------------------
 go test "$@" ./...
+
+# The Helm chart's tests are a module of their own (test/helm), so that the
+# Helm SDK's dependencies stay out of Coffer's go.mod: go test ./... above does
+# not reach them.
+echo "== test/helm (the chart, rendered with the Helm SDK and applied to kube-apiserver)"
+(cd test/helm && go test "$@" ./...)

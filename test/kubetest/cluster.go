@@ -93,6 +93,7 @@ type Cluster struct {
 	etcd      *process
 	apiserver *process
 	stopOnce  sync.Once
+	apply     applier
 }
 
 // Launch starts etcd and kube-apiserver from bins in a new temporary

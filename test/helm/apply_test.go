@@ -1,0 +1,97 @@
+package helm
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cofferhq/coffer/test/kubetest"
+)
+
+// TestChartApply applies the rendered chart, dev and production values, to
+// a real kube-apiserver: every object must be accepted as rendered (the API
+// server validates pod templates, webhooks, RBAC and policies), and the
+// production webhook (failurePolicy Fail) must be in force: a pod created
+// outside the release's namespace is sent to the injector's Service, which
+// has no pods here, so it is refused, while the release's namespace is
+// excluded.
+func TestChartApply(t *testing.T) {
+	kc := kubetest.Shared(t)
+	for name, file := range map[string]string{"dev": "", "production": "values-production.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			ns := kc.NewNamespace(t, nil)
+			release := name
+			r := render(t, release, ns, file, nil)
+			stored := kc.Apply(t, ns, r.objs...)
+			for i, o := range stored {
+				if o.GetKind() != r.objs[i].GetKind() || o.GetName() != r.objs[i].GetName() || o.GetUID() == "" {
+					t.Errorf("applied %s %s, stored %s %s", r.objs[i].GetKind(), r.objs[i].GetName(), o.GetKind(), o.GetName())
+				}
+			}
+			checkStoredWebhook(t, kc, release+"-coffer-agent-injector.coffer.io")
+			if file != "" {
+				checkWebhookInForce(t, kc, ns, release+"-coffer-injector")
+			}
+		})
+	}
+}
+
+// checkStoredWebhook: the API server kept a non-empty caBundle.
+func checkStoredWebhook(t *testing.T, kc *kubetest.Cluster, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wh, err := kc.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wh.Webhooks) != 1 || len(wh.Webhooks[0].ClientConfig.CABundle) == 0 {
+		t.Errorf("stored webhook = %+v", wh.Webhooks)
+	}
+}
+
+// checkWebhookInForce: pods outside the release's namespace reach the
+// webhook (and, with no injector running, are refused); pods inside it do
+// not.
+func checkWebhookInForce(t *testing.T, kc *kubetest.Cluster, releaseNS, service string) {
+	t.Helper()
+	other := kc.NewNamespace(t, nil)
+	kc.CreateServiceAccount(t, other, "app")
+	kc.CreateServiceAccount(t, releaseNS, "app")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := dryRunPod(kc, other)
+		if err != nil && strings.Contains(err.Error(), "failed calling webhook") {
+			if !strings.Contains(err.Error(), service) {
+				t.Errorf("refused by another webhook: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chart's webhook is not called a minute after it was applied (last: %v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := dryRunPod(kc, releaseNS); err != nil {
+		t.Errorf("a pod in the release's own namespace: %v; the webhook must exclude it", err)
+	}
+}
+
+// dryRunPod asks to create an annotated pod in ns without storing it.
+func dryRunPod(kc *kubetest.Cluster, ns string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{
+			"coffer.io/agent-inject": "true", "coffer.io/role": "web",
+			"coffer.io/agent-inject-secret-db": "database/creds/app",
+		}},
+		Spec: corev1.PodSpec{ServiceAccountName: "app", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+	}
+	_, err := kc.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
+}
