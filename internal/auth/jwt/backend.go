@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cofferhq/coffer/internal/auth/roles"
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/jwtverify"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -28,14 +29,8 @@ type backend struct {
 	// loadMu serialises loading the state from storage and writing the
 	// config, so a login never rebuilds over a fresher write.
 	loadMu sync.Mutex
-	// roleMu serialises changes to roles (held for writing) against the
-	// logins that fill the role cache from storage (held for reading), so a
-	// fill never stores a role a change has just replaced.
-	roleMu sync.RWMutex
-	// roles caches the stored roles by name, read-only; a role write or
-	// delete updates it. Misses (unknown names) are not cached.
-	cacheMu sync.RWMutex
-	roles   map[string]*role
+	// roles are the mount's roles, cached for logins.
+	roles *roles.Store[role]
 }
 
 // configState is the stored config and the verifier built from it.
@@ -66,7 +61,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 	return &backend{
 		storage: conf.Storage, logger: logger, system: system,
 		limit:           loginlimit.New(loginlimit.Config{}),
-		roles:           map[string]*role{},
+		roles:           newRoleStore(conf.Storage),
 		verifierOptions: func(*jwtverify.Config) {},
 	}
 }

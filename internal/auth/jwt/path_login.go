@@ -44,7 +44,7 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 	if name == "" {
 		return nil, errMissingRole
 	}
-	r, err := b.role(ctx, name)
+	r, err := b.roles.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
 	if name == "" {
 		return logical.InvalidRequest("the token names no role; log in again")
 	}
-	r, err := b.role(ctx, name)
+	r, err := b.roles.Get(ctx, name)
 	if err != nil {
 		return err
 	}

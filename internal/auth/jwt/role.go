@@ -1,12 +1,9 @@
 package jwt
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/auth/roles"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/tokenutil"
 )
@@ -45,59 +42,15 @@ type role struct {
 	tokenutil.Params
 }
 
-// role returns the named role from the cache, filling it from storage on a
-// miss, or nil when there is none. The role returned is shared: read it,
-// never change it.
-func (b *backend) role(ctx context.Context, name string) (*role, error) {
-	b.cacheMu.RLock()
-	r := b.roles[name]
-	b.cacheMu.RUnlock()
-	if r != nil {
-		return r, nil
-	}
-	b.roleMu.RLock()
-	defer b.roleMu.RUnlock()
-	r, err := b.loadRole(ctx, name)
-	if err != nil || r == nil {
-		return nil, err
-	}
-	b.cacheRole(name, r)
-	return r, nil
-}
-
-// cacheRole remembers r (nil forgets the name); callers hold roleMu.
-func (b *backend) cacheRole(name string, r *role) {
-	b.cacheMu.Lock()
-	defer b.cacheMu.Unlock()
-	if r == nil {
-		delete(b.roles, name)
-		return
-	}
-	b.roles[name] = r
-}
-
-// loadRole reads the named role from storage into a fresh value, or nil
-// when there is none. Numbers in bound_claims stay json.Number, so they
-// compare exactly with claims.
-func (b *backend) loadRole(ctx context.Context, name string) (*role, error) {
-	e, err := b.storage.Get(ctx, rolePrefix+name)
-	if err != nil || e == nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(e.Value))
-	dec.UseNumber()
-	var r role
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("decode role %q: %w", name, err)
-	}
-	if r.BoundClaimsType == "" {
-		r.BoundClaimsType = boundClaimsString
-	}
-	return &r, nil
-}
-
-func (b *backend) saveRole(ctx context.Context, name string, r *role) error {
-	return logical.PutJSON(ctx, b.storage, rolePrefix+name, r)
+// newRoleStore returns the store of the mount's roles in storage. Numbers
+// in bound_claims stay json.Number, so they compare exactly with claims.
+func newRoleStore(storage logical.Storage) *roles.Store[role] {
+	return roles.NewStore(storage, rolePrefix, func(_ string, r *role) error {
+		if r.BoundClaimsType == "" {
+			r.BoundClaimsType = boundClaimsString
+		}
+		return nil
+	})
 }
 
 // describe is the read view of r, in Vault's shape.

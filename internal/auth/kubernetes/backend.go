@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/auth/roles"
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/jwtverify"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -34,12 +35,8 @@ type backend struct {
 	// loadMu serialises loading the state and writing the config, so a
 	// login never rebuilds over a fresher write.
 	loadMu sync.Mutex
-	// roleMu serialises role changes (held for writing) against logins
-	// that fill the cache from storage (held for reading).
-	roleMu sync.RWMutex
-	// roles caches stored roles by name, read-only; misses are not cached.
-	cacheMu sync.RWMutex
-	roles   map[string]*role
+	// roles are the mount's roles, cached for logins.
+	roles *roles.Store[role]
 }
 
 // Factory builds a kubernetes backend. It keeps the config and roles in
@@ -70,7 +67,7 @@ func newBackend(conf *logical.BackendConfig, localDir string) *backend {
 		localToken:      newLocalFile(localDir, "token", time.Now),
 		localCA:         newLocalFile(localDir, "ca.crt", time.Now),
 		verifierOptions: func(*jwtverify.Config) {},
-		roles:           map[string]*role{},
+		roles:           newRoleStore(conf.Storage),
 	}
 }
 

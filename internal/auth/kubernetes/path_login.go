@@ -48,7 +48,7 @@ func (b *backend) login(ctx context.Context, req *logical.Request, d *framework.
 	case token == "":
 		return nil, errMissingJWT
 	}
-	r, err := b.role(ctx, name)
+	r, err := b.roles.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (b *backend) renewAuth(ctx context.Context, req *logical.Request) error {
 	}
 	m := req.Auth.Metadata
 	name := m["role"]
-	r, err := b.role(ctx, name)
+	r, err := b.roles.Get(ctx, name)
 	if err != nil {
 		return err
 	}

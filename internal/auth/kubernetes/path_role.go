@@ -29,106 +29,18 @@ func roleFields() map[string]*framework.FieldSchema {
 }
 
 func (b *backend) rolePaths() []*framework.Path {
-	return []*framework.Path{
-		{
-			Pattern:    "role" + framework.OptionalTrailingSlash,
-			Operations: map[logical.Operation]framework.OperationFunc{logical.ListOperation: b.listRoles},
-			Help:       "List the roles.",
-		},
-		{
-			Pattern: "role/" + framework.GenericNameRegex("name"),
-			Fields:  roleFields(),
-			Operations: map[logical.Operation]framework.OperationFunc{
-				logical.ReadOperation:   b.readRole,
-				logical.CreateOperation: b.writeRole,
-				logical.UpdateOperation: b.writeRole,
-				logical.DeleteOperation: b.deleteRole,
-			},
-			ExistenceCheck: b.roleExists,
-			Help:           "Create, read, update or delete a role: which service accounts may log in, and the token they get.",
-		},
-	}
-}
-
-// roleName accepts a role name in a role path only when it is already lower
-// case: rewriting it after authorisation would let a caller reach a role
-// the policy denies by respelling it. Logins lower-case it.
-func roleName(d *framework.FieldData) (string, error) {
-	name := d.String("name")
-	if l := strings.ToLower(name); l != name {
-		return "", logical.InvalidRequest("role names are lower case in role paths: use %q", l)
-	}
-	return name, nil
-}
-
-func (b *backend) roleExists(ctx context.Context, _ *logical.Request, d *framework.FieldData) (bool, error) {
-	name, err := roleName(d)
-	if err != nil {
-		return false, err
-	}
-	r, err := b.loadRole(ctx, name)
-	return r != nil, err
-}
-
-// listRoles answers (nil, nil), a 404 as in Vault, when there are none.
-func (b *backend) listRoles(ctx context.Context, _ *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	keys, err := b.storage.List(ctx, rolePrefix)
-	if err != nil || len(keys) == 0 {
-		return nil, err
-	}
-	return logical.DataResponse(map[string]any{"keys": keys}), nil
-}
-
-func (b *backend) readRole(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name, err := roleName(d)
-	if err != nil {
-		return nil, err
-	}
-	r, err := b.loadRole(ctx, name)
-	if err != nil || r == nil {
-		return nil, err
-	}
-	return logical.DataResponse(r.describe()), nil
-}
-
-func (b *backend) deleteRole(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name, err := roleName(d)
-	if err != nil {
-		return nil, err
-	}
-	b.roleMu.Lock()
-	defer b.roleMu.Unlock()
-	if err := b.storage.Delete(ctx, rolePrefix+name); err != nil {
-		return nil, err
-	}
-	b.cacheRole(name, nil)
-	return nil, nil
+	return b.roles.Paths(roleFields(), (*role).describe, b.writeRole,
+		"Create, read, update or delete a role: which service accounts may log in, and the token they get.")
 }
 
 // writeRole creates a role or changes the fields the request sets on an
 // existing one, then checks the whole role. Nothing is stored when a check
 // fails.
-func (b *backend) writeRole(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name, err := roleName(d)
+func (b *backend) writeRole(ctx context.Context, name string, d *framework.FieldData) (*logical.Response, error) {
+	r, err := b.roles.Write(ctx, name, func(r *role) error { return r.apply(d) })
 	if err != nil {
 		return nil, err
 	}
-	b.roleMu.Lock()
-	defer b.roleMu.Unlock()
-	r, err := b.loadRole(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		r = &role{AliasNameSource: aliasUID}
-	}
-	if err := r.apply(d); err != nil {
-		return nil, err
-	}
-	if err := logical.PutJSON(ctx, b.storage, rolePrefix+name, r); err != nil {
-		return nil, err
-	}
-	b.cacheRole(name, r)
 	resp := &logical.Response{}
 	if r.Audience == "" {
 		resp.AddWarning("This role does not have an audience configured. Set one (and request tokens for it) so that tokens meant for other services are not accepted.")

@@ -1,9 +1,9 @@
 package kubernetes
 
 import (
-	"context"
 	"fmt"
 
+	"github.com/cofferhq/coffer/internal/auth/roles"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/tokenutil"
 )
@@ -30,54 +30,21 @@ type role struct {
 	selector *selector
 }
 
-// role returns the named role from the cache, filling it from storage on a
-// miss, or nil when there is none. The role returned is shared: read it,
-// never change it.
-func (b *backend) role(ctx context.Context, name string) (*role, error) {
-	b.cacheMu.RLock()
-	r := b.roles[name]
-	b.cacheMu.RUnlock()
-	if r != nil {
-		return r, nil
-	}
-	b.roleMu.RLock()
-	defer b.roleMu.RUnlock()
-	r, err := b.loadRole(ctx, name)
-	if err != nil || r == nil {
-		return nil, err
-	}
-	b.cacheRole(name, r)
-	return r, nil
-}
-
-// cacheRole remembers r (nil forgets the name).
-func (b *backend) cacheRole(name string, r *role) {
-	b.cacheMu.Lock()
-	defer b.cacheMu.Unlock()
-	if r == nil {
-		delete(b.roles, name)
-		return
-	}
-	b.roles[name] = r
-}
-
-// loadRole reads the named role from storage into a fresh value, or nil
-// when there is none.
-func (b *backend) loadRole(ctx context.Context, name string) (*role, error) {
-	var r role
-	found, err := logical.GetJSON(ctx, b.storage, rolePrefix+name, &r)
-	if err != nil || !found {
-		return nil, err
-	}
-	if r.AliasNameSource == "" {
-		r.AliasNameSource = aliasUID
-	}
-	if r.NamespaceSelector != "" {
-		if r.selector, err = parseSelector(r.NamespaceSelector); err != nil {
-			return nil, fmt.Errorf("role %q: stored selector: %w", name, err)
+// newRoleStore returns the store of the mount's roles in storage.
+func newRoleStore(storage logical.Storage) *roles.Store[role] {
+	return roles.NewStore(storage, rolePrefix, func(_ string, r *role) error {
+		if r.AliasNameSource == "" {
+			r.AliasNameSource = aliasUID
 		}
-	}
-	return &r, nil
+		if r.NamespaceSelector == "" {
+			return nil
+		}
+		var err error
+		if r.selector, err = parseSelector(r.NamespaceSelector); err != nil {
+			return fmt.Errorf("stored selector: %w", err)
+		}
+		return nil
+	})
 }
 
 // describe is the read view of r, in Vault's shape.
