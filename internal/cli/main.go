@@ -68,10 +68,32 @@ func newApp(e *env) *ucli.App {
 		},
 	}
 	app.Action = unknownCommand
+	ownHelpFlags(app)
 	for _, c := range app.Commands {
 		setUsageErrors(c)
 	}
 	return app
+}
+
+// ownHelpFlags gives the app its own -h and -v flags, and every command its
+// own -h (see setUsageErrors). urfave/cli v2 otherwise appends its one
+// package-level HelpFlag and VersionFlag to every app and command and writes
+// to them each time it parses flags: a data race whenever two CLIs run in
+// one process, as the tests run them. urfave still answers -h itself (it
+// looks the flag up by name); -v is answered by the flag's action.
+func ownHelpFlags(app *ucli.App) {
+	app.HideHelp, app.HideVersion = true, true
+	app.Flags = append(app.Flags, newHelpFlag(), &ucli.BoolFlag{
+		Name: "version", Aliases: []string{"v"}, Usage: "print the version",
+		Action: func(c *ucli.Context, _ bool) error {
+			ucli.ShowVersion(c)
+			return &exitError{code: exitOK}
+		},
+	})
+}
+
+func newHelpFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
 }
 
 // unknownCommand is the action of the app and of every command group: with
@@ -106,10 +128,11 @@ func helpCommand() *ucli.Command {
 
 // setUsageErrors makes bad flags exit 1 with one line of explanation on
 // every command, instead of urfave's default of printing the whole help.
-// It also keeps urfave's shared help command off every command (see
-// helpCommand).
+// It also keeps urfave's shared help command and flag off every command
+// (see helpCommand and ownHelpFlags).
 func setUsageErrors(c *ucli.Command) {
-	c.HideHelpCommand = true
+	c.HideHelp, c.HideHelpCommand = true, true
+	c.Flags = append(c.Flags, newHelpFlag())
 	if c.OnUsageError == nil {
 		c.OnUsageError = func(ctx *ucli.Context, err error, _ bool) error {
 			return usageErrorf("%s\n\nRun \"%s -h\" for usage.", err, ctx.Command.HelpName)
