@@ -1,14 +1,10 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
 	"time"
-
-	"github.com/hashicorp/hcl/hcl/ast"
-	hclparser "github.com/hashicorp/hcl/hcl/parser"
 )
 
 // Agent defaults, applied by applyAgentDefaults and nowhere else. They are
@@ -183,12 +179,9 @@ type AgentCache struct {
 // ParseAgentFile reads and parses an agent configuration file, as
 // LoadFile does for the server's.
 func ParseAgentFile(path string) (*Agent, error) {
-	src, err := os.ReadFile(path)
+	src, err := readFile(path)
 	if err != nil {
-		return nil, &Error{File: path, Kind: ErrRead, Msg: fmt.Sprintf("cannot read configuration: %v", errors.Unwrap(err))}
-	}
-	if len(src) > maxConfigSize {
-		return nil, &Error{File: path, Kind: ErrInvalidValue, Msg: "configuration file is larger than 1 MiB"}
+		return nil, err
 	}
 	return ParseAgent(src, path)
 }
@@ -197,18 +190,9 @@ func ParseAgentFile(path string) (*Agent, error) {
 // messages, which name the key at fault and its line. Unknown keys are
 // errors. ParseAgent never panics and reads no file.
 func ParseAgent(src []byte, filename string) (*Agent, error) {
-	d := &decoder{file: filename}
-	file, err := parseAST(src)
+	d, list, err := parseTop(src, filename)
 	if err != nil {
-		var pe *hclparser.PosError
-		if errors.As(err, &pe) {
-			return nil, d.errorf(pe.Pos, ErrSyntax, "syntax error: %v", pe.Err)
-		}
-		return nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: " + err.Error()}
-	}
-	list, ok := file.Node.(*ast.ObjectList)
-	if !ok {
-		return nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: configuration is not an object"}
+		return nil, err
 	}
 	a := &Agent{}
 	if err := d.agentTop(a, list); err != nil {

@@ -19,12 +19,9 @@ const maxConfigSize = 1 << 20
 // LoadFile reads and parses the configuration file at path. Errors are
 // *Error values naming path and, where there is one, the line.
 func LoadFile(path string) (*Server, error) {
-	src, err := os.ReadFile(path)
+	src, err := readFile(path)
 	if err != nil {
-		return nil, &Error{File: path, Kind: ErrRead, Msg: fmt.Sprintf("cannot read configuration: %v", errors.Unwrap(err))}
-	}
-	if len(src) > maxConfigSize {
-		return nil, &Error{File: path, Kind: ErrInvalidValue, Msg: "configuration file is larger than 1 MiB"}
+		return nil, err
 	}
 	return Parse(src, path)
 }
@@ -33,18 +30,9 @@ func LoadFile(path string) (*Server, error) {
 // The result is validated and has every default applied. Parse never
 // panics, whatever src holds.
 func Parse(src []byte, filename string) (*Server, error) {
-	d := &decoder{file: filename}
-	file, err := parseAST(src)
+	d, list, err := parseTop(src, filename)
 	if err != nil {
-		var pe *hclparser.PosError
-		if errors.As(err, &pe) {
-			return nil, d.errorf(pe.Pos, ErrSyntax, "syntax error: %v", pe.Err)
-		}
-		return nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: " + err.Error()}
-	}
-	list, ok := file.Node.(*ast.ObjectList)
-	if !ok {
-		return nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: configuration is not an object"}
+		return nil, err
 	}
 	s := &Server{}
 	if err := d.top(s, list); err != nil {
@@ -55,6 +43,40 @@ func Parse(src []byte, filename string) (*Server, error) {
 	}
 	applyDefaults(s)
 	return s, nil
+}
+
+// readFile reads a configuration file (the server's or the agent's) of at
+// most maxConfigSize bytes. Errors are *Error values naming path.
+func readFile(path string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Kind: ErrRead, Msg: fmt.Sprintf("cannot read configuration: %v", errors.Unwrap(err))}
+	}
+	if len(src) > maxConfigSize {
+		return nil, &Error{File: path, Kind: ErrInvalidValue, Msg: "configuration file is larger than 1 MiB"}
+	}
+	return src, nil
+}
+
+// parseTop parses configuration source (the server's or the agent's) into
+// its top-level list of keys, and returns the decoder whose errors name
+// filename. A syntax error is an *Error of kind ErrSyntax, with its line
+// when the parser knows it.
+func parseTop(src []byte, filename string) (*decoder, *ast.ObjectList, error) {
+	d := &decoder{file: filename}
+	file, err := parseAST(src)
+	if err != nil {
+		var pe *hclparser.PosError
+		if errors.As(err, &pe) {
+			return nil, nil, d.errorf(pe.Pos, ErrSyntax, "syntax error: %v", pe.Err)
+		}
+		return nil, nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: " + err.Error()}
+	}
+	list, ok := file.Node.(*ast.ObjectList)
+	if !ok {
+		return nil, nil, &Error{File: filename, Kind: ErrSyntax, Msg: "syntax error: configuration is not an object"}
+	}
+	return d, list, nil
 }
 
 // parseAST parses HCL or JSON without panicking, naming the problem in
