@@ -45,9 +45,10 @@ type Broker struct {
 	logger     *slog.Logger
 	disableAPI bool
 
-	mu      sync.Mutex // serialises changes to the table
+	mu      sync.Mutex // serialises changes to the table and the headers
 	table   []Config
 	devices atomic.Pointer[[]*device]
+	headers atomic.Pointer[HeaderConfig]
 }
 
 // Open loads the device table from storage, applies the declared devices
@@ -62,6 +63,9 @@ func Open(ctx context.Context, conf BrokerConfig) (*Broker, error) {
 	b.devices.Store(&[]*device{})
 	if _, err := logical.GetJSON(ctx, b.storage, tableKey, &b.table); err != nil {
 		return nil, fmt.Errorf("read the audit device table: %w", err)
+	}
+	if err := b.loadHeaders(ctx); err != nil {
+		return nil, err
 	}
 	changed, err := b.applyDeclared(ctx, conf.Declared)
 	if err != nil {
@@ -319,27 +323,37 @@ func (b *Broker) ChainKey(ctx context.Context, path string) ([]byte, error) {
 // it returns ErrAllDevicesFailed and the request must not be served.
 // Every device failure goes to the server log.
 func (b *Broker) LogRequest(ctx context.Context, in *Input) error {
-	return b.log(ctx, in, (*formatter).request, "request")
+	return b.log(ctx, in, (*formatter).appendRequest, "request")
 }
 
 // LogResponse records the response line of in, with the same rule.
 func (b *Broker) LogResponse(ctx context.Context, in *Input) error {
-	return b.log(ctx, in, (*formatter).response, "response")
+	return b.log(ctx, in, (*formatter).appendResponse, "response")
 }
 
-func (b *Broker) log(ctx context.Context, in *Input, format func(*formatter, *Input, time.Time) ([]byte, error), kind string) error {
+// lineBufs are the buffers lines are formatted into; a sink copies what
+// it keeps, so a buffer is reused as soon as the line is recorded.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+type appendFunc func(*formatter, []byte, *Input, *HeaderConfig, time.Time) []byte
+
+func (b *Broker) log(ctx context.Context, in *Input, format appendFunc, kind string) error {
 	devs := *b.devices.Load()
 	if len(devs) == 0 {
 		return nil
 	}
 	now := time.Now()
+	hdr := b.headers.Load()
+	bp := lineBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			lineBufs.Put(bp)
+		}
+	}()
 	ok := 0
 	for _, d := range devs {
-		line, err := format(d.fmt, in, now)
-		if err == nil {
-			err = d.sink.Write(ctx, line)
-		}
-		if err != nil {
+		*bp = format(d.fmt, (*bp)[:0], in, hdr, now)
+		if err := d.sink.Write(ctx, *bp); err != nil {
 			d.failures.Add(1)
 			telemetry.AuditFailure(ctx, d.conf.Type)
 			b.logger.Error("audit device failed to record a "+kind, "path", d.conf.Path, "type", d.conf.Type, "request_id", in.Request.ID, "error", err.Error())

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"hash"
 	"io"
 	"os"
 	"strconv"
@@ -46,20 +44,21 @@ type chain struct {
 
 func newChain(key []byte) *chain {
 	k := append([]byte(nil), key...)
-	return &chain{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	return &chain{pool: sync.Pool{New: func() any { return &hasher{h: hmac.New(sha256.New, k)} }}}
 }
 
 func (c *chain) started() bool { return c.state.set }
 
 // sum returns "hmac-sha256:<hex>" of line.
 func (c *chain) sum(line []byte) string {
-	h := c.pool.Get().(hash.Hash)
-	h.Reset()
-	_, _ = h.Write(line)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
+	h := c.pool.Get().(*hasher)
+	h.h.Reset()
+	_, _ = h.h.Write(line)
+	h.h.Sum(h.sum[:0])
+	var b [hashLen]byte
+	out := string(appendSum(b[:0], &h.sum))
 	c.pool.Put(h)
-	return hashPrefix + hex.EncodeToString(out[:])
+	return out
 }
 
 func (c *chain) genesis() string { return c.sum([]byte(genesisInput)) }
@@ -81,7 +80,7 @@ type checkpointInfo struct {
 // checkpoint each time the count reaches a multiple of interval and one
 // for reason (when not empty) at the end; it returns the new state
 // without adopting it, so that a failed write leaves the chain unchanged.
-func (c *chain) extend(buf []byte, lines [][]byte, reason string, interval uint64) ([]byte, chainState) {
+func (c *chain) extend(buf []byte, lines *batch, reason string, interval uint64) ([]byte, chainState) {
 	st := c.state
 	if !st.set {
 		st = chainState{head: c.genesis(), set: true}
@@ -111,11 +110,13 @@ func (c *chain) extend(buf []byte, lines [][]byte, reason string, interval uint6
 	if st.count == 0 && reason == "" {
 		checkpoint("open")
 	}
-	for _, l := range lines {
-		add(l)
-		if interval > 0 && st.count%interval == 0 {
-			checkpoint("periodic")
-		}
+	if lines != nil {
+		lines.each(func(l []byte) {
+			add(l)
+			if interval > 0 && st.count%interval == 0 {
+				checkpoint("periodic")
+			}
+		})
 	}
 	if reason != "" {
 		checkpoint(reason)

@@ -186,7 +186,7 @@ func TestAppendHashed(t *testing.T) {
 			P string `json:"p"`
 		}{"pw"}}
 	var out map[string]any
-	if err := json.Unmarshal(appendHashed(nil, in, salt.Hash), &out); err != nil {
+	if err := json.Unmarshal(valueEnc{salt: salt}.append(nil, in, false), &out); err != nil {
 		t.Fatal(err)
 	}
 	if in["s"] != "secret" {
@@ -202,7 +202,7 @@ func TestAppendHashed(t *testing.T) {
 		t.Fatalf("struct, slice, map: %v", out)
 	}
 	var raw map[string]any
-	if err := json.Unmarshal(appendHashed(nil, map[string]any{"q": "a\"b\n<\x00é"}, nil), &raw); err != nil || raw["q"] != "a\"b\n<\x00é" {
+	if err := json.Unmarshal(valueEnc{}.append(nil, map[string]any{"q": "a\"b\n<\x00é"}, false), &raw); err != nil || raw["q"] != "a\"b\n<\x00é" {
 		t.Fatalf("raw escaping: %v %v", raw, err)
 	}
 	if !strings.HasPrefix(salt.Hash("x"), "hmac-sha256:") || salt.Hash("x") == NewSalt([]byte("other")).Hash("x") {

@@ -26,8 +26,9 @@ type Config struct {
 }
 
 // sink is where a device's lines go. Write must be safe for concurrent
-// use and return only once the line is recorded (or failed); Reopen opens
-// files again (log rotation), Close flushes and releases.
+// use and return only once the line is recorded (or failed), and must not
+// keep line once it returns (the caller reuses it); Reopen opens files
+// again (log rotation), Close flushes and releases.
 type sink interface {
 	Write(ctx context.Context, line []byte) error
 	Reopen() error

@@ -1,7 +1,7 @@
 package audit
 
 import (
-	"encoding/json"
+	"crypto/sha256"
 	"net"
 	"strconv"
 	"time"
@@ -28,184 +28,307 @@ type Input struct {
 	// MountPoint, MountType and MountAccessor name the mount the request
 	// was routed to, when it was.
 	MountPoint, MountType, MountAccessor string
+	// NonHMACRequestKeys and NonHMACResponseKeys are the mount's
+	// audit_non_hmac_request_keys and …_response_keys: the data keys
+	// whose strings are written in the clear.
+	NonHMACRequestKeys, NonHMACResponseKeys []string
 	// Response and Err are the answer, for the response entry.
 	Response *logical.Response
 	Err      error
 }
 
-// The JSON shapes of Vault's audit entries: one "request" line and one
-// "response" line per request.
-type entry struct {
-	Time     string         `json:"time"`
-	Type     string         `json:"type"`
-	Auth     *authEntry     `json:"auth,omitempty"`
-	Request  *requestEntry  `json:"request,omitempty"`
-	Response *responseEntry `json:"response,omitempty"`
-	Error    string         `json:"error,omitempty"`
-}
-
-type authEntry struct {
-	ClientToken      string            `json:"client_token,omitempty"`
-	Accessor         string            `json:"accessor,omitempty"`
-	DisplayName      string            `json:"display_name,omitempty"`
-	Policies         []string          `json:"policies,omitempty"`
-	TokenPolicies    []string          `json:"token_policies,omitempty"`
-	IdentityPolicies []string          `json:"identity_policies,omitempty"`
-	Metadata         map[string]string `json:"metadata,omitempty"`
-	EntityID         string            `json:"entity_id,omitempty"`
-	TokenType        string            `json:"token_type,omitempty"`
-	TokenTTL         int64             `json:"token_ttl,omitempty"`
-	TokenIssueTime   string            `json:"token_issue_time,omitempty"`
-	NumUses          int               `json:"num_uses,omitempty"`
-}
-
-type namespaceEntry struct {
-	ID string `json:"id"`
-}
-
-type requestEntry struct {
-	ID                  string          `json:"id,omitempty"`
-	Operation           string          `json:"operation"`
-	MountPoint          string          `json:"mount_point,omitempty"`
-	MountType           string          `json:"mount_type,omitempty"`
-	MountAccessor       string          `json:"mount_accessor,omitempty"`
-	ClientToken         string          `json:"client_token,omitempty"`
-	ClientTokenAccessor string          `json:"client_token_accessor,omitempty"`
-	Namespace           namespaceEntry  `json:"namespace"`
-	Path                string          `json:"path"`
-	Data                json.RawMessage `json:"data,omitempty"`
-	RemoteAddress       string          `json:"remote_address,omitempty"`
-	RemotePort          int             `json:"remote_port,omitempty"`
-	WrapTTL             int64           `json:"wrap_ttl,omitempty"`
-}
-
-type secretEntry struct {
-	LeaseID string `json:"lease_id"`
-}
-
-type wrapEntry struct {
-	TTL             int64  `json:"ttl"`
-	Token           string `json:"token"`
-	Accessor        string `json:"accessor"`
-	CreationTime    string `json:"creation_time"`
-	CreationPath    string `json:"creation_path"`
-	WrappedAccessor string `json:"wrapped_accessor,omitempty"`
-}
-
-type responseEntry struct {
-	MountPoint    string          `json:"mount_point,omitempty"`
-	MountType     string          `json:"mount_type,omitempty"`
-	MountAccessor string          `json:"mount_accessor,omitempty"`
-	Auth          *authEntry      `json:"auth,omitempty"`
-	Secret        *secretEntry    `json:"secret,omitempty"`
-	Data          json.RawMessage `json:"data,omitempty"`
-	WrapInfo      *wrapEntry      `json:"wrap_info,omitempty"`
-	Warnings      []string        `json:"warnings,omitempty"`
-}
-
-// formatter turns an Input into one device's JSON line.
+// formatter turns an Input into one device's JSON lines, shaped as Vault
+// writes its audit entries: one "request" line and one "response" line
+// per request. It appends the JSON by hand, field by field in the order
+// and with the omissions encoding/json gives the entry types of
+// entry_test.go, into a buffer the caller reuses: a line costs no
+// reflection and next to no allocation.
 type formatter struct {
 	salt         *Salt
 	prefix       string
 	hmacAccessor bool
 	logRaw       bool
 	elideList    bool
-	memo         *lineMemo
 }
 
-// hash HMACs s unless the device logs raw; the empty string stays empty.
-// The last few tokens and accessors hashed for one line are remembered:
-// a line names the caller's token and accessor twice.
-func (f *formatter) hash(s string) string {
-	if f.logRaw || s == "" {
-		return s
+// lineEnc writes one line. It remembers the last few tokens and accessors
+// it hashed: a line names the caller's token and accessor twice.
+type lineEnc struct {
+	f       *formatter
+	in      *Input
+	headers *HeaderConfig
+	buf     []byte
+	memo    struct {
+		in  [4]string
+		out [4][sha256.Size]byte
+		n   int
 	}
-	if f.memo != nil {
-		for i := range f.memo.n {
-			if f.memo.in[i] == s {
-				return f.memo.out[i]
-			}
+}
+
+// appendRequest appends the request line for in to buf.
+func (f *formatter) appendRequest(buf []byte, in *Input, hdr *HeaderConfig, now time.Time) []byte {
+	e := lineEnc{f: f, in: in, headers: hdr, buf: buf}
+	e.start("request", now)
+	e.close()
+	return e.buf
+}
+
+// appendResponse appends the response line for in to buf.
+func (f *formatter) appendResponse(buf []byte, in *Input, hdr *HeaderConfig, now time.Time) []byte {
+	e := lineEnc{f: f, in: in, headers: hdr, buf: buf}
+	e.start("response", now)
+	e.response()
+	e.close()
+	return e.buf
+}
+
+// start writes the prefix, time, type, auth and request of a line.
+func (e *lineEnc) start(typ string, now time.Time) {
+	e.buf = append(e.buf, e.f.prefix...)
+	e.buf = append(e.buf, `{"time":"`...)
+	e.buf = now.UTC().AppendFormat(e.buf, time.RFC3339Nano)
+	e.buf = append(e.buf, `","type":"`...)
+	e.buf = append(e.buf, typ...)
+	e.buf = append(e.buf, '"')
+	if e.in.Auth != nil {
+		e.buf = append(e.buf, `,"auth":`...)
+		e.auth(e.in.Auth, true)
+	}
+	e.buf = append(e.buf, `,"request":`...)
+	e.request()
+}
+
+// close writes the error and ends the line.
+func (e *lineEnc) close() {
+	if e.in.Err != nil {
+		if msg := e.in.Err.Error(); msg != "" {
+			e.buf = appendJSONString(append(e.buf, `,"error":`...), msg)
 		}
 	}
-	h := f.salt.Hash(s)
-	if m := f.memo; m != nil && m.n < len(m.in) {
-		m.in[m.n], m.out[m.n] = s, h
+	e.buf = append(e.buf, '}')
+}
+
+// field writes ,"name":"value" (or {"name":"value" first).
+func (e *lineEnc) field(first bool, name, value string) {
+	if !first {
+		e.buf = append(e.buf, ',')
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, `":`...)
+	e.buf = appendJSONString(e.buf, value)
+}
+
+// optField writes a string field unless it is empty.
+func (e *lineEnc) optField(name, value string) {
+	if value != "" {
+		e.field(false, name, value)
+	}
+}
+
+func (e *lineEnc) intField(name string, n int64) {
+	e.buf = append(e.buf, `,"`...)
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, `":`...)
+	e.buf = strconv.AppendInt(e.buf, n, 10)
+}
+
+func (e *lineEnc) listField(name string, l []string) {
+	if len(l) == 0 {
+		return
+	}
+	e.buf = append(e.buf, `,"`...)
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, `":[`...)
+	for i, s := range l {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.buf = appendJSONString(e.buf, s)
+	}
+	e.buf = append(e.buf, ']')
+}
+
+// hashedField writes a token or an accessor field, HMAC'd unless the
+// device logs raw (or hash is false), omitted when empty unless always.
+func (e *lineEnc) hashedField(name, value string, hash, always bool) {
+	if value == "" && !always {
+		return
+	}
+	e.buf = append(e.buf, `,"`...)
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, `":`...)
+	if !hash || e.f.logRaw || value == "" {
+		e.buf = appendJSONString(e.buf, value)
+		return
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = appendSum(e.buf, e.sum(value))
+	e.buf = append(e.buf, '"')
+}
+
+// sum returns the HMAC of s, remembered for the rest of the line.
+func (e *lineEnc) sum(s string) *[sha256.Size]byte {
+	m := &e.memo
+	for i := range m.n {
+		if m.in[i] == s {
+			return &m.out[i]
+		}
+	}
+	i := m.n
+	if i == len(m.in) {
+		i = len(m.in) - 1
+	} else {
 		m.n++
 	}
-	return h
+	m.in[i] = s
+	e.f.salt.sumString(s, &m.out[i])
+	return &m.out[i]
 }
 
-// lineMemo remembers the HMACs of a line's tokens and accessors.
-type lineMemo struct {
-	in, out [4]string
-	n       int
-}
-
-// forLine returns a copy of f that remembers hashes for one line.
-func (f *formatter) forLine() *formatter {
-	c := *f
-	c.memo = &lineMemo{}
-	return &c
-}
-
-func (f *formatter) accessor(s string) string {
-	if !f.hmacAccessor {
-		return s
+// auth describes a token; caller adds the caller's TTL and issue time
+// from the Input.
+func (e *lineEnc) auth(a *logical.Auth, caller bool) {
+	n := len(e.buf)
+	e.buf = append(e.buf, '{')
+	e.hashedField("client_token", a.ClientToken, true, false)
+	e.hashedField("accessor", a.Accessor, e.f.hmacAccessor, false)
+	e.optField("display_name", a.DisplayName)
+	e.listField("policies", a.Policies)
+	e.listField("token_policies", a.TokenPolicies)
+	e.listField("identity_policies", a.IdentityPolicies)
+	if len(a.Metadata) > 0 {
+		e.buf = append(e.buf, `,"metadata":{`...)
+		for i, k := range sortedKeys(a.Metadata) {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.buf = append(appendJSONString(e.buf, k), ':')
+			e.buf = appendJSONString(e.buf, a.Metadata[k])
+		}
+		e.buf = append(e.buf, '}')
 	}
-	return f.hash(s)
+	e.optField("entity_id", a.EntityID)
+	e.optField("token_type", a.TokenType)
+	ttl := int64(a.LeaseDuration.Seconds())
+	if caller {
+		ttl = int64(e.in.TokenTTL.Seconds())
+	}
+	if ttl != 0 {
+		e.intField("token_ttl", ttl)
+	}
+	if caller && !e.in.TokenIssueTime.IsZero() {
+		e.optField("token_issue_time", e.in.TokenIssueTime.UTC().Format(time.RFC3339))
+	}
+	if a.NumUses != 0 {
+		e.intField("num_uses", int64(a.NumUses))
+	}
+	e.fixFirst(n)
+	e.buf = append(e.buf, '}')
 }
 
-func (f *formatter) data(m map[string]any) json.RawMessage {
+// fixFirst drops the comma the first field of the object opened at n
+// was written with.
+func (e *lineEnc) fixFirst(n int) {
+	if len(e.buf) > n+1 && e.buf[n+1] == ',' {
+		e.buf = append(e.buf[:n+1], e.buf[n+2:]...)
+	}
+}
+
+func (e *lineEnc) operation() logical.Operation {
+	if e.in.Operation != "" {
+		return e.in.Operation
+	}
+	return e.in.Request.Operation
+}
+
+// mount writes the mount fields a request and a response share.
+func (e *lineEnc) mount() {
+	e.optField("mount_point", e.in.MountPoint)
+	e.optField("mount_type", e.in.MountType)
+	e.optField("mount_accessor", e.in.MountAccessor)
+}
+
+func (e *lineEnc) request() {
+	req := e.in.Request
+	n := len(e.buf)
+	e.buf = append(e.buf, '{')
+	e.optField("id", req.ID)
+	e.field(false, "operation", string(e.operation()))
+	e.mount()
+	e.hashedField("client_token", req.ClientToken, true, false)
+	if e.in.Auth != nil {
+		e.hashedField("client_token_accessor", e.in.Auth.Accessor, e.f.hmacAccessor, false)
+	}
+	e.buf = append(e.buf, `,"namespace":{"id":"root"}`...)
+	e.field(false, "path", req.Path)
+	if len(req.Data) > 0 {
+		e.buf = append(e.buf, `,"data":`...)
+		e.buf = e.f.values(e.in.NonHMACRequestKeys).appendData(e.buf, req.Data)
+	}
+	if host, port, err := net.SplitHostPort(req.RemoteAddr); err == nil {
+		e.optField("remote_address", host)
+		if p, _ := strconv.Atoi(port); p != 0 {
+			e.intField("remote_port", int64(p))
+		}
+	} else {
+		e.optField("remote_address", req.RemoteAddr)
+	}
+	if ttl := int64(req.WrapTTL.Seconds()); ttl != 0 {
+		e.intField("wrap_ttl", ttl)
+	}
+	e.requestHeaders()
+	e.fixFirst(n)
+	e.buf = append(e.buf, '}')
+}
+
+// values is the encoder of a line's data, clear naming the keys whose
+// strings are not hashed.
+func (f *formatter) values(clear []string) valueEnc {
 	if f.logRaw {
-		return hashedData(m, nil)
+		return valueEnc{}
 	}
-	return hashedData(m, f.salt.Hash)
+	return valueEnc{salt: f.salt, clear: clear}
 }
 
-// request returns the request line for in.
-func (f *formatter) request(in *Input, now time.Time) ([]byte, error) {
-	f = f.forLine()
-	e := entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "request", Auth: f.auth(in.Auth, in), Request: f.requestEntry(in)}
-	if in.Err != nil {
-		e.Error = in.Err.Error()
-	}
-	return f.encode(&e)
-}
-
-// response returns the response line for in.
-func (f *formatter) response(in *Input, now time.Time) ([]byte, error) {
-	f = f.forLine()
-	e := entry{Time: now.UTC().Format(time.RFC3339Nano), Type: "response", Auth: f.auth(in.Auth, in), Request: f.requestEntry(in)}
-	if in.Err != nil {
-		e.Error = in.Err.Error()
-	}
-	r := &responseEntry{MountPoint: in.MountPoint, MountType: in.MountType, MountAccessor: in.MountAccessor}
-	if resp := in.Response; resp != nil {
-		r.Warnings = resp.Warnings
+func (e *lineEnc) response() {
+	e.buf = append(e.buf, `,"response":`...)
+	n := len(e.buf)
+	e.buf = append(e.buf, '{')
+	e.mount()
+	if resp := e.in.Response; resp != nil {
 		if resp.Auth != nil {
-			r.Auth = f.auth(resp.Auth, nil)
+			e.buf = append(e.buf, `,"auth":`...)
+			e.auth(resp.Auth, false)
 		}
 		if resp.Secret != nil {
-			r.Secret = &secretEntry{LeaseID: resp.Secret.LeaseID}
+			e.buf = append(e.buf, `,"secret":{"lease_id":`...)
+			e.buf = append(appendJSONString(e.buf, resp.Secret.LeaseID), '}')
 		}
-		if resp.WrapInfo != nil {
-			w := resp.WrapInfo
-			r.WrapInfo = &wrapEntry{
-				TTL: int64(w.TTL.Seconds()), Token: f.hash(w.Token), Accessor: f.accessor(w.Accessor),
-				CreationTime: w.CreationTime.UTC().Format(time.RFC3339Nano), CreationPath: w.CreationPath,
-				WrappedAccessor: f.accessor(w.WrappedAccessor),
-			}
+		if data := e.elide(resp.Data); len(data) > 0 {
+			e.buf = append(e.buf, `,"data":`...)
+			e.buf = e.f.values(e.in.NonHMACResponseKeys).appendData(e.buf, data)
 		}
-		r.Data = f.data(f.elide(in, resp.Data))
+		if w := resp.WrapInfo; w != nil {
+			e.buf = append(e.buf, `,"wrap_info":{"ttl":`...)
+			e.buf = strconv.AppendInt(e.buf, int64(w.TTL.Seconds()), 10)
+			e.hashedField("token", w.Token, true, true)
+			e.hashedField("accessor", w.Accessor, e.f.hmacAccessor, true)
+			e.field(false, "creation_time", w.CreationTime.UTC().Format(time.RFC3339Nano))
+			e.field(false, "creation_path", w.CreationPath)
+			e.hashedField("wrapped_accessor", w.WrappedAccessor, e.f.hmacAccessor, false)
+			e.buf = append(e.buf, '}')
+		}
+		e.listField("warnings", resp.Warnings)
 	}
-	e.Response = r
-	return f.encode(&e)
+	e.fixFirst(n)
+	e.buf = append(e.buf, '}')
 }
 
 // elide replaces the keys of a list response by their number, when the
 // device asks for it.
-func (f *formatter) elide(in *Input, data map[string]any) map[string]any {
-	if !f.elideList || f.operation(in) != logical.ListOperation || data == nil {
+func (e *lineEnc) elide(data map[string]any) map[string]any {
+	if !e.f.elideList || e.operation() != logical.ListOperation || data == nil {
 		return data
 	}
 	out := make(map[string]any, len(data))
@@ -226,60 +349,30 @@ func (f *formatter) elide(in *Input, data map[string]any) map[string]any {
 	return out
 }
 
-func (f *formatter) operation(in *Input) logical.Operation {
-	if in.Operation != "" {
-		return in.Operation
+// requestHeaders writes the request headers the server audits
+// (sys/config/auditing/request-headers), HMAC'd where configured so.
+func (e *lineEnc) requestHeaders() {
+	h := e.headers
+	if h == nil || len(h.names) == 0 || len(e.in.Request.Headers) == 0 {
+		return
 	}
-	return in.Request.Operation
-}
-
-func (f *formatter) requestEntry(in *Input) *requestEntry {
-	req := in.Request
-	r := &requestEntry{
-		ID: req.ID, Operation: string(f.operation(in)), MountPoint: in.MountPoint, MountType: in.MountType,
-		MountAccessor: in.MountAccessor, ClientToken: f.hash(req.ClientToken), Namespace: namespaceEntry{ID: "root"},
-		Path: req.Path, Data: f.data(req.Data), WrapTTL: int64(req.WrapTTL.Seconds()),
-	}
-	if in.Auth != nil {
-		r.ClientTokenAccessor = f.accessor(in.Auth.Accessor)
-	}
-	if host, port, err := net.SplitHostPort(req.RemoteAddr); err == nil {
-		r.RemoteAddress = host
-		r.RemotePort, _ = strconv.Atoi(port)
-	} else {
-		r.RemoteAddress = req.RemoteAddr
-	}
-	return r
-}
-
-// auth describes a token; in, when not nil, adds the caller's TTL and
-// issue time.
-func (f *formatter) auth(a *logical.Auth, in *Input) *authEntry {
-	if a == nil {
-		return nil
-	}
-	e := &authEntry{
-		ClientToken: f.hash(a.ClientToken), Accessor: f.accessor(a.Accessor), DisplayName: a.DisplayName,
-		Policies: a.Policies, TokenPolicies: a.TokenPolicies, IdentityPolicies: a.IdentityPolicies,
-		Metadata: a.Metadata, EntityID: a.EntityID, TokenType: a.TokenType, NumUses: a.NumUses,
-		TokenTTL: int64(a.LeaseDuration.Seconds()),
-	}
-	if in != nil {
-		e.TokenTTL = int64(in.TokenTTL.Seconds())
-		if !in.TokenIssueTime.IsZero() {
-			e.TokenIssueTime = in.TokenIssueTime.UTC().Format(time.RFC3339)
+	first := true
+	for _, name := range h.names {
+		vals := e.in.Request.Headers.Values(name)
+		if len(vals) == 0 {
+			continue
 		}
+		if first {
+			e.buf = append(e.buf, `,"headers":{`...)
+			first = false
+		} else {
+			e.buf = append(e.buf, ',')
+		}
+		e.buf = append(appendJSONString(e.buf, name), ':')
+		plain := !h.hmac[name] || e.f.logRaw
+		e.buf = valueEnc{salt: e.f.salt}.append(e.buf, vals, plain)
 	}
-	return e
-}
-
-func (f *formatter) encode(e *entry) ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
+	if !first {
+		e.buf = append(e.buf, '}')
 	}
-	if f.prefix == "" {
-		return b, nil
-	}
-	return append([]byte(f.prefix), b...), nil
 }

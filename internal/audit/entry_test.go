@@ -69,10 +69,7 @@ func TestFormatterOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := f.response(in, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := f.appendResponse(nil, in, nil, time.Now())
 			var e map[string]any
 			if err := json.Unmarshal(b[strings.IndexByte(string(b), '{'):], &e); err != nil || e["type"] != "response" {
 				t.Fatalf("%v %s", err, b)
@@ -105,13 +102,10 @@ func BenchmarkFormatKVRead(b *testing.B) {
 		}},
 	}
 	now := time.Now()
+	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := f.request(in, now); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := f.response(in, now); err != nil {
-			b.Fatal(err)
-		}
+		buf = f.appendRequest(buf[:0], in, nil, now)
+		buf = f.appendResponse(buf[:0], in, nil, now)
 	}
 }

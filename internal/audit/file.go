@@ -69,7 +69,7 @@ func newFileSink(o options, chainKey []byte, hooks sinkHooks) (sink, error) {
 		return nil, err
 	}
 	s := &fileSink{path: path, mode: mode, interval: uint64(interval), hooks: hooks, syncEvery: syncEvery,
-		syncWake: make(chan struct{}, 1), stop: make(chan struct{}), cur: &batch{done: make(chan struct{})}}
+		syncWake: make(chan struct{}, 1), stop: make(chan struct{}), cur: newBatch(nil)}
 	if chained {
 		s.chain = newChain(chainKey)
 	}
@@ -81,20 +81,45 @@ func newFileSink(o options, chainKey []byte, hooks sinkHooks) (sink, error) {
 	return s, nil
 }
 
-// batch is the lines that wait to be written, and how they fared.
+// batch is the lines that wait to be written, copied end to end into
+// one buffer, and how they fared.
 type batch struct {
-	lines [][]byte
-	done  chan struct{}
-	err   error
+	buf  []byte
+	ends []int
+	done chan struct{}
+	err  error
 }
 
-// fileSink appends lines to a file. Callers queue their line under mu; the
-// one that finds no write in progress chains the whole batch (one HMAC per
-// line), writes it with one write call and acknowledges it; a syncer
-// goroutine fsyncs after batches (at most once per fsync_interval), never
-// per line. A line is
-// acknowledged once the kernel has it (it survives the process), and is
-// on disk one fsync later.
+// newBatch returns an empty batch, reusing the buffers of old (a batch
+// written, whose waiters no longer read anything but done and err).
+func newBatch(old *batch) *batch {
+	b := &batch{done: make(chan struct{})}
+	if old != nil && cap(old.buf) <= maxBatchReuse {
+		b.buf, b.ends = old.buf[:0], old.ends[:0]
+	}
+	return b
+}
+
+// maxBatchReuse is the largest batch buffer kept for the next batch.
+const maxBatchReuse = 1 << 20
+
+// lines calls fn with each line of the batch.
+func (b *batch) each(fn func(line []byte)) {
+	start := 0
+	for _, end := range b.ends {
+		fn(b.buf[start:end])
+		start = end
+	}
+}
+
+// fileSink appends lines to a file. Callers copy their line into the
+// queued batch under mu (a short append); the one that finds no write in
+// progress chains the whole batch (one HMAC per line), writes it with one
+// write call and acknowledges it, so that lines of many requests share a
+// write under load and an idle device costs no handoff to another
+// goroutine. A syncer goroutine fsyncs after batches (at most once per
+// fsync_interval), never per line. A line is acknowledged once the kernel
+// has it (it survives the process), and is on disk one fsync later.
 type fileSink struct {
 	path     string
 	mode     os.FileMode
@@ -103,15 +128,17 @@ type fileSink struct {
 	// syncEvery is the least time between two fsyncs (fsync_interval).
 	syncEvery time.Duration
 
-	mu     sync.Mutex // guards cur and closed
+	mu     sync.Mutex // guards cur, spare and closed
 	cur    *batch
+	spare  *batch
 	closed bool
 
-	// fileMu guards f, size and the chain state; the caller writing a
-	// batch holds it, Reopen and Close for their work.
+	// fileMu guards f, size, out and the chain state; the caller writing
+	// a batch holds it, Reopen and Close for their work.
 	fileMu sync.Mutex
 	f      *os.File
 	size   int64
+	out    []byte
 	chain  *chain
 
 	// writing is held by the caller writing batches (see lead).
@@ -120,10 +147,7 @@ type fileSink struct {
 	wg             sync.WaitGroup
 }
 
-// Write queues line and waits until it is written. The first caller to
-// find no write in progress writes everything queued (its own line and
-// those that arrive meanwhile), so that an idle device costs no handoff to
-// another goroutine and a busy one still writes whole batches.
+// Write queues a copy of line and waits until it is written.
 func (s *fileSink) Write(ctx context.Context, line []byte) error {
 	s.mu.Lock()
 	if s.closed {
@@ -131,7 +155,8 @@ func (s *fileSink) Write(ctx context.Context, line []byte) error {
 		return errSinkClosed
 	}
 	b := s.cur
-	b.lines = append(b.lines, line)
+	b.buf = append(b.buf, line...)
+	b.ends = append(b.ends, len(b.buf))
 	s.mu.Unlock()
 	s.lead()
 	select {
@@ -149,7 +174,7 @@ func (s *fileSink) lead() {
 		s.flush()
 		s.writing.Store(false)
 		s.mu.Lock()
-		empty := len(s.cur.lines) == 0
+		empty := len(s.cur.ends) == 0
 		s.mu.Unlock()
 		if empty {
 			return
@@ -161,14 +186,15 @@ func (s *fileSink) lead() {
 func (s *fileSink) flush() {
 	s.mu.Lock()
 	b := s.cur
-	if len(b.lines) == 0 {
+	if len(b.ends) == 0 {
 		s.mu.Unlock()
 		return
 	}
-	s.cur = &batch{done: make(chan struct{}), lines: make([][]byte, 0, cap(b.lines))}
+	s.cur = newBatch(s.spare)
+	s.spare = nil
 	s.mu.Unlock()
 	s.fileMu.Lock()
-	b.err = s.writeLines(b.lines, "")
+	b.err = s.writeBatch(b, "")
 	s.fileMu.Unlock()
 	close(b.done)
 	if b.err == nil {
@@ -177,25 +203,31 @@ func (s *fileSink) flush() {
 		default:
 		}
 	}
+	s.mu.Lock()
+	s.spare = b
+	s.mu.Unlock()
 }
 
-// writeLines chains lines (and a checkpoint after reason, when not empty,
-// or when the interval comes round) and writes them at the end of the
-// file. On failure the file is cut back to where it was and the chain
-// stays as it was, so the next batch continues a valid chain. Called
-// with fileMu held.
-func (s *fileSink) writeLines(lines [][]byte, reason string) error {
+// writeBatch chains the lines of b (nil: none), and a checkpoint after
+// reason, when not empty, or when the interval comes round, and writes
+// them at the end of the file. On failure the file is cut back to where
+// it was and the chain stays as it was, so the next batch continues a
+// valid chain. Called with fileMu held.
+func (s *fileSink) writeBatch(b *batch, reason string) error {
 	if s.f == nil {
 		return fmt.Errorf("audit file %s is not open", s.path)
 	}
-	var buf []byte
+	buf := s.out[:0]
 	var next chainState
 	if s.chain == nil {
-		for _, l := range lines {
-			buf = append(append(buf, l...), '\n')
+		if b != nil {
+			b.each(func(l []byte) { buf = append(append(buf, l...), '\n') })
 		}
 	} else {
-		buf, next = s.chain.extend(nil, lines, reason, s.interval)
+		buf, next = s.chain.extend(buf, b, reason, s.interval)
+	}
+	if cap(buf) <= maxBatchReuse {
+		s.out = buf[:0]
 	}
 	n, err := s.f.Write(buf)
 	if err != nil {
@@ -269,7 +301,7 @@ func (s *fileSink) open(reason string) error {
 			s.chain.state = st
 		}
 	}
-	return s.writeLines(nil, reason)
+	return s.writeBatch(nil, reason)
 }
 
 // Reopen closes the file and opens the same path again: after a rotation
@@ -287,7 +319,7 @@ func (s *fileSink) Reopen() error {
 	defer s.fileMu.Unlock()
 	if old := s.f; old != nil {
 		if s.chain != nil {
-			_ = s.writeLines(nil, "reopen")
+			_ = s.writeBatch(nil, "reopen")
 		}
 		_ = old.Sync()
 		_ = old.Close()
@@ -316,7 +348,7 @@ func (s *fileSink) Close() error {
 	}
 	var err error
 	if s.chain != nil {
-		err = s.writeLines(nil, "close")
+		err = s.writeBatch(nil, "close")
 	}
 	err = errors.Join(err, s.f.Sync(), s.f.Close())
 	s.f = nil
