@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,5 +47,54 @@ func TestBrokerFailsClosed(t *testing.T) {
 	}
 	if err := b.Disable(ctx, "main"); !errors.Is(err, ErrAPIDisabled) {
 		t.Fatalf("disabling a declared device: %v", err)
+	}
+}
+
+// TestAuditedHeaders: the audited headers survive a new broker on the same
+// storage, reach every line lower-cased (HMAC'd when configured so), and
+// the token headers and non-names are refused.
+func TestAuditedHeaders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	storage := logical.NewInmemStorage()
+	file := filepath.Join(t.TempDir(), "audit.log")
+	b, err := Open(ctx, BrokerConfig{Storage: storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"X-Request-Id", "X-Api-Key"} {
+		if err := b.SetAuditedHeader(ctx, h, h == "X-Api-Key"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{"Authorization", "x-vault-token", "", "a b", "é"} {
+		if err := b.SetAuditedHeader(ctx, bad, false); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	b.Close()
+	b, err = Open(ctx, BrokerConfig{Storage: storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := b.AuditedHeaders(); len(got) != 2 || got["x-request-id"] || !got["x-api-key"] {
+		t.Fatalf("after reopening: %v", got)
+	}
+	if err := b.Enable(ctx, Config{Path: "f", Type: "file", Options: map[string]string{"file_path": file}}); err != nil {
+		t.Fatal(err)
+	}
+	in := &Input{Request: &logical.Request{Operation: logical.ReadOperation, Path: "x",
+		Headers: http.Header{"X-Request-Id": {"id-1", "id-2"}, "X-Api-Key": {"k3y"}, "X-Other": {"no"}}}}
+	if err := b.LogRequest(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := b.Hash("f", "k3y")
+	log, _ := os.ReadFile(file)
+	if want := `"headers":{"x-api-key":["` + h + `"],"x-request-id":["id-1","id-2"]}`; !strings.Contains(string(log), want) {
+		t.Errorf("no %s in %s", want, log)
+	}
+	if err := b.DeleteAuditedHeader(ctx, "X-API-KEY"); err != nil || len(b.AuditedHeaders()) != 1 {
+		t.Fatalf("delete: %v %v", err, b.AuditedHeaders())
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/audit"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/router"
 	"github.com/cofferhq/coffer/internal/token"
 )
 
@@ -27,8 +28,8 @@ type auditRecord struct {
 // logRequest records the request line, once the request is authorised and
 // routed and just before its backend runs. An error means that no device
 // recorded it: the request must not be served.
-func (r *auditRecord) logRequest(ctx context.Context, st *active, sub *logical.Request, te *token.Entry) error {
-	r.fill(sub, te)
+func (r *auditRecord) logRequest(ctx context.Context, st *active, route *router.Route, sub *logical.Request, te *token.Entry) error {
+	r.fill(route, sub, te)
 	r.required = st.audit.Enabled()
 	if err := st.audit.LogRequest(ctx, &r.in); err != nil {
 		return fmt.Errorf("audit the request: %w", err)
@@ -37,8 +38,9 @@ func (r *auditRecord) logRequest(ctx context.Context, st *active, sub *logical.R
 	return nil
 }
 
-func (r *auditRecord) fill(sub *logical.Request, te *token.Entry) {
+func (r *auditRecord) fill(route *router.Route, sub *logical.Request, te *token.Entry) {
 	r.in.Operation, r.in.Auth = sub.Operation, sub.Auth
+	r.in.NonHMACRequestKeys, r.in.NonHMACResponseKeys = route.AuditNonHMACRequestKeys, route.AuditNonHMACResponseKeys
 	r.in.MountPoint, r.in.MountType, r.in.MountAccessor = sub.MountPoint, sub.MountType, sub.MountAccessor
 	if te != nil {
 		r.in.TokenTTL, r.in.TokenIssueTime = te.TTL, te.CreationTime
@@ -129,6 +131,30 @@ func (a sysAdapter) AuditChainKey(ctx context.Context, path string) ([]byte, err
 		return nil, err
 	}
 	return st.audit.ChainKey(ctx, path)
+}
+
+func (a sysAdapter) AuditedHeaders(context.Context) (map[string]bool, error) {
+	st, err := a.active()
+	if err != nil {
+		return nil, err
+	}
+	return st.audit.AuditedHeaders(), nil
+}
+
+func (a sysAdapter) SetAuditedHeader(ctx context.Context, name string, hmac bool) error {
+	st, err := a.active()
+	if err != nil {
+		return err
+	}
+	return st.audit.SetAuditedHeader(ctx, name, hmac)
+}
+
+func (a sysAdapter) DeleteAuditedHeader(ctx context.Context, name string) error {
+	st, err := a.active()
+	if err != nil {
+		return err
+	}
+	return st.audit.DeleteAuditedHeader(ctx, name)
 }
 
 // AuditFailures returns, per audit device path, the entries it failed to

@@ -186,7 +186,7 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 	// A backend sees only the headers its mount was tuned to pass through.
 	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
 	// Fail closed: nothing is served that no audit device recorded.
-	if err := rec.logRequest(ctx, st, &sub, te); err != nil {
+	if err := rec.logRequest(ctx, st, route, &sub, te); err != nil {
 		return nil, err
 	}
 	release, err := admitRequest(route.Backend, route.Path)

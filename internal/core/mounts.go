@@ -255,7 +255,8 @@ func dataPrefix(t system.Table, e *system.MountInfo) string {
 func (mt *mountTable) route(t system.Table, e *system.MountInfo, backend logical.Backend, storage logical.Storage) *router.Route {
 	return &router.Route{
 		Path: routePath(t, e.Path), Type: e.Type, Accessor: e.Accessor, Backend: backend, Storage: storage,
-		PassthroughHeaders: e.PassthroughRequestHeaders,
+		PassthroughHeaders:      e.PassthroughRequestHeaders,
+		AuditNonHMACRequestKeys: e.AuditNonHMACRequestKeys, AuditNonHMACResponseKeys: e.AuditNonHMACResponseKeys,
 	}
 }
 

@@ -25,6 +25,10 @@ type Route struct {
 	// PassthroughHeaders are the request headers (canonical names) the
 	// backend is given, from the mount's passthrough_request_headers.
 	PassthroughHeaders []string
+	// AuditNonHMACRequestKeys and AuditNonHMACResponseKeys are the
+	// mount's audit_non_hmac_request_keys and …_response_keys: the data
+	// keys audit devices write in the clear.
+	AuditNonHMACRequestKeys, AuditNonHMACResponseKeys []string
 }
 
 // Router maps path prefixes to routes. Safe for concurrent use; lookups take

@@ -26,9 +26,20 @@ type Audit interface {
 	AuditChainKey(ctx context.Context, path string) ([]byte, error)
 }
 
+// AuditHeaders manages the request headers every audit device records
+// (request.headers of each line). Names are lower-cased; SetAuditedHeader
+// and DeleteAuditedHeader return audit.ErrInvalidConfig for a name that
+// is not a header's, or for the token headers.
+type AuditHeaders interface {
+	// AuditedHeaders maps each audited header to whether it is HMAC'd.
+	AuditedHeaders(ctx context.Context) (map[string]bool, error)
+	SetAuditedHeader(ctx context.Context, name string, hmac bool) error
+	DeleteAuditedHeader(ctx context.Context, name string) error
+}
+
 // auditSudoPaths need sudo, as in Vault; the chain key too, since it can
 // forge the chain it verifies.
-var auditSudoPaths = []string{"audit", "audit/*", "audit-chain-key/*"}
+var auditSudoPaths = []string{"audit", "audit/*", "audit-chain-key/*", "config/auditing/*"}
 
 func (b *backend) auditPaths() []*framework.Path {
 	return []*framework.Path{
@@ -53,6 +64,21 @@ func (b *backend) auditPaths() []*framework.Path {
 			Fields:  map[string]*framework.FieldSchema{"path": {Type: framework.TypeString}, "input": {Type: framework.TypeString}},
 			Operations: map[logical.Operation]framework.OperationFunc{
 				logical.UpdateOperation: b.auditHash, logical.CreateOperation: b.auditHash,
+			},
+		},
+		{
+			Pattern:    "config/auditing/request-headers",
+			Operations: map[logical.Operation]framework.OperationFunc{logical.ReadOperation: b.listAuditedHeaders},
+		},
+		{
+			Pattern: "config/auditing/request-headers/" + framework.MatchAllRegex("header"),
+			Fields: map[string]*framework.FieldSchema{
+				"header": {Type: framework.TypeString},
+				"hmac":   {Type: framework.TypeBool, Description: "Whether the header's values are HMAC'd in the log."},
+			},
+			Operations: map[logical.Operation]framework.OperationFunc{
+				logical.ReadOperation: b.readAuditedHeader, logical.UpdateOperation: b.setAuditedHeader,
+				logical.CreateOperation: b.setAuditedHeader, logical.DeleteOperation: b.deleteAuditedHeader,
 			},
 		},
 		{
@@ -120,4 +146,42 @@ func (b *backend) auditChainKey(ctx context.Context, _ *logical.Request, d *fram
 		return nil, auditError(err)
 	}
 	return logical.DataResponse(map[string]any{"key": hex.EncodeToString(k), "algorithm": "hmac-sha256"}), nil
+}
+
+// headerSettings is how Vault reports one audited header.
+func headerSettings(hmac bool) map[string]any { return map[string]any{"hmac": hmac} }
+
+func (b *backend) listAuditedHeaders(ctx context.Context, _ *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	h, err := b.core.AuditedHeaders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	headers := make(map[string]any, len(h))
+	for name, hmac := range h {
+		headers[name] = headerSettings(hmac)
+	}
+	return logical.DataResponse(map[string]any{"headers": headers}), nil
+}
+
+// readAuditedHeader answers as Vault does: the header under the name asked
+// for, and a 400 for one that is not audited.
+func (b *backend) readAuditedHeader(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.String("header")
+	h, err := b.core.AuditedHeaders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hmac, ok := h[strings.ToLower(name)]
+	if !ok {
+		return nil, logical.InvalidRequest("could not find header in config: %q is not audited", name)
+	}
+	return logical.DataResponse(map[string]any{name: headerSettings(hmac)}), nil
+}
+
+func (b *backend) setAuditedHeader(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return nil, auditError(b.core.SetAuditedHeader(ctx, d.String("header"), d.Bool("hmac")))
+}
+
+func (b *backend) deleteAuditedHeader(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return nil, auditError(b.core.DeleteAuditedHeader(ctx, d.String("header")))
 }

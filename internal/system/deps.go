@@ -24,8 +24,9 @@ type MountInfo struct {
 	// ListingVisibility is "", ListingUnauth or ListingHidden.
 	ListingVisibility string `json:"listing_visibility,omitempty"`
 	// AuditNonHMACRequestKeys and AuditNonHMACResponseKeys name the
-	// request and response fields an audit device is to log in the clear
-	// for this mount; stored and reported for the audit devices to come.
+	// request and response data keys whose strings the audit devices
+	// write in the clear for this mount (Vault's rule: the nearest key
+	// above a string decides).
 	AuditNonHMACRequestKeys  []string `json:"audit_non_hmac_request_keys,omitempty"`
 	AuditNonHMACResponseKeys []string `json:"audit_non_hmac_response_keys,omitempty"`
 	// PassthroughRequestHeaders are the request headers (canonical form)
@@ -215,4 +216,5 @@ type Core interface {
 	LockedUsers
 	Wrapping
 	Audit
+	AuditHeaders
 }
