@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,12 +19,14 @@ import (
 // production webhook (failurePolicy Fail) must be in force: a pod created
 // outside the release's namespace is sent to the injector's Service, which
 // has no pods here, so it is refused, while the release's namespace is
-// excluded.
+// excluded. The namespace enforces the restricted Pod Security level: the
+// server's and the injector's pods are admitted under it, the CSI
+// provider's (hostPath, UID 0) is not, as the chart's README says.
 func TestChartApply(t *testing.T) {
 	kc := kubetest.Shared(t)
 	for name, file := range map[string]string{"dev": "", "production": "values-production.yaml"} {
 		t.Run(name, func(t *testing.T) {
-			ns := kc.NewNamespace(t, nil)
+			ns := kc.NewNamespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 			release := name
 			r := render(t, release, ns, file, nil)
 			stored := kc.Apply(t, ns, r.objs...)
@@ -33,6 +36,7 @@ func TestChartApply(t *testing.T) {
 				}
 			}
 			checkStoredWebhook(t, kc, release+"-coffer-agent-injector.coffer.io")
+			checkPodSecurityAdmission(t, kc, ns, r)
 			if file != "" {
 				checkWebhookInForce(t, kc, ns, release+"-coffer-injector")
 			}
@@ -94,4 +98,39 @@ func dryRunPod(kc *kubetest.Cluster, ns string) error {
 	}
 	_, err := kc.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	return err
+}
+
+// checkPodSecurityAdmission creates (dry run) the pod of each workload in
+// the restricted namespace ns.
+func checkPodSecurityAdmission(t *testing.T, kc *kubetest.Cluster, ns string, r *rendered) {
+	t.Helper()
+	for _, o := range r.objs {
+		var tmpl corev1.PodTemplateSpec
+		switch o.GetKind() {
+		case "StatefulSet":
+			sts := into[appsv1.StatefulSet](t, o)
+			tmpl = sts.Spec.Template
+			for _, c := range sts.Spec.VolumeClaimTemplates { // the StatefulSet controller's part
+				tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name + "-" + sts.Name + "-0"}}})
+			}
+		case "Deployment":
+			tmpl = into[appsv1.Deployment](t, o).Spec.Template
+		case "DaemonSet":
+			tmpl = into[appsv1.DaemonSet](t, o).Spec.Template
+		default:
+			continue
+		}
+		pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+		pod.Name = o.GetName() + "-0"
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := kc.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		cancel()
+		switch {
+		case o.GetKind() == "DaemonSet" && (err == nil || !strings.Contains(err.Error(), "violates PodSecurity")):
+			t.Errorf("the CSI provider's pod in a restricted namespace: %v, want a PodSecurity refusal", err)
+		case o.GetKind() != "DaemonSet" && err != nil:
+			t.Errorf("%s %s: its pod is refused: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
 }
