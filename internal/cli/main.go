@@ -82,7 +82,7 @@ func newApp(e *env) *ucli.App {
 // one process, as the tests run them. urfave still answers -h itself (it
 // looks the flag up by name); -v is answered by the flag's action.
 func ownHelpFlags(app *ucli.App) {
-	app.HideHelp, app.HideVersion = true, true
+	app.HideHelp, app.HideHelpCommand, app.HideVersion = true, true, true
 	app.Flags = append(app.Flags, newHelpFlag(), &ucli.BoolFlag{
 		Name: "version", Aliases: []string{"v"}, Usage: "print the version",
 		Action: func(c *ucli.Context, _ bool) error {
