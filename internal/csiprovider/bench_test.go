@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkMount(b *testing.B) {
 	c.putKV(b, "app/config", map[string]any{"host": "db.internal", "port": 5432, "pool": 10})
 	c.putKV(b, "app/third", map[string]any{"v": "3"})
 	var db *dbtest.Server
-	cl := startProvider(b, csiprovider.New(csiprovider.Config{}))
+	cl := csitest.Serve(b, csiprovider.New(csiprovider.Config{}))
 	tok := map[string]string{"coffer": c.saToken(b, "system:serviceaccount:team-a:app", "coffer")}
 	for _, kind := range []string{"kv-only", "kv+db"} {
 		objects := benchKV + "- {objectName: third, secretPath: secret/data/app/third, secretKey: v}\n"

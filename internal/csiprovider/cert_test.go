@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 )
 
 func newCert(t *testing.T, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
@@ -47,7 +48,7 @@ func TestMountCertificate(t *testing.T) {
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	c := startCoffer(t, false)
 	c.putKV(t, "app/tls", map[string]any{"certificate": string(leafPEM), "private_key": string(keyPEM), "ca_chain": []string{string(caPEM)}})
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{}))
 	objects := `
 - {objectName: tls.crt, secretPath: secret/data/app/tls, objectType: cert}
 - {objectName: tls.pub, secretPath: secret/data/app/tls, objectType: key}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 )
 
@@ -18,7 +19,7 @@ import (
 // PostgreSQL db, with role "app" (leases of ttl).
 func enableDatabase(t testing.TB, c *coffer, db *dbtest.Server, ttl string) {
 	t.Helper()
-	must(t, c.root.Sys().Mount("database", &api.MountInput{Type: "database"}))
+	must(t, c.Root.Sys().Mount("database", &api.MountInput{Type: "database"}))
 	user, pw := db.NewRoot(t)
 	c.write(t, "database/config/db", map[string]any{
 		"plugin_name": "postgresql-database-plugin", "connection_url": db.TemplateURL(),
@@ -73,7 +74,7 @@ func TestMountDatabase(t *testing.T) {
 	enableDatabase(t, c, db, "1h")
 	c.putKV(t, "app/api", map[string]any{"key": "k-1"})
 	clk := newClock()
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{Now: clk.now}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{Now: clk.now}))
 	a := attrs(t, kvParams(c, dbObjects), map[string]string{"coffer": c.saToken(t, "system:serviceaccount:team-a:app", "coffer")})
 	mount := func(attr string, cur []*v1alpha1.ObjectVersion) *v1alpha1.MountResponse {
 		t.Helper()

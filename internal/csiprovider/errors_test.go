@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 )
 
 // closedAddress is an http:// address on which nothing listens.
@@ -67,7 +68,7 @@ func TestMountErrors(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cl := startProvider(t, csiprovider.New(csiprovider.Config{}))
+			cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{}))
 			p := kvParams(c, obj("  secretKey: password\n"))
 			for k, v := range tc.params {
 				p[k] = v
@@ -115,10 +116,10 @@ func TestMountSealedBacksOff(t *testing.T) {
 	c := startCoffer(t, false)
 	c.putKV(t, "app/db", map[string]any{"password": "pw"})
 	const backoff = 300 * time.Millisecond
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{BackoffBase: backoff, BackoffMax: backoff}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{BackoffBase: backoff, BackoffMax: backoff}))
 	req := &v1alpha1.MountRequest{Permission: "420", Attributes: attrs(t, kvParams(c, "- {objectName: f, secretPath: secret/data/app/db, secretKey: password}"),
 		map[string]string{"coffer": c.saToken(t, "system:serviceaccount:team-a:app", "coffer")})}
-	must(t, c.core.Seal(context.Background()))
+	must(t, c.Core.Seal(context.Background()))
 	_, err := cl.Mount(context.Background(), req)
 	if csiprovider.CodeOf(err) != csiprovider.CodeSealed || status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "unseal") {
 		t.Fatalf("sealed: %v", err)
@@ -133,7 +134,7 @@ func TestMountSealedBacksOff(t *testing.T) {
 	if n := c.requests.Load() - before; n != 0 {
 		t.Fatalf("%d requests reached Coffer during the back-off", n)
 	}
-	if _, err := c.core.Unseal(context.Background(), c.share, false); err != nil {
+	if _, err := c.Core.Unseal(context.Background(), c.UnsealKey, false); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(backoff + 50*time.Millisecond)

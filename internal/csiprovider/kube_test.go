@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 	"github.com/cofferhq/coffer/test/kubetest"
 )
@@ -40,7 +41,7 @@ func TestMountKubernetes(t *testing.T) {
 	jwt := kc.Token(t, ns, "app", kubetest.TokenOptions{Audiences: []string{"coffer"}, Pod: pod})
 
 	c := startCoffer(t, false)
-	must(t, c.root.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}))
+	must(t, c.Root.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}))
 	c.write(t, "auth/kubernetes/config", map[string]any{"kubernetes_host": kc.URL, "kubernetes_ca_cert": string(kc.CAPEM), "token_reviewer_jwt": reviewer, "disable_local_ca_jwt": true})
 	c.write(t, "auth/kubernetes/role/app", map[string]any{
 		"bound_service_account_names": "app", "bound_service_account_namespaces": ns,
@@ -48,7 +49,7 @@ func TestMountKubernetes(t *testing.T) {
 	})
 	enableDatabase(t, c, db, "1h")
 	c.putKV(t, "app/api", map[string]any{"key": "from-kube"})
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: c.url}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{DefaultAddress: c.URL}))
 
 	params := map[string]string{ // no cofferAddress (the provider's default) and no authMountPath (kubernetes)
 		"roleName": "app", "audience": "coffer", "objects": kubeObjects,

@@ -13,18 +13,19 @@ import (
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 )
 
 // The login in these tests goes through the jwt auth method mounted at
 // auth/k8s-jwt with a locally signed service-account-shaped token, standing
 // in for the kubernetes method (see kube_test.go for the real API server).
 func kvParams(c *coffer, objects string) map[string]string {
-	return map[string]string{"roleName": "app", "cofferAddress": c.url, "authMountPath": "k8s-jwt", "audience": "coffer", "objects": objects}
+	return map[string]string{"roleName": "app", "cofferAddress": c.URL, "authMountPath": "k8s-jwt", "audience": "coffer", "objects": objects}
 }
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{Version: "1.2.3"}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{Version: "1.2.3"}))
 	v, err := cl.Version(context.Background(), &v1alpha1.VersionRequest{Version: "v1alpha1"})
 	if err != nil || v.GetRuntimeName() != "coffer" || v.GetVersion() != "v1alpha1" || v.GetRuntimeVersion() != "1.2.3" {
 		t.Fatalf("Version = %v, %v", v, err)
@@ -40,7 +41,7 @@ func TestMountKV(t *testing.T) {
 	c.putKV(t, "app/db", map[string]any{"password": "v2-pass", "user": "app"})
 	c.putKV(t, "app/blob", map[string]any{"b64": base64.StdEncoding.EncodeToString([]byte{0, 1, 2, 255}), "hex": hex.EncodeToString([]byte("hexed")), "n": 42})
 	hmacKey := []byte("test-hmac-key")
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{HMACKey: hmacKey}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{HMACKey: hmacKey}))
 	objects := `
 - objectName: password
   secretPath: secret/data/app/db
@@ -124,7 +125,7 @@ func TestMountAzureShape(t *testing.T) {
 	t.Parallel()
 	c := startCoffer(t, false)
 	c.putKV(t, "app/api", map[string]any{"value": "s3cret"})
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{}))
 	objects := `array:
   - |
     objectName: api-key
@@ -155,7 +156,7 @@ func TestMountTLS(t *testing.T) {
 	c := startCoffer(t, true)
 	c.putKV(t, "app/tls", map[string]any{"k": "over-tls"})
 	ca := writeCA(t, c)
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{}))
 	objects := "- {objectName: k, secretPath: secret/data/app/tls, secretKey: k}"
 	tok := map[string]string{"coffer": c.saToken(t, "system:serviceaccount:team-a:app", "coffer")}
 	p := kvParams(c, objects)
