@@ -2,18 +2,9 @@ package injector
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,21 +145,10 @@ func switchWebhook(t *testing.T, kc *kubetest.Cluster, name, url, policy string)
 // certificate and returns its URL and the CA.
 func startInjector(t *testing.T) (string, []byte) {
 	t.Helper()
-	caPEM, certFile, keyFile := newServingCert(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, l, NewHandler(testInjector(t), nil), certFile, keyFile, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	addr, caPEM := kubetest.ServeWebhook(t, func(ctx context.Context, l net.Listener, certFile, keyFile string) error {
+		return Serve(ctx, l, NewHandler(testInjector(t), nil), certFile, keyFile, nil)
 	})
-	return "https://" + l.Addr().String() + MutatePath, caPEM
+	return "https://" + addr + MutatePath, caPEM
 }
 
 // registerWebhook points the API server at url for pods created in ns
@@ -179,14 +159,8 @@ func registerWebhook(t *testing.T, kc *kubetest.Cluster, ns, url string, caPEM [
 	if err != nil {
 		t.Fatal(err)
 	}
-	wh.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	api := kc.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	if _, err := api.Create(ctx, wh, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create webhook configuration: %v", err)
-	}
-	t.Cleanup(func() { _ = api.Delete(context.Background(), wh.Name, metav1.DeleteOptions{}) })
+	wh.Webhooks[0].NamespaceSelector = kubetest.OnlyNamespace(ns)
+	kc.CreateMutatingWebhook(t, wh)
 	return wh.Name
 }
 
@@ -195,19 +169,9 @@ func registerWebhook(t *testing.T, kc *kubetest.Cluster, ns, url string, caPEM [
 // asynchronously.
 func awaitWebhook(t *testing.T, kc *kubetest.Cluster, ns string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		pod, err := kc.Client.CoreV1().Pods(ns).Create(ctx, appPod("probe", cofferAnnotations()), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		cancel()
-		if err == nil && pod.Annotations[StatusAnnotation] == StatusInjected {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the webhook is not called a minute after its registration (last: %v)", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	kc.AwaitMutation(t, ns, appPod("probe", cofferAnnotations()), func(p *corev1.Pod) bool {
+		return p.Annotations[StatusAnnotation] == StatusInjected
+	})
 }
 
 func appPod(name string, ann map[string]string) *corev1.Pod {
@@ -288,52 +252,4 @@ func checkUntouched(t *testing.T, pod *corev1.Pod) {
 			t.Errorf("container %s mounts the secrets", c.Name)
 		}
 	}
-}
-
-// newServingCert makes a CA and a certificate for 127.0.0.1 signed by it,
-// writes the certificate and key to files and returns the CA's PEM.
-func newServingCert(t *testing.T) (caPEM []byte, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coffer injector test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "coffer injector"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := errors.Join(
-		os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600),
-		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600),
-	); err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), certFile, keyFile
 }

@@ -3,7 +3,8 @@
 // on loopback for tests, and offers client-go helpers for what Coffer's
 // Kubernetes and JWT auth tests need: namespaces, service accounts, bound
 // tokens from the TokenRequest API, pods to bind them to, TokenReview, the
-// system:auth-delegator grant and anonymous OIDC discovery.
+// system:auth-delegator grant, anonymous OIDC discovery, and admission
+// webhooks served on loopback and registered with the API server.
 //
 // The cluster has no controller-manager, scheduler or kubelet: pods are API
 // objects only, namespaces are never finalised once deleted, and no

@@ -127,6 +127,15 @@ type TokenOptions struct {
 // volume, and returns the JWT. The token is a secret: never log it.
 func (c *Cluster) Token(t testing.TB, ns, serviceAccount string, opts TokenOptions) string {
 	t.Helper()
+	return c.TokenRequest(t, ns, serviceAccount, opts).Token
+}
+
+// TokenRequest is Token returning the whole TokenRequest status: the JWT
+// and its expiry, which the kubelet passes to CSI drivers as they are
+// (csi.storage.k8s.io/serviceAccount.tokens is JSON of audience →
+// TokenRequestStatus).
+func (c *Cluster) TokenRequest(t testing.TB, ns, serviceAccount string, opts TokenOptions) authnv1.TokenRequestStatus {
+	t.Helper()
 	exp := int64(time.Hour / time.Second)
 	if opts.Expiration > 0 {
 		exp = int64(opts.Expiration / time.Second)
@@ -143,7 +152,7 @@ func (c *Cluster) Token(t testing.TB, ns, serviceAccount string, opts TokenOptio
 	if err != nil {
 		t.Fatalf("kubetest: request a token for %s/%s: %v", ns, serviceAccount, err)
 	}
-	return resp.Status.Token
+	return resp.Status
 }
 
 // ClientFor returns a clientset that authenticates with token, to act as

@@ -7,9 +7,10 @@ package mission
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -21,9 +22,7 @@ import (
 	"github.com/openbao/openbao/api/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	authnv1 "k8s.io/api/authentication/v1"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/agent"
@@ -32,7 +31,6 @@ import (
 	"github.com/cofferhq/coffer/internal/csiprovider"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 	"github.com/cofferhq/coffer/internal/httpapi"
-	"github.com/cofferhq/coffer/internal/injector"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/registry"
 	"github.com/cofferhq/coffer/test/kubetest"
@@ -69,6 +67,7 @@ func TestMission(t *testing.T) {
 	kc.GrantAuthDelegator(t, ns, "reviewer")
 	reviewer := kc.Token(t, ns, "reviewer", kubetest.TokenOptions{Expiration: 24 * time.Hour})
 	kc.CreateServiceAccount(t, ns, "app")
+	// Not bound to a pod, as a token_path file for `coffer agent` may be.
 	jwt := kc.Token(t, ns, "app", kubetest.TokenOptions{Audiences: []string{"coffer"}})
 
 	addr, root := startCoffer(t)
@@ -86,46 +85,83 @@ func TestMission(t *testing.T) {
 	})
 	enableDatabase(t, root, db)
 
-	t.Run("csi", func(t *testing.T) { csiMount(t, db, addr, ns, jwt) })
+	t.Run("csi", func(t *testing.T) { csiMount(t, kc, db, addr, ns, jwt) })
 	t.Run("agent", func(t *testing.T) { agentRender(t, db, addr, jwt) })
-	t.Run("injector", func(t *testing.T) { injectedRender(t, db, addr, ns, jwt) })
+	t.Run("injector", func(t *testing.T) { injectedRender(t, kc, db, addr, ns) })
 }
 
-// csiMount mounts the credential as a connection URL, connects, waits for
-// the lease to expire (the lease manager drops the user) and checks that a
-// rotation call with the pod's current versions mounts a new one.
-func csiMount(t *testing.T, db *dbtest.Server, addr, ns, jwt string) {
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr}))
-	tokens, _ := json.Marshal(map[string]any{"coffer": map[string]string{
-		"token": jwt, "expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	}})
+// csiMount mounts the credential as a connection URL, with the token the
+// kubelet passes a CSI driver: a TokenRequest for the audience bound to a
+// Pod object in the API server. It connects, waits for the lease to expire
+// (the lease manager drops the user) and checks that a rotation call with
+// the pod's current versions mounts a new one. Once the pod is deleted, the
+// API server invalidates that token (while the service account's unbound
+// token still passes) and Coffer's kubernetes login refuses it: the pod's
+// own token is what logged in.
+func csiMount(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, addr, ns, unbound string) {
+	pod := kc.CreatePod(t, ns, "csi", "app")
+	tr := kc.TokenRequest(t, ns, "app", kubetest.TokenOptions{Audiences: []string{"coffer"}, Pod: pod})
+	tokens, err := json.Marshal(map[string]authnv1.TokenRequestStatus{"coffer": tr})
+	must(t, err)
 	a, _ := json.Marshal(map[string]string{
 		"roleName": "app", "audience": "coffer",
 		"objects":                     "- {objectName: db-url, secretPath: database/creds/app, secretKey: connection_url}\n",
-		"csi.storage.k8s.io/pod.name": "web", "csi.storage.k8s.io/pod.namespace": ns,
-		"csi.storage.k8s.io/pod.uid": "mission-pod", "csi.storage.k8s.io/serviceAccount.name": "app",
+		"csi.storage.k8s.io/pod.name": pod.Name, "csi.storage.k8s.io/pod.namespace": ns,
+		"csi.storage.k8s.io/pod.uid": string(pod.UID), "csi.storage.k8s.io/serviceAccount.name": "app",
 		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens), "secretProviderClass": "app-secrets",
 	})
-	mount := func(cur []*v1alpha1.ObjectVersion) (string, string) {
-		t.Helper()
+	cl := startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr}))
+	mount := func(cl v1alpha1.CSIDriverProviderClient, cur []*v1alpha1.ObjectVersion) (*v1alpha1.MountResponse, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		r, err := cl.Mount(ctx, &v1alpha1.MountRequest{Attributes: string(a), Permission: "420", CurrentObjectVersion: cur})
+		return cl.Mount(ctx, &v1alpha1.MountRequest{Attributes: string(a), Permission: "420", CurrentObjectVersion: cur})
+	}
+	connectMounted := func(cur []*v1alpha1.ObjectVersion) (string, string) {
+		t.Helper()
+		r, err := mount(cl, cur)
 		if err != nil {
 			t.Fatalf("Mount: %v", err)
 		}
 		if len(r.GetFiles()) != 1 || len(r.GetObjectVersion()) != 1 || r.GetFiles()[0].GetPath() != "db-url" {
 			t.Fatalf("Mount response: %d files, %d versions", len(r.GetFiles()), len(r.GetObjectVersion()))
 		}
-		u := string(r.GetFiles()[0].GetContents())
-		user := connect(t, db, u)
-		return user, r.GetObjectVersion()[0].GetVersion()
+		return connect(t, db, string(r.GetFiles()[0].GetContents())), r.GetObjectVersion()[0].GetVersion()
 	}
-	user1, v1 := mount(nil)
+	user1, v1 := connectMounted(nil)
 	awaitDropped(t, db, user1)
-	user2, v2 := mount([]*v1alpha1.ObjectVersion{{Id: "db-url", Version: v1}})
+	user2, v2 := connectMounted([]*v1alpha1.ObjectVersion{{Id: "db-url", Version: v1}})
 	if user2 == user1 || v2 == v1 {
 		t.Fatalf("after the lease expired: user %s → %s, version %s → %s", user1, user2, v1, v2)
+	}
+
+	kc.DeletePod(t, ns, pod.Name)
+	if msg := kc.AwaitTokenRejected(t, tr.Token, []string{"coffer"}); !strings.Contains(msg, "invalidated") {
+		t.Errorf("TokenReview of the deleted pod's token: %q, want it invalidated", msg)
+	}
+	if st, err := kc.TokenReview(context.Background(), unbound, []string{"coffer"}); err != nil || !st.Authenticated {
+		t.Fatalf("the service account's unbound token after the pod's deletion: %+v, %v", st, err)
+	}
+	refuseLogin(t, addr, tr.Token)
+	// A provider without the pod's cached login (a restarted one) asks
+	// the server, which refuses.
+	if _, err := mount(startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr})), nil); csiprovider.CodeOf(err) != csiprovider.CodePermissionDenied {
+		t.Fatalf("Mount with the deleted pod's token: %v, want %s", err, csiprovider.CodePermissionDenied)
+	}
+}
+
+// refuseLogin checks that the server's kubernetes login refuses jwt as
+// invalidated by the API server, with a 403.
+func refuseLogin(t *testing.T, addr, jwt string) {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address, cfg.MaxRetries = addr, 0
+	c, err := api.NewClient(cfg)
+	must(t, err)
+	c.SetToken("")
+	_, err = c.Logical().Write("auth/kubernetes/login", map[string]any{"role": "app", "jwt": jwt})
+	var re *api.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden || !strings.Contains(err.Error(), "invalidated") {
+		t.Fatalf("login with the deleted pod's token: %v, want a 403 saying the API server invalidated it", err)
 	}
 }
 
@@ -156,67 +192,6 @@ template {
 	}
 	runAgent(t, cfg)
 	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	connect(t, db, string(b))
-}
-
-// injectedRender mutates a pod annotated for database/creds/app and runs
-// the init container's generated agent configuration with the pod's
-// token; the pod's paths (/coffer/…) are moved under a temporary directory.
-func injectedRender(t *testing.T, db *dbtest.Server, addr, ns, jwt string) {
-	inj, err := injector.New(injector.Config{AgentImage: "coffer:test", Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod := &corev1.Pod{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Annotations: map[string]string{
-			"coffer.io/agent-inject": "true", "coffer.io/role": "app",
-			"coffer.io/agent-inject-secret-db":   "database/creds/app",
-			"coffer.io/agent-inject-template-db": credsTemplate,
-		}},
-		Spec: corev1.PodSpec{ServiceAccountName: "app", Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
-	}
-	m, err := inj.Mutate(pod)
-	if err != nil || m.Patch == nil {
-		t.Fatalf("Mutate: %v (patch %v)", err, m)
-	}
-	orig, _ := json.Marshal(pod)
-	p, err := jsonpatch.DecodePatch(m.Patch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := p.Apply(orig)
-	if err != nil {
-		t.Fatalf("apply the patch: %v", err)
-	}
-	var got corev1.Pod
-	must(t, json.Unmarshal(patched, &got))
-	var init *corev1.Container
-	for i, c := range got.Spec.InitContainers {
-		if c.Name == injector.InitContainerName {
-			init = &got.Spec.InitContainers[i]
-		}
-	}
-	if init == nil || len(init.Env) != 1 || init.Env[0].Name != injector.ConfigEnv {
-		t.Fatalf("no init container with %s in %+v", injector.ConfigEnv, got.Spec.InitContainers)
-	}
-	src, err := base64.StdEncoding.DecodeString(init.Env[0].Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	src = []byte(strings.ReplaceAll(string(src), `"/coffer/`, `"`+dir+`/`))
-	cfg, err := config.ParseAgent(src, injector.ConfigEnv)
-	if err != nil {
-		t.Fatalf("the init container's configuration: %v", err)
-	}
-	must(t, os.MkdirAll(filepath.Join(dir, "token"), 0o700))
-	must(t, os.WriteFile(filepath.Join(dir, "token", "token"), []byte(jwt), 0o600))
-	runAgent(t, cfg)
-	b, err := os.ReadFile(filepath.Join(dir, "secrets", "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
