@@ -20,6 +20,7 @@ type cachedResponse struct {
 	header  http.Header
 	body    []byte
 	leaseID string
+	path    string // the request's API path, without /v1/
 	expires time.Time
 }
 
@@ -59,8 +60,9 @@ func (c *respCache) get(key string) *cachedResponse {
 	return e
 }
 
-// put keeps resp when it carries a lease or a new token.
-func (c *respCache) put(key string, resp *cachedResponse) {
+// put keeps resp, the answer to a request for path (without /v1/), when it
+// carries a lease or a new token.
+func (c *respCache) put(key, path string, resp *cachedResponse) {
 	var env struct {
 		LeaseID       string `json:"lease_id"`
 		LeaseDuration int64  `json:"lease_duration"`
@@ -82,7 +84,7 @@ func (c *respCache) put(key string, resp *cachedResponse) {
 	if ttl <= 0 {
 		return
 	}
-	resp.leaseID = env.LeaseID
+	resp.leaseID, resp.path = env.LeaseID, path
 	resp.expires = time.Now().Add(scale(time.Duration(ttl)*time.Second, c.threshold))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,6 +110,26 @@ func (c *respCache) evictLease(id string) {
 			delete(c.entries, k)
 		}
 	}
+}
+
+// evictPrefix drops what a revoke-prefix of prefix revoked: leases under
+// it, and tokens created by logins or token creations under it (whose
+// responses carry no lease ID).
+func (c *respCache) evictPrefix(prefix string) {
+	prefix = strings.Trim(prefix, "/")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if strings.HasPrefix(e.leaseID, prefix) || strings.HasPrefix(e.path, prefix) {
+			delete(c.entries, k)
+		}
+	}
+}
+
+func (c *respCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
 }
 
 func (c *respCache) clear() {
@@ -149,12 +171,19 @@ func cacheKey(r *http.Request, token string, body []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// revokedLease returns the lease a successful request revoked, if any.
-func revokedLease(r *http.Request, body []byte) string {
+// revokedLease returns the lease a successful request revoked, if any,
+// or with prefix true the prefix a revoke-prefix or revoke-force revoked.
+func revokedLease(r *http.Request, body []byte) (id string, prefix bool) {
 	p := r.URL.Path
+	for _, pre := range []string{"/v1/sys/leases/revoke-prefix/", "/v1/sys/leases/revoke-force/",
+		"/v1/sys/revoke-prefix/", "/v1/sys/revoke-force/"} {
+		if id, ok := strings.CutPrefix(p, pre); ok && strings.Trim(id, "/") != "" {
+			return id, true
+		}
+	}
 	for _, pre := range []string{"/v1/sys/leases/revoke/", "/v1/sys/revoke/"} {
 		if id, ok := strings.CutPrefix(p, pre); ok && id != "" {
-			return id
+			return id, false
 		}
 	}
 	if p == "/v1/sys/leases/revoke" || p == "/v1/sys/revoke" {
@@ -162,8 +191,8 @@ func revokedLease(r *http.Request, body []byte) string {
 			LeaseID string `json:"lease_id"`
 		}
 		if json.Unmarshal(body, &in) == nil {
-			return in.LeaseID
+			return in.LeaseID, false
 		}
 	}
-	return ""
+	return "", false
 }

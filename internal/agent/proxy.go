@@ -142,8 +142,14 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.cache != nil && cacheable(r) {
 		key = cacheKey(r, token, body)
 		if e := p.cache.get(key); e != nil {
-			e.write(w)
-			return
+			// The server decides whether the token may still have
+			// the answer: a token revoked since (through this
+			// listener or not) gets the server's refusal instead.
+			if token == "" || p.tokenLive(r, token) {
+				e.write(w)
+				return
+			}
+			p.cache.drop(key)
 		}
 	}
 	resp, err := p.forward(r, token, body)
@@ -154,9 +160,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.cache != nil && resp.status >= 200 && resp.status < 300 {
 		if key != "" && resp.status == http.StatusOK {
-			p.cache.put(key, resp)
+			p.cache.put(key, strings.TrimPrefix(r.URL.Path, "/v1/"), resp)
 		}
-		if id := revokedLease(r, body); id != "" {
+		if id, prefix := revokedLease(r, body); prefix {
+			p.cache.evictPrefix(id)
+		} else if id != "" {
 			p.cache.evictLease(id)
 		}
 	}
@@ -186,6 +194,27 @@ func (p *proxy) token(r *http.Request) string {
 		return auto
 	}
 	return tok
+}
+
+// tokenLive asks the server whether token is still valid (a lookup of
+// itself, which every token's default policy allows); a token the server
+// does not vouch for is never answered from the cache.
+func (p *proxy) tokenLive(r *http.Request, token string) bool {
+	u := *p.upstream
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/auth/token/lookup-self"
+	u.RawQuery = ""
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("X-Vault-Token", token)
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode == http.StatusOK
 }
 
 // forward sends the request to the server and reads the whole answer.

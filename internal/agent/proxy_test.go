@@ -111,3 +111,60 @@ func waitReady(t *testing.T, c *api.Client) {
 		sleepShort()
 	}
 }
+
+// TestCacheRevokedToken: a cached response is never served to a token
+// that is no longer valid (revoked through the listener or on the server
+// directly), and revoke-prefix through the listener evicts the leases it
+// revoked.
+func TestCacheRevokedToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	dir := t.TempDir()
+	tok := s.tokenFile(t, dir, kvPolicy, "1h")
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+cache {}
+listener "unix" { address = %q }
+`, s.url, tok, sock))
+	start(t, cfg, Options{})
+	child := func(revoke func(c *api.Client, token string)) {
+		t.Helper()
+		sec, err := s.root.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}, TTL: "1h"})
+		must(t, err)
+		c := newTestClient(t, "unix://"+sock, sec.Auth.ClientToken)
+		waitReady(t, c)
+		create := func() (string, error) {
+			sec, err := c.Logical().Write("auth/token/create", map[string]any{"policies": []string{"default"}, "ttl": "1h"})
+			if err != nil {
+				return "", err
+			}
+			return sec.Auth.ClientToken, nil
+		}
+		a, err := create()
+		must(t, err)
+		if b, err := create(); err != nil || a != b {
+			t.Fatalf("not cached: %v", err)
+		}
+		revoke(c, sec.Auth.ClientToken)
+		if got, err := create(); err == nil {
+			t.Fatalf("a revoked token was answered from the cache (token %t)", got == a)
+		}
+	}
+	child(func(c *api.Client, _ string) { must(t, c.Auth().Token().RevokeSelf("")) })
+	child(func(_ *api.Client, token string) { must(t, s.root.Auth().Token().RevokeTree(token)) })
+
+	c := newTestClient(t, "unix://"+sock, s.root.Token())
+	create := func() *api.Secret {
+		t.Helper()
+		sec, err := c.Logical().Write("auth/token/create", map[string]any{"policies": []string{"default"}, "ttl": "1h"})
+		must(t, err)
+		return sec
+	}
+	a := create()
+	must(t, c.Sys().RevokePrefix("auth/token/create"))
+	if b := create(); b.Auth.ClientToken == a.Auth.ClientToken {
+		t.Fatal("revoke-prefix through the listener left its leases in the cache")
+	}
+}
