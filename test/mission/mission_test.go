@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,19 +19,15 @@ import (
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	authnv1 "k8s.io/api/authentication/v1"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/agent"
 	"github.com/cofferhq/coffer/internal/config"
-	"github.com/cofferhq/coffer/internal/core"
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
-	"github.com/cofferhq/coffer/internal/httpapi"
-	"github.com/cofferhq/coffer/internal/physical/inmem"
-	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/internal/testserver"
 	"github.com/cofferhq/coffer/test/kubetest"
 )
 
@@ -70,7 +65,8 @@ func TestMission(t *testing.T) {
 	// Not bound to a pod, as a token_path file for `coffer agent` may be.
 	jwt := kc.Token(t, ns, "app", kubetest.TokenOptions{Audiences: []string{"coffer"}})
 
-	addr, root := startCoffer(t)
+	srv := testserver.Start(t, testserver.Options{ClusterName: "mission"})
+	addr, root := srv.URL, srv.Root
 	write(t, root, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
 	write(t, root, "auth/kubernetes/config", map[string]any{
 		"kubernetes_host": kc.URL, "kubernetes_ca_cert": string(kc.CAPEM),
@@ -110,7 +106,7 @@ func csiMount(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, addr, ns, u
 		"csi.storage.k8s.io/pod.uid": string(pod.UID), "csi.storage.k8s.io/serviceAccount.name": "app",
 		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens), "secretProviderClass": "app-secrets",
 	})
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr}))
 	mount := func(cl v1alpha1.CSIDriverProviderClient, cur []*v1alpha1.ObjectVersion) (*v1alpha1.MountResponse, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -144,7 +140,7 @@ func csiMount(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, addr, ns, u
 	refuseLogin(t, addr, tr.Token)
 	// A provider without the pod's cached login (a restarted one) asks
 	// the server, which refuses.
-	if _, err := mount(startProvider(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr})), nil); csiprovider.CodeOf(err) != csiprovider.CodePermissionDenied {
+	if _, err := mount(csitest.Serve(t, csiprovider.New(csiprovider.Config{DefaultAddress: addr})), nil); csiprovider.CodeOf(err) != csiprovider.CodePermissionDenied {
 		t.Fatalf("Mount with the deleted pod's token: %v, want %s", err, csiprovider.CodePermissionDenied)
 	}
 }
@@ -254,61 +250,6 @@ func enableDatabase(t *testing.T, root *api.Client, db *dbtest.Server) {
 		"db_name": "db", "default_ttl": "10s", "max_ttl": "20s",
 		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`},
 	})
-}
-
-// startCoffer runs a real core behind the real HTTP API on loopback,
-// initialised and unsealed, and returns its URL and a root client.
-func startCoffer(t *testing.T) (string, *api.Client) {
-	t.Helper()
-	co := core.New(core.Config{
-		Physical: inmem.New(), StorageType: "inmem", Version: "test", ClusterName: "mission",
-		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
-	})
-	_, token, err := co.DevInit(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(httpapi.New(co, httpapi.Options{}))
-	t.Cleanup(func() { ts.Close(); _ = co.Seal(context.Background()) })
-	cfg := api.DefaultConfig()
-	cfg.Address, cfg.MaxRetries = ts.URL, 0
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	return ts.URL, c
-}
-
-// startProvider serves p on a real unix socket and returns the driver
-// module's own gRPC client for it.
-func startProvider(t *testing.T, p *csiprovider.Provider) v1alpha1.CSIDriverProviderClient {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "csi") // short: unix socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, csiprovider.Name+".sock")
-	ln, err := csiprovider.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- csiprovider.Serve(ctx, ln, p) }()
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return v1alpha1.NewCSIDriverProviderClient(conn)
 }
 
 func write(t *testing.T, c *api.Client, path string, data map[string]any) {
