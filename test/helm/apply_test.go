@@ -94,7 +94,14 @@ func dryRunPod(kc *kubetest.Cluster, ns string) error {
 			"coffer.io/agent-inject": "true", "coffer.io/role": "web",
 			"coffer.io/agent-inject-secret-db": "database/creds/app",
 		}},
-		Spec: corev1.PodSpec{ServiceAccountName: "app", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "app",
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), RunAsUser: ptr(int64(1000)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1", SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			}}},
+		},
 	}
 	_, err := kc.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	return err
@@ -134,3 +141,5 @@ func checkPodSecurityAdmission(t *testing.T, kc *kubetest.Cluster, ns string, r 
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
