@@ -30,9 +30,11 @@ import (
 
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/csiprovider"
+	"github.com/cofferhq/coffer/internal/csiprovider/csitest"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 	"github.com/cofferhq/coffer/internal/injector"
 	"github.com/cofferhq/coffer/internal/k8sconnect"
+	"github.com/cofferhq/coffer/internal/testserver"
 	"github.com/cofferhq/coffer/test/kubetest"
 )
 
@@ -58,7 +60,8 @@ func TestExamples(t *testing.T) {
 	kc := kubetest.Shared(t)
 	db := dbtest.Postgres(t)
 	ns := kc.NewNamespace(t, nil)
-	addr, root := startCoffer(t)
+	srv := testserver.Start(t, testserver.Options{ClusterName: "examples"})
+	addr, root := srv.URL, srv.Root
 	enableDatabase(t, root, db)
 	kc.Apply(t, ns, load(t, "testdata/secretproviderclasses-crd.yaml")...)
 
@@ -112,7 +115,7 @@ func testCSI(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, ns, addr str
 	params["csi.storage.k8s.io/serviceAccount.tokens"], params["secretProviderClass"] = string(tokens), spc.GetName()
 	attrs, _ := json.Marshal(params)
 
-	cl := startProvider(t, csiprovider.New(csiprovider.Config{}))
+	cl := csitest.Serve(t, csiprovider.New(csiprovider.Config{}))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	resp, err := cl.Mount(ctx, &v1alpha1.MountRequest{Attributes: string(attrs), Permission: "420", TargetPath: t.TempDir()})

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"math/big"
 	"net"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,44 +18,12 @@ import (
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/cofferhq/coffer/internal/agent"
 	"github.com/cofferhq/coffer/internal/config"
-	"github.com/cofferhq/coffer/internal/core"
-	"github.com/cofferhq/coffer/internal/csiprovider"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
-	"github.com/cofferhq/coffer/internal/httpapi"
 	"github.com/cofferhq/coffer/internal/injector"
-	"github.com/cofferhq/coffer/internal/physical/inmem"
-	"github.com/cofferhq/coffer/internal/registry"
 )
-
-// startCoffer runs a real core behind the real HTTP API on loopback,
-// initialised and unsealed, and returns its URL and a root client.
-func startCoffer(t *testing.T) (string, *api.Client) {
-	t.Helper()
-	co := core.New(core.Config{
-		Physical: inmem.New(), StorageType: "inmem", Version: "test", ClusterName: "examples",
-		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
-	})
-	_, token, err := co.DevInit(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(httpapi.New(co, httpapi.Options{}))
-	t.Cleanup(func() { ts.Close(); _ = co.Seal(context.Background()) })
-	cfg := api.DefaultConfig()
-	cfg.Address, cfg.MaxRetries = ts.URL, 0
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	return ts.URL, c
-}
 
 // enableDatabase does the README's database steps against db: the engine
 // at database/, a config, and role "app" (the examples' database/creds/app).
@@ -98,37 +65,6 @@ func connect(t *testing.T, db *dbtest.Server, u string) string {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
 	return user
-}
-
-// startProvider serves p on a real unix socket and returns the driver
-// module's own gRPC client for it.
-func startProvider(t *testing.T, p *csiprovider.Provider) v1alpha1.CSIDriverProviderClient {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "csi") // short: unix socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	ln, err := csiprovider.Listen(filepath.Join(dir, csiprovider.Name+".sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- csiprovider.Serve(ctx, ln, p) }()
-	conn, err := grpc.NewClient("unix://"+filepath.Join(dir, csiprovider.Name+".sock"),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return v1alpha1.NewCSIDriverProviderClient(conn)
 }
 
 // startInjector serves the injector (agents pointed at addr) on a
