@@ -46,6 +46,7 @@ func TestMountErrors(t *testing.T) {
 		"no objects":         {params: map[string]string{"objects": ""}, code: csiprovider.CodeBadParameters, want: []string{`"objects"`}},
 		"objects not YAML":   {params: map[string]string{"objects": "- [unclosed"}, code: csiprovider.CodeBadParameters, want: []string{`"objects"`, "not YAML"}},
 		"dot-dot alias":      {params: map[string]string{"objects": obj("  objectAlias: ../../etc/cron.d/x\n")}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].objectAlias"`, "relative"}},
+		"driver's ..data":    {params: map[string]string{"objects": obj("  objectAlias: ..data\n")}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].objectAlias"`, "..data"}},
 		"absolute name":      {params: map[string]string{"objects": "- {objectName: /etc/passwd, secretPath: secret/data/app/db}"}, code: csiprovider.CodeBadParameters, want: []string{"objects[0]", "/etc/passwd"}},
 		"dot-dot path":       {params: map[string]string{"objects": "- {objectName: f, secretPath: secret/data/../../sys/raw}"}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].secretPath"`}},
 		"unknown key":        {params: map[string]string{"objects": obj("  secretKy: password\n")}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].secretKy"`, "unknown key"}},

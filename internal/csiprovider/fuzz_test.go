@@ -5,6 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/secrets-store-csi-driver/pkg/util/fileutil"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
 
 // FuzzParseAttributes: whatever the attributes, parsing returns a
@@ -20,6 +23,8 @@ func FuzzParseAttributes(f *testing.F) {
 		"- {objectName: a, objectAlias: /etc/x, secretPath: a/../b}",
 		"- {objectName: a, secretPath: a, objectVersion: \"2\", encoding: base64}",
 		"[",
+		"- {objectName: ..data, secretPath: a}",
+		"- {objectName: a, objectAlias: ..2026_12_01/x, secretPath: a}",
 	} {
 		b, _ := json.Marshal(map[string]string{"roleName": "app", "cofferAddress": "http://127.0.0.1:8200", "objects": objects,
 			"csi.storage.k8s.io/serviceAccount.tokens": tokens})
@@ -35,6 +40,11 @@ func FuzzParseAttributes(f *testing.F) {
 			return
 		}
 		for _, o := range p.objects {
+			// The driver's own check, which would otherwise fail the
+			// mount after Coffer was asked.
+			if err := fileutil.Validate([]*v1alpha1.File{{Path: o.file()}}); err != nil {
+				t.Fatalf("file %q passed, the driver refuses it: %v", o.file(), err)
+			}
 			if !safeFile(o.file()) || !cleanPath(o.Path) || strings.HasPrefix(o.file(), "/") {
 				t.Fatalf("object %+v passed", o)
 			}

@@ -295,7 +295,7 @@ func checkObject(o *object, name string) error {
 		return badParam(name+".objectName", "required: the file name")
 	}
 	if !safeFile(o.file()) {
-		return badParam(name+".objectAlias", "file name %q must be a relative path without \"..\"", o.file())
+		return badParam(name+".objectAlias", "file name %q must be a relative path without \"..\", not starting with \"..\" (the driver keeps its ..data there), of at most 4096 bytes with names of at most 255", o.file())
 	}
 	o.Path = strings.Trim(o.Path, "/")
 	if !cleanPath(o.Path) {
@@ -342,13 +342,18 @@ func checkObject(o *object, name string) error {
 }
 
 // safeFile reports whether f may be written below the pod's volume: a
-// relative path with no "..", "." or empty segments, and no backslash.
+// relative path with no "..", "." or empty segments, and no backslash;
+// and one the driver's atomic writer accepts (its validatePath): the
+// first segment does not start with ".." (the writer's own ..data and
+// ..<timestamp> entries live there), no name is over 255 bytes and the
+// whole is at most 4096.
 func safeFile(f string) bool {
-	if f == "" || path.IsAbs(f) || strings.ContainsAny(f, "\\\x00") || !filepath.IsLocal(f) {
+	if f == "" || len(f) > 4096 || path.IsAbs(f) || strings.ContainsAny(f, "\\\x00") || !filepath.IsLocal(f) ||
+		strings.HasPrefix(f, "..") {
 		return false
 	}
 	for _, seg := range strings.Split(f, "/") {
-		if seg == "" || seg == "." || seg == ".." {
+		if seg == "" || seg == "." || seg == ".." || len(seg) > 255 {
 			return false
 		}
 	}
