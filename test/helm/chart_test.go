@@ -79,6 +79,9 @@ func TestChartProduction(t *testing.T) {
 	if v := volume(spec, "tls"); v == nil || v.Secret == nil || v.Secret.SecretName != "coffer-server-tls" {
 		t.Errorf("tls volume = %+v", v)
 	}
+	if env := spec.Containers[0].Env; len(env) != 2 || env[0].Value != "https://127.0.0.1:8200" || env[1].Value != "/coffer/tls/ca.crt" {
+		t.Errorf("server env = %+v, want the CLI pointed at the pod's own TLS listener", env)
+	}
 	if p := spec.Containers[0].ReadinessProbe; p == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
 		t.Errorf("readiness probe = %+v", p)
 	}
