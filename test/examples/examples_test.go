@@ -124,7 +124,7 @@ func testCSI(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, ns, addr str
 	}
 	for _, f := range resp.GetFiles() {
 		if p := mountPath + "/" + f.GetPath(); strings.Contains(strings.Join(pod.Spec.Containers[0].Args, " "), p) {
-			connect(t, db, string(f.GetContents()))
+			db.LoginURL(t, string(f.GetContents()))
 			return
 		}
 	}
@@ -181,7 +181,7 @@ func testInjector(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, ns, add
 	if err != nil {
 		t.Fatal(err)
 	}
-	connect(t, db, string(b))
+	db.LoginURL(t, string(b))
 }
 
 // registerWebhook points the API server at the injector for pods of ns

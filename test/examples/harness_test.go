@@ -2,18 +2,7 @@ package examples
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
-	"math/big"
 	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,6 +12,7 @@ import (
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/engine/database/dbtest"
 	"github.com/cofferhq/coffer/internal/injector"
+	"github.com/cofferhq/coffer/test/kubetest"
 )
 
 // enableDatabase does the README's database steps against db: the engine
@@ -51,94 +41,19 @@ func enableDatabase(t *testing.T, root *api.Client, db *dbtest.Server) {
 	}
 }
 
-// connect checks that u is a PostgreSQL URL that logs in and returns its
-// user, dropped when the test ends.
-func connect(t *testing.T, db *dbtest.Server, u string) string {
-	t.Helper()
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil || p.User.Username() == "" {
-		t.Fatalf("not a connection URL with a user (%d bytes)", len(u))
-	}
-	user := p.User.Username()
-	db.CleanupUsers(t, user)
-	if err := db.Login(u); err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	return user
-}
-
 // startInjector serves the injector (agents pointed at addr) on a
-// loopback port with a fresh CA's certificate; it returns its URL and the
-// CA's PEM.
+// loopback port with a fresh CA's certificate (kubetest.ServeWebhook); it
+// returns its URL and the CA's PEM.
 func startInjector(t *testing.T, addr string) (string, []byte) {
 	t.Helper()
 	inj, err := injector.New(injector.Config{AgentImage: "registry.example/coffer:test", Address: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, certFile, keyFile := newServingCert(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- injector.Serve(ctx, l, injector.NewHandler(inj, nil), certFile, keyFile, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("injector: %v", err)
-		}
+	hostPort, caPEM := kubetest.ServeWebhook(t, func(ctx context.Context, l net.Listener, certFile, keyFile string) error {
+		return injector.Serve(ctx, l, injector.NewHandler(inj, nil), certFile, keyFile, nil)
 	})
-	return "https://" + l.Addr().String() + injector.MutatePath, caPEM
-}
-
-// newServingCert makes a CA and a certificate for 127.0.0.1 signed by it,
-// writes the certificate and key to files and returns the CA's PEM.
-func newServingCert(t *testing.T) (caPEM []byte, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coffer examples test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "coffer injector"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := errors.Join(
-		os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600),
-		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600),
-	); err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), certFile, keyFile
+	return "https://" + hostPort + injector.MutatePath, caPEM
 }
 
 // runAgent runs `coffer agent` with cfg until it exits (exit_after_auth).

@@ -69,7 +69,7 @@ func injectedRender(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, addr,
 	runAgent(t, cfg)
 	b, err := os.ReadFile(filepath.Join(dir, "secrets", "db"))
 	must(t, err)
-	connect(t, db, string(b))
+	db.LoginURL(t, string(b))
 }
 
 // annotatedPod asks for database/creds/app rendered as a connection URL.

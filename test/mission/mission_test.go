@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +120,7 @@ func csiMount(t *testing.T, kc *kubetest.Cluster, db *dbtest.Server, addr, ns, u
 		if len(r.GetFiles()) != 1 || len(r.GetObjectVersion()) != 1 || r.GetFiles()[0].GetPath() != "db-url" {
 			t.Fatalf("Mount response: %d files, %d versions", len(r.GetFiles()), len(r.GetObjectVersion()))
 		}
-		return connect(t, db, string(r.GetFiles()[0].GetContents())), r.GetObjectVersion()[0].GetVersion()
+		return db.LoginURL(t, string(r.GetFiles()[0].GetContents())), r.GetObjectVersion()[0].GetVersion()
 	}
 	user1, v1 := connectMounted(nil)
 	awaitDropped(t, db, user1)
@@ -191,7 +190,7 @@ template {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connect(t, db, string(b))
+	db.LoginURL(t, string(b))
 }
 
 func runAgent(t *testing.T, cfg *config.Agent) {
@@ -205,22 +204,6 @@ func runAgent(t *testing.T, cfg *config.Agent) {
 	if err := a.Run(ctx); err != nil {
 		t.Fatalf("agent: %v", err)
 	}
-}
-
-// connect checks that u is a PostgreSQL URL that logs in (SELECT 1 over
-// pgx) and returns its user, dropped when the test ends.
-func connect(t *testing.T, db *dbtest.Server, u string) string {
-	t.Helper()
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil || p.User.Username() == "" {
-		t.Fatalf("not a connection URL with a user (%d bytes)", len(u))
-	}
-	user := p.User.Username()
-	db.CleanupUsers(t, user)
-	if err := db.Login(u); err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	return user
 }
 
 // awaitDropped polls until the lease manager has revoked the lease and

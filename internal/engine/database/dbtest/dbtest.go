@@ -15,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -129,6 +130,25 @@ func (s *Server) Login(dsn string) error {
 	defer db.Close()
 	var one int
 	return db.QueryRowContext(c, "SELECT 1").Scan(&one)
+}
+
+// LoginURL checks that u is a connection URL naming a user (as a rendered
+// credential of the engine is: postgres://user:password@host/db) that logs
+// in, has that user dropped when t ends, and returns its name. It fails t
+// otherwise; its messages give u's length, never u, which holds a
+// password.
+func (s *Server) LoginURL(t testing.TB, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil || p.User.Username() == "" {
+		t.Fatalf("not a connection URL with a user (%d bytes)", len(u))
+	}
+	user := p.User.Username()
+	s.CleanupUsers(t, user)
+	if err := s.Login(u); err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	return user
 }
 
 // LoginAs is Login with the server's address and a user and password.
