@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -74,8 +76,19 @@ func caOf(rc *rest.Config) ([]byte, error) {
 	return nil, nil
 }
 
+// ReviewerRole is the ClusterRole (and the prefix of the bindings) that
+// lets a reviewer service account create TokenReviews and nothing else.
+// system:auth-delegator would also allow SubjectAccessReviews, which
+// Coffer never makes, and the reviewer lives in the workload's namespace
+// by default, where anyone who may run pods there can act as it.
+const ReviewerRole = "coffer-token-reviewer"
+
+var reviewerRules = []rbacv1.PolicyRule{{
+	APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"},
+}}
+
 // reviewer makes sure the reviewer service account exists and may create
-// TokenReviews (system:auth-delegator), and returns a token for it.
+// TokenReviews (ReviewerRole), and returns a token for it.
 func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Duration) (string, error) {
 	_, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels},
@@ -83,14 +96,11 @@ func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Durati
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("create service account %s/%s: %w", ns, name, err)
 	}
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "coffer-auth-delegator-" + ns + "-" + name, Labels: managedLabels},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
+	if err := c.reviewerRole(ctx); err != nil {
+		return "", err
 	}
-	_, err = c.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", fmt.Errorf("create cluster role binding %s: %w", crb.Name, err)
+	if err := c.reviewerBinding(ctx, ns, name); err != nil {
+		return "", err
 	}
 	secs := int64(ttl.Seconds())
 	tr, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authnv1.TokenRequest{
@@ -103,6 +113,56 @@ func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Durati
 		return "", errors.New("the API server returned an empty reviewer token")
 	}
 	return tr.Status.Token, nil
+}
+
+// reviewerRole creates ReviewerRole, or checks that the one there grants
+// exactly what it should.
+func (c *Cluster) reviewerRole(ctx context.Context) error {
+	roles := c.Client.RbacV1().ClusterRoles()
+	_, err := roles.Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: ReviewerRole, Labels: managedLabels}, Rules: reviewerRules,
+	}, metav1.CreateOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create cluster role %s: %w", ReviewerRole, err)
+	}
+	have, err := roles.Get(ctx, ReviewerRole, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read cluster role %s: %w", ReviewerRole, err)
+	}
+	if !reflect.DeepEqual(have.Rules, reviewerRules) {
+		return fmt.Errorf("%w: cluster role %s exists with other rules than create tokenreviews: delete it and run again", ErrInput, ReviewerRole)
+	}
+	return nil
+}
+
+// reviewerBinding binds ns/name to ReviewerRole, or checks that the
+// binding there does. Its name joins the namespace (a DNS label, never
+// holding a dot) and the account with a dot, so two accounts never share one.
+func (c *Cluster) reviewerBinding(ctx context.Context, ns, name string) error {
+	bindings := c.Client.RbacV1().ClusterRoleBindings()
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ReviewerRole + "-" + ns + "." + name, Labels: managedLabels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ReviewerRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
+	}
+	_, err := bindings.Create(ctx, crb, metav1.CreateOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create cluster role binding %s: %w", crb.Name, err)
+	}
+	have, err := bindings.Get(ctx, crb.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read cluster role binding %s: %w", crb.Name, err)
+	}
+	if have.RoleRef != crb.RoleRef || !slices.Contains(have.Subjects, crb.Subjects[0]) {
+		return fmt.Errorf("%w: cluster role binding %s exists but does not bind %s/%s to %s: delete it and run again", ErrInput, crb.Name, ns, name, ReviewerRole)
+	}
+	return nil
 }
 
 // checkWorkload makes sure the workload's namespace exists (a typo would

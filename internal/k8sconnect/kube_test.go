@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/openbao/openbao/api/v2"
+	authzv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cofferhq/coffer/internal/core"
@@ -92,13 +94,26 @@ func TestKubeConnect(t *testing.T) {
 	if !res.EnabledMount || !res.WrotePolicy || res.ReviewerSA != ns+"/coffer-token-reviewer" {
 		t.Errorf("result = %+v", res)
 	}
-	crb, err := kc.Client.RbacV1().ClusterRoleBindings().Get(ctx, "coffer-auth-delegator-"+ns+"-coffer-token-reviewer", metav1.GetOptions{})
-	if err != nil || crb.RoleRef.Name != "system:auth-delegator" || crb.Subjects[0].Name != "coffer-token-reviewer" {
+	crb, err := kc.Client.RbacV1().ClusterRoleBindings().Get(ctx, ReviewerRole+"-"+ns+".coffer-token-reviewer", metav1.GetOptions{})
+	if err != nil || crb.RoleRef.Name != ReviewerRole || crb.Subjects[0].Name != "coffer-token-reviewer" {
 		t.Fatalf("cluster role binding = %+v, %v", crb, err)
 	}
 	t.Cleanup(func() {
 		_ = kc.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{})
 	})
+	// The reviewer lives in the workload's namespace, where the workload's
+	// team can run pods as it: it may review tokens and nothing else (not
+	// the SubjectAccessReviews of system:auth-delegator, which would let
+	// that team ask what anyone in the cluster may do).
+	rc, err := kc.ClientFor(kc.Token(t, ns, "coffer-token-reviewer", kubetest.TokenOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{User: "system:admin",
+		ResourceAttributes: &authzv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "kube-system"}}}
+	if _, err := rc.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the reviewer created a SubjectAccessReview: %v, want forbidden", err)
+	}
 
 	login := func(sa string) (*api.Secret, error) {
 		jwt := kc.Token(t, ns, sa, kubetest.TokenOptions{Audiences: []string{"coffer"}})
