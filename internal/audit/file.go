@@ -277,11 +277,16 @@ func (s *fileSink) syncer() {
 // file ends with (or starts one), marking the start with a checkpoint.
 // Called with fileMu held, or before the goroutines start.
 func (s *fileSink) open(reason string) error {
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, s.mode)
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|openNonblock, s.mode)
 	if err != nil {
 		return fmt.Errorf("%w: open audit file: %v", ErrInvalidConfig, err)
 	}
 	fi, err := f.Stat()
+	if err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
+		// A reader that stops reading would block every write with the
+		// file's lock held; a pipe is what "stdout" or a socket device is for.
+		err = fmt.Errorf("%s is a FIFO or socket, not a file", s.path)
+	}
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("%w: open audit file: %v", ErrInvalidConfig, err)
