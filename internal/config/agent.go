@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 	"time"
@@ -227,6 +228,9 @@ func (d *decoder) validateAgent(a *Agent) error {
 	if a.UseAutoAuthToken == "force" && a.AutoAuth == nil {
 		return &Error{File: d.file, Kind: ErrMissing, Msg: `use_auto_auth_token = "force" needs an auto_auth block`}
 	}
+	if err := d.checkPlainListeners(a); err != nil {
+		return err
+	}
 	seen := map[string]int{}
 	for _, t := range a.Templates {
 		if first, dup := seen[t.Destination]; dup {
@@ -235,6 +239,38 @@ func (d *decoder) validateAgent(a *Agent) error {
 		seen[t.Destination] = t.Line
 	}
 	return nil
+}
+
+// checkPlainListeners refuses a tcp listener that serves plain HTTP beyond
+// loopback while the proxy attaches the auto-auth token: anyone who can
+// reach the address would act with the agent's identity, over a
+// connection anyone on the path can read.
+func (d *decoder) checkPlainListeners(a *Agent) error {
+	if a.AutoAuth == nil || a.UseAutoAuthToken == "false" {
+		return nil
+	}
+	for _, l := range a.Listeners {
+		if l.Type != "tcp" || !l.TLSDisable || loopback(l.Address) {
+			continue
+		}
+		return &Error{File: d.file, Line: l.Line, Kind: ErrTLSRequired, Msg: fmt.Sprintf(
+			`listener "tcp" on %s serves plain HTTP beyond loopback and attaches the auto-auth token to every request: `+
+				`listen on a loopback address (127.0.0.1 or [::1]), give tls_cert_file and tls_key_file, or set use_auto_auth_token = false`, l.Address)}
+	}
+	return nil
+}
+
+// loopback reports whether a listener address binds loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func applyAgentDefaults(a *Agent) {

@@ -193,6 +193,9 @@ func TestAgentBadConfig(t *testing.T) {
 		"exec exit":           {method + "exit_after_auth = true\n" + `template { contents = "x" destination = "/d" }` + "\nexec { command = [\"a\"] }", ErrInvalidValue, "exec cannot be combined with exit_after_auth"},
 		"listener type":       {method + `listener "udp" { address = "x" }`, ErrUnknownKey, `unknown listener type "udp" (supported: unix, tcp)`},
 		"listener tls":        {method + `listener "tcp" { address = "127.0.0.1:8100" }`, ErrTLSRequired, "tls_disable = true"},
+		"plain token on all":  {method + `listener "tcp" { address = "0.0.0.0:8100" tls_disable = true }`, ErrTLSRequired, "agent.hcl:2: listener \"tcp\" on 0.0.0.0:8100"},
+		"plain token on lan":  {method + `listener "tcp" { address = "10.1.2.3:8100" tls_disable = true }`, ErrTLSRequired, "auto-auth token"},
+		"plain token, empty":  {method + `listener "tcp" { address = ":8100" tls_disable = true }`, ErrTLSRequired, "loopback"},
 		"listener no address": {method + `listener "unix" { }`, ErrMissing, `listener "unix" needs address`},
 		"cache no listener":   {method + `cache {}`, ErrMissing, "cache needs a listener"},
 		"use token":           {method + `cache { use_auto_auth_token = "maybe" }` + "\n" + `listener "unix" { address = "/s" }`, ErrInvalidValue, `use_auto_auth_token must be true, false or "force"`},
@@ -234,4 +237,22 @@ func FuzzParseAgent(f *testing.F) {
 			t.Fatalf("error of type %T: %v", err, err)
 		}
 	})
+}
+
+// TestAgentPlainListeners: plain HTTP is fine on loopback, or anywhere when
+// the proxy does not attach the auto-auth token.
+func TestAgentPlainListeners(t *testing.T) {
+	t.Parallel()
+	const method = `auto_auth { method "token_file" { config { token_file_path = "/t" } } }` + "\n"
+	for name, src := range map[string]string{
+		"ipv4 loopback": method + `listener "tcp" { address = "127.0.0.1:8100" tls_disable = true }`,
+		"ipv6 loopback": method + `listener "tcp" { address = "[::1]:8100" tls_disable = true }`,
+		"localhost":     method + `listener "tcp" { address = "localhost:8100" tls_disable = true }`,
+		"no auto token": method + "api_proxy { use_auto_auth_token = false }\n" + `listener "tcp" { address = "0.0.0.0:8100" tls_disable = true }`,
+		"no auto_auth":  `listener "tcp" { address = "0.0.0.0:8100" tls_disable = true }`,
+	} {
+		if _, err := ParseAgent([]byte(src), "agent.hcl"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }
