@@ -64,18 +64,7 @@ func (d *decoder) agentTop(a *Agent, list *ast.ObjectList) error {
 			}
 			continue
 		}
-		set, ok := fields[key]
-		if !ok {
-			return d.errorf(kpos, ErrUnknownKey, "unknown key %q", key)
-		}
-		if len(item.Keys) != 1 {
-			return d.errorf(kpos, ErrInvalidValue, "%q takes a value, not a block", key)
-		}
-		if first, dup := once[key]; dup {
-			return d.errorf(kpos, ErrDuplicate, "duplicate key %q (first set on line %d)", key, first.Line)
-		}
-		once[key] = kpos
-		if err := set(item.Val); err != nil {
+		if err := d.setOnce(fields, once, key, item); err != nil {
 			return err
 		}
 	}

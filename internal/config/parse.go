@@ -130,7 +130,6 @@ func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 		if err != nil {
 			return err
 		}
-		kpos := item.Keys[0].Pos()
 		if key == "audit" {
 			if err := d.audit(s, item); err != nil {
 				return err
@@ -143,22 +142,31 @@ func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 			}
 			continue
 		}
-		set, ok := fields[key]
-		if !ok {
-			return d.errorf(kpos, ErrUnknownKey, "unknown key %q", key)
-		}
-		if len(item.Keys) != 1 {
-			return d.errorf(kpos, ErrInvalidValue, "%q takes a value, not a block", key)
-		}
-		if first, dup := seen[key]; dup {
-			return d.errorf(kpos, ErrDuplicate, "duplicate key %q (first set on line %d)", key, first.Line)
-		}
-		seen[key] = kpos
-		if err := set(item.Val); err != nil {
+		if err := d.setOnce(fields, seen, key, item); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setOnce sets the top-level key of item with its setter in fields; an
+// unknown key, a block where a value belongs and a key set twice are
+// errors naming the line (and the first one's). seen holds the keys set so
+// far.
+func (d *decoder) setOnce(fields map[string]func(ast.Node) error, seen map[string]token.Pos, key string, item *ast.ObjectItem) error {
+	kpos := item.Keys[0].Pos()
+	set, ok := fields[key]
+	if !ok {
+		return d.errorf(kpos, ErrUnknownKey, "unknown key %q", key)
+	}
+	if len(item.Keys) != 1 {
+		return d.errorf(kpos, ErrInvalidValue, "%q takes a value, not a block", key)
+	}
+	if first, dup := seen[key]; dup {
+		return d.errorf(kpos, ErrDuplicate, "duplicate key %q (first set on line %d)", key, first.Line)
+	}
+	seen[key] = kpos
+	return set(item.Val)
 }
 
 // block calls handle for each `kind "label" { ... }` in item, accepting
