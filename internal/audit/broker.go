@@ -111,6 +111,7 @@ func (b *Broker) applyDeclared(ctx context.Context, declared []Config) (bool, er
 		if c.Declared && !want[c.Path] {
 			changed = true
 			_ = b.storage.Delete(ctx, keysPrefix+c.UUID)
+			_ = b.storage.Delete(ctx, chainPrefix+c.UUID)
 			b.logger.Info("audit device no longer declared in the configuration: disabled", "path", c.Path)
 			continue
 		}
@@ -159,9 +160,10 @@ func (b *Broker) openDevice(ctx context.Context, c Config) *device {
 }
 
 func (b *Broker) hooks(c Config) sinkHooks {
+	load, save := b.markHooks(c)
 	return sinkHooks{failed: func(err error) {
 		b.logger.Error("audit device failed", "path", c.Path, "type", c.Type, "error", err.Error())
-	}}
+	}, loadMark: load, saveMark: save}
 }
 
 // sameFile returns the path of a file device in table writing where c
@@ -277,6 +279,7 @@ func (b *Broker) Disable(ctx context.Context, path string) error {
 		devs = append(devs, d)
 	}
 	b.devices.Store(&devs)
+	_ = b.storage.Delete(ctx, chainPrefix+gone.UUID)
 	if err := b.storage.Delete(ctx, keysPrefix+gone.UUID); err != nil {
 		b.logger.Error("delete the keys of a disabled audit device", "path", path, "error", err.Error())
 	}

@@ -149,25 +149,28 @@ const tailWindow = 4 << 20
 // of its last line and its count, from the last checkpoint. It reads the
 // file's last few MiB, or all of it when they hold no checkpoint; ok is
 // false when the file holds no chained line.
-func recoverChain(path string, c *chain) (chainState, bool) {
+//
+// seen is whether a line whose HMAC is want (a chainMark's head; empty:
+// none is looked for) is among the lines read.
+func recoverChain(path string, c *chain, want string) (st chainState, ok, seen bool) {
 	f, err := os.Open(path)
 	if err != nil {
-		return chainState{}, false
+		return chainState{}, false, false
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return chainState{}, false
+		return chainState{}, false, false
 	}
 	if off := fi.Size() - tailWindow; off > 0 {
-		if st, ok := scanChain(io.NewSectionReader(f, off, tailWindow), true, c); ok {
-			return st, true
+		if st, ok, seen := scanChain(io.NewSectionReader(f, off, tailWindow), true, c, want); ok && (seen || want == "") {
+			return st, true, seen
 		}
 	}
-	return scanChain(io.NewSectionReader(f, 0, fi.Size()), false, c)
+	return scanChain(io.NewSectionReader(f, 0, fi.Size()), false, c, want)
 }
 
-func scanChain(r io.Reader, partialFirst bool, c *chain) (chainState, bool) {
+func scanChain(r io.Reader, partialFirst bool, c *chain, want string) (chainState, bool, bool) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var (
 		last       []byte
@@ -176,6 +179,7 @@ func scanChain(r io.Reader, partialFirst bool, c *chain) (chainState, bool) {
 		seenCP     bool
 		skipFirst  = partialFirst
 		lastParsed chainedLine
+		seen       bool
 	)
 	for {
 		line, err := br.ReadBytes('\n')
@@ -188,6 +192,9 @@ func scanChain(r io.Reader, partialFirst bool, c *chain) (chainState, bool) {
 				after++
 			}
 			last, lastParsed = line, l
+			if want != "" && !seen {
+				seen = c.sum(line) == want
+			}
 		}
 		skipFirst = false
 		if err != nil {
@@ -195,9 +202,9 @@ func scanChain(r io.Reader, partialFirst bool, c *chain) (chainState, bool) {
 		}
 	}
 	if !seenCP || lastParsed.PrevHash == "" {
-		return chainState{}, false
+		return chainState{}, false, seen
 	}
-	return chainState{head: c.sum(last), count: cpCount + 1 + after, set: true}, true
+	return chainState{head: c.sum(last), count: cpCount + 1 + after, set: true}, true, seen
 }
 
 // itoa is strconv.Itoa for the verifier's messages.

@@ -158,4 +158,8 @@ func newDevice(conf Config, k keys, hooks sinkHooks) (*device, error) {
 type sinkHooks struct {
 	// failed hears of a failure that no request saw (a background fsync).
 	failed func(err error)
+	// loadMark and saveMark read and record where a chained file's
+	// chain stands (see chainMark); nil in tests that need no mark.
+	loadMark func() (chainMark, bool)
+	saveMark func(chainMark)
 }

@@ -238,7 +238,13 @@ func (s *fileSink) writeBatch(b *batch, reason string) error {
 	}
 	s.size += int64(n)
 	if s.chain != nil {
+		// The mark moves with each checkpoint, a storage write per
+		// checkpoint_interval lines, never per line.
+		crossed := s.interval > 0 && next.count/s.interval != s.chain.state.count/s.interval
 		s.chain.state = next
+		if reason != "" || crossed {
+			s.saveMark()
+		}
 	}
 	return nil
 }
@@ -301,10 +307,12 @@ func (s *fileSink) open(reason string) error {
 	if s.chain == nil {
 		return nil
 	}
-	if fi.Mode().IsRegular() && fi.Size() > 0 && !s.chain.started() {
-		if st, ok := recoverChain(s.path, s.chain); ok {
-			s.chain.state = st
+	if fi.Mode().IsRegular() && !s.chain.started() {
+		st, err := s.startState(fi.Size())
+		if err != nil && s.hooks.failed != nil {
+			s.hooks.failed(err)
 		}
+		s.chain.state = st
 	}
 	return s.writeBatch(nil, reason)
 }
