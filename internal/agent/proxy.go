@@ -132,6 +132,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cacheClear(w, r)
 		return
 	}
+	if c := canonicalPath(r.URL.Path); c != r.URL.Path {
+		r.URL.Path, r.URL.RawPath = c, ""
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxProxyBody))
 	if err != nil {
 		writeErrors(w, http.StatusRequestEntityTooLarge, "request body too large")
@@ -169,6 +172,22 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp.write(w)
+}
+
+// canonicalPath drops the empty and "." segments of p, which the server
+// ignores, so that the proxy classifies a request (cacheable or not, a
+// revocation or not) by the path the server acts on. A trailing slash is
+// kept; ".." is left for the server to refuse.
+func canonicalPath(p string) string {
+	segs := strings.Split(p, "/")
+	out := make([]string, 0, len(segs))
+	for i, s := range segs {
+		if s == "." || (s == "" && i != 0 && i != len(segs)-1) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "/")
 }
 
 // token picks the token to send: the caller's, or the auto-auth token per

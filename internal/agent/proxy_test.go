@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -166,5 +168,53 @@ listener "unix" { address = %q }
 	must(t, c.Sys().RevokePrefix("auth/token/create"))
 	if b := create(); b.Auth.ClientToken == a.Auth.ClientToken {
 		t.Fatal("revoke-prefix through the listener left its leases in the cache")
+	}
+}
+
+// TestCacheOddPaths: the proxy classifies a request by the path the
+// server acts on, so "//" or "/./" in it neither hide a revocation from
+// the cache nor make a sys/ answer cacheable.
+func TestCacheOddPaths(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	dir := t.TempDir()
+	tok := s.tokenFile(t, dir, kvPolicy, "1h")
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := parse(t, fmt.Sprintf(`
+coffer { address = %q }
+auto_auth { method "token_file" { config { token_file_path = %q } } }
+cache {}
+listener "unix" { address = %q }
+`, s.url, tok, sock))
+	start(t, cfg, Options{})
+	c := newTestClient(t, "unix://"+sock, s.root.Token())
+	waitReady(t, c)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	raw := func(method, path string) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://agent"+path, strings.NewReader("{}"))
+		must(t, err)
+		req.Header.Set("X-Vault-Token", s.root.Token())
+		resp, err := hc.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+	}
+	create := func() string {
+		t.Helper()
+		sec, err := c.Logical().Write("auth/token/create", map[string]any{"policies": []string{"default"}, "ttl": "1h"})
+		must(t, err)
+		return sec.Auth.ClientToken
+	}
+	for _, path := range []string{"/v1//sys/leases/revoke-prefix/auth/token/create", "/v1/sys/./leases/revoke-prefix/auth/token/create"} {
+		a := create()
+		raw(http.MethodPut, path)
+		if create() == a {
+			t.Errorf("%s revoked the token but left it in the cache", path)
+		}
 	}
 }
