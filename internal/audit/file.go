@@ -142,7 +142,9 @@ type fileSink struct {
 	chain  *chain
 
 	// writing is held by the caller writing batches (see lead).
-	writing        atomic.Bool
+	writing atomic.Bool
+	// writes counts write calls, for the benchmark's lines per write.
+	writes         atomic.Uint64
 	syncWake, stop chan struct{}
 	wg             sync.WaitGroup
 }
@@ -237,6 +239,7 @@ func (s *fileSink) writeBatch(b *batch, reason string) error {
 		return fmt.Errorf("write audit file %s: %w", s.path, err)
 	}
 	s.size += int64(n)
+	s.writes.Add(1)
 	if s.chain != nil {
 		// The mark moves with each checkpoint, a storage write per
 		// checkpoint_interval lines, never per line.
