@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -124,6 +126,8 @@ func BenchmarkBrokerFileParallel(b *testing.B) {
 		}
 	}
 	b.SetParallelism(8)
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -138,6 +142,9 @@ func BenchmarkBrokerFileParallel(b *testing.B) {
 		}
 	})
 	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	fs := (*br.devices.Load())[0].sink.(*fileSink)
 	b.ReportMetric(float64(2*b.N)/float64(fs.writes.Load()), "lines/write")
 }
