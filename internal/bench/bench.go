@@ -24,6 +24,10 @@ type Config struct {
 	Duration time.Duration
 	// Warmup runs the load for this long before measuring.
 	Warmup time.Duration
+	// CPU, when set, samples the CPU time used so far by the process
+	// doing the work (ProcCPU, SelfCPU); Run samples it at the start and
+	// end of the measured time.
+	CPU func() (time.Duration, error)
 }
 
 // Result is what a run measured. Latencies are of successful requests.
@@ -33,6 +37,17 @@ type Result struct {
 	Elapsed  time.Duration
 	P50, P90 time.Duration
 	P99, Max time.Duration
+	// CPU is what Config.CPU moved by over the measured time; zero
+	// without a sampler or when a sample failed.
+	CPU time.Duration
+}
+
+// CPUPerOp is CPU time per successful request, zero when unknown.
+func (r Result) CPUPerOp() time.Duration {
+	if r.Requests == 0 || r.CPU <= 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // RPS is successful requests per second.
@@ -59,7 +74,18 @@ func Run(ctx context.Context, cfg Config, op Op) Result {
 	if cfg.Warmup > 0 {
 		run(ctx, client, cfg.Clients, cfg.Warmup, op)
 	}
-	return run(ctx, client, cfg.Clients, cfg.Duration, op)
+	var cpu0 time.Duration
+	var cpuErr error
+	if cfg.CPU != nil {
+		cpu0, cpuErr = cfg.CPU()
+	}
+	res := run(ctx, client, cfg.Clients, cfg.Duration, op)
+	if cfg.CPU != nil && cpuErr == nil {
+		if cpu1, err := cfg.CPU(); err == nil {
+			res.CPU = cpu1 - cpu0
+		}
+	}
+	return res
 }
 
 func run(ctx context.Context, client *http.Client, clients int, d time.Duration, op Op) Result {

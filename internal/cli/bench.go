@@ -3,17 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,19 +27,29 @@ import (
 )
 
 // benchCommand measures KV throughput, idle memory and start-up time of a
-// server it starts itself on file storage with a static seal.
+// server it starts itself on file storage with a static seal, next to the
+// ceilings those figures are judged against, in the same run.
 func benchCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "bench",
-		Usage:     "Measure KV v2 read/write throughput, idle RSS and start-up time",
-		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [kv-read|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch] ...]",
+		Name:  "bench",
+		Usage: "Measure KV v2 read/write throughput against bare ceilings, idle RSS and start-up time",
+		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR]\n" +
+			"  [bare-http|kv-read|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch] ...]",
+		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions).\n" +
+			"bare-http is a bare net/http server process answering every request with a fixed body as\n" +
+			"long as a KV read's response; bbolt-batch is a loop of bbolt Batch commits of random keys\n" +
+			"into a temporary file with Coffer's bbolt settings, from -clients goroutines. Each line\n" +
+			"reports the CPU per request of the process doing the work (the server's, from /proc; the\n" +
+			"bench's own for bbolt-batch); each round ends with the ratios to the ceilings.",
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "clients", Value: 16, Usage: "concurrent keep-alive clients"},
 			&ucli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "measured time per workload"},
 			&ucli.DurationFlag{Name: "warmup", Value: 2 * time.Second, Usage: "unmeasured load before each workload"},
-			&ucli.IntFlag{Name: "keys", Value: 1000, Usage: "KV v2 keys written before the read workload"},
+			&ucli.IntFlag{Name: "keys", Value: 1000, Usage: "KV v2 keys written before the workloads; reads and writes pick among them"},
 			&ucli.IntFlag{Name: "value-size", Value: 64, Usage: "bytes of secret value per key"},
+			&ucli.IntFlag{Name: "rounds", Value: 1, Usage: "times to run the measured workloads in turn; medians are reported when more than 1"},
 			&ucli.IntFlag{Name: "startups", Value: 10, Usage: "restarts timed by the startup workload"},
+			&ucli.StringFlag{Name: "profile", Usage: "directory to save a CPU profile of the server (sys/pprof) during kv-read and kv-write of round 1"},
 			&ucli.StringFlag{Name: "dir", Usage: "directory for the server's store (a temporary one when empty)"},
 		},
 		Action: runBench,
@@ -50,12 +62,14 @@ type benchServer struct {
 	// jwtTokens are the signed tokens of the jwt-login workloads, made by
 	// jwtSetup on first use.
 	jwtTokens []string
+	// bare is the bare-http ceiling's process, started on first use.
+	bare *bareServer
 }
 
 func runBench(c *ucli.Context) error {
-	work := c.Args().Slice()
-	if len(work) == 0 {
-		work = []string{"kv-read", "kv-write", "rss", "startup"}
+	measured, once, err := parseWorkloads(c.Args().Slice())
+	if err != nil {
+		return err
 	}
 	dir := c.String("dir")
 	if dir == "" {
@@ -71,61 +85,100 @@ func runBench(c *ucli.Context) error {
 		return err
 	}
 	defer s.stop()
+	defer s.bare.stop()
 	if err := s.seed(c.Context, c.Int("keys"), c.Int("value-size")); err != nil {
 		return err
 	}
 	out := c.App.Writer
-	fmt.Fprintf(out, "clients=%d duration=%s keys=%d value-size=%d storage=file (bbolt, fsync)\n",
-		c.Int("clients"), c.Duration("duration"), c.Int("keys"), c.Int("value-size"))
-	for _, w := range work {
-		if err := s.workload(c, w); err != nil {
+	fmt.Fprintf(out, "clients=%d duration=%s keys=%d value-size=%d rounds=%d storage=file (bbolt, fsync) GOMAXPROCS=%d\n",
+		c.Int("clients"), c.Duration("duration"), c.Int("keys"), c.Int("value-size"), c.Int("rounds"), runtime.GOMAXPROCS(0))
+	var rounds []map[string]bench.Result
+	for r := range max(1, c.Int("rounds")) {
+		got := map[string]bench.Result{}
+		for _, w := range measured {
+			res, err := s.workload(c, w, r)
+			if err != nil {
+				return fmt.Errorf("%s: %w", w, err)
+			}
+			if res != nil {
+				got[w] = *res
+				report(out, w, *res)
+			}
+		}
+		for _, l := range ratios(got) {
+			fmt.Fprintf(out, "%-11s %s\n", "ratio", l)
+		}
+		rounds = append(rounds, got)
+	}
+	if len(rounds) > 1 {
+		summarize(out, measured, rounds)
+	}
+	for _, w := range once {
+		if err := s.workload1(c, w); err != nil {
 			return fmt.Errorf("%s: %w", w, err)
 		}
 	}
 	return nil
 }
 
-func (s *benchServer) workload(c *ucli.Context, name string) error {
+// workload runs one measured workload; a nil result means it reported
+// itself (the login workloads).
+func (s *benchServer) workload(c *ucli.Context, name string, round int) (*bench.Result, error) {
 	cfg := bench.Config{Clients: c.Int("clients"), Duration: c.Duration("duration"), Warmup: c.Duration("warmup")}
-	out := c.App.Writer
+	keys := c.Int("keys")
 	switch name {
 	case "kv-read":
-		keys := c.Int("keys")
-		res := bench.Run(c.Context, cfg, func(ctx context.Context, hc *http.Client, w, seq int) error {
-			return s.do(ctx, hc, http.MethodGet, fmt.Sprintf("secret/data/bench/key-%d", (w*7919+seq)%keys), nil)
+		cfg.CPU = bench.ProcCPU(s.cmd.Process.Pid)
+		stop := s.profile(c, name, round)
+		res := bench.Run(c.Context, cfg, func(ctx context.Context, hc *http.Client, _, _ int) error {
+			return s.do(ctx, hc, http.MethodGet, "secret/data/bench/key-"+strconv.Itoa(rand.IntN(keys)), nil)
 		})
-		report(out, name, res)
+		return &res, stop()
 	case "kv-write":
-		val := strings.Repeat("w", c.Int("value-size"))
-		res := bench.Run(c.Context, cfg, func(ctx context.Context, hc *http.Client, w, seq int) error {
-			body := []byte(fmt.Sprintf(`{"data":{"value":%q}}`, val))
-			return s.do(ctx, hc, http.MethodPut, fmt.Sprintf("secret/data/bench/w%d-%d", w, seq%1000), body)
+		cfg.CPU = bench.ProcCPU(s.cmd.Process.Pid)
+		body := fmt.Appendf(nil, `{"data":{"value":%q}}`, strings.Repeat("w", c.Int("value-size")))
+		stop := s.profile(c, name, round)
+		res := bench.Run(c.Context, cfg, func(ctx context.Context, hc *http.Client, _, _ int) error {
+			return s.do(ctx, hc, http.MethodPut, "secret/data/bench/key-"+strconv.Itoa(rand.IntN(keys)), body)
 		})
-		report(out, name, res)
+		return &res, stop()
+	case "bare-http":
+		return s.bareHTTP(c, cfg)
+	case "bbolt-batch":
+		return bboltBatch(c, cfg, filepath.Join(s.dir, fmt.Sprintf("ceiling-%d", round)))
+	}
+	if ok, err := s.loginWorkload(c, name); ok {
+		return nil, err
+	}
+	return nil, fmt.Errorf("unknown workload %q", name)
+}
+
+// workload1 runs a workload that is measured once, after the rounds.
+func (s *benchServer) workload1(c *ucli.Context, name string) error {
+	switch name {
 	case "rss":
 		return s.rss(c)
 	case "startup":
 		return s.startups(c, c.Int("startups"))
-	default:
-		if ok, err := s.loginWorkload(c, name); ok {
-			return err
-		}
-		return fmt.Errorf("unknown workload %q: use kv-read, kv-write, rss, startup, jwt-login, jwt-login-batch, token-create or token-create-batch", name)
 	}
-	return nil
+	return fmt.Errorf("unknown workload %q", name)
 }
 
 func report(w io.Writer, name string, r bench.Result) {
-	fmt.Fprintf(w, "%-9s %8.0f req/s  p50 %-9s p90 %-9s p99 %-9s max %-9s ok %d errors %d\n", name, r.RPS(),
+	cpu := "-"
+	if per := r.CPUPerOp(); per > 0 {
+		cpu = per.Round(100 * time.Nanosecond).String()
+	}
+	fmt.Fprintf(w, "%-11s %8.0f req/s  p50 %-9s p90 %-9s p99 %-9s max %-9s cpu/req %-8s ok %d errors %d\n", name, r.RPS(),
 		r.P50.Round(time.Microsecond), r.P90.Round(time.Microsecond), r.P99.Round(time.Microsecond),
-		r.Max.Round(time.Microsecond), r.Requests, r.Errors)
+		r.Max.Round(time.Microsecond), cpu, r.Requests, r.Errors)
 }
 
 // startBenchServer writes a config with file storage and a static seal key
 // into dir, starts "coffer server" on a free loopback port and initialises it.
 func startBenchServer(ctx context.Context, dir string) (*benchServer, error) {
 	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	if _, err := crand.Read(key); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "seal.key"), []byte(hex.EncodeToString(key)), 0o600); err != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,9 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -81,24 +77,7 @@ func (s *benchServer) loginWorkload(c *ucli.Context, name string) (bool, error) 
 
 // processCPU is the user plus system CPU time a process has used, from
 // /proc (in clock ticks of 10 ms).
-func processCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces; the fields follow its ")".
-	rest := raw[bytes.LastIndexByte(raw, ')')+1:]
-	f := strings.Fields(string(rest))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
+func processCPU(pid int) (time.Duration, error) { return bench.ProcCPU(pid)() }
 
 // jwtSetup mounts the jwt method once, with a fresh RSA key as
 // jwt_validation_pubkeys and one role per token type, and returns tokens

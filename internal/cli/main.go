@@ -47,6 +47,7 @@ func newApp(e *env) *ucli.App {
 			e.injectorCommand(),
 			e.k8sCommand(),
 			benchCommand(),
+			benchBareHTTPCommand(),
 			e.csiProviderCommand(),
 			e.statusCommand(),
 			e.operatorCommand(),

@@ -75,6 +75,18 @@ const initialMmapSize = 1 << 30
 // WritableParents for the directories above). Only one process may hold the
 // file; a second one gets ErrLocked.
 func Open(dir string, opts ...Option) (*Backend, error) {
+	db, err := OpenDB(dir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{db: db}, nil
+}
+
+// OpenDB opens the file as Open does, with the very same bbolt settings,
+// and returns the bare bbolt handle: for "coffer bench", whose bare-bbolt
+// ceiling must commit exactly as the backend does. Nothing else should
+// write Coffer's data through it.
+func OpenDB(dir string, opts ...Option) (*bbolt.DB, error) {
 	o := options{maxBatchDelay: 500 * time.Microsecond, maxBatchSize: 256, lockTimeout: 5 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
@@ -112,7 +124,7 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("create bucket in %s: %w", path, err)
 	}
-	return &Backend{db: db}, nil
+	return db, nil
 }
 
 // Close releases the file. Writes still waiting in a batch fail.
