@@ -213,6 +213,12 @@ func (b *Broker) Enable(ctx context.Context, c Config) error {
 	if err := checkOptions(c.Type, c.Options); err != nil {
 		return err
 	}
+	if c.Type == "file" && c.Options["prefix"] != "" {
+		// Chosen text at the start of every line of any file the server
+		// can write (a shell profile, a cron table) is a way from a sudo
+		// token to the host: the configuration alone may set it.
+		return fmt.Errorf("%w: option \"prefix\" of a file device can only be set in the server configuration (an audit block)", ErrInvalidConfig)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if slices.ContainsFunc(b.table, func(e Config) bool { return e.Path == c.Path }) {

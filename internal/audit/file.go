@@ -52,6 +52,10 @@ func newFileSink(o options, chainKey []byte, hooks sinkHooks) (sink, error) {
 		if err != nil || n > 0o777 {
 			return nil, fmt.Errorf("%w: option \"mode\" must be an octal file mode such as 0600, not %q", ErrInvalidConfig, m)
 		}
+		if n&0o111 != 0 {
+			// As in Vault since CVE-2025-6000: an audit log is never a program.
+			return nil, fmt.Errorf("%w: option \"mode\" may not make the file executable (%q): use 0600 or 0640", ErrInvalidConfig, m)
+		}
 		mode = os.FileMode(n)
 	}
 	chained, err := o.bool("hash_chain", true)
