@@ -22,7 +22,7 @@ func (e *env) k8sCommand() *ucli.Command {
 				UsageText: "coffer k8s connect --namespace N --service-account SA --role R --policy P [--path PATH …]\n" +
 					"   [--kubeconfig FILE] [--context C] [--auth-path kubernetes] [--audience coffer]",
 				Description: "Uses the current kube context (or --context): creates the token reviewer service\n" +
-					"account with the system:auth-delegator binding, enables and configures auth/<auth-path>\n" +
+					"account bound to coffer-token-reviewer (create TokenReviews only), enables and configures auth/<auth-path>\n" +
 					"for that API server, writes policy P (read on each --path) and role R bound to N/SA,\n" +
 					"then prints the SecretProviderClass and the injector's pod annotations. Running it\n" +
 					"again updates the same objects.",
@@ -82,7 +82,7 @@ func runK8sConnect(s *session) error {
 	if res.EnabledMount {
 		fmt.Fprintf(w, "  enabled auth/%s (kubernetes)\n", res.AuthPath)
 	}
-	fmt.Fprintf(w, "  configured auth/%s/config with reviewer %s (system:auth-delegator; its token ends %s)\n",
+	fmt.Fprintf(w, "  configured auth/%s/config with reviewer %s (coffer-token-reviewer; its token ends %s)\n",
 		res.AuthPath, res.ReviewerSA, res.ReviewerExpiry.UTC().Format("2006-01-02"))
 	if res.WrotePolicy {
 		fmt.Fprintf(w, "  wrote policy %s (read on %d paths)\n", o.Policy, len(o.Paths))
