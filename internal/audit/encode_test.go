@@ -290,3 +290,44 @@ func equalAny(a, b []any) bool {
 	}
 	return true
 }
+
+// FuzzAppendRaw: whatever a stored secret holds, the line stays valid
+// JSON, and in the clear (log_raw) it says what the secret said.
+func FuzzAppendRaw(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `[1,"x",{"k":null}]`, `"\u00e9\n"`, `{"a":01}`, `{"a":"x",}`, `-1.5e+3`, ` {} `, `{"k":"<&>"}`} {
+		f.Add([]byte(s))
+	}
+	hashed, clear := valueEnc{salt: NewSalt(testKey)}, valueEnc{}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if out := hashed.append(nil, json.RawMessage(raw), false); !json.Valid(out) {
+			t.Fatalf("hashed: invalid JSON %q from %q", out, raw)
+		}
+		out := clear.append(nil, json.RawMessage(raw), false)
+		if !json.Valid(out) {
+			t.Fatalf("clear: invalid JSON %q from %q", out, raw)
+		}
+		if !json.Valid(raw) {
+			return
+		}
+		decode := func(b []byte) any {
+			d := json.NewDecoder(bytes.NewReader(b))
+			d.UseNumber()
+			var v any
+			if err := d.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		if want, got := mustJSON(decode(raw)), mustJSON(decode(out)); want != got {
+			t.Fatalf("clear: %s from %s", got, want)
+		}
+	})
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
