@@ -68,8 +68,8 @@ func (cs *clients) get(p *mountParams) (*http.Client, error) {
 	k := clientKey{addr: p.address, serverName: p.serverName, skipVerify: p.skipVerify}
 	if p.caCertPath != "" {
 		var err error
-		if caPEM, err = os.ReadFile(p.caCertPath); err != nil {
-			return nil, badParam("cofferCACertPath", "cannot read %s on the node: %v", p.caCertPath, errors.Unwrap(err))
+		if caPEM, err = readCA(p.caCertPath); err != nil {
+			return nil, err
 		}
 		sum := sha256.Sum256(caPEM)
 		k.caSum = hex.EncodeToString(sum[:])
@@ -101,6 +101,37 @@ func (cs *clients) get(p *mountParams) (*http.Client, error) {
 	}
 	cs.m[k] = c
 	return c, nil
+}
+
+// maxCABytes bounds a cofferCACertPath file: a CA bundle is a few KiB.
+const maxCABytes = 1 << 20
+
+// readCA reads the CA file a SecretProviderClass names. It must be a
+// regular file of at most maxCABytes: the path is chosen by whoever
+// writes the SecretProviderClass, and /dev/zero or a FIFO would otherwise
+// exhaust the memory of the provider every pod of the node depends on, or
+// hang the mount.
+func readCA(path string) ([]byte, error) {
+	// Checked before opening too: opening a FIFO blocks.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, badParam("cofferCACertPath", "%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, badParam("cofferCACertPath", "cannot read %s on the node: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, badParam("cofferCACertPath", "%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxCABytes+1))
+	if err != nil {
+		return nil, badParam("cofferCACertPath", "cannot read %s on the node: %v", path, errors.Unwrap(err))
+	}
+	if len(b) > maxCABytes {
+		return nil, badParam("cofferCACertPath", "%s is larger than %d bytes", path, maxCABytes)
+	}
+	return b, nil
 }
 
 // call sends one request to Coffer's API and decodes the envelope. A

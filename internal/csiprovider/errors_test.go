@@ -3,7 +3,9 @@ package csiprovider_test
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +36,8 @@ func TestMountErrors(t *testing.T) {
 	c.putKV(t, "other/db", map[string]any{"password": "not-yours"})
 	tok := c.saToken(t, "system:serviceaccount:team-a:app", "coffer")
 	obj := func(extra string) string { return "- objectName: f\n  secretPath: secret/data/app/db\n" + extra }
+	fifo := filepath.Join(t.TempDir(), "ca.fifo")
+	must(t, syscall.Mkfifo(fifo, 0o600))
 	cases := map[string]struct {
 		params map[string]string // merged over kvParams; "" deletes
 		tokens map[string]string // nil: {"coffer": tok}
@@ -46,6 +50,8 @@ func TestMountErrors(t *testing.T) {
 		"no objects":         {params: map[string]string{"objects": ""}, code: csiprovider.CodeBadParameters, want: []string{`"objects"`}},
 		"objects not YAML":   {params: map[string]string{"objects": "- [unclosed"}, code: csiprovider.CodeBadParameters, want: []string{`"objects"`, "not YAML"}},
 		"dot-dot alias":      {params: map[string]string{"objects": obj("  objectAlias: ../../etc/cron.d/x\n")}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].objectAlias"`, "relative"}},
+		"CA from /dev/zero":  {params: map[string]string{"cofferCACertPath": "/dev/zero"}, code: csiprovider.CodeBadParameters, want: []string{`"cofferCACertPath"`, "regular file"}},
+		"CA from a FIFO":     {params: map[string]string{"cofferCACertPath": fifo}, code: csiprovider.CodeBadParameters, want: []string{`"cofferCACertPath"`, "regular file"}},
 		"driver's ..data":    {params: map[string]string{"objects": obj("  objectAlias: ..data\n")}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].objectAlias"`, "..data"}},
 		"absolute name":      {params: map[string]string{"objects": "- {objectName: /etc/passwd, secretPath: secret/data/app/db}"}, code: csiprovider.CodeBadParameters, want: []string{"objects[0]", "/etc/passwd"}},
 		"dot-dot path":       {params: map[string]string{"objects": "- {objectName: f, secretPath: secret/data/../../sys/raw}"}, code: csiprovider.CodeBadParameters, want: []string{`"objects[0].secretPath"`}},
