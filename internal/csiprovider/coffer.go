@@ -134,10 +134,16 @@ func readCA(path string) ([]byte, error) {
 	return b, nil
 }
 
+// maxMountBytes bounds the bytes one Mount reads from Coffer in all: the
+// driver takes at most a few MiB of files back, and a cofferAddress can
+// name any server, whose answers would otherwise all be held in memory.
+const maxMountBytes = 32 << 20
+
 // call sends one request to Coffer's API and decodes the envelope. A
 // transport failure is an *unreachableError, a non-2xx answer an
-// *httpStatusError. It never retries.
-func call(ctx context.Context, c *http.Client, addr, method, apiPath, token string, query url.Values, body any) (*apiResponse, error) {
+// *httpStatusError; an answer longer than *budget is a MountError, and
+// what it read is taken from *budget. It never retries.
+func call(ctx context.Context, c *http.Client, addr, method, apiPath, token string, query url.Values, body any, budget *int64) (*apiResponse, error) {
 	u := strings.TrimRight(addr, "/") + "/v1/" + escapePath(apiPath)
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -165,9 +171,12 @@ func call(ctx context.Context, c *http.Client, addr, method, apiPath, token stri
 		return nil, &unreachableError{err: err}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, *budget+1))
 	if err != nil {
 		return nil, &unreachableError{err: err}
+	}
+	if *budget -= int64(len(raw)); *budget < 0 {
+		return nil, mountErr(CodeServerError, "the answers of %s for this mount pass %d bytes in all (is cofferAddress a Coffer server?)", addr, maxMountBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e struct {

@@ -132,7 +132,7 @@ func (p *Provider) mount(ctx context.Context, req *v1alpha1.MountRequest) (*moun
 	for _, v := range req.GetCurrentObjectVersion() {
 		current[v.GetId()] = v.GetVersion()
 	}
-	s := &session{p: p, mp: mp, hc: hc, ident: identity(mp), rotation: len(current) > 0, current: current}
+	s := &session{p: p, mp: mp, hc: hc, ident: identity(mp), rotation: len(current) > 0, current: current, budget: maxMountBytes}
 	out := &v1alpha1.MountResponse{}
 	got := map[string]*apiResponse{}
 	for i := range mp.objects {
@@ -203,7 +203,8 @@ type session struct {
 	rotation bool
 	current  map[string]string
 	token    string
-	fresh    bool // token came from a login in this session
+	fresh    bool  // token came from a login in this session
+	budget   int64 // bytes this Mount may still read from Coffer
 }
 
 func (s *session) tokenKey() string {
@@ -223,7 +224,7 @@ func (s *session) login(ctx context.Context) error {
 		return nil
 	}
 	r, err := call(ctx, s.hc, s.mp.address, "POST", "auth/"+s.mp.authMount+"/login", "", nil,
-		map[string]any{"role": s.mp.role, "jwt": s.mp.jwt})
+		map[string]any{"role": s.mp.role, "jwt": s.mp.jwt}, &s.budget)
 	if err != nil {
 		return s.classify(ctx, err, "", -1)
 	}

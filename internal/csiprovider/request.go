@@ -33,7 +33,7 @@ func (s *session) request(ctx context.Context, o *object, i int) (*apiResponse, 
 	} else {
 		body = map[string]any{}
 	}
-	r, err := call(ctx, s.hc, s.mp.address, o.Method, o.Path, s.token, query, body)
+	r, err := call(ctx, s.hc, s.mp.address, o.Method, o.Path, s.token, query, body, &s.budget)
 	if err != nil {
 		var he *httpStatusError
 		if errors.As(err, &he) && he.Status == http.StatusForbidden && !s.fresh {
