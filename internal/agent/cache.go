@@ -16,12 +16,13 @@ const maxCacheEntries = 10000
 
 // cachedResponse is one upstream answer, kept whole.
 type cachedResponse struct {
-	status  int
-	header  http.Header
-	body    []byte
-	leaseID string
-	path    string // the request's API path, without /v1/
-	expires time.Time
+	status      int
+	header      http.Header
+	body        []byte
+	leaseID     string
+	clientToken string // the token the answer holds, if any
+	path        string // the request's API path, without /v1/
+	expires     time.Time
 }
 
 func (c *cachedResponse) write(w http.ResponseWriter) {
@@ -85,6 +86,9 @@ func (c *respCache) put(key, path string, resp *cachedResponse) {
 		return
 	}
 	resp.leaseID, resp.path = env.LeaseID, path
+	if env.Auth != nil {
+		resp.clientToken = env.Auth.ClientToken
+	}
 	resp.expires = time.Now().Add(scale(time.Duration(ttl)*time.Second, c.threshold))
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -147,8 +147,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if e := p.cache.get(key); e != nil {
 			// The server decides whether the token may still have
 			// the answer: a token revoked since (through this
-			// listener or not) gets the server's refusal instead.
-			if token == "" || p.tokenLive(r, token) {
+			// listener or not) gets the server's refusal instead,
+			// and a token the answer holds (a login's, a created
+			// one) is handed out only while it is valid.
+			if (token == "" || p.tokenLive(r, token)) && (e.clientToken == "" || p.tokenLive(r, e.clientToken)) {
 				e.write(w)
 				return
 			}

@@ -169,6 +169,13 @@ listener "unix" { address = %q }
 	if b := create(); b.Auth.ClientToken == a.Auth.ClientToken {
 		t.Fatal("revoke-prefix through the listener left its leases in the cache")
 	}
+	// A token the cache handed out (a login's or a creation's) and that
+	// was revoked since, here on the server directly, is not handed out again.
+	a = create()
+	must(t, s.root.Auth().Token().RevokeOrphan(a.Auth.ClientToken))
+	if b := create(); b.Auth.ClientToken == a.Auth.ClientToken {
+		t.Fatal("the cache handed out a revoked token")
+	}
 }
 
 // TestCacheOddPaths: the proxy classifies a request by the path the
