@@ -28,6 +28,7 @@ import (
 	"github.com/cofferhq/coffer/internal/physical/bolt"
 	"github.com/cofferhq/coffer/internal/physical/cache"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
+	"github.com/cofferhq/coffer/internal/physical/postgres"
 	"github.com/cofferhq/coffer/internal/registry"
 	"github.com/cofferhq/coffer/internal/telemetry"
 )
@@ -221,7 +222,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
-	p, closeStorage, err := openStorage(cfg.Storage, logger)
+	p, closeStorage, err := openStorage(ctx, cfg.Storage, logger)
 	if err != nil {
 		return err
 	}
@@ -272,8 +273,14 @@ func auditDevices(blocks []config.Audit) []audit.Config {
 	return out
 }
 
-func openStorage(s config.Storage, logger *slog.Logger) (physical.Backend, func(), error) {
+func openStorage(ctx context.Context, s config.Storage, logger *slog.Logger) (physical.Backend, func(), error) {
 	switch s.Type {
+	case config.StoragePostgres:
+		b, err := openPostgres(ctx, s, os.Getenv)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cache.New(b, 0), func() { _ = b.Close() }, nil
 	case config.StorageFile:
 		b, err := bolt.Open(s.Path)
 		if err != nil {
@@ -288,4 +295,19 @@ func openStorage(s config.Storage, logger *slog.Logger) (physical.Backend, func(
 		return inmem.New(), func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("storage type %q is not supported", s.Type)
+}
+
+// openPostgres opens storage "postgresql". The connection URL comes from
+// COFFER_PG_CONNECTION_URL or VAULT_PG_CONNECTION_URL when set (as in
+// Vault, the environment wins), so a password need not sit in the config
+// file. Neither the URL nor its password is ever put in an error or a log.
+func openPostgres(ctx context.Context, s config.Storage, getenv func(string) string) (*postgres.Backend, error) {
+	url := cmp.Or(getenv("COFFER_PG_CONNECTION_URL"), getenv("VAULT_PG_CONNECTION_URL"), s.ConnectionURL)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: s.Table, MaxParallel: s.MaxParallel})
+	if err != nil {
+		return nil, fmt.Errorf("open postgresql storage: %w", err)
+	}
+	return b, nil
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/hcl/hcl/ast"
 	"github.com/hashicorp/hcl/hcl/token"
+
+	"github.com/cofferhq/coffer/internal/physical/postgres"
 )
 
 func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {
@@ -20,8 +22,10 @@ func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.Obje
 		fields = map[string]func(ast.Node) error{"path": d.stringInto(&st.Path, "path")}
 	case StorageInmem:
 		fields = map[string]func(ast.Node) error{}
+	case StoragePostgres:
+		return d.postgresStorage(s, st, body)
 	default:
-		return d.errorf(pos, ErrUnknownKey, "unknown storage type %q (supported: file, inmem)", label)
+		return d.errorf(pos, ErrUnknownKey, "unknown storage type %q (supported: file, postgresql, inmem)", label)
 	}
 	if _, err := d.body(body, where, fields); err != nil {
 		return err
@@ -29,6 +33,39 @@ func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.Obje
 	if st.Type == StorageFile && st.Path == "" {
 		return d.errorf(pos, ErrMissing, `storage "file" needs path, the directory for the database`)
 	}
+	s.Storage = st
+	return nil
+}
+
+// postgresStorage reads storage "postgresql" in Vault's shape. HA
+// (ha_enabled) is not implemented yet, so asking for it is an error rather
+// than a silent single-server setup; ha_table is accepted so that a Vault
+// configuration carries over with ha_enabled unset or false.
+func (d *decoder) postgresStorage(s *Server, st Storage, body *ast.ObjectType) error {
+	var haEnabled bool
+	var haTable string
+	var maxParallel int64
+	fields := map[string]func(ast.Node) error{
+		"connection_url": d.stringInto(&st.ConnectionURL, "connection_url"),
+		"table":          d.stringInto(&st.Table, "table"),
+		"max_parallel":   d.intInto(&maxParallel, "max_parallel"),
+		"ha_enabled":     d.boolInto(&haEnabled, "ha_enabled"),
+		"ha_table":       d.stringInto(&haTable, "ha_table"),
+	}
+	seen, err := d.body(body, `storage "postgresql"`, fields)
+	if err != nil {
+		return err
+	}
+	if haEnabled {
+		return d.errorf(seen["ha_enabled"], ErrInvalidValue, `ha_enabled is not supported yet on storage "postgresql": remove it or set it to false`)
+	}
+	if pos, ok := seen["table"]; ok && postgres.CheckTable(st.Table) != nil {
+		return d.errorf(pos, ErrInvalidValue, "table %q: %v", st.Table, postgres.ErrBadTable)
+	}
+	if pos, ok := seen["max_parallel"]; ok && (maxParallel < 1 || maxParallel > 10000) {
+		return d.errorf(pos, ErrInvalidValue, "max_parallel must be between 1 and 10000, not %d", maxParallel)
+	}
+	st.MaxParallel = int(maxParallel)
 	s.Storage = st
 	return nil
 }

@@ -20,8 +20,10 @@ const (
 const (
 	StorageFile  = "file"
 	StorageInmem = "inmem"
-	ListenerTCP  = "tcp"
-	SealStatic   = "static"
+	// StoragePostgres is Vault's name for the PostgreSQL backend.
+	StoragePostgres = "postgresql"
+	ListenerTCP     = "tcp"
+	SealStatic      = "static"
 )
 
 const (
@@ -66,11 +68,22 @@ type Server struct {
 
 // Storage is the storage block.
 type Storage struct {
-	// Type is "file" (the embedded bbolt database) or "inmem".
+	// Type is "file" (the embedded bbolt database), "postgresql" or
+	// "inmem".
 	Type string
-	// Path is the data directory for "file"; empty for "inmem".
+	// Path is the data directory for "file"; empty otherwise.
 	Path string
-	Line int
+	// ConnectionURL is the PostgreSQL URL for "postgresql"; it may be
+	// empty, when the environment (COFFER_PG_CONNECTION_URL or
+	// VAULT_PG_CONNECTION_URL) supplies it. It may hold a password: never
+	// log or print it.
+	ConnectionURL string
+	// Table is the PostgreSQL table; empty means the backend's default.
+	Table string
+	// MaxParallel bounds the PostgreSQL connections; 0 means the
+	// backend's default.
+	MaxParallel int
+	Line        int
 }
 
 // Listener is one listener block.

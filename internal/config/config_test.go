@@ -127,7 +127,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		"unknown storage type": {
 			"\nstorage \"consul\" {}\n", ErrUnknownKey,
-			`config.hcl:2: unknown storage type "consul" (supported: file, inmem)`,
+			`config.hcl:2: unknown storage type "consul" (supported: file, postgresql, inmem)`,
 		},
 		"unknown listener type": {
 			"storage \"inmem\" {}\nlistener \"unix\" {}\n", ErrUnknownKey,
@@ -148,6 +148,22 @@ func TestParseErrors(t *testing.T) {
 		"file storage without path": {
 			"storage \"file\" {\n}\n", ErrMissing,
 			`config.hcl:1: storage "file" needs path, the directory for the database`,
+		},
+		"postgresql ha_enabled": {
+			"storage \"postgresql\" {\n  ha_enabled = \"true\"\n}\n", ErrInvalidValue,
+			`config.hcl:2: ha_enabled is not supported yet on storage "postgresql": remove it or set it to false`,
+		},
+		"postgresql bad table": {
+			"storage \"postgresql\" {\n  table = \"kv; drop\"\n}\n", ErrInvalidValue,
+			`config.hcl:2: table "kv; drop": table must be a plain identifier such as coffer_kv_store or myschema.coffer_kv_store (letters, digits, "_", "$", not starting with a digit, at most 63 bytes a part)`,
+		},
+		"postgresql zero max_parallel": {
+			"storage \"postgresql\" {\n  max_parallel = 0\n}\n", ErrInvalidValue,
+			`config.hcl:2: max_parallel must be between 1 and 10000, not 0`,
+		},
+		"postgresql unknown key": {
+			"storage \"postgresql\" {\n  connection = \"x\"\n}\n", ErrUnknownKey,
+			`config.hcl:2: unknown key "connection" in storage "postgresql"`,
 		},
 		"two storage blocks": {
 			base + "storage \"file\" {\n  path = \"/x\"\n}\n", ErrDuplicate,
@@ -504,5 +520,23 @@ user_lockout "ldap" {
 				t.Fatalf("got  %s\nwant %s", got, want)
 			}
 		})
+	}
+}
+
+func TestParsePostgresStorage(t *testing.T) {
+	t.Parallel()
+	src := "storage \"postgresql\" {\n  connection_url = \"postgres://coffer:pw@db:5432/coffer\"\n  table = \"vault.kv\"\n  max_parallel = \"16\"\n  ha_enabled = false\n  ha_table = \"vault_ha_locks\"\n}\nlistener \"tcp\" {\n  tls_disable = true\n}\n"
+	s, err := Parse([]byte(src), "config.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Storage{Type: StoragePostgres, ConnectionURL: "postgres://coffer:pw@db:5432/coffer", Table: "vault.kv", MaxParallel: 16, Line: 1}
+	if s.Storage != want {
+		t.Fatalf("storage = %+v, want %+v", s.Storage, want)
+	}
+	// Without connection_url, for the environment to supply it.
+	s, err = Parse([]byte("storage \"postgresql\" {}\nlistener \"tcp\" {\n  tls_disable = true\n}\n"), "config.hcl")
+	if err != nil || s.Storage.Type != StoragePostgres || s.Storage.ConnectionURL != "" {
+		t.Fatalf("storage = %+v, %v", s.Storage, err)
 	}
 }
