@@ -26,9 +26,12 @@ import (
 // FileName is the name of the database file inside the data directory.
 const FileName = "coffer.db"
 
-// bucketName is the single bucket every key lives in; keys carry their own
-// hierarchy as "/"-separated paths.
-var bucketName = []byte("coffer")
+// BucketName is the single bucket every key lives in; keys carry their own
+// hierarchy as "/"-separated paths. It is exported for the raft FSM, which
+// writes the bucket itself and reads it through Wrap.
+const BucketName = "coffer"
+
+var bucketName = []byte(BucketName)
 
 // Backend is a physical.Backend on a bbolt file. It is safe for concurrent
 // use; Close must be called once the server stops using it.
@@ -126,6 +129,11 @@ func OpenDB(dir string, opts ...Option) (*bbolt.DB, error) {
 	}
 	return db, nil
 }
+
+// Wrap returns a Backend reading and writing db, which must have been opened
+// by OpenDB (so that the bucket exists). Close on the result closes db. The
+// raft FSM uses it to serve Get and List exactly as the file storage does.
+func Wrap(db *bbolt.DB) *Backend { return &Backend{db: db} }
 
 // Close releases the file. Writes still waiting in a batch fail.
 func (b *Backend) Close() error { return b.db.Close() }

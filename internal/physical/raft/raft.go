@@ -1,0 +1,335 @@
+// Package raft is integrated storage: a physical.Backend replicated by
+// hashicorp/raft, so that several Coffer nodes hold the same data and one of
+// them can take over when another dies.
+//
+// It sits below the barrier: every log entry is one physical command (a put,
+// a delete, or a whole transaction as one entry), so the raft log, the
+// snapshots and both bbolt files hold only barrier ciphertext. Writes go
+// through raft.Apply on the leader and return once the entry is committed
+// and applied to this node's state machine (durable on a quorum); reads are
+// served from the local state machine. On a node that is not the leader,
+// writes fail at once with ErrNotLeader (forwarding comes later).
+//
+// On disk, under Config.Path: fsm/coffer.db (the state machine, bbolt with
+// the file storage's settings), raft/raft.db (raft-boltdb: the log and raft's
+// stable store), raft/snapshots/ (raft's file snapshot store) and node-id.
+//
+// It is not the cluster's network layer: the transport (mutual TLS on the
+// cluster port), joining and the sys/storage/raft endpoints are built on top.
+package raft
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	hraft "github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/cofferhq/coffer/internal/physical"
+)
+
+// Defaults of Config, Vault's except PerformanceMultiplier (Vault's 5 makes
+// failover take about 8 s; 2 keeps it within 5 s).
+const (
+	DefaultPerformanceMultiplier = 2
+	DefaultTrailingLogs          = 10000
+	DefaultSnapshotThreshold     = 8192
+	DefaultSnapshotInterval      = 120 * time.Second
+	// snapshotsRetained is how many snapshots raft keeps on disk.
+	snapshotsRetained = 2
+	maxMultiplier     = 10
+)
+
+// Config configures Open; it mirrors the storage "raft" block.
+type Config struct {
+	// Path is the data directory (created 0700 when missing).
+	Path string
+	// NodeID names this node in the cluster; empty means the ID kept in
+	// Path/node-id, generated on first start.
+	NodeID string
+	// PerformanceMultiplier scales raft's timing (heartbeat and election
+	// timeouts of 1 s, leader lease of 0.5 s, each times the multiplier):
+	// 1 fails over fastest; 0 means DefaultPerformanceMultiplier; at most 10.
+	PerformanceMultiplier int
+	// TrailingLogs is how many log entries a snapshot leaves behind for
+	// followers to catch up from; 0 means DefaultTrailingLogs.
+	TrailingLogs uint64
+	// SnapshotThreshold is how many new entries trigger a snapshot; 0 means
+	// DefaultSnapshotThreshold.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks whether to snapshot; 0 means
+	// DefaultSnapshotInterval.
+	SnapshotInterval time.Duration
+	// Transport carries raft's RPCs; nil means an in-memory transport that
+	// reaches no other node (a single-node cluster).
+	Transport hraft.Transport
+	// NoBootstrap leaves a node with no raft state waiting to be added to a
+	// cluster instead of bootstrapping a single-node cluster of its own.
+	NoBootstrap bool
+	// Logger receives raft's log lines (component "raft"); nil discards them.
+	Logger *slog.Logger
+
+	// baseTimeout replaces the 1 s unit of raft's timing, for tests only.
+	baseTimeout time.Duration
+}
+
+// Backend is the raft physical.Backend. It is safe for concurrent use;
+// Close must be called once the server stops using it.
+type Backend struct {
+	raft   *hraft.Raft
+	fsm    *fsm
+	logs   *raftboltdb.BoltStore
+	nodeID string
+	closed chan struct{}
+}
+
+var (
+	_ physical.Backend       = (*Backend)(nil)
+	_ physical.Transactional = (*Backend)(nil)
+	_ physical.Closer        = (*Backend)(nil)
+)
+
+// Open opens or creates the node's files and starts raft. A node without raft
+// state bootstraps a single-node cluster with itself as the only voter,
+// unless NoBootstrap is set. Open does not wait for an election: until this
+// node is leader, writes fail with ErrNotLeader (see WaitLeader).
+func Open(cfg Config) (*Backend, error) {
+	if cfg.Path == "" {
+		return nil, fmt.Errorf("%w: path is required", ErrConfig)
+	}
+	if cfg.PerformanceMultiplier < 0 || cfg.PerformanceMultiplier > maxMultiplier {
+		return nil, fmt.Errorf("%w: performance_multiplier must be between 0 and %d", ErrConfig, maxMultiplier)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Path, "raft"), 0o700); err != nil {
+		return nil, fmt.Errorf("create raft directory: %w", err)
+	}
+	nodeID, err := nodeID(cfg)
+	if err != nil {
+		return nil, err
+	}
+	logger := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("component", "raft")
+	f, err := openFSM(filepath.Join(cfg.Path, "fsm"), logger)
+	if err != nil {
+		return nil, err
+	}
+	b, err := start(cfg, nodeID, f, logger)
+	if err != nil {
+		_ = f.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, error) {
+	hlog := newHCLogger(logger)
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Path, "raft", "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Path, "raft"), snapshotsRetained, hlog)
+	if err != nil {
+		_ = logs.Close()
+		return nil, fmt.Errorf("open raft snapshots: %w", err)
+	}
+	rc := raftConfig(cfg, nodeID, hlog)
+	// The state machine is a file that keeps its applied index: replaying
+	// the latest snapshot into it at every start would only rewrite what it
+	// holds. A state machine that has applied nothing (new, or its file was
+	// removed) does take the snapshot.
+	rc.NoSnapshotRestoreOnStart = f.applied.Load() > 0
+	trans := cfg.Transport
+	if trans == nil {
+		_, trans = hraft.NewInmemTransport(hraft.ServerAddress(nodeID))
+	}
+	if !cfg.NoBootstrap {
+		if err := bootstrap(rc, logs, snaps, trans); err != nil {
+			_ = logs.Close()
+			return nil, err
+		}
+	}
+	r, err := hraft.NewRaft(rc, f, logs, logs, snaps, trans)
+	if err != nil {
+		_ = logs.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	return &Backend{raft: r, fsm: f, logs: logs, nodeID: nodeID, closed: make(chan struct{})}, nil
+}
+
+func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {
+	rc := hraft.DefaultConfig()
+	unit := cmp.Or(cfg.baseTimeout, time.Second) * time.Duration(cmp.Or(cfg.PerformanceMultiplier, DefaultPerformanceMultiplier))
+	rc.HeartbeatTimeout = unit
+	rc.ElectionTimeout = unit
+	rc.LeaderLeaseTimeout = unit / 2
+	rc.TrailingLogs = cmp.Or(cfg.TrailingLogs, DefaultTrailingLogs)
+	rc.SnapshotThreshold = cmp.Or(cfg.SnapshotThreshold, DefaultSnapshotThreshold)
+	rc.SnapshotInterval = cmp.Or(cfg.SnapshotInterval, DefaultSnapshotInterval)
+	rc.LocalID = hraft.ServerID(nodeID)
+	// Concurrent writers then share one log append and one state machine
+	// transaction: two fsyncs per batch rather than per write.
+	rc.BatchApplyCh = true
+	rc.Logger = hlog
+	return rc
+}
+
+func bootstrap(rc *hraft.Config, logs *raftboltdb.BoltStore, snaps hraft.SnapshotStore, trans hraft.Transport) error {
+	exists, err := hraft.HasExistingState(logs, logs, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	servers := hraft.Configuration{Servers: []hraft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
+	if err := hraft.BootstrapCluster(rc, logs, logs, snaps, trans, servers); err != nil {
+		return fmt.Errorf("bootstrap raft cluster: %w", err)
+	}
+	return nil
+}
+
+// nodeID returns cfg.NodeID, or the ID kept in Path/node-id, creating it.
+func nodeID(cfg Config) (string, error) {
+	if cfg.NodeID != "" {
+		return cfg.NodeID, nil
+	}
+	file := filepath.Join(cfg.Path, "node-id")
+	b, err := os.ReadFile(file)
+	if err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node ID: %w", err)
+	}
+	id := uuid.NewString()
+	if err := os.WriteFile(file, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node ID: %w", err)
+	}
+	return id, nil
+}
+
+// Close stops raft and closes the files. It does not hand leadership over
+// first; the other nodes elect a new leader after their election timeout.
+func (b *Backend) Close() error {
+	select {
+	case <-b.closed:
+		return nil
+	default:
+		close(b.closed)
+	}
+	err := b.raft.Shutdown().Error()
+	err = errors.Join(err, b.logs.Close(), b.fsm.close())
+	if err != nil {
+		return fmt.Errorf("close raft storage: %w", err)
+	}
+	return nil
+}
+
+// Get returns the value at key from this node's state machine, or (nil,
+// nil) when there is none. On a follower it may lag the leader slightly.
+func (b *Backend) Get(ctx context.Context, key string) (*physical.Entry, error) {
+	if err := b.open(ctx); err != nil {
+		return nil, err
+	}
+	return b.fsm.get(ctx, key)
+}
+
+// List returns the names directly under prefix from this node's state
+// machine, as the file storage does.
+func (b *Backend) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := b.open(ctx); err != nil {
+		return nil, err
+	}
+	return b.fsm.list(ctx, prefix)
+}
+
+// Put stores entry; it returns once the write is committed and applied.
+func (b *Backend) Put(ctx context.Context, entry *physical.Entry) error {
+	return b.Transaction(ctx, []physical.TxnOp{{Entry: entry}})
+}
+
+// Delete removes key; deleting a missing key is not an error.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	return b.Transaction(ctx, []physical.TxnOp{{Delete: true, Entry: &physical.Entry{Key: key}}})
+}
+
+// Transaction applies ops atomically as one raft log entry and returns once
+// it is committed and applied on this node. If ctx ends first the error is
+// ctx's, and the write may still be applied.
+func (b *Backend) Transaction(ctx context.Context, ops []physical.TxnOp) error {
+	if err := b.open(ctx); err != nil {
+		return err
+	}
+	if err := checkOps(ops); err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if b.raft.State() != hraft.Leader {
+		return b.notLeader()
+	}
+	fut := b.raft.Apply(encodeCommand(ops), applyTimeout(ctx))
+	done := make(chan error, 1)
+	go func() {
+		err := fut.Error()
+		if err == nil {
+			if rerr, ok := fut.Response().(error); ok {
+				err = rerr
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return b.applyError(err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// applyTimeout bounds how long Apply waits to enqueue: until ctx's
+// deadline, or without limit (0) when it has none.
+func applyTimeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 0
+}
+
+func (b *Backend) applyError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrLeadershipLost),
+		errors.Is(err, hraft.ErrLeadershipTransferInProgress):
+		return b.notLeader()
+	case errors.Is(err, hraft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return fmt.Errorf("raft apply: %w", err)
+}
+
+func (b *Backend) notLeader() error {
+	addr, id := b.raft.LeaderWithID()
+	if id == "" {
+		return fmt.Errorf("%w (no leader is known yet)", ErrNotLeader)
+	}
+	return fmt.Errorf("%w (the leader is node %q at %s)", ErrNotLeader, id, addr)
+}
+
+func (b *Backend) open(ctx context.Context) error {
+	select {
+	case <-b.closed:
+		return ErrClosed
+	default:
+	}
+	return ctx.Err()
+}

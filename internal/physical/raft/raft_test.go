@@ -1,0 +1,169 @@
+package raft
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/physical/inmem/conformance"
+)
+
+// waitFor is how long tests wait for raft to reach a state: generous, since
+// CI runs them on two loaded cores under the race detector; polls end as
+// soon as the state is reached.
+const waitFor = 60 * time.Second
+
+// openSingle opens a single-node backend in dir and waits until it leads.
+func openSingle(t testing.TB, dir string) *Backend {
+	t.Helper()
+	return openWith(t, Config{Path: dir})
+}
+
+func openWith(t testing.TB, cfg Config) *Backend {
+	t.Helper()
+	cfg.NodeID, cfg.baseTimeout = "n1", 100*time.Millisecond
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	eventually(t, "node leads", b.IsLeader)
+	return b
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: still not: %s", waitFor, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, func(t *testing.T) physical.Backend { return openSingle(t, t.TempDir()) })
+}
+
+func TestRestartKeepsWrites(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := openSingle(t, dir)
+	for i := range 50 {
+		if err := b.Put(ctx, &physical.Entry{Key: fmt.Sprintf("k/%02d", i), Value: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openSingle(t, dir)
+	keys, err := b.List(ctx, "k/")
+	if err != nil || len(keys) != 50 {
+		t.Fatalf("after restart: %d keys, %v; want 50", len(keys), err)
+	}
+	if err := b.Put(ctx, &physical.Entry{Key: "after", Value: []byte("x")}); err != nil {
+		t.Fatalf("write after restart: %v", err)
+	}
+}
+
+func TestWriteOnFollowerIsRefused(t *testing.T) {
+	b, err := Open(Config{Path: t.TempDir(), NodeID: "lonely", NoBootstrap: true, baseTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	err = b.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v")})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Put on a node that is not leader = %v; want ErrNotLeader", err)
+	}
+	if e, err := b.Get(ctx, "k"); err != nil || e != nil {
+		t.Fatalf("Get = %v, %v; want nil, nil", e, err)
+	}
+}
+
+func TestBadWritesRefusedBeforeTheLog(t *testing.T) {
+	b := openSingle(t, t.TempDir())
+	ctx := context.Background()
+	cases := map[string]struct {
+		ops  []physical.TxnOp
+		want error
+	}{
+		"nil entry": {[]physical.TxnOp{{}}, ErrNilEntry},
+		"empty key": {[]physical.TxnOp{{Entry: &physical.Entry{}}}, ErrEmptyKey},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := b.Transaction(ctx, tc.ops); !errors.Is(err, tc.want) {
+				t.Fatalf("Transaction = %v; want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	ops := []physical.TxnOp{
+		{Entry: &physical.Entry{Key: "a", Value: []byte("1")}},
+		{Delete: true, Entry: &physical.Entry{Key: "b"}},
+		{Entry: &physical.Entry{Key: "c", Value: []byte{}}},
+	}
+	got, err := decodeCommand(encodeCommand(ops))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("decode = %v, %v", got, err)
+	}
+	for i := range ops {
+		if got[i].Delete != ops[i].Delete || got[i].Entry.Key != ops[i].Entry.Key || !bytes.Equal(got[i].Entry.Value, ops[i].Entry.Value) {
+			t.Fatalf("op %d = %+v; want %+v", i, got[i], ops[i])
+		}
+	}
+	enc := encodeCommand(ops)
+	for n := range len(enc) {
+		if _, err := decodeCommand(enc[:n]); err == nil {
+			t.Fatalf("a command cut to %d of %d bytes decoded", n, len(enc))
+		}
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add(encodeCommand([]physical.TxnOp{{Entry: &physical.Entry{Key: "a", Value: []byte("1")}}}))
+	f.Add([]byte{commandVersion, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ops, err := decodeCommand(data)
+		if err != nil {
+			return
+		}
+		again, err := decodeCommand(encodeCommand(ops))
+		if err != nil || len(again) != len(ops) {
+			t.Fatalf("re-encoded command %x does not decode: %v", data, err)
+		}
+		for i := range ops {
+			if again[i].Delete != ops[i].Delete || again[i].Entry.Key != ops[i].Entry.Key || !bytes.Equal(again[i].Entry.Value, ops[i].Entry.Value) {
+				t.Fatalf("op %d changed in a round trip: %+v → %+v", i, ops[i], again[i])
+			}
+		}
+	})
+}
+
+func TestFSMFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	openSingle(t, dir)
+	fi, err := os.Stat(filepath.Join(dir, "fsm", "coffer.db"))
+	if err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("fsm file: %v, %v; want mode 0600", fi, err)
+	}
+}
+
+func logEntry(index uint64, ops []physical.TxnOp) *hraft.Log {
+	return &hraft.Log{Index: index, Term: 1, Type: hraft.LogCommand, Data: encodeCommand(ops)}
+}
