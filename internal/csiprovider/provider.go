@@ -125,14 +125,17 @@ func (p *Provider) mount(ctx context.Context, req *v1alpha1.MountRequest) (*moun
 	if err != nil {
 		return mp, nil, err
 	}
-	if berr := p.backoff.check(mp.address, p.cfg.Now()); berr != nil {
-		return mp, nil, berr
+	ident := identity(mp)
+	for _, key := range []string{mp.address, podBackoffKey(mp.address, ident)} {
+		if berr := p.backoff.check(key, p.cfg.Now()); berr != nil {
+			return mp, nil, berr
+		}
 	}
 	current := map[string]string{}
 	for _, v := range req.GetCurrentObjectVersion() {
 		current[v.GetId()] = v.GetVersion()
 	}
-	s := &session{p: p, mp: mp, hc: hc, ident: identity(mp), rotation: len(current) > 0, current: current, budget: maxMountBytes}
+	s := &session{p: p, mp: mp, hc: hc, ident: ident, rotation: len(current) > 0, current: current, budget: maxMountBytes}
 	out := &v1alpha1.MountResponse{}
 	got := map[string]*apiResponse{}
 	for i := range mp.objects {
@@ -157,8 +160,14 @@ func (p *Provider) mount(ctx context.Context, req *v1alpha1.MountRequest) (*moun
 		out.ObjectVersion = append(out.ObjectVersion, &v1alpha1.ObjectVersion{Id: o.file(), Version: p.version(o.file(), b)})
 	}
 	p.backoff.ok(mp.address)
+	p.backoff.ok(podBackoffKey(mp.address, ident))
 	return mp, out, nil
 }
+
+// podBackoffKey is the back-off key of one pod's login at addr: a rate
+// limit is a quota on that pod's requests, and holds back that pod
+// alone, while an unreachable or sealed server holds back the address.
+func podBackoffKey(addr, ident string) string { return addr + "\x00" + ident }
 
 // defaultMode reads the driver's permission attribute (a JSON number, the
 // decimal value of a file mode, "420" for 0644).

@@ -66,7 +66,15 @@ func (s *session) classify(ctx context.Context, err error, object string, i int)
 		if ctx.Err() != nil {
 			return mountErr(CodeServerUnreachable, "no answer from Coffer at %s before the driver's deadline (%v)", mp.address, ctx.Err())
 		}
-		me = mountErr(CodeServerUnreachable, "cannot reach Coffer at %s: %v (check cofferAddress, the network policy and cofferCACertPath/cofferTLSServerName)", mp.address, ue.err)
+		// The cause without the request's URL: the message is also
+		// what other pods get while the address is in back-off, and
+		// the URL names this pod's paths.
+		cause := ue.err
+		var uerr *url.Error
+		if errors.As(cause, &uerr) {
+			cause = uerr.Err
+		}
+		me = mountErr(CodeServerUnreachable, "cannot reach Coffer at %s: %v (check cofferAddress, the network policy and cofferCACertPath/cofferTLSServerName)", mp.address, cause)
 		s.p.backoff.fail(mp.address, me, now)
 		return me
 	}
@@ -85,7 +93,7 @@ func (s *session) classify(ctx context.Context, err error, object string, i int)
 		s.p.backoff.fail(mp.address, me, now)
 	case he.Status == http.StatusTooManyRequests:
 		me = mountErr(CodeServerError, "Coffer at %s is rate limiting (HTTP 429) during %s", mp.address, what)
-		s.p.backoff.fail(mp.address, me, now)
+		s.p.backoff.fail(podBackoffKey(mp.address, s.ident), me, now)
 	case object == "" && he.Status == http.StatusNotFound:
 		me = badParam("authMountPath", "no auth method answers at auth/%s on %s (%s)", mp.authMount, mp.address, he.Msg)
 	case object == "" && (he.Status == http.StatusBadRequest || he.Status == http.StatusForbidden):
