@@ -104,7 +104,7 @@ func TestWriteValidation(t *testing.T) {
 // A failing transaction in a shared batch must not undo a concurrent one.
 func TestFailingTransactionIsolatedInBatch(t *testing.T) {
 	ctx := context.Background()
-	b := open(t, t.TempDir(), bolt.WithMaxBatchDelay(20*time.Millisecond))
+	b := open(t, t.TempDir())
 	tooLong := string(make([]byte, 40000)) // over bbolt's maximum key size
 	done := make(chan error, 1)
 	go func() {
