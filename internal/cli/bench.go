@@ -85,7 +85,8 @@ func runBench(c *ucli.Context) error {
 		return err
 	}
 	defer s.stop()
-	defer s.bare.stop()
+	// s.bare is started on first use, so it is read when the run ends.
+	defer func() { s.bare.stop() }()
 	if err := s.seed(c.Context, c.Int("keys"), c.Int("value-size")); err != nil {
 		return err
 	}
