@@ -12,6 +12,7 @@ import (
 	"github.com/openbao/openbao/api/v2"
 
 	"github.com/cofferhq/coffer/internal/bench"
+	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/physical/bolt"
 )
 
@@ -23,6 +24,11 @@ func benchServer(b testing.TB) *server {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.Close() })
+	return benchServerOn(b, p)
+}
+
+// benchServerOn starts a server on p with 1,000 KV v2 keys.
+func benchServerOn(b testing.TB, p physical.Backend) *server {
 	s := startSealed(b, p)
 	init, err := s.client.Sys().Init(&api.InitRequest{SecretShares: 1, SecretThreshold: 1})
 	if err != nil {
