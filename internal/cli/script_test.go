@@ -174,7 +174,9 @@ func waitServer(ts *testscript.TestScript, neg bool, args []string) {
 		url = "https" + url[len("http"):]
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // probe only
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: a raft server answers only after its election, and CI
+	// runs on two loaded cores.
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)
 		if err == nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/cofferhq/coffer/internal/physical/cache"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/physical/postgres"
+	raftstore "github.com/cofferhq/coffer/internal/physical/raft"
 	"github.com/cofferhq/coffer/internal/registry"
 	"github.com/cofferhq/coffer/internal/telemetry"
 )
@@ -291,10 +292,39 @@ func openStorage(ctx context.Context, s config.Storage, logger *slog.Logger) (ph
 				"directory", p, "storage_path", s.Path)
 		}
 		return cache.New(b, 0), func() { _ = b.Close() }, nil
+	case config.StorageRaft:
+		b, err := openRaft(ctx, s, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() { _ = b.Close() }, nil
 	case config.StorageInmem:
 		return inmem.New(), func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("storage type %q is not supported", s.Type)
+}
+
+// openRaft opens storage "raft" and waits for its election, so that init
+// and unseal can write at once. It is not wrapped in the read cache: on a
+// follower, replication changes the data beneath a cache.
+func openRaft(ctx context.Context, s config.Storage, logger *slog.Logger) (*raftstore.Backend, error) {
+	b, err := raftstore.Open(raftstore.Config{
+		Path: s.Path, NodeID: s.Raft.NodeID, PerformanceMultiplier: s.Raft.PerformanceMultiplier,
+		TrailingLogs: s.Raft.TrailingLogs, SnapshotThreshold: s.Raft.SnapshotThreshold,
+		SnapshotInterval: s.Raft.SnapshotInterval, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft storage at %s: %w", s.Path, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	leader, err := b.WaitLeader(wctx)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	logger.Info("raft storage ready", "node_id", b.NodeID(), "leader", leader)
+	return b, nil
 }
 
 // openPostgres opens storage "postgresql". The connection URL comes from

@@ -24,8 +24,10 @@ func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.Obje
 		fields = map[string]func(ast.Node) error{}
 	case StoragePostgres:
 		return d.postgresStorage(s, st, body)
+	case StorageRaft:
+		return d.raftStorage(s, st, pos, body)
 	default:
-		return d.errorf(pos, ErrUnknownKey, "unknown storage type %q (supported: file, postgresql, inmem)", label)
+		return d.errorf(pos, ErrUnknownKey, "unknown storage type %q (supported: file, raft, postgresql, inmem)", label)
 	}
 	if _, err := d.body(body, where, fields); err != nil {
 		return err

@@ -68,11 +68,13 @@ type Server struct {
 
 // Storage is the storage block.
 type Storage struct {
-	// Type is "file" (the embedded bbolt database), "postgresql" or
-	// "inmem".
+	// Type is "file" (the embedded bbolt database), "raft" (integrated
+	// storage), "postgresql" or "inmem".
 	Type string
-	// Path is the data directory for "file"; empty otherwise.
+	// Path is the data directory for "file" and "raft"; empty otherwise.
 	Path string
+	// Raft holds the settings of "raft".
+	Raft RaftStorage
 	// ConnectionURL is the PostgreSQL URL for "postgresql"; it may be
 	// empty, when the environment (COFFER_PG_CONNECTION_URL or
 	// VAULT_PG_CONNECTION_URL) supplies it. It may hold a password: never

@@ -127,7 +127,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		"unknown storage type": {
 			"\nstorage \"consul\" {}\n", ErrUnknownKey,
-			`config.hcl:2: unknown storage type "consul" (supported: file, postgresql, inmem)`,
+			`config.hcl:2: unknown storage type "consul" (supported: file, raft, postgresql, inmem)`,
 		},
 		"unknown listener type": {
 			"storage \"inmem\" {}\nlistener \"unix\" {}\n", ErrUnknownKey,

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/hcl/ast"
+	"github.com/hashicorp/hcl/hcl/token"
+)
+
+// StorageRaft is integrated storage (internal/physical/raft).
+const StorageRaft = "raft"
+
+// maxPerformanceMultiplier is Vault's upper bound.
+const maxPerformanceMultiplier = 10
+
+// RaftStorage holds the settings of storage "raft"; zero values mean the
+// backend's defaults.
+type RaftStorage struct {
+	// NodeID names this node; empty means one generated on first start
+	// and kept in the data directory.
+	NodeID string
+	// PerformanceMultiplier scales raft's timing, 1 (fastest failover) to 10.
+	PerformanceMultiplier int
+	TrailingLogs          uint64
+	SnapshotThreshold     uint64
+	SnapshotInterval      time.Duration
+}
+
+// raftStorage reads storage "raft" in Vault's shape. Only what works
+// single-node today is accepted; retry_join waits for joining.
+func (d *decoder) raftStorage(s *Server, st Storage, pos token.Pos, body *ast.ObjectType) error {
+	var mult, trailing, threshold int64
+	r := &st.Raft
+	fields := map[string]func(ast.Node) error{
+		"path":                   d.stringInto(&st.Path, "path"),
+		"node_id":                d.stringInto(&r.NodeID, "node_id"),
+		"performance_multiplier": d.intInto(&mult, "performance_multiplier"),
+		"trailing_logs":          d.intInto(&trailing, "trailing_logs"),
+		"snapshot_threshold":     d.intInto(&threshold, "snapshot_threshold"),
+		"snapshot_interval":      d.durationInto(&r.SnapshotInterval, "snapshot_interval"),
+		"retry_join": func(v ast.Node) error {
+			return d.errorf(v.Pos(), ErrInvalidValue, `retry_join is not supported yet: storage "raft" runs single-node until joining exists`)
+		},
+	}
+	seen, err := d.body(body, `storage "raft"`, fields)
+	if err != nil {
+		return err
+	}
+	if st.Path == "" {
+		return d.errorf(pos, ErrMissing, `storage "raft" needs path, the directory for the raft data`)
+	}
+	if p, ok := seen["performance_multiplier"]; ok && (mult < 1 || mult > maxPerformanceMultiplier) {
+		return d.errorf(p, ErrInvalidValue, "performance_multiplier must be between 1 and %d, not %d", maxPerformanceMultiplier, mult)
+	}
+	if p, ok := seen["trailing_logs"]; ok && trailing < 1 {
+		return d.errorf(p, ErrInvalidValue, "trailing_logs must be positive, not %d", trailing)
+	}
+	if p, ok := seen["snapshot_threshold"]; ok && threshold < 1 {
+		return d.errorf(p, ErrInvalidValue, "snapshot_threshold must be positive, not %d", threshold)
+	}
+	r.PerformanceMultiplier, r.TrailingLogs, r.SnapshotThreshold = int(mult), uint64(trailing), uint64(threshold)
+	s.Storage = st
+	return nil
+}
