@@ -50,6 +50,7 @@ func serverCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "dev-listen-address", Value: "127.0.0.1:8200", Usage: "address the dev server listens on (plain HTTP)", EnvVars: []string{"COFFER_DEV_LISTEN_ADDRESS", "VAULT_DEV_LISTEN_ADDRESS"}},
 			&ucli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (overrides the config file)"},
 			&ucli.StringFlag{Name: "log-format", Usage: "standard (text) or json (overrides the config file)"},
+			&ucli.StringFlag{Name: "pprof", Usage: "debug: serve Go's /debug/pprof/ on this loopback address (127.0.0.1:PORT), without authentication"},
 		},
 		Action: runServer,
 	}
@@ -60,6 +61,13 @@ func runServer(c *ucli.Context) error {
 	defer stop()
 	hup := catchHangups()
 	defer signal.Stop(hup)
+	if addr := c.String("pprof"); addr != "" {
+		ln, err := listenPprof(addr)
+		if err != nil {
+			return ucli.Exit("server: "+err.Error(), 1)
+		}
+		go servePprof(ctx, ln)
+	}
 	switch {
 	case c.Bool("dev"):
 		return runDev(ctx, c, hup)
