@@ -134,8 +134,11 @@ func OpenDB(dir string, opts ...Option) (*bbolt.DB, error) {
 
 // Wrap returns a Backend reading and writing db, which must have been opened
 // by OpenDB (so that the bucket exists). Close on the result closes db. The
-// raft FSM uses it to serve Get and List exactly as the file storage does.
-func Wrap(db *bbolt.DB) *Backend { return &Backend{db: db} }
+// raft FSM uses it to serve Get and List exactly as the file storage does
+// (it writes through its own transactions).
+func Wrap(db *bbolt.DB) *Backend {
+	return &Backend{db: db, commit: &committer{db: db, maxBatch: db.MaxBatchSize}}
+}
 
 // Close releases the file. Writes still waiting in a batch fail.
 func (b *Backend) Close() error { return b.db.Close() }

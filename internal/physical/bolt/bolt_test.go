@@ -218,3 +218,19 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+func TestWrapWritesAndReads(t *testing.T) {
+	db, err := bolt.OpenDB(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bolt.Wrap(db)
+	defer b.Close()
+	ctx := context.Background()
+	if err := b.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := b.Get(ctx, "k"); err != nil || e == nil || string(e.Value) != "v" {
+		t.Fatalf("Get = %v, %v", e, err)
+	}
+}
