@@ -12,6 +12,9 @@ var (
 	// ErrBadTable means the table name is not a plain SQL identifier,
 	// optionally schema-qualified.
 	ErrBadTable = errors.New(`table must be a plain identifier such as coffer_kv_store or myschema.coffer_kv_store (letters, digits, "_", "$", not starting with a digit, at most 63 bytes a part)`)
+	// ErrInUse means another Coffer server holds the table: without HA only
+	// one may use a table at a time.
+	ErrInUse = errors.New("another coffer server is using this table (only one may, until ha_enabled exists); stop it or set another table; a server whose host died holds it until PostgreSQL notices, about a minute")
 	// ErrNilEntry is returned when a transaction op carries no entry.
 	ErrNilEntry = errors.New("transaction op has no entry")
 	// ErrEmptyKey is returned for writes to the empty key.

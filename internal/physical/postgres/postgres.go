@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,7 +61,10 @@ type Config struct {
 // concurrent use; Close must be called once the server stops using it.
 type Backend struct {
 	pool *pgxpool.Pool
-	q    queries
+	// owner is the session holding the table's advisory lock; closing it
+	// releases the table to another server.
+	owner *pgx.Conn
+	q     queries
 }
 
 var (
@@ -154,7 +158,49 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %s", where, scrub(err, password))
 	}
+	if b.owner, err = claimTable(ctx, pc.ConnConfig, table); err != nil {
+		pool.Close()
+		if errors.Is(err, ErrInUse) {
+			return nil, fmt.Errorf("table %s in %s: %w", table, where, err)
+		}
+		return nil, fmt.Errorf("%s: %s", where, scrub(err, password))
+	}
 	return b, nil
+}
+
+// claimTable takes a session-level advisory lock on the table's name on a
+// connection of its own (outside the pool, so max_parallel = 1 still
+// works) and returns that connection, or ErrInUse when another session
+// holds the lock. Two servers writing one table without HA would each
+// cache and rewrite the other's data (the keyring included), as two
+// processes on one bbolt file would; the lock refuses the second as bolt's
+// file lock does. PostgreSQL drops the lock when the session ends, so a
+// killed server frees the table once its connection is gone. It is a guard
+// against a mistake, not HA: should the session drop while the server
+// runs (a database restart), the table is unguarded until it restarts.
+func claimTable(ctx context.Context, cc *pgx.ConnConfig, table string) (*pgx.Conn, error) {
+	cc = cc.Copy()
+	// The server probes this session's TCP connection, so the lock of a
+	// server whose host died is freed in about a minute, not the
+	// operating system's two hours. (Ignored on a Unix socket, which dies
+	// with its host anyway.)
+	cc.RuntimeParams["tcp_keepalives_idle"] = "30"
+	cc.RuntimeParams["tcp_keepalives_interval"] = "10"
+	cc.RuntimeParams["tcp_keepalives_count"] = "3"
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	var got bool
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, "coffer-owner:"+table).Scan(&got); err != nil {
+		_ = c.Close(ctx)
+		return nil, fmt.Errorf("lock table: %w", err)
+	}
+	if !got {
+		_ = c.Close(ctx)
+		return nil, ErrInUse
+	}
+	return c, nil
 }
 
 // scrub returns err's text with the password, should any layer have
@@ -203,10 +249,14 @@ func (b *Backend) createTable(ctx context.Context, table string) error {
 	})
 }
 
-// Close closes every connection; operations still running fail.
+// Close closes every connection and releases the table to another server;
+// operations still running fail.
 func (b *Backend) Close() error {
 	b.pool.Close()
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Closing the session releases the advisory lock.
+	return b.owner.Close(ctx)
 }
 
 // Get returns the value at key, or (nil, nil) when there is none.

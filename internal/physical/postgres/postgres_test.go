@@ -127,7 +127,7 @@ func TestListSkipsNestedKeys(t *testing.T) {
 	}
 }
 
-func TestTableCreatedOnceAndReused(t *testing.T) {
+func TestTableHeldByOneServerAndReused(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
 	b, table := pgtest.OpenTable(t, url)
@@ -135,21 +135,12 @@ func TestTableCreatedOnceAndReused(t *testing.T) {
 	if err := b.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	// Several servers opening the same table at once must all succeed.
-	errs := make(chan error, 4)
-	for range 4 {
-		go func() {
-			b2, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: table, MaxParallel: 2})
-			if err == nil {
-				b2.Close()
-			}
-			errs <- err
-		}()
+	// While b holds the table, no other server may open it.
+	if _, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: table}); !errors.Is(err, postgres.ErrInUse) {
+		t.Fatalf("second Open while the first holds the table: %v, want ErrInUse", err)
 	}
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
 	}
 	b2, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: table})
 	if err != nil {
@@ -244,5 +235,38 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), "127.0.0.1") {
 			t.Errorf("%s: the error does not say where it tried: %v", name, err)
 		}
+	}
+}
+
+// TestConcurrentOpens starts several servers on a new table at once: the
+// table is created once (no CREATE TABLE race) and exactly one holds it.
+func TestConcurrentOpens(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	table := pgtest.Table(t, url)
+	type res struct {
+		b   *postgres.Backend
+		err error
+	}
+	out := make(chan res, 4)
+	for range 4 {
+		go func() {
+			b, err := postgres.Open(context.Background(), postgres.Config{ConnectionURL: url, Table: table, MaxParallel: 1})
+			out <- res{b, err}
+		}()
+	}
+	won := 0
+	for range 4 {
+		r := <-out
+		switch {
+		case r.err == nil:
+			won++
+			defer r.b.Close()
+		case !errors.Is(r.err, postgres.ErrInUse):
+			t.Fatal(r.err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d servers hold the table, want 1", won)
 	}
 }
