@@ -15,48 +15,55 @@ import (
 
 // cluster is nodes joined over raft's in-memory transport, in process.
 type cluster struct {
-	t     *testing.T
-	nodes []*Backend
-	down  map[int]bool
+	t            *testing.T
+	nodes        []*Backend
+	trans        []*hraft.InmemTransport
+	down         map[int]bool
+	trailingLogs uint64
 }
 
 // newCluster starts n nodes: the first bootstraps and the others are added
 // as voters, the way joining will do it.
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t *testing.T, n int, trailingLogs uint64) *cluster {
 	t.Helper()
-	addrs := make([]hraft.ServerAddress, n)
-	trans := make([]*hraft.InmemTransport, n)
-	for i := range n {
-		addrs[i], trans[i] = hraft.NewInmemTransport(hraft.ServerAddress(fmt.Sprintf("node%d", i)))
-	}
-	for i := range n {
-		for j := range n {
-			if i != j {
-				trans[i].Connect(addrs[j], trans[j])
-			}
-		}
-	}
-	c := &cluster{t: t, down: map[int]bool{}}
-	for i := range n {
-		b, err := Open(Config{
-			Path: t.TempDir(), NodeID: string(addrs[i]), Transport: trans[i], NoBootstrap: i > 0,
-			PerformanceMultiplier: 1, baseTimeout: 500 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		c.nodes = append(c.nodes, b)
-	}
-	eventually(t, "node0 leads", c.nodes[0].IsLeader)
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	for i := 1; i < n; i++ {
-		if err := c.nodes[0].AddVoter(ctx, string(addrs[i]), string(addrs[i])); err != nil {
-			t.Fatalf("add node%d: %v", i, err)
-		}
+	c := &cluster{t: t, down: map[int]bool{}, trailingLogs: trailingLogs}
+	for range n {
+		c.add()
 	}
 	return c
+}
+
+// add starts one more node, connected both ways to every earlier one; the
+// first bootstraps, the others are added as voters by the leader.
+func (c *cluster) add() {
+	c.t.Helper()
+	i := len(c.nodes)
+	addr, tr := hraft.NewInmemTransport(hraft.ServerAddress(fmt.Sprintf("node%d", i)))
+	for j, other := range c.trans {
+		tr.Connect(other.LocalAddr(), other)
+		if !c.down[j] {
+			other.Connect(addr, tr)
+		}
+	}
+	c.trans = append(c.trans, tr)
+	b, err := Open(Config{
+		Path: c.t.TempDir(), NodeID: string(addr), Transport: tr, NoBootstrap: i > 0, TrailingLogs: c.trailingLogs,
+		PerformanceMultiplier: 1, baseTimeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = b.Close() })
+	c.nodes = append(c.nodes, b)
+	if i == 0 {
+		eventually(c.t, "node0 leads", b.IsLeader)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := c.nodes[c.leader()].AddVoter(ctx, string(addr), string(addr)); err != nil {
+		c.t.Fatalf("add node%d: %v", i, err)
+	}
 }
 
 // leader returns the index of the node that leads now, waiting for one.
@@ -111,7 +118,7 @@ func (c *cluster) converged(want map[string]string) {
 }
 
 func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
-	c := newCluster(t, 3)
+	c := newCluster(t, 3, 0)
 	want := map[string]string{}
 	for i := range 30 {
 		k, v := fmt.Sprintf("k/%02d", i), fmt.Sprintf("v%d", i)
@@ -160,5 +167,35 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		c.write(k, v)
 		want[k] = v
 	}
+	c.converged(want)
+}
+
+// TestNewNodeCatchesUpFromSnapshot adds a node after the leader's log was
+// compacted behind a snapshot: raft must send it the snapshot (our stream,
+// restored by the new node's state machine) and then the entries after it.
+func TestNewNodeCatchesUpFromSnapshot(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	want := map[string]string{}
+	for i := range 40 {
+		k, v := fmt.Sprintf("early/%02d", i), fmt.Sprintf("v%d", i)
+		c.write(k, v)
+		want[k] = v
+	}
+	lead := c.nodes[c.leader()]
+	if err := lead.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if first, err := lead.logs.FirstIndex(); err != nil || first < 30 {
+		t.Fatalf("leader's first log index = %d, %v; want the log compacted", first, err)
+	}
+	c.write("late", "x")
+	want["late"] = "x"
+	c.add()
+	c.converged(want)
+	if got := c.nodes[2].raft.Stats()["last_snapshot_index"]; got == "0" || got == "" {
+		t.Fatalf("the new node's last snapshot index is %q: it caught up without installing the snapshot", got)
+	}
+	c.write("after-join", "y")
+	want["after-join"] = "y"
 	c.converged(want)
 }
