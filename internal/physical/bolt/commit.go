@@ -72,9 +72,13 @@ func (c *committer) commit(ops []physical.TxnOp) error {
 	return <-p.done
 }
 
-// take removes up to maxBatch transactions from the queue; c.mu is held.
+// take removes up to maxBatch transactions (all of them when maxBatch is
+// not positive, as bbolt reads MaxBatchSize) from the queue; c.mu is held.
 func (c *committer) take() []*pending {
-	n := min(len(c.queue), c.maxBatch)
+	n := len(c.queue)
+	if c.maxBatch > 0 {
+		n = min(n, c.maxBatch)
+	}
 	batch := c.queue[:n:n]
 	c.queue = c.queue[n:]
 	if len(c.queue) == 0 {

@@ -40,7 +40,13 @@ func TestSharedCommitIsolatesFailure(t *testing.T) {
 // Many concurrent writers: every acknowledged write is there, and the
 // committer is idle again afterwards.
 func TestConcurrentCommitsAllLand(t *testing.T) {
-	b, err := Open(t.TempDir(), WithMaxBatchSize(4))
+	for name, size := range map[string]int{"batches of 4": 4, "unbounded (0)": 0} {
+		t.Run(name, func(t *testing.T) { concurrentCommits(t, size) })
+	}
+}
+
+func concurrentCommits(t *testing.T, maxBatch int) {
+	b, err := Open(t.TempDir(), WithMaxBatchSize(maxBatch))
 	if err != nil {
 		t.Fatal(err)
 	}
