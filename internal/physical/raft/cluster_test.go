@@ -199,3 +199,30 @@ func TestNewNodeCatchesUpFromSnapshot(t *testing.T) {
 	want["after-join"] = "y"
 	c.converged(want)
 }
+
+// TestLeaderWithoutQuorumFailsWrites closes both followers: a write on the
+// old leader must fail with ErrNotLeader once it steps down, not hang.
+func TestLeaderWithoutQuorumFailsWrites(t *testing.T) {
+	c := newCluster(t, 3, 0)
+	c.write("before", "x")
+	lead := c.leader()
+	for i, b := range c.nodes {
+		if i != lead {
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c.down[i] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	start := time.Now()
+	err := c.nodes[lead].Put(ctx, &physical.Entry{Key: "lost", Value: []byte("y")})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("write without a quorum = %v after %s; want ErrNotLeader", err, time.Since(start))
+	}
+	eventually(t, "the old leader steps down", func() bool { return !c.nodes[lead].IsLeader() })
+	if e, err := c.nodes[lead].Get(ctx, "before"); err != nil || e == nil {
+		t.Fatalf("reads of applied data still work: %v, %v", e, err)
+	}
+}
