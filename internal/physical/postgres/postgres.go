@@ -121,9 +121,10 @@ SELECT k FROM walk WHERE k IS NOT NULL AND substring(k FROM 1 FOR $2::int) = $1:
 	}
 }
 
-// Open connects to the database, checks that it answers, and creates the
-// table when it is missing. The pool holds at most MaxParallel connections.
-// Errors name neither the URL nor its password.
+// Open connects to the database, creates the table when it is missing and
+// claims it for this server (ErrInUse when another server holds it). The
+// pool holds at most MaxParallel connections, plus the one holding the
+// claim. Errors name neither the URL nor its password.
 func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.ConnectionURL == "" {
 		return nil, ErrNoConnectionURL
