@@ -190,17 +190,9 @@ func (e valueEnc) rawValue(buf, p []byte, plain bool, depth int) ([]byte, []byte
 			if buf, p, ok = e.rawValue(buf, p, plain, depth+1); !ok {
 				return buf, p, false
 			}
-			p = skipSpace(p)
-			if len(p) == 0 {
-				return buf, p, false
-			}
-			switch p[0] {
-			case ',':
-				buf, p = append(buf, ','), p[1:]
-			case ']':
-				return append(buf, ']'), p[1:], true
-			default:
-				return buf, p, false
+			var done bool
+			if buf, p, done, ok = separator(buf, p, ']'); done || !ok {
+				return buf, p, ok
 			}
 		}
 	case c == '"':
@@ -258,19 +250,27 @@ func (e valueEnc) rawObject(buf, p []byte, depth int) ([]byte, []byte, bool) {
 		if buf, p, ok = e.rawValue(buf, p[1:], keyPlain, depth+1); !ok {
 			return buf, p, false
 		}
-		p = skipSpace(p)
-		if len(p) == 0 {
-			return buf, p, false
-		}
-		switch p[0] {
-		case ',':
-			buf, p = append(buf, ','), p[1:]
-		case '}':
-			return append(buf, '}'), p[1:], true
-		default:
-			return buf, p, false
+		var done bool
+		if buf, p, done, ok = separator(buf, p, '}'); done || !ok {
+			return buf, p, ok
 		}
 	}
+}
+
+// separator copies what follows an array element or an object member: a
+// comma (more to come) or the closing byte (done); anything else is not
+// JSON.
+func separator(buf, p []byte, closing byte) (_, _ []byte, done, ok bool) {
+	p = skipSpace(p)
+	switch {
+	case len(p) == 0:
+		return buf, p, false, false
+	case p[0] == ',':
+		return append(buf, ','), p[1:], false, true
+	case p[0] == closing:
+		return append(buf, closing), p[1:], true, true
+	}
+	return buf, p, false, false
 }
 
 // rawString reads the JSON string p starts with. A string of printable
