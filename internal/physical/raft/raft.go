@@ -68,9 +68,14 @@ type Config struct {
 	// SnapshotInterval is how often raft checks whether to snapshot; 0 means
 	// DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
-	// Transport carries raft's RPCs; nil means an in-memory transport that
-	// reaches no other node (a single-node cluster).
+	// Transport carries raft's RPCs; nil means Stream's network transport,
+	// or, without Stream, an in-memory transport that reaches no other
+	// node (a single-node cluster).
 	Transport hraft.Transport
+	// Stream, when set and Transport is nil, carries raft's RPCs over a
+	// network transport (the cluster port's mutual TLS, internal/cluster);
+	// its Addr is the address this node is known by in the cluster.
+	Stream hraft.StreamLayer
 	// NoBootstrap leaves a node with no raft state waiting to be added to a
 	// cluster instead of bootstrapping a single-node cluster of its own.
 	NoBootstrap bool
@@ -87,6 +92,8 @@ type Backend struct {
 	raft   *hraft.Raft
 	fsm    *fsm
 	logs   *raftboltdb.BoltStore
+	snaps  hraft.SnapshotStore
+	trans  hraft.Transport
 	nodeID string
 	closed chan struct{}
 }
@@ -146,7 +153,13 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 	// removed) does take the snapshot.
 	rc.NoSnapshotRestoreOnStart = f.applied.Load() > 0
 	trans := cfg.Transport
-	if trans == nil {
+	switch {
+	case trans != nil:
+	case cfg.Stream != nil:
+		trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+			Stream: cfg.Stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+		})
+	default:
 		_, trans = hraft.NewInmemTransport(hraft.ServerAddress(nodeID))
 	}
 	if !cfg.NoBootstrap {
@@ -160,7 +173,7 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 		_ = logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Backend{raft: r, fsm: f, logs: logs, nodeID: nodeID, closed: make(chan struct{})}, nil
+	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, closed: make(chan struct{})}, nil
 }
 
 func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {
