@@ -16,8 +16,9 @@
 // database. Sessions that find synchronous_commit off turn it on.
 //
 // The backend stores only barrier ciphertext. The connection URL, which may
-// hold a password, never appears in its errors. It is not the place for HA
-// locking (not implemented yet), caching or encryption.
+// hold a password, never appears in its errors. With HAEnabled it also
+// elects the active server among several on one table (ha.go); it is not
+// the place for caching or encryption.
 package postgres
 
 import (
@@ -55,6 +56,15 @@ type Config struct {
 	// MaxParallel is the most connections (so concurrent operations) the
 	// backend uses; DefaultMaxParallel when zero or negative.
 	MaxParallel int
+	// HAEnabled makes the backend a physical.HABackend: servers sharing
+	// the table elect one active server through a row of HATable
+	// (DefaultHATable when empty, created when missing), instead of the
+	// first server refusing the others (ErrInUse).
+	HAEnabled bool
+	HATable   string
+	// LockTTL, RenewInterval and RetryInterval time the HA lock; zero
+	// means DefaultLockTTL, DefaultRenewInterval, DefaultRetryInterval.
+	LockTTL, RenewInterval, RetryInterval time.Duration
 }
 
 // Backend is a physical.Backend on a PostgreSQL table. It is safe for
@@ -62,9 +72,11 @@ type Config struct {
 type Backend struct {
 	pool *pgxpool.Pool
 	// owner is the session holding the table's advisory lock; closing it
-	// releases the table to another server.
+	// releases the table to another server. nil with HA.
 	owner *pgx.Conn
 	q     queries
+	// ha is the HA lock; nil when HAEnabled is off.
+	ha *haLock
 }
 
 var (
@@ -155,9 +167,20 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("connect to %s: %s", where, scrub(err, password))
 	}
 	b := &Backend{pool: pool, q: newQueries(table)}
+	if cfg.HAEnabled {
+		if b.ha, err = newHALock(cfg); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	if err := b.createTable(ctx, table); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %s", where, scrub(err, password))
+	}
+	if b.ha != nil {
+		// Several servers share the table on purpose: the lock row
+		// decides which one writes.
+		return b, nil
 	}
 	if b.owner, err = claimTable(ctx, pc.ConnConfig, table); err != nil {
 		pool.Close()
@@ -246,6 +269,11 @@ func (b *Backend) createTable(ctx context.Context, table string) error {
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t+` (key bytea PRIMARY KEY, value bytea NOT NULL)`); err != nil {
 			return fmt.Errorf("create table %s: %w", table, err)
 		}
+		if b.ha != nil {
+			if _, err := tx.Exec(ctx, b.ha.q.create); err != nil {
+				return fmt.Errorf("create ha_table: %w", err)
+			}
+		}
 		return nil
 	})
 }
@@ -253,6 +281,14 @@ func (b *Backend) createTable(ctx context.Context, table string) error {
 // Close closes every connection and releases the table to another server;
 // operations still running fail.
 func (b *Backend) Close() error {
+	if b.ha != nil {
+		// Free the lock row at once rather than after its TTL.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = b.Resign(ctx)
+		cancel()
+		b.pool.Close()
+		return nil
+	}
 	b.pool.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -96,6 +96,8 @@ type Backend struct {
 	trans  hraft.Transport
 	nodeID string
 	closed chan struct{}
+	// ha is the leadership campaign (ha.go).
+	ha haState
 }
 
 var (
