@@ -175,20 +175,27 @@ func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
 	return &fsmSnapshot{tx: tx}, nil
 }
 
-// writeSnapshot streams the view of tx to w in the snapshot format.
-func writeSnapshot(tx *bbolt.Tx, w io.Writer) error {
-	var applied uint64
-	if v := tx.Bucket(metaBucket).Get(appliedKey); len(v) == 8 {
-		applied = binary.BigEndian.Uint64(v)
-	}
-	sw, err := newSnapshotWriter(w, applied)
+// writeSnapshot streams the view of tx to w in the snapshot format and
+// returns what it wrote.
+func writeSnapshot(tx *bbolt.Tx, w io.Writer) (SnapshotInfo, error) {
+	info := SnapshotInfo{AppliedIndex: txApplied(tx)}
+	sw, err := newSnapshotWriter(w, info.AppliedIndex)
 	if err != nil {
-		return err
+		return info, err
 	}
 	if err := tx.Bucket([]byte(bolt.BucketName)).ForEach(sw.add); err != nil {
-		return err
+		return info, err
 	}
-	return sw.finish()
+	info.Keys = sw.keys
+	return info, sw.finish()
+}
+
+// txApplied is the applied index as the view of tx holds it.
+func txApplied(tx *bbolt.Tx) uint64 {
+	if v := tx.Bucket(metaBucket).Get(appliedKey); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
 }
 
 type fsmSnapshot struct {
@@ -199,7 +206,7 @@ type fsmSnapshot struct {
 // Persist writes the snapshot to sink and closes it, or cancels it on error.
 func (s *fsmSnapshot) Persist(sink hraft.SnapshotSink) error {
 	defer s.Release()
-	if err := writeSnapshot(s.tx, sink); err != nil {
+	if _, err := writeSnapshot(s.tx, sink); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("write snapshot: %w", err)
 	}

@@ -95,6 +95,7 @@ type Backend struct {
 	snaps  hraft.SnapshotStore
 	trans  hraft.Transport
 	nodeID string
+	dir    string // Config.Path
 	closed chan struct{}
 	// ha is the leadership campaign (ha.go).
 	ha haState
@@ -175,7 +176,7 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 		_ = logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, closed: make(chan struct{})}, nil
+	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, dir: cfg.Path, closed: make(chan struct{})}, nil
 }
 
 func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {

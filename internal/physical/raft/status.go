@@ -65,7 +65,7 @@ func (b *Backend) Snapshot(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer snap.Release()
-	if err := writeSnapshot(snap.(*fsmSnapshot).tx, w); err != nil {
+	if _, err := writeSnapshot(snap.(*fsmSnapshot).tx, w); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	return nil
