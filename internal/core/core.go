@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/audit"
+	"github.com/cofferhq/coffer/internal/autosnapshot"
 	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/identity"
 	"github.com/cofferhq/coffer/internal/lease"
@@ -79,6 +80,10 @@ type Core struct {
 	// clusterID and clusterName are what was read at the last unseal.
 	clusterID   atomic.Value
 	clusterName atomic.Value
+	// raft is the integrated storage (snapshots), nil on other storage;
+	// autoSnap its automated snapshots (raft_snapshot.go).
+	raft     raftStorage
+	autoSnap *autosnapshot.Manager
 }
 
 // active is everything that exists only while unsealed.
@@ -110,9 +115,11 @@ func New(conf Config) *Core {
 	if conf.MaxLeaseTTL == 0 {
 		conf.MaxLeaseTTL = 768 * time.Hour
 	}
+	raft := raftOf(conf.Physical)
 	conf.Physical = conf.Metrics.Physical(conf.Physical, conf.StorageType)
 	b := barrier.New(conf.Physical)
-	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b)}
+	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b), raft: raft}
+	c.autoSnap = c.newAutoSnapshots()
 	c.clusterID.Store("")
 	c.clusterName.Store("")
 	c.sys = system.New(sysAdapter{c}, sysTelemetry(conf, system.Info{

@@ -241,6 +241,7 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	st.background.Go(func() { c.barrier.RunAutoRotate(runCtx, c.logger.With("component", "barrier")) })
 	st.background.Go(func() { c.tidyCubbyholes(runCtx, cubby, ts) })
 	st.background.Go(func() { c.reportTokenCount(runCtx, ts) })
+	st.background.Go(func() { c.runAutoSnapshots(runCtx) })
 	c.state.Store(st)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil
@@ -251,19 +252,25 @@ func (c *Core) Seal(ctx context.Context) error {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
 	if st := c.state.Swap(nil); st != nil {
-		st.stop()
-		st.background.Wait()
-		st.tokens.Stop() // waits for a sweep in progress and drops the cache
-		st.leases.Stop() // waits for revocations in flight; before the backends go
-		st.mounts.unload(ctx)
-		st.quotas.Reset()
-		if err := st.audit.Close(); err != nil {
-			c.logger.Error("close audit devices", "error", err.Error())
-		}
+		c.teardown(ctx, st)
 	}
 	c.seal.Seal(ctx)
 	c.logger.Info("sealed")
 	return nil
+}
+
+// teardown stops everything st runs and drops its caches; the barrier
+// stays as it is. Called with lifecycle held, once st is no longer served.
+func (c *Core) teardown(ctx context.Context, st *active) {
+	st.stop()
+	st.background.Wait()
+	st.tokens.Stop() // waits for a sweep in progress and drops the cache
+	st.leases.Stop() // waits for revocations in flight; before the backends go
+	st.mounts.unload(ctx)
+	st.quotas.Reset()
+	if err := st.audit.Close(); err != nil {
+		c.logger.Error("close audit devices", "error", err.Error())
+	}
 }
 
 // Sealed reports whether the core is sealed.

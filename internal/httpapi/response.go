@@ -24,6 +24,10 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 			writeRaw(w, r, status, rb)
 			return
 		}
+		if rs, ok := resp.Raw.(logical.RawStream); ok {
+			a.writeStream(w, r, req, status, rs)
+			return
+		}
 		writeJSON(w, r, status, resp.Raw)
 		return
 	}
@@ -113,5 +117,18 @@ func writeRaw(w http.ResponseWriter, r *http.Request, status int, rb logical.Raw
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(rb.Body)
+	}
+}
+
+// writeStream sends a streamed body. A failure after the status went out
+// can only cut the body short; the stream's own checksum tells the client.
+func (a *api) writeStream(w http.ResponseWriter, r *http.Request, req *logical.Request, status int, rs logical.RawStream) {
+	w.Header().Set("Content-Type", rs.ContentType)
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := rs.Write(r.Context(), w); err != nil {
+		a.logger.Error("streamed response cut short", "request_id", req.ID, "error", err.Error())
 	}
 }

@@ -1,6 +1,7 @@
 package logical
 
 import (
+	"io"
 	"net/http"
 	"time"
 )
@@ -65,6 +66,10 @@ type Request struct {
 	// (X-Vault-Wrap-TTL): the response is to be kept in a single-use
 	// wrapping token living this long. Zero means no wrapping.
 	WrapTTL time.Duration
+	// Body is the raw request body of the few routes that take a stream
+	// instead of JSON (a snapshot upload: see httpapi's streamedBodyPaths);
+	// nil otherwise. It is read only after authorisation, by the handler.
+	Body io.Reader
 	// Secret is the leased secret being renewed or revoked, on the
 	// RenewOperation and RevokeOperation requests of the lease manager;
 	// nil otherwise.

@@ -1,6 +1,10 @@
 package logical
 
-import "time"
+import (
+	"context"
+	"io"
+	"time"
+)
 
 // Response is what an engine returns for a Request. A nil Response with a nil
 // error means "nothing there": the HTTP layer answers 404 for reads and lists
@@ -34,6 +38,16 @@ type Response struct {
 type RawBody struct {
 	ContentType string
 	Body        []byte
+}
+
+// RawStream, as a Response's Raw, is a body too large to hold in memory (a
+// storage snapshot): the HTTP layer sends the status and ContentType, then
+// calls Write once with the connection. An error from Write after bytes
+// went out cannot change the status: the body must carry its own checksum
+// so that a client notices it was cut short.
+type RawStream struct {
+	ContentType string
+	Write       func(ctx context.Context, w io.Writer) error
 }
 
 // WrapInfo describes a response-wrapping token, as the envelope's

@@ -78,13 +78,14 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.auditPaths()...)
 	paths = append(paths, b.telemetryPaths()...)
 	paths = append(paths, b.pprofPaths()...)
+	paths = append(paths, b.raftSnapshotPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
 			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts", wrapLookupPath),
-			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths, pprofSudoPaths),
+			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths, pprofSudoPaths, raftSnapshotSudoPaths),
 		},
 	}}
 }
