@@ -34,8 +34,9 @@ func benchCommand() *ucli.Command {
 		Name:  "bench",
 		Usage: "Measure KV v2 read/write throughput against bare ceilings, idle RSS and start-up time",
 		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR]\n" +
-			"  [bare-http|kv-read|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch] ...]",
-		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions).\n" +
+			"  [bare-http|kv-read|kv-read-client|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch] ...]",
+		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions);\n" +
+			"kv-read-client reads the same way through the openbao/api/v2 Go client (KVv2 Get).\n" +
 			"bare-http is a bare net/http server process answering every request with a fixed body as\n" +
 			"long as a KV read's response; bbolt-batch is a loop of bbolt Batch commits of random keys\n" +
 			"into a temporary file with Coffer's bbolt settings, from -clients goroutines. Each line\n" +
@@ -49,7 +50,7 @@ func benchCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "value-size", Value: 64, Usage: "bytes of secret value per key"},
 			&ucli.IntFlag{Name: "rounds", Value: 1, Usage: "times to run the measured workloads in turn; medians are reported when more than 1"},
 			&ucli.IntFlag{Name: "startups", Value: 10, Usage: "restarts timed by the startup workload"},
-			&ucli.StringFlag{Name: "profile", Usage: "directory to save a CPU profile of the server (sys/pprof) during kv-read and kv-write of round 1"},
+			&ucli.StringFlag{Name: "profile", Usage: "directory to save CPU and allocation profiles of the server (sys/pprof) during kv-read, kv-read-client and kv-write of round 1"},
 			&ucli.StringFlag{Name: "dir", Usage: "directory for the server's store (a temporary one when empty)"},
 		},
 		Action: runBench,
@@ -107,7 +108,7 @@ func runBench(c *ucli.Context) error {
 			}
 		}
 		for _, l := range ratios(got) {
-			fmt.Fprintf(out, "%-11s %s\n", "ratio", l)
+			fmt.Fprintf(out, "%-14s %s\n", "ratio", l)
 		}
 		rounds = append(rounds, got)
 	}
@@ -143,6 +144,8 @@ func (s *benchServer) workload(c *ucli.Context, name string, round int) (*bench.
 			return s.do(ctx, hc, http.MethodPut, "secret/data/bench/key-"+strconv.Itoa(rand.IntN(keys)), body)
 		})
 		return &res, stop()
+	case "kv-read-client":
+		return s.kvReadClient(c, cfg, round)
 	case "bare-http":
 		return s.bareHTTP(c, cfg)
 	case "bbolt-batch":
@@ -170,7 +173,7 @@ func report(w io.Writer, name string, r bench.Result) {
 	if per := r.CPUPerOp(); per > 0 {
 		cpu = per.Round(100 * time.Nanosecond).String()
 	}
-	fmt.Fprintf(w, "%-11s %8.0f req/s  p50 %-9s p90 %-9s p99 %-9s max %-9s cpu/req %-8s ok %d errors %d\n", name, r.RPS(),
+	fmt.Fprintf(w, "%-14s %8.0f req/s  p50 %-9s p90 %-9s p99 %-9s max %-9s cpu/req %-8s ok %d errors %d\n", name, r.RPS(),
 		r.P50.Round(time.Microsecond), r.P90.Round(time.Microsecond), r.P99.Round(time.Microsecond),
 		r.Max.Round(time.Microsecond), cpu, r.Requests, r.Errors)
 }

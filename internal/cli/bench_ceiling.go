@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -30,11 +29,11 @@ var defaultWorkloads = []string{"bare-http", "kv-read", "bbolt-batch", "kv-write
 // onceWorkloads are measured once, after the rounds: they restart the server.
 var onceWorkloads = []string{"rss", "startup"}
 
-var roundWorkloads = []string{"bare-http", "kv-read", "bbolt-batch", "kv-write",
+var roundWorkloads = []string{"bare-http", "kv-read", "kv-read-client", "bbolt-batch", "kv-write",
 	"jwt-login", "jwt-login-batch", "token-create", "token-create-batch"}
 
 // ceilings pairs each workload with the ceiling it is judged against.
-var ceilings = []struct{ work, ceiling string }{{"kv-read", "bare-http"}, {"kv-write", "bbolt-batch"}}
+var ceilings = []struct{ work, ceiling string }{{"kv-read", "bare-http"}, {"kv-read-client", "bare-http"}, {"kv-write", "bbolt-batch"}}
 
 // parseWorkloads splits the named workloads (the defaults when none) into
 // those measured every round and those measured once; an unknown or
@@ -108,7 +107,7 @@ func summarize(w io.Writer, names []string, rounds []map[string]bench.Result) {
 		if len(rps) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%-11s %8.0f req/s  p50 %-9s p99 %-9s cpu/req %s\n", n, median(rps),
+		fmt.Fprintf(w, "%-14s %8.0f req/s  p50 %-9s p99 %-9s cpu/req %s\n", n, median(rps),
 			time.Duration(median(p50)).Round(time.Microsecond), time.Duration(median(p99)).Round(time.Microsecond),
 			time.Duration(median(cpu)).Round(100*time.Nanosecond))
 	}
@@ -124,7 +123,7 @@ func summarize(w io.Writer, names []string, rounds []map[string]bench.Result) {
 			}
 		}
 		if len(rps) > 0 {
-			fmt.Fprintf(w, "%-11s %s/%s (median of the rounds' ratios): req/s %.2f, p99 %.2f×, cpu/req %.2f×\n",
+			fmt.Fprintf(w, "%-14s %s/%s (median of the rounds' ratios): req/s %.2f, p99 %.2f×, cpu/req %.2f×\n",
 				"ratio", p.work, p.ceiling, median(rps), median(p99), median(cpu))
 		}
 	}
@@ -250,38 +249,26 @@ func bboltBatch(c *ucli.Context, cfg bench.Config, dir string) (*bench.Result, e
 }
 
 // profile fetches a CPU profile of the server over the warm-up and the
-// measured time of round 1 into the -profile directory; the returned stop
-// waits for it.
+// measured time of round 1 into the -profile directory, with the
+// allocation profile before and after (compare them with go tool pprof
+// -base NAME.allocs-start.pprof NAME.allocs.pprof); the returned stop
+// waits for them.
 func (s *benchServer) profile(c *ucli.Context, name string, round int) (stop func() error) {
 	dir := c.String("profile")
 	if dir == "" || round != 0 {
 		return func() error { return nil }
 	}
+	if err := s.fetchProfile(c.Context, dir, "allocs", name+".allocs-start.pprof"); err != nil {
+		return func() error { return err }
+	}
 	secs := int(math.Ceil((c.Duration("warmup") + c.Duration("duration")).Seconds()))
 	done := make(chan error, 1)
 	go func() {
-		req, err := http.NewRequestWithContext(c.Context, http.MethodGet, fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", s.addr, secs), nil)
-		if err != nil {
-			done <- err
-			return
-		}
-		req.Header.Set("X-Vault-Token", s.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("sys/pprof/profile: status %d", resp.StatusCode)
-		}
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, name+".cpu.pprof"), body, 0o600)
-		}
-		done <- err
+		done <- s.fetchProfile(c.Context, dir, fmt.Sprintf("profile?seconds=%d", secs), name+".cpu.pprof")
 	}()
-	return func() error { return <-done }
+	return func() error {
+		return errors.Join(<-done, s.fetchProfile(c.Context, dir, "allocs", name+".allocs.pprof"))
+	}
 }
 
 // benchBareHTTPCommand is the bare-http ceiling's process (hidden: only

@@ -21,6 +21,7 @@ func TestParseWorkloads(t *testing.T) {
 		"defaults":   {rounds: []string{"bare-http", "kv-read", "bbolt-batch", "kv-write"}, one: []string{"rss", "startup"}},
 		"order kept": {args: []string{"startup", "kv-write", "bbolt-batch"}, rounds: []string{"kv-write", "bbolt-batch"}, one: []string{"startup"}},
 		"logins":     {args: []string{"jwt-login", "token-create-batch"}, rounds: []string{"jwt-login", "token-create-batch"}},
+		"client":     {args: []string{"bare-http", "kv-read-client"}, rounds: []string{"bare-http", "kv-read-client"}},
 		"unknown":    {args: []string{"kv-read", "kv-reed"}, wantErr: true},
 		"twice":      {args: []string{"kv-read", "kv-read"}, wantErr: true},
 	}
@@ -83,7 +84,7 @@ func TestSummarizeMedians(t *testing.T) {
 	summarize(&out, []string{"bare-http", "kv-read"}, rounds)
 	s := out.String()
 	// Medians: bare 20,000; kv 11,000; ratios per round 0.6, 0.53, 0.55 → 0.55.
-	for _, w := range []string{"medians of 3 rounds", "bare-http      20000 req/s", "kv-read        11000 req/s",
+	for _, w := range []string{"medians of 3 rounds", "bare-http         20000 req/s", "kv-read           11000 req/s",
 		"kv-read/bare-http (median of the rounds' ratios): req/s 0.55, p99 2.00×, cpu/req 2.00×"} {
 		if !strings.Contains(s, w) {
 			t.Fatalf("summary lacks %q:\n%s", w, s)
