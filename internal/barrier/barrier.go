@@ -59,6 +59,7 @@ func (b *Barrier) SetObserver(f func(op string, start time.Time)) { b.observer =
 var (
 	_ logical.Storage       = (*Barrier)(nil)
 	_ logical.Transactional = (*Barrier)(nil)
+	_ logical.Exister       = (*Barrier)(nil)
 )
 
 // New returns a sealed barrier over p. It does not touch storage.

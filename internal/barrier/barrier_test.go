@@ -443,3 +443,31 @@ func TestConcurrentRotateAndSeal(t *testing.T) {
 		t.Fatal("value lost")
 	}
 }
+
+// Exists answers from the stored ciphertext: present, absent, a value
+// that would not decrypt counts as present (its read fails), and sealed
+// or reserved keys are refused as Get refuses them.
+func TestExists(t *testing.T) {
+	ctx := context.Background()
+	p := inmem.New()
+	b, _ := unsealed(t, p)
+	put(t, b, "k", "v")
+	if err := p.Put(ctx, &physical.Entry{Key: "tampered", Value: []byte("not a barrier value")}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"k": true, "missing": false, "tampered": true} {
+		if got, err := b.Exists(ctx, key); err != nil || got != want {
+			t.Fatalf("Exists(%q) = %v, %v; want %v", key, got, err, want)
+		}
+	}
+	if got, err := logical.NewView(b, "k").Exists(ctx, ""); err != nil || !got {
+		t.Fatalf("View.Exists = %v, %v; want true", got, err)
+	}
+	if _, err := b.Exists(ctx, "core/keyring"); !errors.Is(err, barrier.ErrReservedKey) {
+		t.Fatalf("Exists(reserved) err = %v", err)
+	}
+	b.Seal()
+	if _, err := b.Exists(ctx, "k"); !errors.Is(err, logical.ErrSealed) {
+		t.Fatalf("Exists while sealed err = %v, want ErrSealed", err)
+	}
+}

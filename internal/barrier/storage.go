@@ -36,6 +36,27 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 	return &logical.StorageEntry{Key: key, Value: pt}, nil
 }
 
+// Exists reports whether key holds a value, without decrypting it: for
+// existence checks, which decide between the create and update
+// capabilities and need nothing of the value. A value that would fail
+// authentication counts as existing; reading it then fails with ErrCorrupt.
+func (b *Barrier) Exists(ctx context.Context, key string) (bool, error) {
+	if b.observer != nil {
+		defer b.observer("get", time.Now())
+	}
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	if b.Sealed() {
+		return false, sealedErr()
+	}
+	e, err := b.p.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read %q: %w", key, err)
+	}
+	return e != nil, nil
+}
+
 // Put encrypts entry's value under the active key and stores it durably.
 func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
 	if b.observer != nil {

@@ -42,6 +42,25 @@ type Transactional interface {
 	Transaction(ctx context.Context, ops []TxnOp) error
 }
 
+// Exister is implemented by storage that can tell whether a key exists
+// more cheaply than by reading it: the barrier answers from the stored
+// ciphertext without decrypting it. A key whose value could not be read
+// (corrupt, say) may still be reported as existing; the read that follows
+// then fails.
+type Exister interface {
+	Exists(ctx context.Context, key string) (bool, error)
+}
+
+// Exists reports whether key exists in s, through Exister when s has it
+// and by a Get otherwise.
+func Exists(ctx context.Context, s Storage, key string) (bool, error) {
+	if ex, ok := s.(Exister); ok {
+		return ex.Exists(ctx, key)
+	}
+	e, err := s.Get(ctx, key)
+	return e != nil, err
+}
+
 // ApplyTxn applies ops atomically when s supports transactions, and in order
 // otherwise.
 func ApplyTxn(ctx context.Context, s Storage, ops []TxnOp) error {
@@ -156,6 +175,11 @@ func (v *View) Get(ctx context.Context, key string) (*StorageEntry, error) {
 	return &StorageEntry{Key: key, Value: e.Value}, nil
 }
 
+// Exists implements Exister, as cheaply as the storage beneath allows.
+func (v *View) Exists(ctx context.Context, key string) (bool, error) {
+	return Exists(ctx, v.s, v.prefix+key)
+}
+
 func (v *View) Put(ctx context.Context, e *StorageEntry) error {
 	return v.s.Put(ctx, &StorageEntry{Key: v.prefix + e.Key, Value: e.Value})
 }
@@ -178,4 +202,5 @@ func (v *View) Transaction(ctx context.Context, ops []TxnOp) error {
 var (
 	_ Storage       = (*View)(nil)
 	_ Transactional = (*View)(nil)
+	_ Exister       = (*View)(nil)
 )

@@ -41,11 +41,11 @@ func (b *v1) exists(ctx context.Context, req *logical.Request, _ *framework.Fiel
 	if err != nil {
 		return false, err
 	}
-	e, err := b.storage.Get(ctx, p)
+	ok, err := logical.Exists(ctx, b.storage, p)
 	if err != nil {
 		return false, fmt.Errorf("check secret: %w", err)
 	}
-	return e != nil, nil
+	return ok, nil
 }
 
 func (b *v1) read(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

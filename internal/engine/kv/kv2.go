@@ -48,8 +48,13 @@ func (b *v2) exists(prefix string) framework.ExistenceFunc {
 		if err != nil {
 			return false, err
 		}
-		m, err := loadMeta(ctx, b.storage, p)
-		return m != nil, err
+		// Only presence matters here: the handler reads (and decrypts) the
+		// metadata once, under the path's lock.
+		ok, err := logical.Exists(ctx, b.storage, metadataPrefix+p)
+		if err != nil {
+			return false, fmt.Errorf("read metadata: %w", err)
+		}
+		return ok, nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -229,5 +230,39 @@ func TestExistenceCheck(t *testing.T) {
 				t.Fatalf("found=%v exists=%v err=%v, want exists=%v", found, exists, err, tc.exists)
 			}
 		})
+	}
+}
+
+// existsOnly is storage whose values cannot be read, only their presence:
+// an existence check over it must not need a Get.
+type existsOnly struct {
+	*logical.InmemStorage
+	gets int
+}
+
+func (s *existsOnly) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	s.gets++
+	return s.InmemStorage.Get(ctx, key)
+}
+
+func (s *existsOnly) Exists(ctx context.Context, key string) (bool, error) {
+	e, err := s.InmemStorage.Get(ctx, key)
+	return e != nil, err
+}
+
+// The existence check of a KV v2 write asks storage for presence only (the
+// barrier answers it without decrypting), leaving the one metadata read of
+// the write to the handler, under the path's lock.
+func TestExistenceCheckReadsNoValue(t *testing.T) {
+	t.Parallel()
+	s := &existsOnly{InmemStorage: logical.NewInmemStorage()}
+	b := newV2Clock(s, time.Now)
+	mustDo(t, b, put("data/present", `{"data":{}}`))
+	for path, want := range map[string]bool{"data/present": true, "data/absent": false, "metadata/present": true} {
+		s.gets = 0
+		_, exists, err := b.ExistenceCheck(t.Context(), &logical.Request{Operation: logical.UpdateOperation, Path: path})
+		if err != nil || exists != want || s.gets != 0 {
+			t.Fatalf("%s: exists=%v err=%v after %d Gets, want exists=%v and no Get", path, exists, err, s.gets, want)
+		}
 	}
 }
