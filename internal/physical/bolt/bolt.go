@@ -53,6 +53,9 @@ type options struct {
 	maxBatchDelay time.Duration
 	maxBatchSize  int
 	lockTimeout   time.Duration
+	// tune, when set, adjusts bbolt's options before the file is opened:
+	// for the benchmarks that compare bbolt settings (options_test.go).
+	tune func(*bbolt.Options)
 }
 
 // WithMaxBatchDelay sets bbolt's DB.MaxBatchDelay, how long a Batch call
@@ -103,7 +106,7 @@ func OpenDB(dir string, opts ...Option) (*bbolt.DB, error) {
 	if err := checkPermissions(dir, path); err != nil {
 		return nil, err
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	bo := &bbolt.Options{
 		Timeout: o.lockTimeout,
 		// Reserving address space up front spares the remaps that stall
 		// every reader and writer while the file grows; it costs no memory.
@@ -112,7 +115,11 @@ func OpenDB(dir string, opts ...Option) (*bbolt.DB, error) {
 		// is still synced on commit: rebuilding it at open would read every
 		// page and slow start-up and idle memory on large stores.
 		FreelistType: bbolt.FreelistMapType,
-	})
+	}
+	if o.tune != nil {
+		o.tune(bo)
+	}
+	db, err := bbolt.Open(path, 0o600, bo)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
