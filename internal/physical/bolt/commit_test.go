@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/physical"
 )
@@ -69,9 +70,17 @@ func concurrentCommits(t *testing.T, maxBatch int) {
 			t.Fatalf("writer %d: %d keys, %v", w, len(got), err)
 		}
 	}
-	b.commit.mu.Lock()
-	defer b.commit.mu.Unlock()
-	if b.commit.running || len(b.commit.queue) != 0 {
-		t.Fatalf("committer not idle: running %v, %d queued", b.commit.running, len(b.commit.queue))
+	// The goroutine that committed the last batch answers its writers
+	// before it looks at the queue again, so it may take a moment to stop.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.commit.mu.Lock()
+		running, queued := b.commit.running, len(b.commit.queue)
+		b.commit.mu.Unlock()
+		if !running && queued == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committer not idle 5s after the last write: running %v, %d queued", running, queued)
+		}
 	}
 }
