@@ -21,6 +21,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/cofferhq/coffer/internal/audit"
+	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/core"
 	"github.com/cofferhq/coffer/internal/httpapi"
@@ -231,7 +232,18 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
-	p, closeStorage, err := openStorage(ctx, cfg.Storage, logger)
+	listen, advertise, err := clusterAddrs(cfg)
+	if err != nil {
+		return ucli.Exit("server: "+err.Error(), 1)
+	}
+	var port *cluster.Layer
+	if listen != "" {
+		if port, err = cluster.Listen(listen, advertise, logger); err != nil {
+			return err
+		}
+		defer port.Close()
+	}
+	p, closeStorage, err := openStorage(ctx, cfg.Storage, port, logger)
 	if err != nil {
 		return err
 	}
@@ -242,6 +254,9 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(), UserLockout: lp,
 		AuditDevices: auditDevices(cfg.Audits), AuditAPIDisabled: cfg.DisableAPIAuditCreation,
 		Metrics: newMetrics(cfg.Telemetry), Loggers: levels,
+	}
+	if r, ok := p.(*raftstore.Backend); ok && port != nil {
+		conf.Raft, conf.ClusterPort = r, port
 	}
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
@@ -260,6 +275,9 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	lns, err := openListeners(cfg.Listeners)
 	if err != nil {
 		return err
+	}
+	if leaders := retryJoinLeaders(cfg.Storage.Raft.RetryJoin); len(leaders) > 0 {
+		go co.RetryJoin(ctx, leaders)
 	}
 	r := &configReloader{path: c.String("config"), levelFlag: c.String("log-level"), level: lv, logger: logger, listeners: lns,
 		reopenAudit: func() { co.ReopenAudit(ctx) }}
@@ -282,7 +300,7 @@ func auditDevices(blocks []config.Audit) []audit.Config {
 	return out
 }
 
-func openStorage(ctx context.Context, s config.Storage, logger *slog.Logger) (physical.Backend, func(), error) {
+func openStorage(ctx context.Context, s config.Storage, port *cluster.Layer, logger *slog.Logger) (physical.Backend, func(), error) {
 	switch s.Type {
 	case config.StoragePostgres:
 		b, err := openPostgres(ctx, s, os.Getenv)
@@ -301,7 +319,13 @@ func openStorage(ctx context.Context, s config.Storage, logger *slog.Logger) (ph
 		}
 		return cache.New(b, 0), func() { _ = b.Close() }, nil
 	case config.StorageRaft:
-		b, err := openRaft(ctx, s, logger)
+		open := openRaft
+		if port != nil {
+			open = func(ctx context.Context, s config.Storage, logger *slog.Logger) (*raftstore.Backend, error) {
+				return openClusterRaft(ctx, s, port, logger)
+			}
+		}
+		b, err := open(ctx, s, logger)
 		if err != nil {
 			return nil, nil, err
 		}

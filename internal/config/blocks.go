@@ -80,6 +80,7 @@ func (d *decoder) listener(s *Server, label string, pos token.Pos, body *ast.Obj
 	where := fmt.Sprintf("listener %q", label)
 	fields := map[string]func(ast.Node) error{
 		"address":                          d.stringInto(&l.Address, "address"),
+		"cluster_address":                  d.stringInto(&l.ClusterAddress, "cluster_address"),
 		"tls_cert_file":                    d.stringInto(&l.TLSCertFile, "tls_cert_file"),
 		"tls_key_file":                     d.stringInto(&l.TLSKeyFile, "tls_key_file"),
 		"tls_disable":                      d.boolInto(&l.TLSDisable, "tls_disable"),

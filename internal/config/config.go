@@ -42,7 +42,11 @@ type Server struct {
 
 	// APIAddr is the URL clients should use to reach this server; empty
 	// when not set (the server derives one from its first listener).
-	APIAddr     string
+	APIAddr string
+	// ClusterAddr is the address other nodes reach this one's cluster
+	// port at (host:port, or a URL whose scheme is ignored, as Vault
+	// writes it); empty means the listener's cluster_address.
+	ClusterAddr string
 	ClusterName string
 	UI          bool
 	// LogLevel is one of trace, debug, info, warn, error.
@@ -114,7 +118,10 @@ type Listener struct {
 	DisableUnauthedGenerateRootEndpoints bool
 	// Telemetry is the listener's telemetry block.
 	Telemetry ListenerTelemetry
-	Line      int
+	// ClusterAddress is where the cluster port listens (host:port); empty
+	// means the address's port + 1 when the server is clustered.
+	ClusterAddress string
+	Line           int
 }
 
 // Seal is the seal block; only the "static" auto-unseal type exists.

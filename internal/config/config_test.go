@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -531,7 +532,7 @@ func TestParsePostgresStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Storage{Type: StoragePostgres, ConnectionURL: "postgres://coffer:pw@db:5432/coffer", Table: "vault.kv", MaxParallel: 16, Line: 1}
-	if s.Storage != want {
+	if !reflect.DeepEqual(s.Storage, want) {
 		t.Fatalf("storage = %+v, want %+v", s.Storage, want)
 	}
 	// Without connection_url, for the environment to supply it.

@@ -105,6 +105,7 @@ func (d *decoder) errorf(pos token.Pos, kind error, format string, args ...any) 
 func (d *decoder) top(s *Server, list *ast.ObjectList) error {
 	fields := map[string]func(ast.Node) error{
 		"api_addr":                   d.stringInto(&s.APIAddr, "api_addr"),
+		"cluster_addr":               d.stringInto(&s.ClusterAddr, "cluster_addr"),
 		"cluster_name":               d.stringInto(&s.ClusterName, "cluster_name"),
 		"pid_file":                   d.stringInto(&s.PIDFile, "pid_file"),
 		"ui":                         d.boolInto(&s.UI, "ui"),

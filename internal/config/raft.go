@@ -24,10 +24,11 @@ type RaftStorage struct {
 	TrailingLogs          uint64
 	SnapshotThreshold     uint64
 	SnapshotInterval      time.Duration
+	// RetryJoin are the retry_join blocks, in file order.
+	RetryJoin []RetryJoin
 }
 
-// raftStorage reads storage "raft" in Vault's shape. Only what works
-// single-node today is accepted; retry_join waits for joining.
+// raftStorage reads storage "raft" in Vault's shape.
 func (d *decoder) raftStorage(s *Server, st Storage, pos token.Pos, body *ast.ObjectType) error {
 	var mult, trailing, threshold int64
 	r := &st.Raft
@@ -38,9 +39,10 @@ func (d *decoder) raftStorage(s *Server, st Storage, pos token.Pos, body *ast.Ob
 		"trailing_logs":          d.intInto(&trailing, "trailing_logs"),
 		"snapshot_threshold":     d.intInto(&threshold, "snapshot_threshold"),
 		"snapshot_interval":      d.durationInto(&r.SnapshotInterval, "snapshot_interval"),
-		"retry_join": func(v ast.Node) error {
-			return d.errorf(v.Pos(), ErrInvalidValue, `retry_join is not supported yet: storage "raft" runs single-node until joining exists`)
-		},
+	}
+	body, err := d.splitRetryJoin(r, body)
+	if err != nil {
+		return err
 	}
 	seen, err := d.body(body, `storage "raft"`, fields)
 	if err != nil {

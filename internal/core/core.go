@@ -61,6 +61,11 @@ type Config struct {
 	// timed); Loggers, when set, are the levels sys/loggers changes.
 	Metrics *telemetry.Metrics
 	Loggers *telemetry.Levels
+	// Raft and ClusterPort are set when the storage is raft on a cluster
+	// port (core/raft.go): init bootstraps the cluster, unseal hands the
+	// port its TLS keyring, and the sys/storage/raft endpoints work.
+	Raft        RaftNode
+	ClusterPort ClusterPort
 }
 
 // Core serves requests. Its methods are safe for concurrent use. While
@@ -84,6 +89,8 @@ type Core struct {
 	// autoSnap its automated snapshots (raft_snapshot.go).
 	raft     raftStorage
 	autoSnap *autosnapshot.Manager
+	// clustering is the raft clustering state (core/raft.go).
+	clustering raftState
 }
 
 // active is everything that exists only while unsealed.

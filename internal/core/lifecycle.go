@@ -25,6 +25,9 @@ const (
 
 // SealStatus reports the seal's state.
 func (c *Core) SealStatus(ctx context.Context) (system.SealStatus, error) {
+	if j := c.clustering.join.Load(); j != nil {
+		return c.joinSealStatus(ctx, j)
+	}
 	st, err := c.seal.Status(ctx)
 	if err != nil {
 		return system.SealStatus{}, fmt.Errorf("seal status: %w", err)
@@ -42,6 +45,9 @@ func (c *Core) SealStatus(ctx context.Context) (system.SealStatus, error) {
 // returns the unseal key shares and the root token. The server stays sealed
 // afterwards, as Vault's does, unless it has a static key.
 func (c *Core) Initialize(ctx context.Context, shares, threshold int) (system.InitResult, error) {
+	if err := c.raftBootstrap(ctx); err != nil {
+		return system.InitResult{}, err
+	}
 	if c.conf.StaticKey != nil {
 		return c.initializeStatic(ctx)
 	}
@@ -78,6 +84,9 @@ func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID str
 func (c *Core) bootstrap(ctx context.Context, rootID string) (string, error) {
 	if err := logical.PutJSON(ctx, c.barrier, clusterKey, c.newClusterInfo()); err != nil {
 		return "", fmt.Errorf("write cluster identity: %w", err)
+	}
+	if err := c.newClusterTLS(ctx); err != nil {
+		return "", err
 	}
 	ts, err := c.newTokenStore(ctx, nil, nil, nil)
 	if err != nil {
@@ -156,6 +165,9 @@ func (c *Core) checkRenew(ctx context.Context, e *token.Entry) error {
 func (c *Core) Unseal(ctx context.Context, share []byte, reset bool) (system.SealStatus, error) {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
+	if j := c.clustering.join.Load(); j != nil {
+		return c.unsealJoin(ctx, j, share, reset)
+	}
 	if reset {
 		c.seal.ResetUnseal()
 	}
@@ -183,6 +195,9 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	}()
 	ci, err := c.loadCluster(ctx)
 	if err != nil {
+		return err
+	}
+	if err := c.startCluster(ctx); err != nil {
 		return err
 	}
 	rt := router.New()

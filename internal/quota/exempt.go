@@ -40,6 +40,8 @@ var alwaysExempt = compileExempt([]string{
 	"sys/seal-status",
 	"sys/health",
 	"sys/leader",
+	"sys/storage/raft/join",
+	"sys/storage/raft/bootstrap/*",
 })
 
 // AlwaysExempt reports whether path (a cleaned request path such as

@@ -23,7 +23,7 @@ type Info struct {
 
 // PreAuthPaths are the sys/ paths served without a token and while sealed,
 // relative to "sys/".
-var PreAuthPaths = []string{"init", "unseal", "seal-status", "health", "leader"}
+var PreAuthPaths = append([]string{"init", "unseal", "seal-status", "health", "leader"}, RaftPreAuthPaths...)
 
 // UnauthedRekeyPaths and UnauthedGenerateRootPaths are the sys/ paths
 // through which a quorum of unseal key holders, with no token, rekeys the
@@ -42,7 +42,7 @@ var (
 // serves them, but only while unsealed: rekey, root generation and the
 // token decoder. Like PreAuthPaths they are never rate-limited, so that no
 // quota can lock operators out of them. Relative to "sys/".
-var UnsealedPreAuthPaths = slices.Concat(UnauthedRekeyPaths, UnauthedGenerateRootPaths, []string{"decode-token"})
+var UnsealedPreAuthPaths = slices.Concat(UnauthedRekeyPaths, UnauthedGenerateRootPaths, []string{"decode-token"}, RaftUnsealedPreAuthPaths)
 
 type backend struct {
 	core Core
@@ -79,13 +79,14 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.telemetryPaths()...)
 	paths = append(paths, b.pprofPaths()...)
 	paths = append(paths, b.raftSnapshotPaths()...)
+	paths = append(paths, b.raftPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
 			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts", wrapLookupPath),
-			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths, pprofSudoPaths, raftSnapshotSudoPaths),
+			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths, pprofSudoPaths, raftSnapshotSudoPaths, raftSudoPaths),
 		},
 	}}
 }

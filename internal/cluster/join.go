@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Leader is how a joining node reaches a cluster member's API
+// (sys/storage/raft/join's leader_* fields, retry_join's blocks). The PEM
+// fields may be empty: the system roots are then trusted and no client
+// certificate is sent.
+type Leader struct {
+	APIAddr    string
+	CACert     string
+	ClientCert string
+	ClientKey  string
+	ServerName string
+}
+
+// Challenge is what a member hands a node that asks to join: a random
+// answer sealed by its barrier, the seal configuration and barrier keyring
+// ciphertext that a node holding the unseal key needs to open it, and the
+// cluster TLS keyring sealed by the barrier. None of it is readable without
+// the unseal key. The TLS keyring comes with the challenge, not only with
+// the answer, because the leader adds the node as a voter before it
+// answers, and raft commits that change only once the node can be reached
+// on the cluster port.
+type Challenge struct {
+	Challenge  []byte          `json:"challenge"`
+	SealConfig json.RawMessage `json:"seal_config"`
+	Keyring    []byte          `json:"keyring"`
+	TLSKeyring []byte          `json:"tls_keyring"`
+}
+
+// Peer is a member as the answer lists them.
+type Peer struct {
+	ID      string `json:"server_id"`
+	Address string `json:"cluster_addr"`
+}
+
+// Answered is the member's reply to a correct answer: the members, and the
+// cluster TLS keyring sealed by the barrier (open it with the keyring the
+// challenge came with).
+type Answered struct {
+	Peers      []Peer `json:"peers"`
+	TLSKeyring []byte `json:"tls_keyring"`
+}
+
+// joinTimeout bounds one call to a member's API.
+const joinTimeout = 30 * time.Second
+
+// FetchChallenge asks the member at l for a join challenge for serverID.
+func FetchChallenge(ctx context.Context, l Leader, serverID string) (*Challenge, error) {
+	var ch Challenge
+	if err := call(ctx, l, "sys/storage/raft/bootstrap/challenge", map[string]any{"server_id": serverID}, &ch); err != nil {
+		return nil, err
+	}
+	if len(ch.Challenge) == 0 || len(ch.Keyring) == 0 || len(ch.SealConfig) == 0 || len(ch.TLSKeyring) == 0 {
+		return nil, fmt.Errorf("join %s: the answer holds no challenge", l.APIAddr)
+	}
+	return &ch, nil
+}
+
+// SendAnswer gives the member at l the opened challenge; it adds serverID
+// at clusterAddr as a voter and returns the members and the TLS keyring.
+func SendAnswer(ctx context.Context, l Leader, serverID, clusterAddr string, answer []byte) (*Answered, error) {
+	var a Answered
+	body := map[string]any{"server_id": serverID, "cluster_addr": clusterAddr, "answer": answer}
+	if err := call(ctx, l, "sys/storage/raft/bootstrap/answer", body, &a); err != nil {
+		return nil, err
+	}
+	if len(a.TLSKeyring) == 0 {
+		return nil, fmt.Errorf("join %s: the answer holds no TLS keyring", l.APIAddr)
+	}
+	return &a, nil
+}
+
+func call(ctx context.Context, l Leader, path string, body, out any) error {
+	client, err := l.client()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	url := strings.TrimRight(l.APIAddr, "/") + "/v1/" + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("join: leader_api_addr %q: %w", l.APIAddr, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("join %s: %w", l.APIAddr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("join %s: read answer: %w", l.APIAddr, err)
+	}
+	var env struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []string        `json:"errors"`
+	}
+	_ = json.Unmarshal(raw, &env)
+	if resp.StatusCode != http.StatusOK {
+		msg := strings.Join(env.Errors, "; ")
+		if msg == "" {
+			msg = http.StatusText(resp.StatusCode)
+		}
+		return fmt.Errorf("join %s: %s: %d %s", l.APIAddr, path, resp.StatusCode, msg)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("join %s: decode answer: %w", l.APIAddr, err)
+	}
+	return nil
+}
+
+func (l Leader) client() (*http.Client, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: l.ServerName}
+	if l.CACert != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(l.CACert)) {
+			return nil, errors.New("join: leader_ca_cert holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	if l.ClientCert != "" || l.ClientKey != "" {
+		c, err := tls.X509KeyPair([]byte(l.ClientCert), []byte(l.ClientKey))
+		if err != nil {
+			return nil, errors.New("join: leader_client_cert and leader_client_key are not a PEM certificate and its key")
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
+}

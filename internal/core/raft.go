@@ -1,0 +1,341 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/cluster"
+	"github.com/cofferhq/coffer/internal/logical"
+	raftstore "github.com/cofferhq/coffer/internal/physical/raft"
+	"github.com/cofferhq/coffer/internal/system"
+)
+
+// Barrier paths and limits of raft clustering.
+const (
+	// raftTLSKey holds the cluster port's TLS keyring (cluster.Keyring).
+	raftTLSKey = "core/raft/tls"
+	// raftChallengePath is the path a join challenge is sealed for; it is
+	// never stored.
+	raftChallengePath = "core/raft/challenge"
+	// Physical (not barrier) paths a joining node needs to open the
+	// challenge once it has the unseal key: both are ciphertext.
+	sealConfigPhysical = "core/seal-config"
+	keyringPhysical    = "core/keyring"
+	challengeTTL       = 5 * time.Minute
+	maxChallenges      = 64
+	leaderWait         = time.Minute
+	// joinCommitWait bounds the wait for a new member's configuration
+	// change to commit, which needs the new member to answer.
+	joinCommitWait = 30 * time.Second
+)
+
+// RaftNode is integrated storage's side of clustering, as the core uses it;
+// internal/physical/raft.Backend implements it.
+type RaftNode interface {
+	NodeID() string
+	IsLeader() bool
+	HasState() (bool, error)
+	Bootstrap(ctx context.Context) error
+	AddVoter(ctx context.Context, id, addr string) error
+	RemoveServer(ctx context.Context, id string) error
+	Servers(ctx context.Context) ([]raftstore.Server, error)
+	FixAddress(ctx context.Context) error
+}
+
+// ClusterPort is the node's cluster port (internal/cluster.Layer): the
+// core hands it the TLS keyring from the barrier.
+type ClusterPort interface {
+	SetKeyring(k *cluster.Keyring) error
+	// Addr is the address other members reach this node at.
+	Addr() string
+}
+
+var (
+	_ RaftNode    = (*raftstore.Backend)(nil)
+	_ ClusterPort = (*cluster.Layer)(nil)
+)
+
+// raftState is the core's clustering state; the zero value is ready.
+type raftState struct {
+	mu         sync.Mutex
+	challenges map[string]challenge
+	join       atomic.Pointer[pendingJoin]
+}
+
+type challenge struct {
+	answer  []byte
+	expires time.Time
+}
+
+// errNoRaft refuses the raft endpoints on a server that is not clustered.
+func errNoRaft() error {
+	return logical.InvalidRequest(`this server does not run storage "raft" with a cluster address (cluster_addr or the listener's cluster_address)`)
+}
+
+// raftBootstrap makes a fresh raft node the single voter of a new cluster
+// before init writes to it, and waits until it leads.
+func (c *Core) raftBootstrap(ctx context.Context) error {
+	r := c.conf.Raft
+	if r == nil {
+		return nil
+	}
+	if c.clustering.join.Load() != nil {
+		return logical.InvalidRequest("this node is joining a cluster: unseal it with the cluster's unseal keys instead of initialising it")
+	}
+	has, err := r.HasState()
+	if err != nil {
+		return err
+	}
+	if !has {
+		if err := r.Bootstrap(ctx); err != nil {
+			return err
+		}
+	}
+	return waitFor(ctx, leaderWait, "this node to lead its new raft cluster", func() bool { return r.IsLeader() })
+}
+
+// waitFor polls cond until it holds, ctx ends, or limit passes.
+func waitFor(ctx context.Context, limit time.Duration, what string, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// newClusterTLS generates and stores the cluster port's keyring; called
+// while a new store is set up.
+func (c *Core) newClusterTLS(ctx context.Context) error {
+	if c.conf.ClusterPort == nil {
+		return nil
+	}
+	k, err := cluster.NewKeyring()
+	if err != nil {
+		return err
+	}
+	if err := logical.PutJSON(ctx, c.barrier, raftTLSKey, k); err != nil {
+		return fmt.Errorf("store cluster TLS keyring: %w", err)
+	}
+	return c.conf.ClusterPort.SetKeyring(k)
+}
+
+// startCluster gives the cluster port its keyring from the barrier once
+// unsealed, so that raft can reach the other members: a restarted member
+// rejoins by itself. A store from before clustering gets a keyring from
+// its leader.
+func (c *Core) startCluster(ctx context.Context) error {
+	if c.conf.ClusterPort == nil {
+		return nil
+	}
+	var k cluster.Keyring
+	found, err := logical.GetJSON(ctx, c.barrier, raftTLSKey, &k)
+	if err != nil {
+		return fmt.Errorf("read cluster TLS keyring: %w", err)
+	}
+	leader := c.conf.Raft != nil && c.conf.Raft.IsLeader()
+	if leader {
+		if err := c.conf.Raft.FixAddress(ctx); err != nil {
+			c.logger.Warn("could not record this node's cluster address in the raft configuration", "error", err.Error())
+		}
+	}
+	switch {
+	case found:
+		return c.conf.ClusterPort.SetKeyring(&k)
+	case leader:
+		return c.newClusterTLS(ctx)
+	}
+	c.logger.Warn("no cluster TLS keyring is stored yet; this node cannot reach the others until its leader writes one")
+	return nil
+}
+
+// raftLeader returns the raft node when this server is unsealed and leads.
+func (c *Core) raftLeader() (RaftNode, error) {
+	r := c.conf.Raft
+	if r == nil || c.conf.ClusterPort == nil {
+		return nil, errNoRaft()
+	}
+	if c.state.Load() == nil {
+		return nil, logical.ErrSealed
+	}
+	if !r.IsLeader() {
+		return nil, logical.InvalidRequest("this node is not the raft leader; join through the active node's API address")
+	}
+	return r, nil
+}
+
+// RaftChallenge starts a join on the leader: a random answer sealed by the
+// barrier, which only a node holding the unseal key can open, with the
+// ciphertext it needs to do so.
+func (c *Core) RaftChallenge(ctx context.Context, serverID string) (*cluster.Challenge, error) {
+	if serverID == "" {
+		return nil, logical.InvalidRequest("server_id is required")
+	}
+	if _, err := c.raftLeader(); err != nil {
+		return nil, err
+	}
+	answer := make([]byte, 32)
+	_, _ = rand.Read(answer)
+	ct, err := c.barrier.EncryptValue(ctx, raftChallengePath, answer)
+	if err != nil {
+		return nil, err
+	}
+	tlsKeyring, err := c.sealedTLSKeyring(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := c.conf.Physical.Get(ctx, sealConfigPhysical)
+	if err != nil {
+		return nil, fmt.Errorf("read seal configuration: %w", err)
+	}
+	kr, err := c.conf.Physical.Get(ctx, keyringPhysical)
+	if err != nil {
+		return nil, fmt.Errorf("read keyring: %w", err)
+	}
+	if cfg == nil || kr == nil {
+		return nil, logical.ErrNotInitialized
+	}
+	c.clustering.mu.Lock()
+	defer c.clustering.mu.Unlock()
+	now := time.Now()
+	if c.clustering.challenges == nil {
+		c.clustering.challenges = map[string]challenge{}
+	}
+	for id, ch := range c.clustering.challenges {
+		if now.After(ch.expires) {
+			delete(c.clustering.challenges, id)
+		}
+	}
+	if _, ok := c.clustering.challenges[serverID]; !ok && len(c.clustering.challenges) >= maxChallenges {
+		return nil, logical.CodedError(logical.ErrRateLimited, "too many joins are in progress; try again later")
+	}
+	c.clustering.challenges[serverID] = challenge{answer: answer, expires: now.Add(challengeTTL)}
+	return &cluster.Challenge{Challenge: ct, SealConfig: json.RawMessage(cfg.Value), Keyring: kr.Value, TLSKeyring: tlsKeyring}, nil
+}
+
+// sealedTLSKeyring returns the cluster TLS keyring sealed by the barrier.
+func (c *Core) sealedTLSKeyring(ctx context.Context) ([]byte, error) {
+	e, err := c.barrier.Get(ctx, raftTLSKey)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, errors.New("the cluster TLS keyring is missing")
+	}
+	return c.barrier.EncryptValue(ctx, raftTLSKey, e.Value)
+}
+
+// RaftAnswer ends a join on the leader: a node that opened its challenge
+// holds the unseal key, so it is added as a voter and given the members
+// and the cluster TLS keyring (sealed by the barrier, which it can open).
+// A challenge is good for one answer.
+func (c *Core) RaftAnswer(ctx context.Context, serverID, clusterAddr string, answer []byte) (*cluster.Answered, error) {
+	r, err := c.raftLeader()
+	if err != nil {
+		return nil, err
+	}
+	if clusterAddr == "" {
+		return nil, logical.InvalidRequest("cluster_addr is required")
+	}
+	c.clustering.mu.Lock()
+	ch, ok := c.clustering.challenges[serverID]
+	delete(c.clustering.challenges, serverID)
+	c.clustering.mu.Unlock()
+	if !ok || time.Now().After(ch.expires) {
+		return nil, logical.InvalidRequest("no join challenge is pending for server_id %q; ask for a new one", serverID)
+	}
+	if subtle.ConstantTimeCompare(ch.answer, answer) != 1 {
+		return nil, logical.CodedError(logical.ErrPermissionDenied, "the join answer is wrong: the node does not hold this cluster's unseal key")
+	}
+	sealed, err := c.sealedTLSKeyring(ctx)
+	if err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, joinCommitWait)
+	defer cancel()
+	if err := r.AddVoter(actx, serverID, clusterAddr); err != nil {
+		return nil, raftError(err)
+	}
+	c.logger.Info("raft member added", "node_id", serverID, "cluster_addr", clusterAddr)
+	servers, err := r.Servers(ctx)
+	if err != nil {
+		return nil, raftError(err)
+	}
+	out := &cluster.Answered{TLSKeyring: sealed}
+	for _, s := range servers {
+		out.Peers = append(out.Peers, cluster.Peer{ID: s.ID, Address: s.Address})
+	}
+	return out, nil
+}
+
+// RaftConfiguration lists the members this node knows of.
+func (c *Core) RaftConfiguration(ctx context.Context) ([]system.RaftServer, error) {
+	if c.conf.Raft == nil {
+		return nil, errNoRaft()
+	}
+	servers, err := c.conf.Raft.Servers(ctx)
+	if err != nil {
+		return nil, raftError(err)
+	}
+	out := make([]system.RaftServer, 0, len(servers))
+	for _, s := range servers {
+		out = append(out, system.RaftServer{NodeID: s.ID, Address: s.Address, Leader: s.Leader, Voter: s.Voter, ProtocolVersion: "3"})
+	}
+	return out, nil
+}
+
+// RaftRemovePeer removes a member; it must run on the leader.
+func (c *Core) RaftRemovePeer(ctx context.Context, serverID string) error {
+	if c.conf.Raft == nil {
+		return errNoRaft()
+	}
+	if err := c.conf.Raft.RemoveServer(ctx, serverID); err != nil {
+		return raftError(err)
+	}
+	c.logger.Info("raft member removed", "node_id", serverID)
+	return nil
+}
+
+// raftError turns "not the leader" into a 400 that says so.
+func raftError(err error) error {
+	if errors.Is(err, raftstore.ErrNotLeader) {
+		return logical.InvalidRequest("%s", err.Error())
+	}
+	return err
+}
+
+// The sys/ backend finds raft's endpoints on the adapter (system.Raft).
+var _ system.Raft = sysAdapter{}
+
+func (a sysAdapter) RaftJoin(ctx context.Context, leaders []cluster.Leader, retry bool) (bool, error) {
+	return a.c.RaftJoin(ctx, leaders, retry)
+}
+
+func (a sysAdapter) RaftChallenge(ctx context.Context, serverID string) (*cluster.Challenge, error) {
+	return a.c.RaftChallenge(ctx, serverID)
+}
+
+func (a sysAdapter) RaftAnswer(ctx context.Context, serverID, clusterAddr string, answer []byte) (*cluster.Answered, error) {
+	return a.c.RaftAnswer(ctx, serverID, clusterAddr, answer)
+}
+
+func (a sysAdapter) RaftConfiguration(ctx context.Context) ([]system.RaftServer, error) {
+	return a.c.RaftConfiguration(ctx)
+}
+
+func (a sysAdapter) RaftRemovePeer(ctx context.Context, serverID string) error {
+	return a.c.RaftRemovePeer(ctx, serverID)
+}
