@@ -14,7 +14,7 @@ import (
 func (e *env) operatorCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "operator",
-		Usage: "Initialise, unseal, seal, rotate and rekey the server; generate a root token",
+		Usage: "Initialise, unseal, seal, rotate and rekey the server; generate a root token; raft snapshots",
 		Subcommands: []*ucli.Command{
 			e.clientCommand(&ucli.Command{
 				Name:  "init",
@@ -35,6 +35,7 @@ func (e *env) operatorCommand() *ucli.Command {
 			e.clientCommand(&ucli.Command{Name: "key-status", Usage: "Print the current encryption key's term and install time"}, runKeyStatus),
 			e.rekeyCommand(),
 			e.generateRootCommand(),
+			e.raftCommand(),
 		},
 	}
 }
