@@ -33,15 +33,20 @@ func benchCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "bench",
 		Usage: "Measure KV v2 read/write throughput against bare ceilings, idle RSS and start-up time",
-		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR]\n" +
-			"  [bare-http|kv-read|kv-read-client|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch] ...]",
+		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR] [-grow=N]\n" +
+			"  [bare-http|kv-read|kv-read-client|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch]|\n" +
+			"   kv-read-grown|rss-grown|startup-grown ...]",
 		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions);\n" +
 			"kv-read-client reads the same way through the openbao/api/v2 Go client (KVv2 Get).\n" +
 			"bare-http is a bare net/http server process answering every request with a fixed body as\n" +
 			"long as a KV read's response; bbolt-batch is a loop of bbolt Batch commits of random keys\n" +
 			"into a temporary file with Coffer's bbolt settings, from -clients goroutines. Each line\n" +
 			"reports the CPU per request of the process doing the work (the server's, from /proc; the\n" +
-			"bench's own for bbolt-batch); each round ends with the ratios to the ceilings.",
+			"bench's own for bbolt-batch); each round ends with the ratios to the ceilings.\n" +
+			"With -grow=N a second server runs on a store preloaded with N KV v2 keys (through the KV\n" +
+			"engine and the barrier, in large transactions): kv-read-grown reads a random key of all N\n" +
+			"(compared with kv-read of the same round), rss-grown reports its memory, startup-grown its\n" +
+			"exec-to-ready times.",
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "clients", Value: 16, Usage: "concurrent keep-alive clients"},
 			&ucli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "measured time per workload"},
@@ -52,6 +57,7 @@ func benchCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "startups", Value: 10, Usage: "restarts timed by the startup workload"},
 			&ucli.StringFlag{Name: "profile", Usage: "directory to save CPU and allocation profiles of the server (sys/pprof) during kv-read, kv-read-client and kv-write of round 1"},
 			&ucli.StringFlag{Name: "dir", Usage: "directory for the server's store (a temporary one when empty)"},
+			&ucli.IntFlag{Name: "grow", Usage: "KV v2 keys in the store of a second server, for the *-grown workloads (e.g. 1000000)"},
 		},
 		Action: runBench,
 	}
@@ -65,6 +71,8 @@ type benchServer struct {
 	jwtTokens []string
 	// bare is the bare-http ceiling's process, started on first use.
 	bare *bareServer
+	// grown is the second server of a -grow run.
+	grown *benchServer
 }
 
 func runBench(c *ucli.Context) error {
@@ -91,6 +99,10 @@ func runBench(c *ucli.Context) error {
 	if err := s.seed(c.Context, c.Int("keys"), c.Int("value-size")); err != nil {
 		return err
 	}
+	if err := s.startGrownIfAsked(c, dir, slices.Concat(measured, once)); err != nil {
+		return err
+	}
+	defer func() { s.grown.stop() }()
 	out := c.App.Writer
 	fmt.Fprintf(out, "clients=%d duration=%s keys=%d value-size=%d rounds=%d storage=file (bbolt, fsync) GOMAXPROCS=%d\n",
 		c.Int("clients"), c.Duration("duration"), c.Int("keys"), c.Int("value-size"), c.Int("rounds"), runtime.GOMAXPROCS(0))
@@ -150,6 +162,8 @@ func (s *benchServer) workload(c *ucli.Context, name string, round int) (*bench.
 		return s.bareHTTP(c, cfg)
 	case "bbolt-batch":
 		return bboltBatch(c, cfg, filepath.Join(s.dir, fmt.Sprintf("ceiling-%d", round)))
+	case "kv-read-grown":
+		return s.kvReadGrown(c, cfg, c.Int("grow")), nil
 	}
 	if ok, err := s.loginWorkload(c, name); ok {
 		return nil, err
@@ -164,6 +178,10 @@ func (s *benchServer) workload1(c *ucli.Context, name string) error {
 		return s.rss(c)
 	case "startup":
 		return s.startups(c, c.Int("startups"))
+	case "rss-grown":
+		return s.rssGrown(c)
+	case "startup-grown":
+		return s.startupsGrown(c, c.Int("startups"))
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -247,7 +265,7 @@ func (s *benchServer) launch(ctx context.Context) (time.Duration, error) {
 }
 
 func (s *benchServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
+	if s != nil && s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(os.Interrupt)
 		_ = s.cmd.Wait()
 	}

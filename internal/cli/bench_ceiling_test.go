@@ -22,6 +22,7 @@ func TestParseWorkloads(t *testing.T) {
 		"order kept": {args: []string{"startup", "kv-write", "bbolt-batch"}, rounds: []string{"kv-write", "bbolt-batch"}, one: []string{"startup"}},
 		"logins":     {args: []string{"jwt-login", "token-create-batch"}, rounds: []string{"jwt-login", "token-create-batch"}},
 		"client":     {args: []string{"bare-http", "kv-read-client"}, rounds: []string{"bare-http", "kv-read-client"}},
+		"grown":      {args: []string{"kv-read", "kv-read-grown", "startup-grown", "rss-grown"}, rounds: []string{"kv-read", "kv-read-grown"}, one: []string{"startup-grown", "rss-grown"}},
 		"unknown":    {args: []string{"kv-read", "kv-reed"}, wantErr: true},
 		"twice":      {args: []string{"kv-read", "kv-read"}, wantErr: true},
 	}
