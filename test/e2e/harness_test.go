@@ -57,9 +57,12 @@ func startSealed(t testing.TB, p physical.Backend) *server {
 
 // start starts a server, initialises it with 5 shares and threshold 3,
 // unseals it, and mounts KV v2 at secret/, all through the API client.
-func start(t testing.TB) *server {
+func start(t testing.TB) *server { return startOn(t, inmem.New()) }
+
+// startOn is start on the physical backend p.
+func startOn(t testing.TB, p physical.Backend) *server {
 	t.Helper()
-	s := startSealed(t, inmem.New())
+	s := startSealed(t, p)
 	init, err := s.client.Sys().Init(&api.InitRequest{SecretShares: 5, SecretThreshold: 3})
 	if err != nil {
 		t.Fatalf("init: %v", err)
