@@ -55,7 +55,7 @@ func benchCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "value-size", Value: 64, Usage: "bytes of secret value per key"},
 			&ucli.IntFlag{Name: "rounds", Value: 1, Usage: "times to run the measured workloads in turn; medians are reported when more than 1"},
 			&ucli.IntFlag{Name: "startups", Value: 10, Usage: "restarts timed by the startup workload"},
-			&ucli.StringFlag{Name: "profile", Usage: "directory to save CPU and allocation profiles of the server (sys/pprof) during kv-read, kv-read-client and kv-write of round 1"},
+			&ucli.StringFlag{Name: "profile", Usage: "directory to save CPU and allocation profiles of the server (sys/pprof) during kv-read, kv-read-client, kv-write and kv-read-grown of round 1"},
 			&ucli.StringFlag{Name: "dir", Usage: "directory for the server's store (a temporary one when empty)"},
 			&ucli.IntFlag{Name: "grow", Usage: "KV v2 keys in the store of a second server, for the *-grown workloads (e.g. 1000000)"},
 		},
@@ -163,7 +163,7 @@ func (s *benchServer) workload(c *ucli.Context, name string, round int) (*bench.
 	case "bbolt-batch":
 		return bboltBatch(c, cfg, filepath.Join(s.dir, fmt.Sprintf("ceiling-%d", round)))
 	case "kv-read-grown":
-		return s.kvReadGrown(c, cfg, c.Int("grow")), nil
+		return s.kvReadGrown(c, cfg, c.Int("grow"), round)
 	}
 	if ok, err := s.loginWorkload(c, name); ok {
 		return nil, err

@@ -73,13 +73,14 @@ func startGrown(c *ucli.Context, dir string, n, size int) (*benchServer, error) 
 }
 
 // kvReadGrown reads a random key of all n on the grown server.
-func (s *benchServer) kvReadGrown(c *ucli.Context, cfg bench.Config, n int) *bench.Result {
+func (s *benchServer) kvReadGrown(c *ucli.Context, cfg bench.Config, n, round int) (*bench.Result, error) {
 	g := s.grown
 	cfg.CPU = bench.ProcCPU(g.cmd.Process.Pid)
+	stop := g.profile(c, "kv-read-grown", round)
 	res := bench.Run(c.Context, cfg, func(ctx context.Context, hc *http.Client, _, _ int) error {
 		return g.do(ctx, hc, http.MethodGet, "secret/data/bench/key-"+strconv.Itoa(rand.IntN(n)), nil)
 	})
-	return &res
+	return &res, stop()
 }
 
 // rssGrown reports the grown server's memory idle after the rounds, after
