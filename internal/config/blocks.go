@@ -10,12 +10,27 @@ import (
 	"github.com/cofferhq/coffer/internal/physical/postgres"
 )
 
+// storage reads the server's one storage block.
 func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {
 	if s.Storage.Type != "" {
 		return d.errorf(pos, ErrDuplicate, "only one storage block is allowed (first on line %d)", s.Storage.Line)
 	}
+	st, err := d.storageBlock("storage", label, pos, body)
+	if err != nil {
+		return err
+	}
+	s.Storage = st
+	return nil
+}
+
+// storageBlock reads one block of kind ("storage", or the migration's
+// "storage_source" and "storage_destination") whose type is label: the
+// single place storage settings are parsed, so the server and operator
+// migrate accept exactly the same blocks. Messages name the block as
+// written (`storage_source "raft" needs path`).
+func (d *decoder) storageBlock(kind, label string, pos token.Pos, body *ast.ObjectType) (Storage, error) {
 	st := Storage{Type: label, Line: pos.Line}
-	where := fmt.Sprintf("storage %q", label)
+	where := fmt.Sprintf("%s %q", kind, label)
 	var fields map[string]func(ast.Node) error
 	switch label {
 	case StorageFile:
@@ -23,27 +38,26 @@ func (d *decoder) storage(s *Server, label string, pos token.Pos, body *ast.Obje
 	case StorageInmem:
 		fields = map[string]func(ast.Node) error{}
 	case StoragePostgres:
-		return d.postgresStorage(s, st, body)
+		return d.postgresStorage(st, where, body)
 	case StorageRaft:
-		return d.raftStorage(s, st, pos, body)
+		return d.raftStorage(st, where, pos, body)
 	default:
-		return d.errorf(pos, ErrUnknownKey, "unknown storage type %q (supported: file, raft, postgresql, inmem)", label)
+		return Storage{}, d.errorf(pos, ErrUnknownKey, "unknown %s type %q (supported: file, raft, postgresql, inmem)", kind, label)
 	}
 	if _, err := d.body(body, where, fields); err != nil {
-		return err
+		return Storage{}, err
 	}
 	if st.Type == StorageFile && st.Path == "" {
-		return d.errorf(pos, ErrMissing, `storage "file" needs path, the directory for the database`)
+		return Storage{}, d.errorf(pos, ErrMissing, `%s needs path, the directory for the database`, where)
 	}
-	s.Storage = st
-	return nil
+	return st, nil
 }
 
 // postgresStorage reads storage "postgresql" in Vault's shape. HA
 // (ha_enabled) is not implemented yet, so asking for it is an error rather
 // than a silent single-server setup; ha_table is accepted so that a Vault
 // configuration carries over with ha_enabled unset or false.
-func (d *decoder) postgresStorage(s *Server, st Storage, body *ast.ObjectType) error {
+func (d *decoder) postgresStorage(st Storage, where string, body *ast.ObjectType) (Storage, error) {
 	var haEnabled bool
 	var haTable string
 	var maxParallel int64
@@ -54,22 +68,21 @@ func (d *decoder) postgresStorage(s *Server, st Storage, body *ast.ObjectType) e
 		"ha_enabled":     d.boolInto(&haEnabled, "ha_enabled"),
 		"ha_table":       d.stringInto(&haTable, "ha_table"),
 	}
-	seen, err := d.body(body, `storage "postgresql"`, fields)
+	seen, err := d.body(body, where, fields)
 	if err != nil {
-		return err
+		return Storage{}, err
 	}
 	if haEnabled {
-		return d.errorf(seen["ha_enabled"], ErrInvalidValue, `ha_enabled is not supported yet on storage "postgresql": remove it or set it to false`)
+		return Storage{}, d.errorf(seen["ha_enabled"], ErrInvalidValue, `ha_enabled is not supported yet on %s: remove it or set it to false`, where)
 	}
 	if pos, ok := seen["table"]; ok && postgres.CheckTable(st.Table) != nil {
-		return d.errorf(pos, ErrInvalidValue, "table %q: %v", st.Table, postgres.ErrBadTable)
+		return Storage{}, d.errorf(pos, ErrInvalidValue, "table %q: %v", st.Table, postgres.ErrBadTable)
 	}
 	if pos, ok := seen["max_parallel"]; ok && (maxParallel < 1 || maxParallel > 10000) {
-		return d.errorf(pos, ErrInvalidValue, "max_parallel must be between 1 and 10000, not %d", maxParallel)
+		return Storage{}, d.errorf(pos, ErrInvalidValue, "max_parallel must be between 1 and 10000, not %d", maxParallel)
 	}
 	st.MaxParallel = int(maxParallel)
-	s.Storage = st
-	return nil
+	return st, nil
 }
 
 func (d *decoder) listener(s *Server, label string, pos token.Pos, body *ast.ObjectType) error {

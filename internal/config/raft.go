@@ -28,8 +28,9 @@ type RaftStorage struct {
 	RetryJoin []RetryJoin
 }
 
-// raftStorage reads storage "raft" in Vault's shape.
-func (d *decoder) raftStorage(s *Server, st Storage, pos token.Pos, body *ast.ObjectType) error {
+// raftStorage reads storage "raft" (or a migration's raft block, named by
+// where) in Vault's shape.
+func (d *decoder) raftStorage(st Storage, where string, pos token.Pos, body *ast.ObjectType) (Storage, error) {
 	var mult, trailing, threshold int64
 	r := &st.Raft
 	fields := map[string]func(ast.Node) error{
@@ -42,25 +43,24 @@ func (d *decoder) raftStorage(s *Server, st Storage, pos token.Pos, body *ast.Ob
 	}
 	body, err := d.splitRetryJoin(r, body)
 	if err != nil {
-		return err
+		return Storage{}, err
 	}
-	seen, err := d.body(body, `storage "raft"`, fields)
+	seen, err := d.body(body, where, fields)
 	if err != nil {
-		return err
+		return Storage{}, err
 	}
 	if st.Path == "" {
-		return d.errorf(pos, ErrMissing, `storage "raft" needs path, the directory for the raft data`)
+		return Storage{}, d.errorf(pos, ErrMissing, `%s needs path, the directory for the raft data`, where)
 	}
 	if p, ok := seen["performance_multiplier"]; ok && (mult < 1 || mult > maxPerformanceMultiplier) {
-		return d.errorf(p, ErrInvalidValue, "performance_multiplier must be between 1 and %d, not %d", maxPerformanceMultiplier, mult)
+		return Storage{}, d.errorf(p, ErrInvalidValue, "performance_multiplier must be between 1 and %d, not %d", maxPerformanceMultiplier, mult)
 	}
 	if p, ok := seen["trailing_logs"]; ok && trailing < 1 {
-		return d.errorf(p, ErrInvalidValue, "trailing_logs must be positive, not %d", trailing)
+		return Storage{}, d.errorf(p, ErrInvalidValue, "trailing_logs must be positive, not %d", trailing)
 	}
 	if p, ok := seen["snapshot_threshold"]; ok && threshold < 1 {
-		return d.errorf(p, ErrInvalidValue, "snapshot_threshold must be positive, not %d", threshold)
+		return Storage{}, d.errorf(p, ErrInvalidValue, "snapshot_threshold must be positive, not %d", threshold)
 	}
 	r.PerformanceMultiplier, r.TrailingLogs, r.SnapshotThreshold = int(mult), uint64(trailing), uint64(threshold)
-	s.Storage = st
-	return nil
+	return st, nil
 }
