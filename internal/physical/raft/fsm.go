@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	hraft "github.com/hashicorp/raft"
 	bbolt "go.etcd.io/bbolt"
@@ -41,6 +42,9 @@ const restoreBatchBytes = 32 << 20
 type fsm struct {
 	dir    string
 	logger *slog.Logger
+	// lockTimeout is how long open waits for another process's lock on
+	// the file; 0 means bolt's default.
+	lockTimeout time.Duration
 
 	mu sync.RWMutex // guards db and kv against Restore's swap and close
 	db *bbolt.DB
@@ -54,8 +58,8 @@ var (
 	_ hraft.BatchingFSM = (*fsm)(nil)
 )
 
-func openFSM(dir string, logger *slog.Logger) (*fsm, error) {
-	f := &fsm{dir: dir, logger: logger}
+func openFSM(dir string, logger *slog.Logger, lockTimeout time.Duration) (*fsm, error) {
+	f := &fsm{dir: dir, logger: logger, lockTimeout: lockTimeout}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -65,7 +69,11 @@ func openFSM(dir string, logger *slog.Logger) (*fsm, error) {
 // open opens the file in f.dir and reads the applied index; f.mu must be
 // held or f not yet shared.
 func (f *fsm) open() error {
-	db, err := bolt.OpenDB(f.dir)
+	var opts []bolt.Option
+	if f.lockTimeout > 0 {
+		opts = append(opts, bolt.WithLockTimeout(f.lockTimeout))
+	}
+	db, err := bolt.OpenDB(f.dir, opts...)
 	if err != nil {
 		return fmt.Errorf("open raft state machine: %w", err)
 	}

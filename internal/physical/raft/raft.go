@@ -32,8 +32,11 @@ import (
 	"github.com/google/uuid"
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/physical/bolt"
 )
 
 // Defaults of Config, Vault's except PerformanceMultiplier (Vault's 5 makes
@@ -45,7 +48,9 @@ const (
 	DefaultSnapshotInterval      = 120 * time.Second
 	// snapshotsRetained is how many snapshots raft keeps on disk.
 	snapshotsRetained = 2
-	maxMultiplier     = 10
+	// DefaultLockTimeout is the file storage's wait for a file lock.
+	DefaultLockTimeout = 5 * time.Second
+	maxMultiplier      = 10
 )
 
 // Config configures Open; it mirrors the storage "raft" block.
@@ -81,6 +86,10 @@ type Config struct {
 	NoBootstrap bool
 	// Logger receives raft's log lines (component "raft"); nil discards them.
 	Logger *slog.Logger
+	// LockTimeout is how long Open waits for another process (a running
+	// server) to release the node's bbolt files before failing with an
+	// error matching bolt.ErrLocked; 0 means DefaultLockTimeout.
+	LockTimeout time.Duration
 
 	// baseTimeout replaces the 1 s unit of raft's timing, for tests only.
 	baseTimeout time.Duration
@@ -126,7 +135,7 @@ func Open(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	logger := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("component", "raft")
-	f, err := openFSM(filepath.Join(cfg.Path, "fsm"), logger)
+	f, err := openFSM(filepath.Join(cfg.Path, "fsm"), logger, cmp.Or(cfg.LockTimeout, DefaultLockTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +149,12 @@ func Open(cfg Config) (*Backend, error) {
 
 func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, error) {
 	hlog := newHCLogger(logger)
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Path, "raft", "raft.db")})
+	bo := *bbolt.DefaultOptions
+	bo.Timeout = cmp.Or(cfg.LockTimeout, DefaultLockTimeout)
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Path, "raft", "raft.db"), BoltOptions: &bo})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open raft log: %w", bolt.ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open raft log: %w", err)
 	}

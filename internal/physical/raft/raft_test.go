@@ -11,8 +11,10 @@ import (
 	"time"
 
 	hraft "github.com/hashicorp/raft"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/physical/bolt"
 	"github.com/cofferhq/coffer/internal/physical/inmem/conformance"
 )
 
@@ -166,4 +168,36 @@ func TestFSMFileIsPrivate(t *testing.T) {
 
 func logEntry(index uint64, ops []physical.TxnOp) *hraft.Log {
 	return &hraft.Log{Index: index, Term: 1, Type: hraft.LogCommand, Data: encodeCommand(ops)}
+}
+
+// TestOpenRefusesFilesInUse: a second Open of a node's directory fails
+// with bolt.ErrLocked after LockTimeout, whichever of the two bbolt files
+// (state machine, raft log) is held, instead of waiting for ever on the
+// raft log as raft-boltdb's default would.
+func TestOpenRefusesFilesInUse(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := openSingle(t, dir)
+	start := time.Now()
+	_, err := Open(Config{Path: dir, LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, bolt.ErrLocked) || time.Since(start) > 10*time.Second {
+		t.Fatalf("open while in use: %v after %s; want bolt.ErrLocked", err, time.Since(start))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Only the raft log held (by a bare bbolt handle).
+	db, err := bbolt.Open(filepath.Join(dir, "raft", "raft.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(Config{Path: dir, LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, bolt.ErrLocked) {
+		t.Fatalf("open with the raft log held: %v; want bolt.ErrLocked", err)
+	}
+	_ = db.Close()
+	b2 := openWith(t, Config{Path: dir, LockTimeout: 100 * time.Millisecond})
+	if err := b2.Barrier(context.Background()); err != nil {
+		t.Fatalf("barrier on the leader: %v", err)
+	}
 }

@@ -56,7 +56,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("ReadSnapshot = %+v, %v; want 300 keys and an applied index", info, err)
 	}
 
-	f, err := openFSM(filepath.Join(t.TempDir(), "fsm"), slog.New(slog.DiscardHandler))
+	f, err := openFSM(filepath.Join(t.TempDir(), "fsm"), slog.New(slog.DiscardHandler), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestCorruptedSnapshotRefused(t *testing.T) {
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			f, err := openFSM(filepath.Join(t.TempDir(), "fsm"), slog.New(slog.DiscardHandler))
+			f, err := openFSM(filepath.Join(t.TempDir(), "fsm"), slog.New(slog.DiscardHandler), 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -45,6 +45,16 @@ func (b *Backend) WaitLeader(ctx context.Context) (string, error) {
 	}
 }
 
+// Barrier waits until every entry committed before it has been applied to
+// this node's state machine, so reads see all of them (operator migrate
+// reads a raft source only after it). It must be called on the leader.
+func (b *Backend) Barrier(ctx context.Context) error {
+	if err := b.open(ctx); err != nil {
+		return err
+	}
+	return b.applyError(b.raft.Barrier(applyTimeout(ctx)).Error())
+}
+
 // AddVoter adds a voting member; it must be called on the leader. It is the
 // step joining will build on (joins are not implemented yet).
 func (b *Backend) AddVoter(ctx context.Context, id, addr string) error {
