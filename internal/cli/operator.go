@@ -14,7 +14,7 @@ import (
 func (e *env) operatorCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "operator",
-		Usage: "Initialise, unseal, seal, rotate and rekey the server; generate a root token; raft snapshots",
+		Usage: "Initialise, unseal, seal, rotate and rekey the server; generate a root token; raft snapshots; migrate storage",
 		Subcommands: []*ucli.Command{
 			e.clientCommand(&ucli.Command{
 				Name:  "init",
@@ -36,6 +36,7 @@ func (e *env) operatorCommand() *ucli.Command {
 			e.rekeyCommand(),
 			e.generateRootCommand(),
 			e.raftCommand(),
+			migrateCommand(),
 		},
 	}
 }

@@ -26,7 +26,10 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBatchSize = 512
+	// DefaultBatchSize: on a loaded two-core machine 4,096 entries a
+	// transaction copied file → raft about twice as fast as 512 (each
+	// raft write costs two fsyncs, whatever its size).
+	DefaultBatchSize = 4096
 	// DefaultBatchBytes bounds one write's total value size, so a batch of
 	// large entries does not become one huge raft log entry or SQL batch.
 	DefaultBatchBytes = 4 << 20
