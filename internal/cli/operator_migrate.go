@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	hraft "github.com/hashicorp/raft"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/cofferhq/coffer/internal/config"
@@ -96,7 +97,7 @@ func (m *migration) run(ctx context.Context) error {
 	if err := samePostgresTable(m.cfg.Source, m.cfg.Destination, os.Getenv); err != nil {
 		return usageErrorf("%s", err)
 	}
-	src, closeSrc, err := openMigrateStorage(ctx, "source", m.cfg.Source, m.logger)
+	src, closeSrc, err := openMigrateStorage(ctx, "source", m.cfg.Source, "", m.logger)
 	if err != nil {
 		return migrateError(err)
 	}
@@ -106,7 +107,7 @@ func (m *migration) run(ctx context.Context) error {
 	} else if empty {
 		return migrateError(fmt.Errorf("the source (%s) holds no data: check storage_source", describeStorage(m.cfg.Source)))
 	}
-	dst, closeDst, err := openMigrateStorage(ctx, "destination", m.cfg.Destination, m.logger)
+	dst, closeDst, err := openMigrateStorage(ctx, "destination", m.cfg.Destination, m.cfg.ClusterHostPort(), m.logger)
 	if err != nil {
 		return migrateError(err)
 	}
@@ -180,13 +181,15 @@ func migrateError(err error) error {
 // timeout, refusing storage a running server holds (its file locks, or
 // PostgreSQL's claim on the table) with errInUse. A source must exist
 // already: opening a missing directory would create empty storage.
-func openMigrateStorage(ctx context.Context, side string, s config.Storage, logger *slog.Logger) (physical.Backend, func(), error) {
+// clusterAddr, when set, is the address a new raft destination records
+// for itself in the cluster it bootstraps.
+func openMigrateStorage(ctx context.Context, side string, s config.Storage, clusterAddr string, logger *slog.Logger) (physical.Backend, func(), error) {
 	if side == "source" {
 		if err := sourceExists(s); err != nil {
 			return nil, nil, err
 		}
 	}
-	b, err := openMigrateBackend(ctx, side, s, logger)
+	b, err := openMigrateBackend(ctx, side, s, clusterAddr, logger)
 	if errors.Is(err, bolt.ErrLocked) || errors.Is(err, postgres.ErrInUse) {
 		return nil, nil, fmt.Errorf("the %s storage is %w (%s): stop it first, operator migrate copies offline", side, errInUse, describeStorage(s))
 	}
@@ -203,18 +206,26 @@ func openMigrateStorage(ctx context.Context, side string, s config.Storage, logg
 	return b, closer, nil
 }
 
-func openMigrateBackend(ctx context.Context, side string, s config.Storage, logger *slog.Logger) (physical.Backend, error) {
+func openMigrateBackend(ctx context.Context, side string, s config.Storage, clusterAddr string, logger *slog.Logger) (physical.Backend, error) {
 	switch s.Type {
 	case config.StorageFile:
 		return bolt.Open(s.Path, bolt.WithLockTimeout(migrateLockTimeout))
 	case config.StoragePostgres:
 		return openPostgres(ctx, s, os.Getenv)
 	case config.StorageRaft:
-		b, err := raftstore.Open(raftstore.Config{
+		rc := raftstore.Config{
 			Path: s.Path, NodeID: s.Raft.NodeID, PerformanceMultiplier: cmp.Or(s.Raft.PerformanceMultiplier, 1),
 			TrailingLogs: s.Raft.TrailingLogs, SnapshotThreshold: s.Raft.SnapshotThreshold,
 			SnapshotInterval: s.Raft.SnapshotInterval, Logger: logger, LockTimeout: migrateLockTimeout,
-		})
+		}
+		if clusterAddr != "" {
+			// Reaches no other node, as migration runs offline, but a
+			// new cluster records this address for the node, as
+			// Vault's does; the server corrects it at start if it
+			// advertises another.
+			_, rc.Transport = hraft.NewInmemTransport(hraft.ServerAddress(clusterAddr))
+		}
+		b, err := raftstore.Open(rc)
 		if err != nil {
 			return nil, err
 		}

@@ -71,9 +71,9 @@ func writeConf(t *testing.T, dir, name, src string) string {
 // TestMigrateFileRaftPostgres is the storage round trip of issue 10: a
 // server on file storage is initialised with Shamir shares and given
 // secrets; operator migrate is refused while it runs; once it stops the
-// data goes file → raft → postgresql (the checksums of both copies agree)
-// and a server on the PostgreSQL table unseals with other original shares
-// and serves every secret. A destination holding data is refused unless
+// data goes file → raft → postgresql (the checksums of both copies agree);
+// a server on the raft copy and then one on the PostgreSQL table unseal
+// with other original shares and serve the secrets. A destination holding data is refused unless
 // -reset, and a PostgreSQL table a running server holds is refused too.
 func TestMigrateFileRaftPostgres(t *testing.T) {
 	t.Parallel()
@@ -83,6 +83,7 @@ func TestMigrateFileRaftPostgres(t *testing.T) {
 	dir := t.TempDir()
 	listener := "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n}\nlog_level = \"info\"\n"
 	fileConf := writeConf(t, dir, "file.hcl", fmt.Sprintf("storage \"file\" { path = %q }\n%s", filepath.Join(dir, "file"), listener))
+	raftConf := writeConf(t, dir, "raft.hcl", fmt.Sprintf("storage \"raft\" {\n  path = %q\n  node_id = \"node-1\"\n}\n%s", filepath.Join(dir, "raft"), listener))
 	pgConf := writeConf(t, dir, "pg.hcl", fmt.Sprintf("storage \"postgresql\" { table = %q }\n%s", table, listener))
 	toRaft := writeConf(t, dir, "to-raft.hcl", fmt.Sprintf(
 		"storage_source \"file\" {\n  path = %q\n}\nstorage_destination \"raft\" {\n  path = %q\n  node_id = \"node-1\"\n}\ncluster_addr = \"https://127.0.0.1:8201\"\n",
@@ -142,6 +143,21 @@ func TestMigrateFileRaftPostgres(t *testing.T) {
 	}
 	runMigrate(t, bin, dbURL, toPG).want(t, 2, `the destination \(postgresql table `+table+`\) already holds data`)
 	runMigrate(t, bin, dbURL, toPG, "-reset").want(t, 0, `Deleted `+keys[1]+` keys from the destination \(-reset\)\.(.|\n)*Success!`)
+
+	// The raft copy serves too; while it runs, its files are refused.
+	rs := startPGProcess(t, bin, raftConf, dbURL)
+	runMigrate(t, bin, dbURL, toPG, "-reset").want(t, 2, `the source storage is in use by a running server \(raft at `)
+	rc := newClient(t, rs.url, "")
+	for _, k := range []string{init.Keys[0], init.Keys[2]} {
+		if _, err := rc.Sys().Unseal(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.SetToken(init.RootToken)
+	if got, err := rc.KVv2("secret").Get(ctx, "app3/db"); err != nil || got.Data["password"] != secrets["app3/db"] {
+		t.Fatalf("app3/db on the raft copy: %+v %v", got, err)
+	}
+	stopProcess(t, rs)
 
 	pg := startPGProcess(t, bin, pgConf, dbURL)
 	runMigrate(t, bin, dbURL, writeConf(t, dir, "from-live-pg.hcl", fmt.Sprintf(
