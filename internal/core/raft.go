@@ -154,12 +154,47 @@ func (c *Core) startCluster(ctx context.Context) error {
 	}
 	switch {
 	case found:
-		return c.conf.ClusterPort.SetKeyring(&k)
+		if err := c.conf.ClusterPort.SetKeyring(&k); err != nil {
+			return err
+		}
+		if !leader {
+			c.catchUp(ctx)
+		}
+		return nil
 	case leader:
 		return c.newClusterTLS(ctx)
 	}
 	c.logger.Warn("no cluster TLS keyring is stored yet; this node cannot reach the others until its leader writes one")
 	return nil
+}
+
+// raftProgress is what catchUp reads of raft (physical/raft.Backend).
+type raftProgress interface {
+	Leader() (id, addr string)
+	Indexes() (committed, applied uint64)
+}
+
+// catchUpWait bounds how long an unsealing member waits to catch up.
+const memberCatchUpWait = 10 * time.Second
+
+// catchUp waits, for a little while, until this member has heard from a
+// leader and applied everything it knows to be committed, so that what the
+// unseal loads (mounts, policies) is current rather than what the node
+// held when it stopped. A member that cannot reach a leader unseals
+// anyway, with the data it has.
+func (c *Core) catchUp(ctx context.Context) {
+	p, ok := c.conf.Raft.(raftProgress)
+	if !ok {
+		return
+	}
+	err := waitFor(ctx, memberCatchUpWait, "this member to catch up with its leader", func() bool {
+		id, _ := p.Leader()
+		committed, applied := p.Indexes()
+		return id != "" && committed > 0 && applied >= committed
+	})
+	if err != nil {
+		c.logger.Warn("unsealing with the data this member holds: it has not caught up with a leader", "error", err.Error())
+	}
 }
 
 // raftLeader returns the raft node when this server is unsealed and leads.
