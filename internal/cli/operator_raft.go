@@ -12,8 +12,9 @@ import (
 func (e *env) raftCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "raft",
-		Usage: "Join a raft cluster, list its members, remove one",
+		Usage: "Manage integrated storage (storage \"raft\"): join, list-peers, remove-peer, snapshot",
 		Subcommands: []*ucli.Command{
+			e.raftSnapshotCommand(),
 			e.clientCommand(&ucli.Command{
 				Name:      "join",
 				Usage:     "Make this new node (COFFER_ADDR) join the cluster of LEADER_API_ADDR; unseal it afterwards with the cluster's keys",

@@ -11,17 +11,6 @@ import (
 	raftstore "github.com/cofferhq/coffer/internal/physical/raft"
 )
 
-// raftCommand is `operator raft`, Vault's group for integrated storage.
-// Snapshots are here; the membership commands (join, list-peers,
-// remove-peer) belong in the same group.
-func (e *env) raftCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:        "raft",
-		Usage:       "Manage integrated storage (storage \"raft\")",
-		Subcommands: []*ucli.Command{e.raftSnapshotCommand()},
-	}
-}
-
 // raftSnapshotCommand is `operator raft snapshot save|restore|inspect`, in
 // the shape of `bao operator raft snapshot`.
 func (e *env) raftSnapshotCommand() *ucli.Command {
