@@ -128,11 +128,17 @@ func TestAuthEnvelope(t *testing.T) {
 }
 
 func FuzzCleanPath(f *testing.F) {
-	for _, s := range []string{"secret/data/x", "secret//data/x", "./a/../b", "a/%2F/b", "/", "", "a/./b/", "\x00"} {
+	for _, s := range []string{"secret/data/x", "secret//data/x", "./a/../b", "a/%2F/b", "/", "", "a/./b/", "\x00", "a/", "a//", "/a", "a/..", "..", "a/.b/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		c, err := logical.CleanPath(p)
+		// The slow path, which the fast one (a clean path kept as it is)
+		// must agree with: a leading "./" is never clean.
+		slow, serr := logical.CleanPath("./" + p)
+		if (err == nil) != (serr == nil) || c != slow {
+			t.Fatalf("%q cleaned to %q, %v; by the slow path %q, %v", p, c, err, slow, serr)
+		}
 		if err != nil {
 			return
 		}

@@ -55,8 +55,36 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, req *logical
 		writeJSON(w, r, status, topLevel{env})
 		return
 	}
-	writeJSON(w, r, status, env)
+	writeEnvelope(w, r, status, &env)
 }
+
+// writeEnvelope writes env as writeJSON would, through appendEnvelope and
+// a pooled buffer.
+func writeEnvelope(w http.ResponseWriter, r *http.Request, status int, env *envelope) {
+	bp := getBuf()
+	defer putBuf(bp)
+	body, err := appendEnvelope(*bp, env)
+	if err != nil {
+		// What encoding/json refuses (an unsupported value, a NaN) is
+		// refused here too; writeJSON logs it the same way.
+		writeJSON(w, r, status, env)
+		return
+	}
+	*bp = body
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// jsonContentType and noStore are header values shared by every response:
+// net/http only reads them, and Header.Set and Add replace or copy a
+// slice whose capacity is its length.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
 	status := statusFor(err)
@@ -101,7 +129,7 @@ func writeErrors(w http.ResponseWriter, status int, msgs []string) {
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	if r != nil && r.Method == http.MethodHead {
 		return

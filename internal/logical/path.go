@@ -13,6 +13,10 @@ func CleanPath(p string) (string, error) {
 			return "", InvalidRequest("invalid request path: control character in path")
 		}
 	}
+	if isClean(p) {
+		// Nearly every request path is already clean: keep it as it is.
+		return p, nil
+	}
 	trailing := strings.HasSuffix(p, "/")
 	segs := strings.Split(p, "/")
 	out := segs[:0]
@@ -30,4 +34,26 @@ func CleanPath(p string) (string, error) {
 		clean += "/"
 	}
 	return clean, nil
+}
+
+// isClean reports whether CleanPath would return p unchanged: p is not
+// empty and has no empty segment (but the one after a trailing slash),
+// no "." and no "..".
+func isClean(p string) bool {
+	start := 0
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		switch seg := p[start:i]; seg {
+		case "":
+			if i < len(p) || i == 0 {
+				return false
+			}
+		case ".", "..":
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
