@@ -11,6 +11,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -20,6 +21,20 @@ import (
 // DefaultSize is the number of entries kept when New is given 0.
 const DefaultSize = 32 * 1024
 
+// DefaultMaxBytes bounds the bytes the entries hold (keys, values and
+// about entryOverhead each), whatever their number: 32,768 small entries
+// take about 15 MiB, so the count binds first for ordinary secrets, and
+// large ones cannot make the cache hold gigabytes.
+const DefaultMaxBytes = 32 << 20
+
+// entryOverhead approximates what the LRU spends on an entry besides its
+// key and value (list element, map slot, slice header).
+const entryOverhead = 128
+
+// maxEntryShare: an entry larger than maxBytes/maxEntryShare is served but
+// not cached, so that one large secret cannot push out many small ones.
+const maxEntryShare = 64
+
 const stripes = 256
 
 // Cache wraps a physical.Backend. Safe for concurrent use.
@@ -28,10 +43,12 @@ const stripes = 256
 // keys started or finished while it read, so a slow read can never put a
 // value older than a completed write back into the cache.
 type Cache struct {
-	b     physical.Backend
-	lru   *lru.Cache[string, []byte]
-	seed  maphash.Seed
-	locks [stripes]stripe
+	b        physical.Backend
+	lru      *lru.Cache[string, []byte]
+	bytes    atomic.Int64 // held by the entries, as entrySize counts them
+	maxBytes int64
+	seed     maphash.Seed
+	locks    [stripes]stripe
 }
 
 type stripe struct {
@@ -44,13 +61,51 @@ var (
 	_ physical.Transactional = (*Cache)(nil)
 )
 
-// New returns a cache of size entries (DefaultSize when 0) over b.
-func New(b physical.Backend, size int) *Cache {
+// New returns a cache of size entries (DefaultSize when 0) over b, which
+// holds at most DefaultMaxBytes.
+func New(b physical.Backend, size int) *Cache { return NewBounded(b, size, DefaultMaxBytes) }
+
+// NewBounded is New with a bound on the bytes held (DefaultMaxBytes when
+// 0): least recently used entries go when either bound is passed.
+func NewBounded(b physical.Backend, size int, maxBytes int64) *Cache {
 	if size <= 0 {
 		size = DefaultSize
 	}
-	l, _ := lru.New[string, []byte](size) // only errors on size <= 0
-	return &Cache{b: b, lru: l, seed: maphash.MakeSeed()}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	c := &Cache{b: b, seed: maphash.MakeSeed(), maxBytes: maxBytes}
+	// only errors on size <= 0
+	c.lru, _ = lru.NewWithEvict(size, func(k string, v []byte) { c.bytes.Add(-entrySize(k, v)) })
+	return c
+}
+
+func entrySize(k string, v []byte) int64 { return int64(len(k) + len(v) + entryOverhead) }
+
+// Bytes reports what the entries hold, as the byte bound counts it.
+func (c *Cache) Bytes() int64 { return c.bytes.Load() }
+
+// Len reports the number of entries.
+func (c *Cache) Len() int { return c.lru.Len() }
+
+// add caches v (nil: absent) unless it is too large or already there,
+// then evicts until the byte bound holds. The caller holds key's stripe.
+func (c *Cache) add(key string, v []byte) {
+	n := entrySize(key, v)
+	if n > c.maxBytes/maxEntryShare {
+		return
+	}
+	if found, _ := c.lru.ContainsOrAdd(key, v); found {
+		return
+	}
+	if c.bytes.Add(n) <= c.maxBytes {
+		return
+	}
+	for c.bytes.Load() > c.maxBytes {
+		if _, _, ok := c.lru.RemoveOldest(); !ok {
+			return
+		}
+	}
 }
 
 func (c *Cache) stripe(key string) *stripe {
@@ -86,7 +141,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*physical.Entry, error) {
 	}
 	s.mu.Lock()
 	if s.gen == gen {
-		c.lru.Add(key, v)
+		c.add(key, v)
 	}
 	s.mu.Unlock()
 	return e, nil

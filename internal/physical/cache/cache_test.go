@@ -135,3 +135,54 @@ func TestEmptyValueStaysPresent(t *testing.T) {
 		}
 	}
 }
+
+// TestByteBound: the cache holds at most its byte bound whatever the entry
+// count allows, serves an entry too large to cache without caching it, and
+// counts back to zero when its entries are deleted.
+func TestByteBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := &counting{Backend: inmem.New()}
+	const maxBytes = 128 << 10
+	c := NewBounded(b, 1000, maxBytes)
+	val := make([]byte, 900)
+	for i := range 300 {
+		k := fmt.Sprintf("k%03d", i)
+		if err := c.Put(ctx, &physical.Entry{Key: k, Value: val}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Bytes(); got > maxBytes {
+			t.Fatalf("after %d entries the cache holds %d bytes, over its bound %d", i+1, got, maxBytes)
+		}
+	}
+	if n := c.Len(); n < 100 || n > maxBytes/900 {
+		t.Fatalf("%d entries of 900 bytes under a %d-byte bound", n, maxBytes)
+	}
+	if e, _ := c.Get(ctx, "k299"); e == nil || len(e.Value) != 900 {
+		t.Fatalf("the newest entry is gone: %v", e)
+	}
+	big := make([]byte, maxBytes/maxEntryShare)
+	if err := c.Put(ctx, &physical.Entry{Key: "big", Value: big}); err != nil {
+		t.Fatal(err)
+	}
+	before := b.gets.Load()
+	for range 2 {
+		if e, err := c.Get(ctx, "big"); err != nil || e == nil || len(e.Value) != len(big) {
+			t.Fatalf("big entry: %v %v", e, err)
+		}
+	}
+	if n := b.gets.Load() - before; n != 2 {
+		t.Fatalf("%d backend reads of an entry too large to cache, want 2", n)
+	}
+	for i := range 300 {
+		if err := c.Delete(ctx, fmt.Sprintf("k%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, n := c.Bytes(), c.Len(); got != 0 || n != 0 {
+		t.Fatalf("after deleting everything: %d bytes in %d entries", got, n)
+	}
+}
