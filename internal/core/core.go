@@ -273,16 +273,17 @@ func sysPathIn(path string, paths []string) (string, bool) {
 
 // authorize checks the token and the policy for req, and fills sub.Auth.
 func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, req, sub *logical.Request) (*token.Entry, error) {
-	denied := logical.CodedError(logical.ErrPermissionDenied, "permission denied")
+	// Built only when refused: CodedError formats its message.
+	denied := func() error { return logical.CodedError(logical.ErrPermissionDenied, "permission denied") }
 	if req.ClientToken == "" {
-		return nil, denied
+		return nil, denied()
 	}
 	te, err := st.tokens.Use(ctx, req.ClientToken)
 	if err != nil {
 		return nil, err
 	}
 	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
-		return nil, denied
+		return nil, denied()
 	}
 	acl, err := tokenACL(ctx, st, te)
 	if err != nil {
@@ -309,7 +310,7 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 		return nil, err
 	}
 	if !res.Allowed || !res.WrapTTLAllowed(req.WrapTTL) {
-		return nil, denied
+		return nil, denied()
 	}
 	sub.Sudo = res.Sudo || res.IsRoot
 	if route != nil && route.Special != nil && router.MatchesPattern(route.Special.Root, sub.Path) && !sub.Sudo {

@@ -8,7 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash/fnv"
+	"hash"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,8 @@ type Store struct {
 	checkRenew func(ctx context.Context, e *Entry) error
 	identity   func(entityID string) []string
 	salt       []byte
+	// macs holds keyed HMAC states under salt, for mac.
+	macs sync.Pool
 	// batch seals and opens batch tokens (see batch.go).
 	batch cipher.AEAD
 	// cutoffs maps path prefixes of disabled auth methods to when they
@@ -198,19 +201,36 @@ func (s *Store) loadExpiries(ctx context.Context) error {
 // Revoke. It is a one-way function of id.
 func (s *Store) HashID(id string) string { return s.mac(id) }
 
+// mac is HMAC-SHA256 of v under the salt, in hex. Every request with a
+// token computes it, so keyed HMAC states are reused (Reset returns one
+// to the state just after the key) rather than keyed anew each time.
 func (s *Store) mac(v string) string {
-	m := hmac.New(sha256.New, s.salt)
-	m.Write([]byte(v))
-	return hex.EncodeToString(m.Sum(nil))
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.salt)
+	}
+	m.Reset()
+	_, _ = io.WriteString(m, v)
+	var sum [sha256.Size]byte
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], m.Sum(sum[:0]))
+	s.macs.Put(m)
+	return string(out[:])
 }
 
 // lockFor returns the mutex that serialises writes to the token hash.
 func (s *Store) lockFor(hash string) *sync.Mutex { return &s.locks[stripe(hash)] }
 
+// stripe is FNV-1a of hash (hash/fnv's New32a, written out so that it
+// allocates nothing) modulo the stripes.
 func stripe(hash string) uint32 {
-	f := fnv.New32a()
-	f.Write([]byte(hash))
-	return f.Sum32() % lockStripes
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(hash); i++ {
+		h ^= uint32(hash[i])
+		h *= prime32
+	}
+	return h % lockStripes
 }
 
 // load reads an entry from storage, bypassing the cache. It returns nil, nil
