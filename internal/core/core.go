@@ -127,6 +127,9 @@ func New(conf Config) *Core {
 	b := barrier.New(conf.Physical)
 	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b), raft: raft}
 	c.autoSnap = c.newAutoSnapshots()
+	if raft != nil {
+		raft.OnRestore(c.reloadAfterRestore)
+	}
 	c.clusterID.Store("")
 	c.clusterName.Store("")
 	c.sys = system.New(sysAdapter{c}, sysTelemetry(conf, system.Info{

@@ -27,6 +27,7 @@ type raftStorage interface {
 	WriteArchive(ctx context.Context, w io.Writer, seal func([]byte) ([]byte, error)) (raftstore.ArchiveMeta, error)
 	PrepareRestore(ctx context.Context, r io.Reader, check func(key, value []byte) error) (*raftstore.PreparedRestore, error)
 	IsLeader() bool
+	OnRestore(fn func())
 }
 
 var _ raftStorage = (*raftstore.Backend)(nil)
@@ -162,6 +163,30 @@ func (c *Core) applyRestore(ctx context.Context, p *raftstore.PreparedRestore) e
 		return fmt.Errorf("reload keyring after restore: %w", err)
 	}
 	return c.postUnseal(ctx)
+}
+
+// reloadAfterRestore runs when raft replaced this node's data with a
+// snapshot it did not restore itself (a follower installing the leader's
+// restore): the unsealed state is rebuilt from the new data as after
+// applyRestore, or the node seals when the new keyring does not open with
+// its key. A sealed node has nothing to reload.
+func (c *Core) reloadAfterRestore() {
+	ctx := context.Background()
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	st := c.state.Swap(nil)
+	if st == nil {
+		return
+	}
+	c.teardown(ctx, st)
+	if err := c.barrier.ReloadKeyring(ctx); err != nil {
+		c.seal.Seal(ctx)
+		c.logger.Warn("sealed: the keyring of the snapshot raft installed does not open with this node's unseal key", "error", err.Error())
+		return
+	}
+	if err := c.postUnseal(ctx); err != nil {
+		c.logger.Error("reload after a snapshot install failed; sealed", "error", err.Error())
+	}
 }
 
 // AutoSnapshots returns the automated snapshot manager.

@@ -161,7 +161,9 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 	}
 	if op == logical.UpdateOperation && slices.Contains(streamedBodyPaths, strings.TrimSuffix(path, "/")) {
 		// Read by the handler, after authorisation, as a stream: a
-		// snapshot is larger than any body the budget holds.
+		// snapshot is larger than any body the budget holds, and may take
+		// longer to arrive than the listener's read timeout allows.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(streamedBodyTimeout))
 		req.Body = r.Body
 		return req, nop, nil
 	}
@@ -176,6 +178,9 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request) (*logical.Request, 
 // streamedBodyPaths take their body as a stream (logical.Request.Body)
 // rather than as JSON: snapshot uploads, as Vault's clients send them.
 var streamedBodyPaths = []string{"sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
+
+// streamedBodyTimeout replaces the listener's read timeout for those bodies.
+const streamedBodyTimeout = time.Hour
 
 func operation(r *http.Request) (logical.Operation, error) {
 	switch r.Method {

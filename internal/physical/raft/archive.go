@@ -305,6 +305,8 @@ func (p *PreparedRestore) Apply(ctx context.Context) error {
 		return fmt.Errorf("rewind snapshot: %w", err)
 	}
 	meta := &hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: p.Meta.Index, Term: p.Meta.Term, Size: p.size}
+	p.b.fsm.quiet.Store(true) // the caller reloads what depends on the data itself
+	defer p.b.fsm.quiet.Store(false)
 	if err := p.b.raft.Restore(meta, p.file, applyTimeout(ctx)); err != nil {
 		return p.b.applyError(err)
 	}
@@ -328,4 +330,17 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// OnRestore makes fn run, in a goroutine of its own, each time this node's
+// state machine is replaced by a snapshot other than through its own
+// PreparedRestore.Apply: a follower installing the leader's restore or
+// catching up from a snapshot. Whatever caches data read from storage (the
+// core's keyring, mounts, tokens) must reload it then. One fn; nil stops.
+func (b *Backend) OnRestore(fn func()) {
+	if fn == nil {
+		b.fsm.onRestore.Store(nil)
+		return
+	}
+	b.fsm.onRestore.Store(&fn)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/physical"
 )
@@ -217,4 +218,51 @@ func BenchmarkArchive100k(b *testing.B) {
 			_ = f.Close()
 		}
 	})
+}
+
+// A restore on the leader reaches every follower (raft sends them the
+// snapshot), and each follower, not the leader, hears of it through
+// OnRestore so that its core can reload.
+func TestRestoreReplicatesAndTellsFollowers(t *testing.T) {
+	c := newCluster(t, 3, 0)
+	saved := map[string]string{}
+	for i := range 20 {
+		k, v := fmt.Sprintf("k/%02d", i), "saved"
+		c.write(k, v)
+		saved[k] = v
+	}
+	c.converged(saved)
+	lead := c.leader()
+	archive, _ := archiveOf(t, c.nodes[lead])
+	heard := make([]chan struct{}, len(c.nodes))
+	for i, b := range c.nodes {
+		heard[i] = make(chan struct{}, 8)
+		b.OnRestore(func() { heard[i] <- struct{}{} })
+	}
+	for i := range 20 {
+		c.write(fmt.Sprintf("k/%02d", i), "later")
+	}
+	c.write("extra", "later")
+	if err := restore(c.nodes[lead], archive); err != nil {
+		t.Fatal(err)
+	}
+	c.converged(saved)
+	for i, b := range c.nodes {
+		if e, _ := b.Get(context.Background(), "extra"); e != nil {
+			t.Fatalf("node%d kept a key written after the save", i)
+		}
+		if i == lead {
+			continue
+		}
+		select {
+		case <-heard[i]:
+		case <-time.After(waitFor):
+			t.Fatalf("follower node%d was not told of the restore", i)
+		}
+	}
+	select {
+	case <-heard[lead]:
+		t.Fatal("the leader's own restore called OnRestore")
+	default:
+	}
 }

@@ -51,6 +51,11 @@ type fsm struct {
 	kv *bolt.Backend
 
 	applied atomic.Uint64
+
+	// onRestore, when set, hears of every restore but those of this
+	// node's own PreparedRestore.Apply (quiet), in a goroutine of its own.
+	onRestore atomic.Pointer[func()]
+	quiet     atomic.Bool
 }
 
 var (
@@ -253,6 +258,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.logger.Info("raft state machine restored from a snapshot", "keys", info.Keys, "applied_index", info.AppliedIndex)
+	if cb := f.onRestore.Load(); cb != nil && !f.quiet.Load() {
+		go (*cb)()
+	}
 	return nil
 }
 
