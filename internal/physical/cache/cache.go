@@ -41,7 +41,9 @@ const stripes = 256
 //
 // A read that misses fills the cache only if no write to the same stripe of
 // keys started or finished while it read, so a slow read can never put a
-// value older than a completed write back into the cache.
+// value older than a completed write back into the cache. A write fills it
+// with what it wrote when no other write to the stripe overlapped it (see
+// write).
 type Cache struct {
 	b        physical.Backend
 	lru      *lru.Cache[string, []byte]
@@ -54,6 +56,8 @@ type Cache struct {
 type stripe struct {
 	mu  sync.Mutex
 	gen uint64
+	// writers counts the keys of writes in flight on the stripe.
+	writers int
 }
 
 var (
@@ -147,34 +151,81 @@ func (c *Cache) Get(ctx context.Context, key string) (*physical.Entry, error) {
 	return e, nil
 }
 
-// write runs fn, which changes the keys, with the cache kept coherent: the
-// keys' stripes advance before and after, and the entries are dropped after.
-func (c *Cache) write(keys []string, fn func() error) error {
-	c.bump(keys)
+// update is one key a write changes and the value it puts there, as the
+// cache would serve it; nil for a delete, which only drops the key.
+type update struct {
+	key   string
+	value []byte
+}
+
+// write runs fn, which applies upd, with the cache kept coherent: the keys'
+// stripes advance before and after, so that no read that overlapped the
+// write fills the cache.
+//
+// When fn succeeds, a key put is cached with its new value (so that
+// the next read of a key just written, such as a KV write's metadata read
+// again by the next write's existence check, needs no storage read), but
+// only if its stripe had no other write in flight at the end and none that
+// ended since this one began: then no other write can have committed after
+// this one, and the next write to begin drops the entry again. Otherwise,
+// and when fn fails, the keys are dropped.
+func (c *Cache) write(upd []update, fn func() error) error {
+	for _, u := range upd {
+		s := c.stripe(u.key)
+		s.mu.Lock()
+		s.gen++
+		s.writers++
+		c.lru.Remove(u.key)
+		s.mu.Unlock()
+	}
+	// Read once every key's stripe has advanced, so that two keys of this
+	// write on one stripe expect the same generation.
+	want := make([]uint64, len(upd))
+	for i, u := range upd {
+		want[i] = c.stripe(u.key).generation()
+	}
 	err := fn()
-	c.bump(keys)
+	for i, u := range upd {
+		s := c.stripe(u.key)
+		// This write's own keys on the stripe: those ended before this
+		// one (each advanced it once) and those still in flight.
+		ended, open := 0, 0
+		for j, v := range upd {
+			if c.stripe(v.key) == s {
+				if j < i {
+					ended++
+				} else {
+					open++
+				}
+			}
+		}
+		s.mu.Lock()
+		// A read that began after this write did may have cached what it
+		// found meanwhile: drop it either way.
+		c.lru.Remove(u.key)
+		if err == nil && u.value != nil && s.writers == open && s.gen == want[i]+uint64(ended) {
+			c.add(u.key, u.value)
+		}
+		s.gen++
+		s.writers--
+		s.mu.Unlock()
+	}
 	return err
 }
 
-func (c *Cache) bump(keys []string) {
-	for _, k := range keys {
-		s := c.stripe(k)
-		s.mu.Lock()
-		s.gen++
-		c.lru.Remove(k)
-		s.mu.Unlock()
-	}
-}
+// stored is the value the cache keeps for a put of v: a private copy,
+// non-nil even when empty (nil means absent).
+func stored(v []byte) []byte { return append([]byte{}, v...) }
 
 func (c *Cache) Put(ctx context.Context, e *physical.Entry) error {
 	if e == nil {
 		return c.b.Put(ctx, e) // the backend names the mistake
 	}
-	return c.write([]string{e.Key}, func() error { return c.b.Put(ctx, e) })
+	return c.write([]update{{e.Key, stored(e.Value)}}, func() error { return c.b.Put(ctx, e) })
 }
 
 func (c *Cache) Delete(ctx context.Context, key string) error {
-	return c.write([]string{key}, func() error { return c.b.Delete(ctx, key) })
+	return c.write([]update{{key, nil}}, func() error { return c.b.Delete(ctx, key) })
 }
 
 // List is not cached.
@@ -184,13 +235,17 @@ func (c *Cache) List(ctx context.Context, prefix string) ([]string, error) {
 
 // Transaction applies ops through the backend, atomically when it can.
 func (c *Cache) Transaction(ctx context.Context, ops []physical.TxnOp) error {
-	keys := make([]string, 0, len(ops))
+	upd := make([]update, 0, len(ops))
 	for _, op := range ops {
-		if op.Entry != nil {
-			keys = append(keys, op.Entry.Key)
+		switch {
+		case op.Entry == nil: // the backend refuses the transaction
+		case op.Delete:
+			upd = append(upd, update{op.Entry.Key, nil})
+		default:
+			upd = append(upd, update{op.Entry.Key, stored(op.Entry.Value)})
 		}
 	}
-	return c.write(keys, func() error {
+	return c.write(upd, func() error {
 		if t, ok := c.b.(physical.Transactional); ok {
 			return t.Transaction(ctx, ops)
 		}

@@ -2,10 +2,13 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
@@ -42,8 +45,8 @@ func TestHitsAndInvalidation(t *testing.T) {
 		}
 		e.Value[0] = 'X' // must not reach the cache
 	}
-	if n := b.gets.Load(); n != 1 {
-		t.Fatalf("%d backend reads, want 1", n)
+	if n := b.gets.Load(); n != 0 {
+		t.Fatalf("%d backend reads, want 0: the write fills the cache", n)
 	}
 	if err := c.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v2")}); err != nil {
 		t.Fatal(err)
@@ -184,5 +187,152 @@ func TestByteBound(t *testing.T) {
 	}
 	if got, n := c.Bytes(), c.Len(); got != 0 || n != 0 {
 		t.Fatalf("after deleting everything: %d bytes in %d entries", got, n)
+	}
+}
+
+// failing refuses every transaction.
+type failing struct{ physical.Backend }
+
+func (failing) Transaction(context.Context, []physical.TxnOp) error { return errors.New("refused") }
+
+// A write fills the cache with what it put (a delete drops the key); a
+// failed write, and a write that ends while another write to its stripe is
+// in flight, leave the next read to the backend.
+func TestWritesFillTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := &counting{Backend: inmem.New()}
+	c := New(b, 0)
+	reads := func(key string, want string) int64 {
+		t.Helper()
+		before := b.gets.Load()
+		e, err := c.Get(ctx, key)
+		if err != nil || (e == nil) != (want == "") || (e != nil && string(e.Value) != want) {
+			t.Fatalf("Get(%q) = %v, %v; want %q", key, e, err, want)
+		}
+		return b.gets.Load() - before
+	}
+	if err := c.Transaction(ctx, []physical.TxnOp{
+		{Entry: &physical.Entry{Key: "a", Value: []byte("1")}},
+		{Entry: &physical.Entry{Key: "a", Value: []byte("2")}}, // the last op wins
+		{Entry: &physical.Entry{Key: "b", Value: []byte("x")}},
+		{Delete: true, Entry: &physical.Entry{Key: "b"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads("a", "2"); n != 0 {
+		t.Fatalf("%d backend reads after a transaction, want 0", n)
+	}
+	if n := reads("b", ""); n != 1 {
+		t.Fatalf("%d backend reads of a deleted key, want 1: a delete drops the key", n)
+	}
+	f := New(failing{Backend: b}, 0)
+	_ = f.Put(ctx, &physical.Entry{Key: "f", Value: []byte("v")})
+	if err := f.Transaction(ctx, []physical.TxnOp{{Entry: &physical.Entry{Key: "f", Value: []byte("w")}}}); err == nil {
+		t.Fatal("the failing backend accepted a transaction")
+	}
+	before := b.gets.Load()
+	if e, _ := f.Get(ctx, "f"); e == nil || string(e.Value) != "v" || b.gets.Load() == before {
+		t.Fatalf("after a failed write: %v from the cache, want v from the backend", e)
+	}
+
+	// A second write to the same key held in flight: the first must not
+	// fill the cache, since the held one may commit after it.
+	gate := make(chan struct{})
+	slow := New(&held{Backend: b, gate: gate, key: "s"}, 0)
+	done := make(chan error)
+	go func() { done <- slow.Put(ctx, &physical.Entry{Key: "s", Value: []byte("held")}) }()
+	for !slow.busy("s") {
+		time.Sleep(time.Millisecond)
+	}
+	if err := slow.Put(ctx, &physical.Entry{Key: "s", Value: []byte("quick")}); err != nil {
+		t.Fatal(err)
+	}
+	before = b.gets.Load()
+	if e, _ := slow.Get(ctx, "s"); e == nil || string(e.Value) != "quick" || b.gets.Load() == before {
+		t.Fatalf("with a write in flight: %v, want quick from the backend", e)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	before = b.gets.Load()
+	if e, _ := slow.Get(ctx, "s"); e == nil || string(e.Value) != "held" || b.gets.Load() == before {
+		t.Fatalf("after overlapping writes: %v, want held from the backend", e)
+	}
+}
+
+// held blocks the first Put of key until gate closes.
+type held struct {
+	physical.Backend
+	gate chan struct{}
+	key  string
+	once sync.Once
+}
+
+func (h *held) Put(ctx context.Context, e *physical.Entry) error {
+	if e.Key == h.key {
+		first := false
+		h.once.Do(func() { first = true })
+		if first {
+			<-h.gate
+		}
+	}
+	return h.Backend.Put(ctx, e)
+}
+
+// busy reports whether a write to key is in flight.
+func (c *Cache) busy(key string) bool {
+	s := c.stripe(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writers > 0
+}
+
+// jittery delays every write before and after it reaches the backend, so
+// that writes commit and return in different orders.
+type jittery struct{ physical.Backend }
+
+func (j jittery) Put(ctx context.Context, e *physical.Entry) error {
+	time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+	err := j.Backend.Put(ctx, e)
+	time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+	return err
+}
+
+// Writers racing on a few keys (and on shared stripes) leave the cache
+// agreeing with the backend on every key once they are done.
+func TestRacingWritesLeaveCacheCoherent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := inmem.New()
+	c := New(jittery{b}, 0)
+	keys := []string{"k0", "k1", "k2", "k3"}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 300 {
+				k := keys[rand.IntN(len(keys))]
+				var err error
+				if i%7 == 0 {
+					err = c.Delete(ctx, k)
+				} else {
+					err = c.Put(ctx, &physical.Entry{Key: k, Value: []byte(fmt.Sprint(w, "-", i))})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = c.Get(ctx, keys[rand.IntN(len(keys))])
+			}
+		})
+	}
+	wg.Wait()
+	for _, k := range keys {
+		want, _ := b.Get(ctx, k)
+		got, err := c.Get(ctx, k)
+		if err != nil || (got == nil) != (want == nil) || (got != nil && string(got.Value) != string(want.Value)) {
+			t.Fatalf("%s: cache %v, backend %v", k, got, want)
+		}
 	}
 }
