@@ -82,8 +82,12 @@ func Copy(ctx context.Context, src, dst physical.Backend, opts Options) (Result,
 		read(ctx, src, opts, batches)
 	}()
 	res := Result{}
+	// last is the last key written: resuming from it copies it again,
+	// which is harmless, when the failure names no key of its own.
+	last := opts.Start
 	for b := range batches {
 		if b.err != nil {
+			res.Resume = last
 			if len(b.entries) > 0 {
 				res.Resume = b.entries[0].Key
 			}
@@ -94,11 +98,16 @@ func Copy(ctx context.Context, src, dst physical.Backend, opts Options) (Result,
 			return res, err
 		}
 		res.Copied += len(b.entries)
+		last = b.entries[len(b.entries)-1].Key
 		if opts.Progress != nil {
 			opts.Progress(res.Copied)
 		}
 	}
-	return res, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		res.Resume = last
+		return res, err
+	}
+	return res, nil
 }
 
 func withDefaults(o Options) Options {

@@ -256,3 +256,37 @@ func (d disordered) List(ctx context.Context, p string) ([]string, error) {
 	}
 	return names, err
 }
+
+// TestCopyInterrupted cancels a copy part way (as Ctrl-C does): whenever it
+// stops, every key before Result.Resume is in the destination, so a run
+// with start = Resume completes the copy.
+func TestCopyInterrupted(t *testing.T) {
+	t.Parallel()
+	src := inmem.New()
+	keys := fill(t, src, 1000)
+	for _, after := range []int{100, 300, 900} {
+		ctx, cancel := context.WithCancel(context.Background())
+		dst := inmem.New()
+		res, err := Copy(ctx, src, dst, Options{BatchSize: 100, Progress: func(n int) {
+			if n >= after {
+				cancel()
+			}
+		}})
+		cancel()
+		if !errors.Is(err, context.Canceled) || res.Resume == "" {
+			t.Fatalf("after %d: %+v %v; want context.Canceled and a key to resume from", after, res, err)
+		}
+		i, _ := slices.BinarySearch(keys, res.Resume)
+		for _, k := range keys[:i] {
+			if e, _ := dst.Get(context.Background(), k); e == nil {
+				t.Fatalf("after %d: %q, before the resume key %q, was not copied", after, k, res.Resume)
+			}
+		}
+		if _, err := Copy(context.Background(), src, dst, Options{Start: res.Resume}); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := Verify(context.Background(), src, dst, true); err != nil || s.Keys != len(keys) {
+			t.Fatalf("after %d, resumed: %+v %v", after, s, err)
+		}
+	}
+}
