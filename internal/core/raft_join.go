@@ -141,10 +141,11 @@ func (c *Core) askToJoin(ctx context.Context, leaders []cluster.Leader) error {
 		if !c.clustering.join.CompareAndSwap(nil, j) {
 			return nil
 		}
-		c.logger.Info("raft join challenge received; unseal this node with the cluster's keys to finish joining", "leader", l.APIAddr)
 		if c.conf.StaticKey != nil {
+			c.logger.Info("raft join challenge received; opening it with the static key", "leader", l.APIAddr)
 			return c.joinWithStaticKey(ctx, j)
 		}
+		c.logger.Info("raft join challenge received; unseal this node with the cluster's keys to finish joining", "leader", l.APIAddr)
 		return nil
 	}
 	return logical.InvalidRequest("no leader gave a join challenge: %v", errors.Join(errs...))
