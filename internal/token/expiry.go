@@ -55,6 +55,17 @@ func (q *expiryQueue) track(hash string, at time.Time) {
 	heap.Push(&q.h, expiryItem{at: at, hash: hash})
 }
 
+// trackIfAbsent is track unless hash is queued already.
+func (q *expiryQueue) trackIfAbsent(hash string, at time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.latest[hash]; ok {
+		return
+	}
+	q.latest[hash] = at
+	heap.Push(&q.h, expiryItem{at: at, hash: hash})
+}
+
 // untrack forgets hash; its heap items become stale.
 func (q *expiryQueue) untrack(hash string) {
 	q.mu.Lock()
@@ -109,7 +120,12 @@ func (s *Store) poke() {
 // passed by Config.Now and every token whose revocation was interrupted. It
 // returns how many tokens it revoked directly and the first error; a token
 // that failed is queued again. Run calls it; tests may call it directly.
+// The first call on a store queues the stored tokens' expiries first
+// (restoreExpiries), so with Start that reading happens in the background.
 func (s *Store) SweepExpired(ctx context.Context) (int, error) {
+	if err := s.restoreExpiries(ctx); err != nil {
+		return 0, err
+	}
 	n := 0
 	now := s.now()
 	var retry []string

@@ -99,6 +99,10 @@ type Store struct {
 	stop     chan struct{}
 	wake     chan struct{}
 	running  sync.WaitGroup
+	// restoreMu guards restored: whether the stored tokens' expiries
+	// have been queued (restoreExpiries, at the first sweep).
+	restoreMu sync.Mutex
+	restored  bool
 	// life is cancelled by Stop, for background work such as Tidy; bgMu
 	// and stopped keep new background work from starting after Stop.
 	life    context.Context
@@ -144,10 +148,11 @@ func New(ctx context.Context, conf Config) (*Store, error) {
 		s.endLife()
 		return nil, err
 	}
-	if err := s.loadExpiries(ctx); err != nil {
-		s.endLife()
-		return nil, err
-	}
+	// The stored tokens' expiries are queued by the first sweep, which
+	// Start runs in the background: reading every token here would make
+	// unseal grow with the number of tokens. Until then nothing is lost:
+	// a lookup refuses an expired token by itself, and the sweep only
+	// revokes what has expired.
 	return s, nil
 }
 
@@ -174,8 +179,24 @@ func (s *Store) loadSalt(ctx context.Context) error {
 	return nil
 }
 
+// restoreExpiries runs loadExpiries once (again after a failure).
+func (s *Store) restoreExpiries(ctx context.Context) error {
+	s.restoreMu.Lock()
+	defer s.restoreMu.Unlock()
+	if s.restored {
+		return nil
+	}
+	if err := s.loadExpiries(ctx); err != nil {
+		return err
+	}
+	s.restored = true
+	return nil
+}
+
 // loadExpiries queues every stored token that expires, and every token
-// whose revocation was interrupted, for the sweeper.
+// whose revocation was interrupted, for the sweeper. It runs while tokens
+// are created, renewed and revoked, so it never replaces what they queued
+// (trackIfAbsent): what it read may be older.
 func (s *Store) loadExpiries(ctx context.Context) error {
 	hashes, err := s.storage.List(ctx, idPrefix)
 	if err != nil {
@@ -189,9 +210,9 @@ func (s *Store) loadExpiries(ctx context.Context) error {
 		switch {
 		case e == nil:
 		case e.Revoking:
-			s.exp.track(h, time.Time{})
+			s.exp.trackIfAbsent(h, time.Time{})
 		case !e.ExpireTime.IsZero():
-			s.exp.track(h, e.ExpireTime)
+			s.exp.trackIfAbsent(h, e.ExpireTime)
 		}
 	}
 	return nil
