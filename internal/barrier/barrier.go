@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
@@ -48,6 +49,8 @@ type Barrier struct {
 	// observer hears of every storage operation (SetObserver); nil when
 	// none.
 	observer func(op string, start time.Time)
+	// standby is set while another server writes the storage (standby.go).
+	standby atomic.Bool
 }
 
 // SetObserver makes f hear of every Get, Put, Delete, List and
@@ -148,7 +151,9 @@ func (b *Barrier) Seal() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.keyring != nil {
-		b.storeLiveCounts(context.Background())
+		if !b.standby.Load() {
+			b.storeLiveCounts(context.Background())
+		}
 		b.keyring.wipe()
 		b.keyring = nil
 	}

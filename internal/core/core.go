@@ -66,6 +66,17 @@ type Config struct {
 	// port its TLS keyring, and the sys/storage/raft endpoints work.
 	Raft        RaftNode
 	ClusterPort ClusterPort
+	// HA, when set and HA-enabled (raft, PostgreSQL with ha_enabled),
+	// makes this server one of several on shared storage: unsealed, it
+	// stands by until it holds leadership (core/ha.go). APIAddr and
+	// ClusterAddr are what it advertises to the others while active;
+	// HAEcho, when set, tells the active server at clusterAddr that this
+	// standby is alive (sys/ha-status). StepDownWait is how long a server
+	// that stepped down waits before it campaigns again (0: 10 s).
+	HA                   physical.HABackend
+	APIAddr, ClusterAddr string
+	HAEcho               func(ctx context.Context, clusterAddr string, self HANode) error
+	StepDownWait         time.Duration
 }
 
 // Core serves requests. Its methods are safe for concurrent use. While
@@ -91,6 +102,10 @@ type Core struct {
 	autoSnap *autosnapshot.Manager
 	// clustering is the raft clustering state (core/raft.go).
 	clustering raftState
+	// ha is nil without an HA storage; purge, when set, empties the
+	// physical read cache.
+	ha    *haRun
+	purge func()
 }
 
 // active is everything that exists only while unsealed.
@@ -123,9 +138,17 @@ func New(conf Config) *Core {
 		conf.MaxLeaseTTL = 768 * time.Hour
 	}
 	raft := raftOf(conf.Physical)
+	var purge func()
+	if p, ok := conf.Physical.(interface{ Purge() }); ok {
+		purge = p.Purge
+	}
 	conf.Physical = conf.Metrics.Physical(conf.Physical, conf.StorageType)
 	b := barrier.New(conf.Physical)
-	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b), raft: raft}
+	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b), raft: raft, purge: purge,
+		ha: newHARun(conf.HA)}
+	if c.ha != nil && conf.StepDownWait > 0 {
+		c.ha.stepDownWait = conf.StepDownWait
+	}
 	c.autoSnap = c.newAutoSnapshots()
 	if raft != nil {
 		raft.OnRestore(c.reloadAfterRestore)
@@ -156,7 +179,7 @@ func (c *Core) handleRequest(ctx context.Context, req *logical.Request) (*logica
 	}
 	st := c.state.Load()
 	if st == nil {
-		return nil, logical.ErrSealed
+		return nil, c.inactiveError(req)
 	}
 	if rest, ok := unsealedPreAuth(req.Path); ok {
 		sub := *req

@@ -36,6 +36,14 @@ func (c *Core) DevInit(ctx context.Context, rootID string) (share []byte, root s
 // store is initialised; a new store waits for sys/init. It reports whether
 // it unsealed.
 func (c *Core) AutoUnseal(ctx context.Context) (bool, error) {
+	ok, err := c.autoUnseal(ctx)
+	if ok && err == nil {
+		c.waitSettled(ctx)
+	}
+	return ok, err
+}
+
+func (c *Core) autoUnseal(ctx context.Context) (bool, error) {
 	if c.conf.StaticKey == nil {
 		return false, nil
 	}
@@ -48,7 +56,7 @@ func (c *Core) AutoUnseal(ctx context.Context) (bool, error) {
 	if err := c.seal.AutoUnseal(ctx, c.conf.StaticKey); err != nil {
 		return false, err
 	}
-	return true, c.postUnseal(ctx)
+	return true, c.afterUnseal(ctx)
 }
 
 // initializeStatic initialises a store whose unseal key is the static key:
@@ -70,5 +78,5 @@ func (c *Core) initializeStatic(ctx context.Context) (system.InitResult, error) 
 	if err := c.seal.AutoUnseal(ctx, c.conf.StaticKey); err != nil {
 		return system.InitResult{}, err
 	}
-	return system.InitResult{RootToken: root}, c.postUnseal(ctx)
+	return system.InitResult{RootToken: root}, c.afterUnseal(ctx)
 }

@@ -162,7 +162,17 @@ func (c *Core) checkRenew(ctx context.Context, e *token.Entry) error {
 
 // Unseal adds one key share. When the threshold is reached the barrier opens
 // and the mounts, policies and tokens are loaded.
+// With HA it returns once the server is active or knows the active server
+// (up to a few seconds), so that the next request is served or forwarded.
 func (c *Core) Unseal(ctx context.Context, share []byte, reset bool) (system.SealStatus, error) {
+	st, err := c.unseal(ctx, share, reset)
+	if err == nil && !st.Sealed {
+		c.waitSettled(ctx)
+	}
+	return st, err
+}
+
+func (c *Core) unseal(ctx context.Context, share []byte, reset bool) (system.SealStatus, error) {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
 	if j := c.clustering.join.Load(); j != nil {
@@ -171,13 +181,13 @@ func (c *Core) Unseal(ctx context.Context, share []byte, reset bool) (system.Sea
 	if reset {
 		c.seal.ResetUnseal()
 	}
-	if share != nil && c.state.Load() == nil {
+	if share != nil && c.Sealed() {
 		st, err := c.seal.Unseal(ctx, share)
 		if err != nil {
 			return system.SealStatus{}, err
 		}
 		if !st.Sealed {
-			if err := c.postUnseal(ctx); err != nil {
+			if err := c.afterUnseal(ctx); err != nil {
 				return system.SealStatus{}, err
 			}
 		}
@@ -187,12 +197,17 @@ func (c *Core) Unseal(ctx context.Context, share []byte, reset bool) (system.Sea
 
 // postUnseal builds the active state. Called with lifecycle held and the
 // barrier unsealed; on failure the barrier is sealed again.
-func (c *Core) postUnseal(ctx context.Context) (err error) {
-	defer func() {
-		if err != nil {
-			c.barrier.Seal()
-		}
-	}()
+func (c *Core) postUnseal(ctx context.Context) error {
+	if err := c.activate(ctx); err != nil {
+		c.barrier.Seal()
+		return err
+	}
+	return nil
+}
+
+// activate builds the active state and starts the background work that
+// comes with it. Called with lifecycle held and the barrier unsealed.
+func (c *Core) activate(ctx context.Context) error {
 	ci, err := c.loadCluster(ctx)
 	if err != nil {
 		return err
@@ -262,16 +277,35 @@ func (c *Core) postUnseal(ctx context.Context) (err error) {
 	return nil
 }
 
-// Seal drops the active state and every key.
+// Seal drops the active state and every key; an active server of an HA
+// cluster gives leadership up first.
 func (c *Core) Seal(ctx context.Context) error {
+	c.stopHA() // before lifecycle: the campaign loop takes it to change state
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
-	if st := c.state.Swap(nil); st != nil {
-		c.teardown(ctx, st)
+	wasActive := c.state.Load() != nil
+	c.deactivate(ctx)
+	if c.ha != nil {
+		c.ha.standby.Store(false)
+		c.ha.activeSince.Store(nil)
+		c.ha.leader.Store(nil)
+		if wasActive {
+			if err := c.ha.backend.Resign(ctx); err != nil {
+				c.logger.Warn("give leadership up at seal", "error", err.Error())
+			}
+		}
 	}
 	c.seal.Seal(ctx)
 	c.logger.Info("sealed")
 	return nil
+}
+
+// deactivate stops the background work and drops the active state, if
+// any. Called with lifecycle held.
+func (c *Core) deactivate(ctx context.Context) {
+	if st := c.state.Swap(nil); st != nil {
+		c.teardown(ctx, st)
+	}
 }
 
 // teardown stops everything st runs and drops its caches; the barrier
@@ -288,5 +322,5 @@ func (c *Core) teardown(ctx context.Context, st *active) {
 	}
 }
 
-// Sealed reports whether the core is sealed.
-func (c *Core) Sealed() bool { return c.state.Load() == nil }
+// Sealed reports whether the core is sealed (a standby is not).
+func (c *Core) Sealed() bool { return c.state.Load() == nil && !c.Standby() }

@@ -22,7 +22,7 @@ func statusFor(err error) int {
 	switch {
 	case errors.Is(err, logical.ErrPermissionDenied):
 		return http.StatusForbidden
-	case errors.Is(err, logical.ErrSealed), errors.Is(err, errBodiesBusy):
+	case errors.Is(err, logical.ErrSealed), errors.Is(err, errBodiesBusy), errors.Is(err, logical.ErrStandby):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, logical.ErrUnsupportedPath), errors.Is(err, logical.ErrNotFound):
 		return http.StatusNotFound

@@ -45,6 +45,9 @@ type Options struct {
 	// token-less rekey and root generation endpoints a listener's
 	// disable_unauthed_* options remove.
 	DisabledPaths []string
+	// Forwarder, when set, carries the requests a standby receives to the
+	// active node (standby.go); without it a standby answers them 503.
+	Forwarder Forwarder
 }
 
 // DefaultMaxRequestSize is the body cap when Options leaves it at zero.
@@ -57,12 +60,13 @@ type api struct {
 	bodies    *BodyBudget
 	logger    *slog.Logger
 	disabled  []string
+	forwarder Forwarder
 }
 
 // New returns the http.Handler for the whole API. Safe for concurrent use.
 func New(core Handler, opts Options) http.Handler {
 	a := &api{core: core, max: opts.MaxRequestSize, maxUnauth: opts.MaxUnauthenticatedRequestSize,
-		bodies: opts.Bodies, logger: opts.Logger, disabled: slices.Clone(opts.DisabledPaths)}
+		bodies: opts.Bodies, logger: opts.Logger, disabled: slices.Clone(opts.DisabledPaths), forwarder: opts.Forwarder}
 	if a.max == 0 {
 		a.max = DefaultMaxRequestSize
 	}
@@ -86,6 +90,9 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.isDisabled(r) {
 		writeErrors(w, http.StatusMethodNotAllowed, []string{"this endpoint is disabled on this listener"})
+		return
+	}
+	if a.forwardIfStandby(w, r) {
 		return
 	}
 	req, release, err := a.decode(w, r)

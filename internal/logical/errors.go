@@ -13,6 +13,9 @@ var (
 	ErrPermissionDenied = errors.New("permission denied")
 	// ErrSealed is a 503: the barrier is sealed.
 	ErrSealed = errors.New("Vault is sealed")
+	// ErrStandby is a 503: this server is a standby and the request could
+	// not be forwarded to the active server (none is known yet).
+	ErrStandby = errors.New("this node is a standby and no active node is known yet; retry shortly")
 	// ErrUnsupportedPath is a 404: no route matched the path.
 	ErrUnsupportedPath = errors.New("unsupported path")
 	// ErrUnsupportedOperation is a 405: the route exists but not for this operation.

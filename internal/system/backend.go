@@ -54,7 +54,7 @@ type backend struct {
 // method as in Vault, so it needs the sudo that sys/auth/* needs (Vault
 // does not ask for it there, which lets a policy on sys/mounts/* tune auth
 // methods it was never meant to reach).
-var sudoPaths = []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup", "remount", "mounts/auth/*"}
+var sudoPaths = []string{"seal", "rotate", "rotate/keyring", "auth/*", "rekey/backup", "rekey/recovery-key-backup", "remount", "mounts/auth/*", "step-down"}
 
 // New returns the sys/ backend. The paths in PreAuthPaths must be routed to
 // it whether or not the server is sealed, those in UnsealedPreAuthPaths
@@ -64,6 +64,7 @@ func New(core Core, info Info) logical.Backend {
 	b := &backend{core: core, info: info}
 	var paths []*framework.Path
 	paths = append(paths, b.sealPaths()...)
+	paths = append(paths, b.haPaths()...)
 	paths = append(paths, b.mountPaths()...)
 	paths = append(paths, b.remountPaths()...)
 	paths = append(paths, b.policyPaths()...)

@@ -137,8 +137,9 @@ func (b *backend) seal(ctx context.Context, _ *logical.Request, _ *framework.Fie
 	return nil, b.core.Seal(ctx)
 }
 
-// health answers with Vault's status codes: 200 active, 429 standby, 501
-// not initialised, 503 sealed; each overridable by a query parameter.
+// health answers with Vault's status codes: 200 active, 429 standby (200
+// with standbyok), 501 not initialised, 503 sealed; each overridable by a
+// query parameter.
 func (b *backend) health(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	st, err := b.core.SealStatus(ctx)
 	if err != nil {
@@ -151,14 +152,17 @@ func (b *backend) health(ctx context.Context, _ *logical.Request, d *framework.F
 		return def
 	}
 	status := code("activecode", http.StatusOK)
+	standby := st.Initialized && !st.Sealed && b.standby()
 	switch {
 	case !st.Initialized:
 		status = code("uninitcode", http.StatusNotImplemented)
 	case st.Sealed:
 		status = code("sealedcode", http.StatusServiceUnavailable)
+	case standby && !d.Bool("standbyok"):
+		status = code("standbycode", http.StatusTooManyRequests)
 	}
 	body := map[string]any{
-		"initialized": st.Initialized, "sealed": st.Sealed, "standby": false,
+		"initialized": st.Initialized, "sealed": st.Sealed, "standby": standby,
 		"performance_standby": false, "replication_performance_mode": "disabled",
 		"replication_dr_mode": "disabled", "server_time_utc": time.Now().Unix(),
 		"version": b.info.Version, "enterprise": false,
@@ -172,14 +176,6 @@ func (b *backend) health(ctx context.Context, _ *logical.Request, d *framework.F
 		}
 	}
 	return &logical.Response{Raw: body, RawStatus: status}, nil
-}
-
-func (b *backend) leader(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
-	return &logical.Response{Raw: map[string]any{
-		"ha_enabled": false, "is_self": false, "active_time": time.Time{}.Format(time.RFC3339),
-		"leader_address": "", "leader_cluster_address": "", "performance_standby": false,
-		"performance_standby_last_remote_wal": 0,
-	}}, nil
 }
 
 // seconds renders a duration as Vault's integer seconds.

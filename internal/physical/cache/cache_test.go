@@ -190,6 +190,29 @@ func TestByteBound(t *testing.T) {
 	}
 }
 
+func TestPurgeDropsEntriesWrittenBeneath(t *testing.T) {
+	ctx := context.Background()
+	under := inmem.New()
+	c := New(under, 0)
+	if err := c.Put(ctx, &physical.Entry{Key: "k", Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// Another server writes the shared storage, beneath this cache.
+	if err := under.Put(ctx, &physical.Entry{Key: "k", Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := c.Get(ctx, "k"); string(e.Value) != "old" {
+		t.Fatalf("before Purge got %q; the test needs the cached value", e.Value)
+	}
+	c.Purge()
+	if e, _ := c.Get(ctx, "k"); e == nil || string(e.Value) != "new" {
+		t.Fatalf("after Purge got %v, want new", e)
+	}
+}
+
 // failing refuses every transaction.
 type failing struct{ physical.Backend }
 

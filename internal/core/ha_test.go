@@ -1,0 +1,282 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/cluster"
+	"github.com/cofferhq/coffer/internal/core"
+	"github.com/cofferhq/coffer/internal/forward"
+	"github.com/cofferhq/coffer/internal/httpapi"
+	"github.com/cofferhq/coffer/internal/physical/raft"
+	"github.com/cofferhq/coffer/internal/registry"
+)
+
+// haNode is one in-process server of a raft cluster: its core, its API on
+// a loopback listener and its cluster port (mutual TLS, forwarding).
+type haNode struct {
+	core *core.Core
+	api  *httptest.Server
+}
+
+// haCluster starts three servers on raft's in-memory transport, each with
+// a real cluster port on loopback sharing one cluster certificate, inits
+// the cluster through node 0 and unseals every node.
+func haCluster(t *testing.T) ([]*haNode, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stores, err := raft.OpenInmemCluster(ctx, []string{t.TempDir(), t.TempDir(), t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := cluster.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := make([]*haNode, len(stores))
+	for i, st := range stores {
+		layer, err := cluster.Listen("127.0.0.1:0", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := layer.SetKeyring(kr); err != nil {
+			t.Fatal(err)
+		}
+		client := forward.NewClient(layer, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		n := &haNode{}
+		n.api = httptest.NewUnstartedServer(nil)
+		n.core = core.New(core.Config{
+			Physical: st, StorageType: "raft", Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+			HA: st, APIAddr: "http://" + n.api.Listener.Addr().String(), ClusterAddr: layer.Addr(),
+			HAEcho: client.Echo, StepDownWait: 2 * time.Second,
+		})
+		h := httpapi.New(n.core, httpapi.Options{Forwarder: client})
+		n.api.Config.Handler = h
+		n.api.Start()
+		srv := forward.Serve(layer.Listen(cluster.ProtoForward), forward.Handler(h, n.core.RecordEcho), nil)
+		t.Cleanup(func() {
+			_ = n.core.Seal(context.Background())
+			n.api.Close()
+			_ = srv.Close()
+			client.Close()
+			_ = layer.Close()
+			_ = st.Close()
+		})
+		nodes[i] = n
+	}
+	var init struct {
+		Keys      []string `json:"keys"`
+		RootToken string   `json:"root_token"`
+	}
+	do(t, nodes[0], http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init, 200)
+	for i, n := range nodes {
+		eventually(t, fmt.Sprintf("node%d unseals", i), func() bool {
+			var st struct{ Sealed bool }
+			code := do(t, n, http.MethodPut, "sys/unseal", "", map[string]any{"key": init.Keys[0]}, &st, -1)
+			return code == 200 && !st.Sealed
+		})
+	}
+	return nodes, init.RootToken
+}
+
+// do sends one request and decodes the answer into out; want is the
+// status expected (-1: any), and the status is returned.
+func do(t *testing.T, n *haNode, method, path, token string, body any, out any, want int) int {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, n.api.URL+"/v1/"+path, r)
+	if token != "" {
+		req.Header.Set("X-Vault-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if want >= 0 && resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	if out != nil && len(raw) > 0 {
+		_ = json.Unmarshal(raw, out)
+	}
+	return resp.StatusCode
+}
+
+type leaderStatus struct {
+	HAEnabled     bool   `json:"ha_enabled"`
+	IsSelf        bool   `json:"is_self"`
+	LeaderAddress string `json:"leader_address"`
+	Committed     uint64 `json:"raft_committed_index"`
+}
+
+// active waits until exactly one node says it is active and every other
+// node names it as leader, and returns its index.
+func active(t *testing.T, nodes []*haNode) int {
+	t.Helper()
+	found := -1
+	eventually(t, "one active node, known to all", func() bool {
+		found = -1
+		var addr string
+		for i, n := range nodes {
+			var ls leaderStatus
+			do(t, n, http.MethodGet, "sys/leader", "", nil, &ls, 200)
+			if ls.IsSelf {
+				if found >= 0 {
+					return false
+				}
+				found = i
+			}
+			if addr != "" && ls.LeaderAddress != addr || ls.LeaderAddress == "" {
+				return false
+			}
+			addr = ls.LeaderAddress
+		}
+		return found >= 0 && addr == nodes[found].api.URL
+	})
+	return found
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestHAOneActiveStandbysForward(t *testing.T) {
+	nodes, root := haCluster(t)
+	act := active(t, nodes)
+	s1, s2 := nodes[(act+1)%3], nodes[(act+2)%3]
+
+	// Only the active node has the unsealed state, with its lease
+	// manager and token sweeper; standbys run none of it.
+	for i, n := range nodes {
+		if got := n.core.LeaseManager() != nil; got != (i == act) {
+			t.Fatalf("node%d has a lease manager: %v; active is node%d", i, got, act)
+		}
+		if n.core.Sealed() {
+			t.Fatalf("node%d reports sealed", i)
+		}
+	}
+
+	// sys/health: 200 on the active, 429 on a standby, 200 with standbyok,
+	// and standbycode honoured.
+	var health struct{ Standby bool }
+	do(t, nodes[act], http.MethodGet, "sys/health", "", nil, &health, 200)
+	if health.Standby {
+		t.Fatal("the active node reports standby")
+	}
+	do(t, s1, http.MethodGet, "sys/health", "", nil, &health, 429)
+	if !health.Standby {
+		t.Fatal("a standby does not report standby")
+	}
+	do(t, s1, http.MethodGet, "sys/health?standbyok=true", "", nil, nil, 200)
+	do(t, s1, http.MethodGet, "sys/health?standbycode=299", "", nil, nil, 299)
+	var ls leaderStatus
+	do(t, s1, http.MethodGet, "sys/leader", "", nil, &ls, 200)
+	if !ls.HAEnabled || ls.IsSelf || ls.Committed == 0 {
+		t.Fatalf("sys/leader on a standby: %+v", ls)
+	}
+
+	// A write through one standby (mount, then a secret), a read through
+	// the other: both forwarded to the active node.
+	do(t, s1, http.MethodPost, "sys/mounts/secret", root, map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}, nil, 204)
+	do(t, s1, http.MethodPut, "secret/data/app", root, map[string]any{"data": map[string]any{"password": "hunter2"}}, nil, 200)
+	var got struct {
+		Data struct {
+			Data map[string]string `json:"data"`
+		} `json:"data"`
+	}
+	do(t, s2, http.MethodGet, "secret/data/app", root, nil, &got, 200)
+	if got.Data.Data["password"] != "hunter2" {
+		t.Fatalf("read through a standby: %+v", got)
+	}
+	// A bad token is refused by the active node, through the standby.
+	do(t, s2, http.MethodGet, "secret/data/app", "nope", nil, nil, 403)
+	// A standby will not seal itself on a request it cannot authorise.
+	do(t, s2, http.MethodPut, "sys/seal", root, nil, nil, 400)
+
+	// The token sweeper runs on the active node: a short-lived token
+	// created through a standby is gone once it expires.
+	var tok struct {
+		Auth struct {
+			ClientToken string `json:"client_token"`
+		} `json:"auth"`
+	}
+	do(t, s1, http.MethodPost, "auth/token/create", root, map[string]any{"ttl": "1s", "policies": []string{"default"}}, &tok, 200)
+	do(t, s2, http.MethodGet, "auth/token/lookup-self", tok.Auth.ClientToken, nil, nil, 200)
+	eventually(t, "the expired token is refused", func() bool {
+		return do(t, s2, http.MethodGet, "auth/token/lookup-self", tok.Auth.ClientToken, nil, nil, -1) == 403
+	})
+
+	// sys/ha-status on the active node lists all three once the standbys
+	// have echoed.
+	eventually(t, "ha-status lists three nodes", func() bool {
+		var hs struct {
+			Data struct {
+				Nodes []struct {
+					APIAddress string `json:"api_address"`
+					Active     bool   `json:"active_node"`
+				} `json:"nodes"`
+			} `json:"data"`
+		}
+		do(t, s2, http.MethodGet, "sys/ha-status", root, nil, &hs, 200)
+		return len(hs.Data.Nodes) == 3 && hs.Data.Nodes[0].Active && hs.Data.Nodes[0].APIAddress == nodes[act].api.URL
+	})
+}
+
+func TestHAStepDownMovesActivity(t *testing.T) {
+	nodes, root := haCluster(t)
+	act := active(t, nodes)
+	standby := nodes[(act+1)%3]
+	// Sent to a standby, the step-down is forwarded to the active node.
+	do(t, standby, http.MethodPut, "sys/step-down", root, nil, nil, 204)
+	eventually(t, "another node becomes active", func() bool {
+		var ls leaderStatus
+		for i, n := range nodes {
+			do(t, n, http.MethodGet, "sys/leader", "", nil, &ls, 200)
+			if ls.IsSelf && i != act {
+				return true
+			}
+		}
+		return false
+	})
+	next := active(t, nodes)
+	if nodes[act].core.LeaseManager() != nil {
+		t.Fatal("the node that stepped down still runs its lease manager")
+	}
+	if nodes[next].core.LeaseManager() == nil {
+		t.Fatal("the new active node has no lease manager")
+	}
+	// The new active node serves writes, also through the old one.
+	do(t, nodes[act], http.MethodPost, "sys/mounts/kv", root, map[string]any{"type": "kv"}, nil, 204)
+	do(t, nodes[act], http.MethodPut, "kv/x", root, map[string]any{"v": "1"}, nil, 204)
+	do(t, nodes[next], http.MethodGet, "kv/x", root, nil, nil, 200)
+	// Step-down needs sudo: a default-policy token is refused.
+	var tok struct {
+		Auth struct {
+			ClientToken string `json:"client_token"`
+		} `json:"auth"`
+	}
+	do(t, nodes[next], http.MethodPost, "auth/token/create", root, map[string]any{"policies": []string{"default"}}, &tok, 200)
+	do(t, nodes[next], http.MethodPut, "sys/step-down", tok.Auth.ClientToken, nil, nil, 403)
+}
