@@ -258,6 +258,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if r, ok := p.(*raftstore.Backend); ok && port != nil {
 		conf.Raft, conf.ClusterPort = r, port
 	}
+	withHA(&conf, cfg, p)
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
 			return ucli.Exit(err.Error(), 1)
@@ -367,7 +368,8 @@ func openPostgres(ctx context.Context, s config.Storage, getenv func(string) str
 	url := cmp.Or(getenv("COFFER_PG_CONNECTION_URL"), getenv("VAULT_PG_CONNECTION_URL"), s.ConnectionURL)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	b, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: s.Table, MaxParallel: s.MaxParallel})
+	b, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: s.Table, MaxParallel: s.MaxParallel,
+		HAEnabled: s.HAEnabled, HATable: s.HATable})
 	if err != nil {
 		return nil, fmt.Errorf("open postgresql storage: %w", err)
 	}

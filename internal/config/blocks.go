@@ -53,27 +53,23 @@ func (d *decoder) storageBlock(kind, label string, pos token.Pos, body *ast.Obje
 	return st, nil
 }
 
-// postgresStorage reads storage "postgresql" in Vault's shape. HA
-// (ha_enabled) is not implemented yet, so asking for it is an error rather
-// than a silent single-server setup; ha_table is accepted so that a Vault
-// configuration carries over with ha_enabled unset or false.
+// postgresStorage reads storage "postgresql" in Vault's shape, HA
+// (ha_enabled, ha_table) included.
 func (d *decoder) postgresStorage(st Storage, where string, body *ast.ObjectType) (Storage, error) {
-	var haEnabled bool
-	var haTable string
 	var maxParallel int64
 	fields := map[string]func(ast.Node) error{
 		"connection_url": d.stringInto(&st.ConnectionURL, "connection_url"),
 		"table":          d.stringInto(&st.Table, "table"),
 		"max_parallel":   d.intInto(&maxParallel, "max_parallel"),
-		"ha_enabled":     d.boolInto(&haEnabled, "ha_enabled"),
-		"ha_table":       d.stringInto(&haTable, "ha_table"),
+		"ha_enabled":     d.boolInto(&st.HAEnabled, "ha_enabled"),
+		"ha_table":       d.stringInto(&st.HATable, "ha_table"),
 	}
 	seen, err := d.body(body, where, fields)
 	if err != nil {
 		return Storage{}, err
 	}
-	if haEnabled {
-		return Storage{}, d.errorf(seen["ha_enabled"], ErrInvalidValue, `ha_enabled is not supported yet on %s: remove it or set it to false`, where)
+	if pos, ok := seen["ha_table"]; ok && postgres.CheckTable(st.HATable) != nil {
+		return Storage{}, d.errorf(pos, ErrInvalidValue, "ha_table %q: %v", st.HATable, postgres.ErrBadTable)
 	}
 	if pos, ok := seen["table"]; ok && postgres.CheckTable(st.Table) != nil {
 		return Storage{}, d.errorf(pos, ErrInvalidValue, "table %q: %v", st.Table, postgres.ErrBadTable)

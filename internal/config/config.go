@@ -89,7 +89,12 @@ type Storage struct {
 	// MaxParallel bounds the PostgreSQL connections; 0 means the
 	// backend's default.
 	MaxParallel int
-	Line        int
+	// HAEnabled and HATable are storage "postgresql"'s ha_enabled and
+	// ha_table: servers sharing the table elect one active server through
+	// a lock row in HATable (empty: the backend's default, coffer_ha_locks).
+	HAEnabled bool
+	HATable   string
+	Line      int
 }
 
 // Listener is one listener block.

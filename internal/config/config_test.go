@@ -150,9 +150,9 @@ func TestParseErrors(t *testing.T) {
 			"storage \"file\" {\n}\n", ErrMissing,
 			`config.hcl:1: storage "file" needs path, the directory for the database`,
 		},
-		"postgresql ha_enabled": {
-			"storage \"postgresql\" {\n  ha_enabled = \"true\"\n}\n", ErrInvalidValue,
-			`config.hcl:2: ha_enabled is not supported yet on storage "postgresql": remove it or set it to false`,
+		"postgresql bad ha_table": {
+			"storage \"postgresql\" {\n  ha_enabled = \"true\"\n  ha_table = \"a b\"\n}\n", ErrInvalidValue,
+			`config.hcl:3: ha_table "a b": table must be a plain identifier such as coffer_kv_store or myschema.coffer_kv_store (letters, digits, "_", "$", not starting with a digit, at most 63 bytes a part)`,
 		},
 		"postgresql bad table": {
 			"storage \"postgresql\" {\n  table = \"kv; drop\"\n}\n", ErrInvalidValue,
@@ -526,12 +526,12 @@ user_lockout "ldap" {
 
 func TestParsePostgresStorage(t *testing.T) {
 	t.Parallel()
-	src := "storage \"postgresql\" {\n  connection_url = \"postgres://coffer:pw@db:5432/coffer\"\n  table = \"vault.kv\"\n  max_parallel = \"16\"\n  ha_enabled = false\n  ha_table = \"vault_ha_locks\"\n}\nlistener \"tcp\" {\n  tls_disable = true\n}\n"
+	src := "storage \"postgresql\" {\n  connection_url = \"postgres://coffer:pw@db:5432/coffer\"\n  table = \"vault.kv\"\n  max_parallel = \"16\"\n  ha_enabled = true\n  ha_table = \"vault_ha_locks\"\n}\nlistener \"tcp\" {\n  tls_disable = true\n}\n"
 	s, err := Parse([]byte(src), "config.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Storage{Type: StoragePostgres, ConnectionURL: "postgres://coffer:pw@db:5432/coffer", Table: "vault.kv", MaxParallel: 16, Line: 1}
+	want := Storage{Type: StoragePostgres, ConnectionURL: "postgres://coffer:pw@db:5432/coffer", Table: "vault.kv", MaxParallel: 16, HAEnabled: true, HATable: "vault_ha_locks", Line: 1}
 	if !reflect.DeepEqual(s.Storage, want) {
 		t.Fatalf("storage = %+v, want %+v", s.Storage, want)
 	}
