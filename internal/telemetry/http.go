@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 )
 
 // MetricsPath is the URL path of sys/metrics.
@@ -31,7 +30,7 @@ func (m *Metrics) Handler(next http.Handler, unauthenticated bool) http.Handler 
 		if code == 0 {
 			code = http.StatusOK
 		}
-		m.statusCodes.WithLabelValues(strconv.Itoa(code)).Inc()
+		m.statusCounter(code).Inc()
 	})
 }
 

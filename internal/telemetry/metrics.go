@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"os"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +58,24 @@ type Metrics struct {
 	barrierObs    map[string]prometheus.Observer
 	storageOps    *prometheus.HistogramVec
 	auditFailures *prometheus.CounterVec
+	// statusSeries are statusCodes' series for codes 100–599, resolved
+	// on a code's first response (so none is exported before it) and
+	// then reused: a response costs no label formatting or hashing.
+	statusSeries [500]atomic.Pointer[prometheus.Counter]
+}
+
+// statusCounter returns the statusCodes series of code.
+func (m *Metrics) statusCounter(code int) prometheus.Counter {
+	if code < 100 || code >= 600 {
+		return m.statusCodes.WithLabelValues(strconv.Itoa(code))
+	}
+	p := &m.statusSeries[code-100]
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := m.statusCodes.WithLabelValues(strconv.Itoa(code))
+	p.Store(&c)
+	return c
 }
 
 // New returns the metrics of one server, with the Go runtime and process

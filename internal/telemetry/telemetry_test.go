@@ -112,6 +112,13 @@ func TestHandlerCountsCodesAndServesOpenMetrics(t *testing.T) {
 	if got := count(t, m, "coffer_core_response_status_code_total", "code", "404", "host", "node-a"); got != 1 {
 		t.Errorf("404s counted %v times, want 1 (with the host label)", got)
 	}
+	// The series are reused after their first response, which must not
+	// lose or double a count.
+	for code, want := range map[string]float64{"200": 4, "400": 1} {
+		if got := count(t, m, "coffer_core_response_status_code_total", "code", code, "host", "node-a"); got != want {
+			t.Errorf("%s counted %v times, want %v", code, got, want)
+		}
+	}
 }
 
 func TestEncodeFormats(t *testing.T) {
