@@ -27,6 +27,9 @@ type listener struct {
 	// unauthenticatedMetrics serves sys/metrics without a token
 	// (telemetry { unauthenticated_metrics_access = true }).
 	unauthenticatedMetrics bool
+	// forwarder carries a standby's requests to the active node; nil
+	// without a cluster port.
+	forwarder httpapi.Forwarder
 }
 
 // handler is the API as this listener serves it: behind its
@@ -34,7 +37,8 @@ type listener struct {
 // names rather than the proxy. bodies is the request-body budget every
 // listener of the server shares.
 func (l listener) handler(core httpapi.Handler, logger *slog.Logger, bodies *httpapi.BodyBudget) http.Handler {
-	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Bodies: bodies, Logger: logger, DisabledPaths: l.disabledPaths})
+	api := httpapi.New(core, httpapi.Options{MaxRequestSize: l.maxRequestSize, Bodies: bodies, Logger: logger, DisabledPaths: l.disabledPaths,
+		Forwarder: l.forwarder})
 	return httpapi.WithForwardedFor(api, l.forwarded)
 }
 

@@ -258,7 +258,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if r, ok := p.(*raftstore.Backend); ok && port != nil {
 		conf.Raft, conf.ClusterPort = r, port
 	}
-	withHA(&conf, cfg, p)
+	fwd := withHA(&conf, cfg, p, port, logger)
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
 			return ucli.Exit(err.Error(), 1)
@@ -277,6 +277,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	if err != nil {
 		return err
 	}
+	serveForwarding(co, port, fwd, lns, logger)
 	if leaders := retryJoinLeaders(cfg.Storage.Raft.RetryJoin); len(leaders) > 0 {
 		go co.RetryJoin(ctx, leaders)
 	}

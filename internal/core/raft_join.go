@@ -164,7 +164,7 @@ func (c *Core) joinWithStaticKey(ctx context.Context, j *pendingJoin) error {
 	if err := c.seal.AutoUnseal(ctx, c.conf.StaticKey); err != nil {
 		return err
 	}
-	return c.postUnseal(ctx)
+	return c.afterUnseal(ctx)
 }
 
 // joinSealStatus is the seal status of a node between challenge and
@@ -208,7 +208,7 @@ func (c *Core) unsealJoin(ctx context.Context, j *pendingJoin, share []byte, res
 			return system.SealStatus{}, fmt.Errorf("unseal from the replicated keyring: %w", err)
 		}
 	}
-	if err := c.postUnseal(ctx); err != nil {
+	if err := c.afterUnseal(ctx); err != nil {
 		return system.SealStatus{}, err
 	}
 	return c.SealStatus(ctx)

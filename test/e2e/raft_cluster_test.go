@@ -225,6 +225,26 @@ func TestRaftThreeProcessCluster(t *testing.T) {
 	// voters keep the quorum), restarts, unseals from its own replicated
 	// copy, reconnects by itself and catches up.
 	want := map[string]string{"app/db": "one"}
+	// A standby forwards writes and reads to the active node over the
+	// cluster port, and answers sys/health with 429 (200 with standbyok).
+	c2.SetToken(init.RootToken)
+	if _, err := c2.KVv2("secret").Put(ctx, "app/via-standby", map[string]any{"password": "fw"}); err != nil {
+		t.Fatalf("write through a standby: %v\n%s", err, n2.log.String())
+	}
+	want["app/via-standby"] = "fw"
+	if s, err := c2.KVv2("secret").Get(ctx, "app/db"); err != nil || s.Data["password"] != "one" {
+		t.Fatalf("read through a standby: %v %v", s, err)
+	}
+	for q, code := range map[string]int{"": 429, "?standbyok=true": 200} {
+		resp, err := http.Get(n2.api + "/v1/sys/health" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Fatalf("sys/health%s on a standby: %d, want %d", q, resp.StatusCode, code)
+		}
+	}
 	for _, n := range []*raftNode{n2, n3} {
 		n.kill()
 		path := "app/while-" + n.id + "-down"
