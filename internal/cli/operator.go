@@ -31,6 +31,7 @@ func (e *env) operatorCommand() *ucli.Command {
 				Flags:     []ucli.Flag{&ucli.BoolFlag{Name: "reset", Usage: "discard the shares given so far"}},
 			}, runUnseal),
 			e.clientCommand(&ucli.Command{Name: "seal", Usage: "Seal the server: it forgets its key until unsealed again"}, runSeal),
+			e.clientCommand(&ucli.Command{Name: "step-down", Usage: "Make the active node give up leadership so that a standby takes over"}, runStepDown),
 			e.clientCommand(&ucli.Command{Name: "rotate", Usage: "Add a new encryption key to the keyring for new writes"}, runRotate),
 			e.clientCommand(&ucli.Command{Name: "key-status", Usage: "Print the current encryption key's term and install time"}, runKeyStatus),
 			e.rekeyCommand(),
