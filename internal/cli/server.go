@@ -255,8 +255,11 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		AuditDevices: auditDevices(cfg.Audits), AuditAPIDisabled: cfg.DisableAPIAuditCreation,
 		Metrics: newMetrics(cfg.Telemetry), Loggers: levels,
 	}
-	if r, ok := p.(*raftstore.Backend); ok && port != nil {
-		conf.Raft, conf.ClusterPort = r, port
+	if port != nil {
+		conf.ClusterPort = port
+		if r, ok := p.(*raftstore.Backend); ok {
+			conf.Raft = r
+		}
 	}
 	fwd := withHA(&conf, cfg, p, port, logger)
 	if cfg.Seal != nil {

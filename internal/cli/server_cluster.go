@@ -16,13 +16,16 @@ import (
 	raftstore "github.com/cofferhq/coffer/internal/physical/raft"
 )
 
-// clusterAddrs decides the cluster port of storage "raft": where it
+// clusterAddrs decides the cluster port of storage "raft", and of storage
+// "postgresql" with ha_enabled (whose standbys forward over it): where it
 // listens (the first listener's cluster_address, or with only cluster_addr
 // set the listener's port + 1, as in Vault) and what it advertises
 // (cluster_addr, else the listen address). Both are empty when neither is
-// configured: raft then runs single-node without a network.
+// configured: raft then runs single-node without a network, and PostgreSQL
+// standbys cannot forward.
 func clusterAddrs(cfg *config.Server) (listen, advertise string, err error) {
-	if cfg.Storage.Type != config.StorageRaft || len(cfg.Listeners) == 0 {
+	pgHA := cfg.Storage.Type == config.StoragePostgres && cfg.Storage.HAEnabled
+	if (cfg.Storage.Type != config.StorageRaft && !pgHA) || len(cfg.Listeners) == 0 {
 		return "", "", nil
 	}
 	l := cfg.Listeners[0]

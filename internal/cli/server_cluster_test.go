@@ -17,6 +17,10 @@ func TestClusterAddrs(t *testing.T) {
 		}
 		return s
 	}
+	pg := func(clusterAddr string, ha bool) *config.Server {
+		return &config.Server{ClusterAddr: clusterAddr, Storage: config.Storage{Type: config.StoragePostgres, HAEnabled: ha},
+			Listeners: []config.Listener{{Address: "127.0.0.1:8200"}}}
+	}
 	cases := map[string]struct {
 		cfg               *config.Server
 		listen, advertise string
@@ -29,6 +33,9 @@ func TestClusterAddrs(t *testing.T) {
 		"every interface alone":  {cfg: raft("", "0.0.0.0:8201", false), err: "set cluster_addr"},
 		"retry_join without one": {cfg: raft("", "", true), err: "retry_join needs a cluster port"},
 		"not raft":               {cfg: &config.Server{ClusterAddr: "x:1", Storage: config.Storage{Type: config.StorageFile}}},
+		"postgresql without ha":  {cfg: pg("node1:8201", false)},
+		"postgresql ha":          {cfg: pg("https://node1:8201", true), listen: "127.0.0.1:8201", advertise: "node1:8201"},
+		"postgresql ha, none":    {cfg: pg("", true)},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -64,6 +64,8 @@ type Config struct {
 	// Raft and ClusterPort are set when the storage is raft on a cluster
 	// port (core/raft.go): init bootstraps the cluster, unseal hands the
 	// port its TLS keyring, and the sys/storage/raft endpoints work.
+	// ClusterPort alone is set for another HA storage (PostgreSQL): init
+	// writes the keyring, unseal hands it over, and standbys forward on it.
 	Raft        RaftNode
 	ClusterPort ClusterPort
 	// HA, when set and HA-enabled (raft, PostgreSQL with ha_enabled),
@@ -96,6 +98,8 @@ type Core struct {
 	// clusterID and clusterName are what was read at the last unseal.
 	clusterID   atomic.Value
 	clusterName atomic.Value
+	// clusterTLS is set once the cluster port has its keyring.
+	clusterTLS atomic.Bool
 	// raft is the integrated storage (snapshots), nil on other storage;
 	// autoSnap its automated snapshots (raft_snapshot.go).
 	raft     raftStorage

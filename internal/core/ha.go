@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/system"
@@ -182,6 +183,10 @@ func (c *Core) becomeActive(ctx context.Context, value string) error {
 		return err
 	}
 	c.barrier.SetStandby(false)
+	if err := c.haClusterTLS(ctx); err != nil {
+		c.barrier.SetStandby(true)
+		return err
+	}
 	if err := c.activate(ctx); err != nil {
 		c.barrier.SetStandby(true)
 		return err
@@ -238,6 +243,7 @@ func (c *Core) standbyLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if c.ha.standby.Load() {
+			c.standbyClusterTLS(ctx)
 			c.refreshLeader(ctx)
 		}
 		select {
@@ -276,6 +282,48 @@ func (c *Core) refreshLeader(ctx context.Context) {
 		defer cancel()
 		_ = c.conf.HAEcho(ectx, ad.ClusterAddr, HANode{Hostname: host, APIAddr: c.conf.APIAddr, ClusterAddr: c.conf.ClusterAddr})
 	}
+}
+
+// haClusterTLS makes sure the cluster port of a server becoming active on
+// an HA storage other than raft has its keyring: a store initialised
+// before PostgreSQL HA servers opened the port has none, so the first
+// active server writes it, and the standbys read it (standbyClusterTLS).
+func (c *Core) haClusterTLS(ctx context.Context) error {
+	if c.conf.ClusterPort == nil || c.conf.Raft != nil || c.clusterTLS.Load() {
+		return nil
+	}
+	var k cluster.Keyring
+	found, err := logical.GetJSON(ctx, c.barrier, raftTLSKey, &k)
+	if err != nil {
+		return fmt.Errorf("read cluster TLS keyring: %w", err)
+	}
+	if found {
+		return c.setClusterKeyring(&k)
+	}
+	c.logger.Info("this store has no cluster TLS keyring yet; writing one")
+	return c.newClusterTLS(ctx)
+}
+
+// standbyClusterTLS reads the keyring a standby unsealed without, once the
+// active server has written it. The standby's cache may remember it as
+// absent, so it is purged first; this only happens until the keyring exists.
+func (c *Core) standbyClusterTLS(ctx context.Context) {
+	if c.conf.ClusterPort == nil || c.conf.Raft != nil || c.clusterTLS.Load() {
+		return
+	}
+	if c.purge != nil {
+		c.purge()
+	}
+	var k cluster.Keyring
+	found, err := logical.GetJSON(ctx, c.barrier, raftTLSKey, &k)
+	if err != nil || !found {
+		return
+	}
+	if err := c.setClusterKeyring(&k); err != nil {
+		c.logger.Warn("set the cluster TLS keyring on a standby", "error", err.Error())
+		return
+	}
+	c.logger.Info("cluster TLS keyring read from the store; this standby can forward now")
 }
 
 // settleWait bounds how long an unseal waits for the HA state to settle.

@@ -130,7 +130,17 @@ func (c *Core) newClusterTLS(ctx context.Context) error {
 	if err := logical.PutJSON(ctx, c.barrier, raftTLSKey, k); err != nil {
 		return fmt.Errorf("store cluster TLS keyring: %w", err)
 	}
-	return c.conf.ClusterPort.SetKeyring(k)
+	return c.setClusterKeyring(k)
+}
+
+// setClusterKeyring hands the cluster port its keyring and remembers that
+// it has one.
+func (c *Core) setClusterKeyring(k *cluster.Keyring) error {
+	if err := c.conf.ClusterPort.SetKeyring(k); err != nil {
+		return err
+	}
+	c.clusterTLS.Store(true)
+	return nil
 }
 
 // startCluster gives the cluster port its keyring from the barrier once
@@ -154,17 +164,17 @@ func (c *Core) startCluster(ctx context.Context) error {
 	}
 	switch {
 	case found:
-		if err := c.conf.ClusterPort.SetKeyring(&k); err != nil {
+		if err := c.setClusterKeyring(&k); err != nil {
 			return err
 		}
-		if !leader {
+		if !leader && c.conf.Raft != nil {
 			c.catchUp(ctx)
 		}
 		return nil
 	case leader:
 		return c.newClusterTLS(ctx)
 	}
-	c.logger.Warn("no cluster TLS keyring is stored yet; this node cannot reach the others until its leader writes one")
+	c.logger.Warn("no cluster TLS keyring is stored yet; this node cannot reach the others until its leader (or active server) writes one")
 	return nil
 }
 

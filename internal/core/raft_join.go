@@ -258,5 +258,5 @@ func (c *Core) takeTLSKeyring(j *pendingJoin, sealed []byte) error {
 	if err := json.Unmarshal(raw, &k); err != nil {
 		return fmt.Errorf("decode the cluster TLS keyring: %w", err)
 	}
-	return c.conf.ClusterPort.SetKeyring(&k)
+	return c.setClusterKeyring(&k)
 }
