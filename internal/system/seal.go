@@ -145,6 +145,9 @@ func (b *backend) health(ctx context.Context, _ *logical.Request, d *framework.F
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHealthCodes(d); err != nil {
+		return nil, err
+	}
 	code := func(name string, def int) int {
 		if v, ok := d.GetOk(name); ok && v.(int) > 0 {
 			return v.(int)
@@ -180,3 +183,23 @@ func (b *backend) health(ctx context.Context, _ *logical.Request, d *framework.F
 
 // seconds renders a duration as Vault's integer seconds.
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// healthCodeFields are sys/health's status overrides.
+var healthCodeFields = []string{"activecode", "standbycode", "sealedcode", "uninitcode",
+	"drsecondarycode", "performancestandbycode"}
+
+// checkHealthCodes refuses an override that is not an HTTP status code
+// net/http can write (it panics on one outside 100–999), so a bad query is
+// a 400 naming the parameter rather than a dropped connection.
+func checkHealthCodes(d *framework.FieldData) error {
+	for _, name := range healthCodeFields {
+		v, ok := d.GetOk(name)
+		if !ok {
+			continue
+		}
+		if n, _ := v.(int); n != 0 && (n < 200 || n > 599) {
+			return logical.InvalidRequest("%s must be an HTTP status code from 200 to 599, not %d", name, n)
+		}
+	}
+	return nil
+}

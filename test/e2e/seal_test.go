@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openbao/openbao/api/v2"
@@ -150,5 +152,24 @@ func TestHealthCodes(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 204 {
 		t.Fatalf("active override: %d", resp.StatusCode)
+	}
+}
+
+// TestHealthCodeOutOfRange: a status override net/http cannot write (it
+// panics below 100 or above 999) gets a 400 naming the parameter, sealed
+// or not, instead of a dropped connection and a stack trace in the log.
+func TestHealthCodeOutOfRange(t *testing.T) {
+	s := startSealed(t, inmem.New())
+	for _, q := range []string{"activecode=5", "standbycode=1000", "sealedcode=-3", "uninitcode=99", "activecode=600"} {
+		resp, err := http.Get(s.url + "/v1/sys/health?" + q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		name := strings.SplitN(q, "=", 2)[0]
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), name+" must be an HTTP status code") {
+			t.Fatalf("%s: %d %s", q, resp.StatusCode, body)
+		}
 	}
 }
