@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -82,6 +83,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.FilePrefix, `/\`) || c.FilePrefix == "." || c.FilePrefix == ".." {
 		return bad("file_prefix must be a file name, not a path")
+	}
+	if strings.ContainsFunc(c.FilePrefix+c.PathPrefix, unicode.IsControl) {
+		return bad("file_prefix and path_prefix must not contain control characters")
 	}
 	return nil
 }

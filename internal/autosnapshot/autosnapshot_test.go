@@ -52,6 +52,8 @@ func TestValidate(t *testing.T) {
 		"negative retain":  {func(c *Config) { c.Retain = -1 }, "retain"},
 		"negative space":   {func(c *Config) { c.LocalMaxSpace = -1 }, "local_max_space"},
 		"prefix with path": {func(c *Config) { c.FilePrefix = "../x" }, "file_prefix"},
+		"NUL in prefix":    {func(c *Config) { c.FilePrefix = "a\x00b" }, "control characters"},
+		"newline in path":  {func(c *Config) { c.PathPrefix = dir + "/a\nb" }, "control characters"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
