@@ -58,10 +58,12 @@ type Answered struct {
 // joinTimeout bounds one call to a member's API.
 const joinTimeout = 30 * time.Second
 
-// FetchChallenge asks the member at l for a join challenge for serverID.
-func FetchChallenge(ctx context.Context, l Leader, serverID string) (*Challenge, error) {
+// FetchChallenge asks the member at l for a join challenge for serverID,
+// reached at clusterAddr; the challenge is bound to both.
+func FetchChallenge(ctx context.Context, l Leader, serverID, clusterAddr string) (*Challenge, error) {
 	var ch Challenge
-	if err := call(ctx, l, "sys/storage/raft/bootstrap/challenge", map[string]any{"server_id": serverID}, &ch); err != nil {
+	body := map[string]any{"server_id": serverID, "cluster_addr": clusterAddr}
+	if err := call(ctx, l, "sys/storage/raft/bootstrap/challenge", body, &ch); err != nil {
 		return nil, err
 	}
 	if len(ch.Challenge) == 0 || len(ch.Keyring) == 0 || len(ch.SealConfig) == 0 || len(ch.TLSKeyring) == 0 {
@@ -70,11 +72,12 @@ func FetchChallenge(ctx context.Context, l Leader, serverID string) (*Challenge,
 	return &ch, nil
 }
 
-// SendAnswer gives the member at l the opened challenge; it adds serverID
-// at clusterAddr as a voter and returns the members and the TLS keyring.
-func SendAnswer(ctx context.Context, l Leader, serverID, clusterAddr string, answer []byte) (*Answered, error) {
+// SendAnswer gives the member at l the sealed challenge and its opened
+// answer; it adds the node the challenge was issued for (serverID at
+// clusterAddr) as a voter and returns the members and the TLS keyring.
+func SendAnswer(ctx context.Context, l Leader, serverID, clusterAddr string, challenge, answer []byte) (*Answered, error) {
 	var a Answered
-	body := map[string]any{"server_id": serverID, "cluster_addr": clusterAddr, "answer": answer}
+	body := map[string]any{"server_id": serverID, "cluster_addr": clusterAddr, "challenge": challenge, "answer": answer}
 	if err := call(ctx, l, "sys/storage/raft/bootstrap/answer", body, &a); err != nil {
 		return nil, err
 	}

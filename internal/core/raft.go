@@ -2,8 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +27,6 @@ const (
 	sealConfigPhysical = "core/seal-config"
 	keyringPhysical    = "core/keyring"
 	challengeTTL       = 5 * time.Minute
-	maxChallenges      = 64
 	leaderWait         = time.Minute
 	// joinCommitWait bounds the wait for a new member's configuration
 	// change to commit, which needs the new member to answer.
@@ -64,14 +61,11 @@ var (
 
 // raftState is the core's clustering state; the zero value is ready.
 type raftState struct {
-	mu         sync.Mutex
-	challenges map[string]challenge
-	join       atomic.Pointer[pendingJoin]
-}
-
-type challenge struct {
-	answer  []byte
-	expires time.Time
+	mu sync.Mutex
+	// used holds the answered challenges (their SHA-256) until they
+	// expire (unix seconds), to refuse replays.
+	used map[[32]byte]int64
+	join atomic.Pointer[pendingJoin]
 }
 
 // errNoRaft refuses the raft endpoints on a server that is not clustered.
@@ -222,19 +216,21 @@ func (c *Core) raftLeader() (RaftNode, error) {
 	return r, nil
 }
 
-// RaftChallenge starts a join on the leader: a random answer sealed by the
-// barrier, which only a node holding the unseal key can open, with the
-// ciphertext it needs to do so.
-func (c *Core) RaftChallenge(ctx context.Context, serverID string) (*cluster.Challenge, error) {
+// RaftChallenge starts a join on the leader: a random answer bound to
+// serverID at clusterAddr and sealed by the barrier, which only a node
+// holding the unseal key can open, with the ciphertext it needs to do so.
+// The leader keeps no state: the answer brings the challenge back.
+func (c *Core) RaftChallenge(ctx context.Context, serverID, clusterAddr string) (*cluster.Challenge, error) {
 	if serverID == "" {
 		return nil, logical.InvalidRequest("server_id is required")
+	}
+	if err := checkClusterAddr(clusterAddr); err != nil {
+		return nil, err
 	}
 	if _, err := c.raftLeader(); err != nil {
 		return nil, err
 	}
-	answer := make([]byte, 32)
-	_, _ = rand.Read(answer)
-	ct, err := c.barrier.EncryptValue(ctx, raftChallengePath, answer)
+	ct, err := c.sealChallenge(ctx, serverID, clusterAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -253,21 +249,6 @@ func (c *Core) RaftChallenge(ctx context.Context, serverID string) (*cluster.Cha
 	if cfg == nil || kr == nil {
 		return nil, logical.ErrNotInitialized
 	}
-	c.clustering.mu.Lock()
-	defer c.clustering.mu.Unlock()
-	now := time.Now()
-	if c.clustering.challenges == nil {
-		c.clustering.challenges = map[string]challenge{}
-	}
-	for id, ch := range c.clustering.challenges {
-		if now.After(ch.expires) {
-			delete(c.clustering.challenges, id)
-		}
-	}
-	if _, ok := c.clustering.challenges[serverID]; !ok && len(c.clustering.challenges) >= maxChallenges {
-		return nil, logical.CodedError(logical.ErrRateLimited, "too many joins are in progress; try again later")
-	}
-	c.clustering.challenges[serverID] = challenge{answer: answer, expires: now.Add(challengeTTL)}
 	return &cluster.Challenge{Challenge: ct, SealConfig: json.RawMessage(cfg.Value), Keyring: kr.Value, TLSKeyring: tlsKeyring}, nil
 }
 
@@ -284,27 +265,27 @@ func (c *Core) sealedTLSKeyring(ctx context.Context) ([]byte, error) {
 }
 
 // RaftAnswer ends a join on the leader: a node that opened its challenge
-// holds the unseal key, so it is added as a voter and given the members
-// and the cluster TLS keyring (sealed by the barrier, which it can open).
-// A challenge is good for one answer.
-func (c *Core) RaftAnswer(ctx context.Context, serverID, clusterAddr string, answer []byte) (*cluster.Answered, error) {
+// holds the unseal key, so the node the challenge was issued for is added
+// as a voter at the address it was issued for, and given the members and
+// the cluster TLS keyring (sealed by the barrier, which it can open). The
+// server_id and cluster_addr of the request, if given, must be those. A
+// challenge is good for one answer.
+func (c *Core) RaftAnswer(ctx context.Context, a system.RaftAnswer) (*cluster.Answered, error) {
 	r, err := c.raftLeader()
 	if err != nil {
 		return nil, err
 	}
-	if clusterAddr == "" {
-		return nil, logical.InvalidRequest("cluster_addr is required")
+	if len(a.Challenge) == 0 {
+		return nil, logical.InvalidRequest("challenge is required: the sealed challenge this answer opens")
 	}
-	c.clustering.mu.Lock()
-	ch, ok := c.clustering.challenges[serverID]
-	delete(c.clustering.challenges, serverID)
-	c.clustering.mu.Unlock()
-	if !ok || time.Now().After(ch.expires) {
-		return nil, logical.InvalidRequest("no join challenge is pending for server_id %q; ask for a new one", serverID)
+	b, err := c.openAnswered(a.Challenge, a.Answer)
+	if err != nil {
+		return nil, err
 	}
-	if subtle.ConstantTimeCompare(ch.answer, answer) != 1 {
-		return nil, logical.CodedError(logical.ErrPermissionDenied, "the join answer is wrong: the node does not hold this cluster's unseal key")
+	if (a.ServerID != "" && a.ServerID != b.ServerID) || (a.ClusterAddr != "" && a.ClusterAddr != b.ClusterAddr) {
+		return nil, logical.InvalidRequest("the join challenge was issued for node %q at %q; server_id and cluster_addr must match it", b.ServerID, b.ClusterAddr)
 	}
+	serverID, clusterAddr := b.ServerID, b.ClusterAddr
 	sealed, err := c.sealedTLSKeyring(ctx)
 	if err != nil {
 		return nil, err
@@ -369,12 +350,12 @@ func (a sysAdapter) RaftJoin(ctx context.Context, leaders []cluster.Leader, retr
 	return a.c.RaftJoin(ctx, leaders, retry)
 }
 
-func (a sysAdapter) RaftChallenge(ctx context.Context, serverID string) (*cluster.Challenge, error) {
-	return a.c.RaftChallenge(ctx, serverID)
+func (a sysAdapter) RaftChallenge(ctx context.Context, serverID, clusterAddr string) (*cluster.Challenge, error) {
+	return a.c.RaftChallenge(ctx, serverID, clusterAddr)
 }
 
-func (a sysAdapter) RaftAnswer(ctx context.Context, serverID, clusterAddr string, answer []byte) (*cluster.Answered, error) {
-	return a.c.RaftAnswer(ctx, serverID, clusterAddr, answer)
+func (a sysAdapter) RaftAnswer(ctx context.Context, ans system.RaftAnswer) (*cluster.Answered, error) {
+	return a.c.RaftAnswer(ctx, ans)
 }
 
 func (a sysAdapter) RaftConfiguration(ctx context.Context) ([]system.RaftServer, error) {

@@ -129,7 +129,7 @@ func (c *Core) checkJoinable(ctx context.Context) error {
 func (c *Core) askToJoin(ctx context.Context, leaders []cluster.Leader) error {
 	var errs []error
 	for _, l := range leaders {
-		ch, err := cluster.FetchChallenge(ctx, l, c.conf.Raft.NodeID())
+		ch, err := cluster.FetchChallenge(ctx, l, c.conf.Raft.NodeID(), c.conf.ClusterPort.Addr())
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -227,15 +227,15 @@ func (c *Core) finishJoin(ctx context.Context, j *pendingJoin) (err error) {
 			c.logger.Error("raft join failed", "error", err.Error())
 		}
 	}()
-	answer, err := j.barrier.DecryptValue(raftChallengePath, j.ch.Challenge)
+	answer, err := c.openJoinChallenge(j)
 	if err != nil {
-		return fmt.Errorf("open the join challenge: %w", err)
+		return err
 	}
 	if err := c.takeTLSKeyring(j, j.ch.TLSKeyring); err != nil {
 		return err
 	}
 	id, addr := c.conf.Raft.NodeID(), c.conf.ClusterPort.Addr()
-	if _, err := cluster.SendAnswer(ctx, j.leader, id, addr, answer); err != nil {
+	if _, err := cluster.SendAnswer(ctx, j.leader, id, addr, j.ch.Challenge, answer); err != nil {
 		return err
 	}
 	c.logger.Info("raft join accepted; catching up", "leader", j.leader.APIAddr, "node_id", id)

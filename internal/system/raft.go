@@ -18,6 +18,14 @@ type RaftServer struct {
 	ProtocolVersion string `json:"protocol_version"`
 }
 
+// RaftAnswer is a joining node's answer: the sealed challenge it was given
+// and the answer it opened. ServerID and ClusterAddr, if given, must be
+// the ones the challenge was issued for.
+type RaftAnswer struct {
+	ServerID, ClusterAddr string
+	Challenge, Answer     []byte
+}
+
 // Raft is integrated storage's membership. The core answers every method
 // with a logical.ErrInvalidRequest error when the server does not run
 // storage "raft" with a cluster address.
@@ -27,9 +35,10 @@ type Raft interface {
 	// returns at once. The join completes when the node is unsealed with
 	// the cluster's key.
 	RaftJoin(ctx context.Context, leaders []cluster.Leader, retry bool) (joined bool, err error)
-	// RaftChallenge and RaftAnswer are the leader's half of a join.
-	RaftChallenge(ctx context.Context, serverID string) (*cluster.Challenge, error)
-	RaftAnswer(ctx context.Context, serverID, clusterAddr string, answer []byte) (*cluster.Answered, error)
+	// RaftChallenge and RaftAnswer are the leader's half of a join; the
+	// leader keeps no state between them (the answer carries the challenge).
+	RaftChallenge(ctx context.Context, serverID, clusterAddr string) (*cluster.Challenge, error)
+	RaftAnswer(ctx context.Context, a RaftAnswer) (*cluster.Answered, error)
 	RaftConfiguration(ctx context.Context) ([]RaftServer, error)
 	RaftRemovePeer(ctx context.Context, serverID string) error
 }
@@ -65,13 +74,13 @@ func (b *backend) raftPaths() []*framework.Path {
 		},
 		{
 			Pattern:    "storage/raft/bootstrap/challenge",
-			Fields:     map[string]*framework.FieldSchema{"server_id": str()},
+			Fields:     map[string]*framework.FieldSchema{"server_id": str(), "cluster_addr": str()},
 			Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: raftChallenge(r)},
 		},
 		{
 			Pattern: "storage/raft/bootstrap/answer",
 			Fields: map[string]*framework.FieldSchema{
-				"server_id": str(), "cluster_addr": str(), "answer": str(),
+				"server_id": str(), "cluster_addr": str(), "answer": str(), "challenge": str(),
 				"non_voter": {Type: framework.TypeBool}, "sdk_version": str(), "upgrade_version": str(),
 			},
 			Operations: map[logical.Operation]framework.OperationFunc{logical.UpdateOperation: raftAnswer(r)},
@@ -114,7 +123,7 @@ func raftJoin(r Raft) framework.OperationFunc {
 
 func raftChallenge(r Raft) framework.OperationFunc {
 	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		ch, err := r.RaftChallenge(ctx, d.String("server_id"))
+		ch, err := r.RaftChallenge(ctx, d.String("server_id"), d.String("cluster_addr"))
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +142,11 @@ func raftAnswer(r Raft) framework.OperationFunc {
 		if err != nil || len(answer) == 0 {
 			return nil, logical.InvalidRequest("answer must be the base64 of the opened challenge")
 		}
-		a, err := r.RaftAnswer(ctx, d.String("server_id"), d.String("cluster_addr"), answer)
+		challenge, err := base64.StdEncoding.DecodeString(d.String("challenge"))
+		if err != nil || len(challenge) == 0 {
+			return nil, logical.InvalidRequest("challenge must be the base64 of the sealed challenge the answer opens")
+		}
+		a, err := r.RaftAnswer(ctx, RaftAnswer{ServerID: d.String("server_id"), ClusterAddr: d.String("cluster_addr"), Challenge: challenge, Answer: answer})
 		if err != nil {
 			return nil, err
 		}
