@@ -153,7 +153,10 @@ func verifyEverywhere(t *testing.T, rc *raftCluster, acked map[string]string) {
 		close(ch)
 		wg.Wait()
 		lost.Range(func(k, v any) bool { t.Errorf("through %s: %s unreadable: %v", n.id, k, v); return true })
-		wrong.Range(func(k, v any) bool { t.Errorf("through %s: %s = %q, want %q", n.id, k, v, acked[k.(string)]); return true })
+		wrong.Range(func(k, v any) bool {
+			t.Errorf("through %s: %s = %q, want %q", n.id, k, v, acked[k.(string)])
+			return true
+		})
 	}
 	var idx [3]uint64
 	ok := eventuallyTrue(20*time.Second, func() bool {
