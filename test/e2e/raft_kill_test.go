@@ -129,6 +129,10 @@ func verifyEverywhere(t *testing.T, rc *raftCluster, acked map[string]string) {
 		keys = append(keys, k)
 	}
 	for _, n := range rc.nodes {
+		var last error
+		if !eventuallyTrue(20*time.Second, func() bool { _, last = kvRead(quickHTTP, n.api, rc.root, keys[0]); return last == nil }) {
+			t.Errorf("%s serves no reads: %v", n.id, last)
+		}
 		var lost, wrong sync.Map
 		var wg sync.WaitGroup
 		ch := make(chan string)
@@ -138,7 +142,7 @@ func verifyEverywhere(t *testing.T, rc *raftCluster, acked map[string]string) {
 				defer wg.Done()
 				c := &http.Client{Timeout: 10 * time.Second}
 				for k := range ch {
-					got, err := kvRead(c, n.api, rc.root, k)
+					got, err := kvReadRetry(c, n.api, rc.root, k)
 					if err != nil {
 						lost.Store(k, err.Error())
 					} else if got != acked[k] {
@@ -171,5 +175,18 @@ func verifyEverywhere(t *testing.T, rc *raftCluster, acked map[string]string) {
 	})
 	if !ok {
 		t.Errorf("the nodes' applied indexes differ: %v", idx)
+	}
+}
+
+// kvReadRetry is kvRead retried for up to 10 s while the node answers
+// with an error (503 during an election): unavailability is not loss.
+func kvReadRetry(c *http.Client, apiURL, token, key string) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := kvRead(c, apiURL, token, key)
+		if err == nil || time.Now().After(deadline) {
+			return got, err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
