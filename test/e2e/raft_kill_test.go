@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -109,6 +112,12 @@ func TestRaftKillActiveUnderLoad(t *testing.T) {
 func stopAndProbe(t *testing.T, rc *raftCluster, n *raftNode, role string) *sync.WaitGroup {
 	t.Helper()
 	n.signal(t, syscall.SIGSTOP)
+	stat := "/proc/" + strconv.Itoa(n.cmd.Process.Pid) + "/stat"
+	waitUntil(t, 5*time.Second, n.id+" to be stopped", func() bool {
+		b, err := os.ReadFile(stat)
+		i := bytes.LastIndexByte(b, ')')
+		return err == nil && i > 0 && i+2 < len(b) && b[i+2] == 'T'
+	})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
