@@ -3,16 +3,11 @@ package core_test
 import (
 	"context"
 	"encoding/base64"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/core"
-	"github.com/cofferhq/coffer/internal/forward"
-	"github.com/cofferhq/coffer/internal/httpapi"
 	"github.com/cofferhq/coffer/internal/physical/postgres"
 	"github.com/cofferhq/coffer/internal/physical/postgres/pgtest"
 	"github.com/cofferhq/coffer/internal/registry"
@@ -30,26 +25,7 @@ func pgHANode(t *testing.T, url, table, haTable string) *haNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := forward.NewClient(layer, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	n := &haNode{api: httptest.NewUnstartedServer(nil)}
-	n.core = core.New(core.Config{
-		Physical: st, StorageType: "postgresql", Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
-		HA: st, APIAddr: "http://" + n.api.Listener.Addr().String(), ClusterAddr: layer.Addr(),
-		HAEcho: client.Echo, ClusterPort: layer,
-	})
-	h := httpapi.New(n.core, httpapi.Options{Forwarder: client})
-	n.api.Config.Handler = h
-	n.api.Start()
-	srv := forward.Serve(layer.Listen(cluster.ProtoForward), forward.Handler(h, n.core.RecordEcho), nil)
-	t.Cleanup(func() {
-		_ = n.core.Seal(context.Background())
-		n.api.Close()
-		_ = srv.Close()
-		client.Close()
-		_ = layer.Close()
-		st.Close()
-	})
-	return n
+	return startHANode(t, st, layer, core.Config{StorageType: "postgresql", ClusterPort: layer})
 }
 
 // TestPostgresHALegacyStoreGetsClusterTLS: a PostgreSQL HA store

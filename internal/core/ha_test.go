@@ -17,6 +17,7 @@ import (
 	"github.com/cofferhq/coffer/internal/core"
 	"github.com/cofferhq/coffer/internal/forward"
 	"github.com/cofferhq/coffer/internal/httpapi"
+	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/physical/raft"
 	"github.com/cofferhq/coffer/internal/registry"
 )
@@ -26,6 +27,40 @@ import (
 type haNode struct {
 	core *core.Core
 	api  *httptest.Server
+}
+
+// haStore is storage an HA node runs on (raft or PostgreSQL with HA).
+type haStore interface {
+	physical.Backend
+	physical.HABackend
+	Close() error
+}
+
+// startHANode starts a server on st with its API on a loopback listener
+// and request forwarding over layer; cfg supplies what differs between
+// storages (StorageType, StepDownWait, ClusterPort), the rest is filled in.
+func startHANode(t *testing.T, st haStore, layer *cluster.Layer, cfg core.Config) *haNode {
+	t.Helper()
+	client := forward.NewClient(layer, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	n := &haNode{api: httptest.NewUnstartedServer(nil)}
+	cfg.Physical, cfg.HA = st, st
+	cfg.Engines, cfg.AuthMethods = registry.Engines(), registry.AuthMethods()
+	cfg.APIAddr, cfg.ClusterAddr = "http://"+n.api.Listener.Addr().String(), layer.Addr()
+	cfg.HAEcho = client.Echo
+	n.core = core.New(cfg)
+	h := httpapi.New(n.core, httpapi.Options{Forwarder: client})
+	n.api.Config.Handler = h
+	n.api.Start()
+	srv := forward.Serve(layer.Listen(cluster.ProtoForward), forward.Handler(h, n.core.RecordEcho), nil)
+	t.Cleanup(func() {
+		_ = n.core.Seal(context.Background())
+		n.api.Close()
+		_ = srv.Close()
+		client.Close()
+		_ = layer.Close()
+		_ = st.Close()
+	})
+	return n
 }
 
 // haCluster starts three servers on raft's in-memory transport, each with
@@ -52,26 +87,7 @@ func haCluster(t *testing.T) ([]*haNode, string) {
 		if err := layer.SetKeyring(kr); err != nil {
 			t.Fatal(err)
 		}
-		client := forward.NewClient(layer, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-		n := &haNode{}
-		n.api = httptest.NewUnstartedServer(nil)
-		n.core = core.New(core.Config{
-			Physical: st, StorageType: "raft", Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
-			HA: st, APIAddr: "http://" + n.api.Listener.Addr().String(), ClusterAddr: layer.Addr(),
-			HAEcho: client.Echo, StepDownWait: 2 * time.Second,
-		})
-		h := httpapi.New(n.core, httpapi.Options{Forwarder: client})
-		n.api.Config.Handler = h
-		n.api.Start()
-		srv := forward.Serve(layer.Listen(cluster.ProtoForward), forward.Handler(h, n.core.RecordEcho), nil)
-		t.Cleanup(func() {
-			_ = n.core.Seal(context.Background())
-			n.api.Close()
-			_ = srv.Close()
-			client.Close()
-			_ = layer.Close()
-			_ = st.Close()
-		})
+		n := startHANode(t, st, layer, core.Config{StorageType: "raft", StepDownWait: 2 * time.Second})
 		nodes[i] = n
 	}
 	var init struct {
