@@ -74,7 +74,9 @@ type Backend struct {
 	// owner is the session holding the table's advisory lock; closing it
 	// releases the table to another server. nil with HA.
 	owner *pgx.Conn
-	q     queries
+	// ownerKey is the advisory lock's key text, unlocked by Close.
+	ownerKey string
+	q        queries
 	// ha is the HA lock; nil when HAEnabled is off.
 	ha *haLock
 }
@@ -182,6 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		// decides which one writes.
 		return b, nil
 	}
+	b.ownerKey = ownerLockKey(table)
 	if b.owner, err = claimTable(ctx, pc.ConnConfig, table); err != nil {
 		pool.Close()
 		if errors.Is(err, ErrInUse) {
@@ -216,7 +219,7 @@ func claimTable(ctx context.Context, cc *pgx.ConnConfig, table string) (*pgx.Con
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	var got bool
-	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, "coffer-owner:"+table).Scan(&got); err != nil {
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, ownerLockKey(table)).Scan(&got); err != nil {
 		_ = c.Close(ctx)
 		return nil, fmt.Errorf("lock table: %w", err)
 	}
@@ -292,9 +295,15 @@ func (b *Backend) Close() error {
 	b.pool.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// Closing the session releases the advisory lock.
+	// Unlock before closing: closing the session releases the lock too,
+	// but only once PostgreSQL has noticed the disconnect, so a server
+	// reopening the table at once could still find it held.
+	_, _ = b.owner.Exec(ctx, `SELECT pg_advisory_unlock(hashtext($1))`, b.ownerKey)
 	return b.owner.Close(ctx)
 }
+
+// ownerLockKey is the text whose hash keys the table's advisory lock.
+func ownerLockKey(table string) string { return "coffer-owner:" + table }
 
 // Get returns the value at key, or (nil, nil) when there is none.
 func (b *Backend) Get(ctx context.Context, key string) (*physical.Entry, error) {
