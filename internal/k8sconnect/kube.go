@@ -9,12 +9,12 @@ import (
 	"slices"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -22,7 +22,11 @@ import (
 // Cluster is the Kubernetes side: a client and what Coffer needs to reach
 // the same API server.
 type Cluster struct {
-	Client kubernetes.Interface
+	// Client is client-go's dynamic client, not the typed clientset:
+	// the clientset links every API group's types and registers them all
+	// in package init, which every run of the coffer binary (the server
+	// included) would pay for in start-up time and resident memory.
+	Client dynamic.Interface
 	// Host is the API server's URL; CAPEM its CA (empty: system roots).
 	Host  string
 	CAPEM []byte
@@ -51,7 +55,7 @@ func LoadCluster(kubeconfig, context string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kube client: %w", err)
 	}
@@ -83,16 +87,77 @@ func caOf(rc *rest.Config) ([]byte, error) {
 // by default, where anyone who may run pods there can act as it.
 const ReviewerRole = "coffer-token-reviewer"
 
-var reviewerRules = []rbacv1.PolicyRule{{
+// The resources Connect touches, and the few fields of theirs it reads or
+// writes, declared here rather than imported from k8s.io/api (see Cluster).
+var (
+	serviceAccounts     = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+	namespaces          = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	clusterRoles        = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}
+	clusterRoleBindings = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
+)
+
+const rbacAPIVersion = "rbac.authorization.k8s.io/v1"
+
+// policyRule is rbac.authorization.k8s.io/v1 PolicyRule.
+type policyRule struct {
+	Verbs           []string `json:"verbs"`
+	APIGroups       []string `json:"apiGroups,omitempty"`
+	Resources       []string `json:"resources,omitempty"`
+	ResourceNames   []string `json:"resourceNames,omitempty"`
+	NonResourceURLs []string `json:"nonResourceURLs,omitempty"`
+}
+
+// roleRef and subject are the parts of a v1 ClusterRoleBinding.
+type roleRef struct {
+	APIGroup string `json:"apiGroup"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+}
+
+type subject struct {
+	Kind      string `json:"kind"`
+	APIGroup  string `json:"apiGroup,omitempty"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+type clusterRole struct {
+	Rules []policyRule `json:"rules"`
+}
+
+type clusterRoleBinding struct {
+	RoleRef  roleRef   `json:"roleRef"`
+	Subjects []subject `json:"subjects"`
+}
+
+// object builds an Unstructured of apiVersion and kind named name, with
+// Connect's labels and the given top-level fields (JSON-shaped values).
+func object(apiVersion, kind, name string, fields map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: fields}
+	if u.Object == nil {
+		u.Object = map[string]any{}
+	}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetName(name)
+	u.SetLabels(managedLabels)
+	return u
+}
+
+// toJSONValue turns a small struct into the map/slice form Unstructured holds.
+func toJSONValue(v any) (map[string]any, error) {
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(v)
+}
+
+var reviewerRules = []policyRule{{
 	APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"},
 }}
 
 // reviewer makes sure the reviewer service account exists and may create
 // TokenReviews (ReviewerRole), and returns a token for it.
 func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Duration) (string, error) {
-	_, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels},
-	}, metav1.CreateOptions{})
+	accounts := c.Client.Resource(serviceAccounts).Namespace(ns)
+	_, err := accounts.Create(ctx, object("v1", "ServiceAccount", name, nil), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("create service account %s/%s: %w", ns, name, err)
 	}
@@ -102,33 +167,41 @@ func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Durati
 	if err := c.reviewerBinding(ctx, ns, name); err != nil {
 		return "", err
 	}
-	secs := int64(ttl.Seconds())
-	tr, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authnv1.TokenRequest{
-		Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &secs},
-	}, metav1.CreateOptions{})
+	req := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+		"spec": map[string]any{"expirationSeconds": int64(ttl.Seconds())},
+	}}
+	tr, err := accounts.Create(ctx, req, metav1.CreateOptions{}, "token")
 	if err != nil {
 		return "", fmt.Errorf("request a token for %s/%s: %w", ns, name, err)
 	}
-	if tr.Status.Token == "" {
+	token, _, err := unstructured.NestedString(tr.Object, "status", "token")
+	if err != nil || token == "" {
 		return "", errors.New("the API server returned an empty reviewer token")
 	}
-	return tr.Status.Token, nil
+	return token, nil
 }
 
 // reviewerRole creates ReviewerRole, or checks that the one there grants
 // exactly what it should.
 func (c *Cluster) reviewerRole(ctx context.Context) error {
-	roles := c.Client.RbacV1().ClusterRoles()
-	_, err := roles.Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: ReviewerRole, Labels: managedLabels}, Rules: reviewerRules,
-	}, metav1.CreateOptions{})
+	roles := c.Client.Resource(clusterRoles)
+	rules, err := toJSONValue(clusterRole{Rules: reviewerRules})
+	if err != nil {
+		return err
+	}
+	_, err = roles.Create(ctx, object(rbacAPIVersion, "ClusterRole", ReviewerRole, rules), metav1.CreateOptions{})
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create cluster role %s: %w", ReviewerRole, err)
 	}
-	have, err := roles.Get(ctx, ReviewerRole, metav1.GetOptions{})
+	u, err := roles.Get(ctx, ReviewerRole, metav1.GetOptions{})
+	var have clusterRole
+	if err == nil {
+		err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &have)
+	}
 	if err != nil {
 		return fmt.Errorf("read cluster role %s: %w", ReviewerRole, err)
 	}
@@ -142,25 +215,33 @@ func (c *Cluster) reviewerRole(ctx context.Context) error {
 // binding there does. Its name joins the namespace (a DNS label, never
 // holding a dot) and the account with a dot, so two accounts never share one.
 func (c *Cluster) reviewerBinding(ctx context.Context, ns, name string) error {
-	bindings := c.Client.RbacV1().ClusterRoleBindings()
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: ReviewerRole + "-" + ns + "." + name, Labels: managedLabels},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ReviewerRole},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
+	bindings := c.Client.Resource(clusterRoleBindings)
+	bname := ReviewerRole + "-" + ns + "." + name
+	want := clusterRoleBinding{
+		RoleRef:  roleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: ReviewerRole},
+		Subjects: []subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
 	}
-	_, err := bindings.Create(ctx, crb, metav1.CreateOptions{})
+	fields, err := toJSONValue(want)
+	if err != nil {
+		return err
+	}
+	_, err = bindings.Create(ctx, object(rbacAPIVersion, "ClusterRoleBinding", bname, fields), metav1.CreateOptions{})
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create cluster role binding %s: %w", crb.Name, err)
+		return fmt.Errorf("create cluster role binding %s: %w", bname, err)
 	}
-	have, err := bindings.Get(ctx, crb.Name, metav1.GetOptions{})
+	u, err := bindings.Get(ctx, bname, metav1.GetOptions{})
+	var have clusterRoleBinding
+	if err == nil {
+		err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &have)
+	}
 	if err != nil {
-		return fmt.Errorf("read cluster role binding %s: %w", crb.Name, err)
+		return fmt.Errorf("read cluster role binding %s: %w", bname, err)
 	}
-	if have.RoleRef != crb.RoleRef || !slices.Contains(have.Subjects, crb.Subjects[0]) {
-		return fmt.Errorf("%w: cluster role binding %s exists but does not bind %s/%s to %s: delete it and run again", ErrInput, crb.Name, ns, name, ReviewerRole)
+	if have.RoleRef != want.RoleRef || !slices.Contains(have.Subjects, want.Subjects[0]) {
+		return fmt.Errorf("%w: cluster role binding %s exists but does not bind %s/%s to %s: delete it and run again", ErrInput, bname, ns, name, ReviewerRole)
 	}
 	return nil
 }
@@ -168,7 +249,7 @@ func (c *Cluster) reviewerBinding(ctx context.Context, ns, name string) error {
 // checkWorkload makes sure the workload's namespace exists (a typo would
 // otherwise give a role that matches nothing).
 func (c *Cluster) checkWorkload(ctx context.Context, ns string) error {
-	if _, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+	if _, err := c.Client.Resource(namespaces).Get(ctx, ns, metav1.GetOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w: namespace %q does not exist in context %q", ErrInput, ns, c.Context)
 		}
