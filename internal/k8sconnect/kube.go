@@ -144,7 +144,7 @@ func object(apiVersion, kind, name string, fields map[string]any) *unstructured.
 	return u
 }
 
-// toJSONValue turns a small struct into the map/slice form Unstructured holds.
+// toJSONValue turns a pointer to a small struct into the map/slice form Unstructured holds.
 func toJSONValue(v any) (map[string]any, error) {
 	return runtime.DefaultUnstructuredConverter.ToUnstructured(v)
 }
@@ -167,9 +167,12 @@ func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Durati
 	if err := c.reviewerBinding(ctx, ns, name); err != nil {
 		return "", err
 	}
+	// The dynamic client names a subresource's object in the URL from the
+	// object's own name; the API server accepts it when it is the account's.
 	req := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-		"spec": map[string]any{"expirationSeconds": int64(ttl.Seconds())},
+		"metadata": map[string]any{"name": name},
+		"spec":     map[string]any{"expirationSeconds": int64(ttl.Seconds())},
 	}}
 	tr, err := accounts.Create(ctx, req, metav1.CreateOptions{}, "token")
 	if err != nil {
@@ -186,7 +189,7 @@ func (c *Cluster) reviewer(ctx context.Context, ns, name string, ttl time.Durati
 // exactly what it should.
 func (c *Cluster) reviewerRole(ctx context.Context) error {
 	roles := c.Client.Resource(clusterRoles)
-	rules, err := toJSONValue(clusterRole{Rules: reviewerRules})
+	rules, err := toJSONValue(&clusterRole{Rules: reviewerRules})
 	if err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func (c *Cluster) reviewerBinding(ctx context.Context, ns, name string) error {
 		RoleRef:  roleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: ReviewerRole},
 		Subjects: []subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
 	}
-	fields, err := toJSONValue(want)
+	fields, err := toJSONValue(&want)
 	if err != nil {
 		return err
 	}
