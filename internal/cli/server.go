@@ -213,6 +213,9 @@ func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listen
 
 func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 	cfg, err := config.LoadFile(c.String("config"))
+	if err == nil {
+		err = cfg.ApplyEnv(os.Getenv) // COFFER_API_ADDR, COFFER_CLUSTER_ADDR, COFFER_RAFT_NODE_ID
+	}
 	if err != nil {
 		return ucli.Exit(err.Error(), 1)
 	}
