@@ -13,9 +13,12 @@ import (
 	"github.com/cofferhq/coffer/test/kubetest"
 )
 
-// TestChartApply applies the rendered chart, dev and production values, to
-// a real kube-apiserver: every object must be accepted as rendered (the API
-// server validates pod templates, webhooks, RBAC and policies), and the
+// TestChartApply applies the rendered chart, dev and production values (three
+// servers on raft) and production on a single node, to a real
+// kube-apiserver: every object must be accepted as rendered (the API
+// server validates pod templates, webhooks, RBAC and policies), the raft
+// StatefulSet is stored with its replicas, headless Service and
+// disruption budget as rendered, and the
 // production webhook (failurePolicy Fail) must be in force: a pod created
 // outside the release's namespace is sent to the injector's Service, which
 // has no pods here, so it is refused, while the release's namespace is
@@ -24,11 +27,16 @@ import (
 // provider's (hostPath, UID 0) is not, as the chart's README says.
 func TestChartApply(t *testing.T) {
 	kc := kubetest.Shared(t)
-	for name, file := range map[string]string{"dev": "", "production": "values-production.yaml"} {
+	single := map[string]any{"server": map[string]any{"ha": map[string]any{"enabled": false, "raft": map[string]any{"enabled": false}}}}
+	for name, tc := range map[string]struct {
+		file string
+		set  map[string]any
+	}{"dev": {"", nil}, "production": {"values-production.yaml", nil}, "single": {"values-production.yaml", single}} {
 		t.Run(name, func(t *testing.T) {
 			ns := kc.NewNamespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 			release := name
-			r := render(t, release, ns, file, nil)
+			file := tc.file
+			r := render(t, release, ns, file, tc.set)
 			stored := kc.Apply(t, ns, r.objs...)
 			for i, o := range stored {
 				if o.GetKind() != r.objs[i].GetKind() || o.GetName() != r.objs[i].GetName() || o.GetUID() == "" {
@@ -36,6 +44,9 @@ func TestChartApply(t *testing.T) {
 				}
 			}
 			checkStoredWebhook(t, kc, release+"-coffer-agent-injector.coffer.io")
+			if name == "production" {
+				checkStoredRaft(t, kc, ns, release+"-coffer")
+			}
 			checkPodSecurityAdmission(t, kc, ns, r)
 			if file != "" {
 				checkWebhookInForce(t, kc, ns, release+"-coffer-injector")
@@ -55,6 +66,36 @@ func checkStoredWebhook(t *testing.T, kc *kubetest.Cluster, name string) {
 	}
 	if len(wh.Webhooks) != 1 || len(wh.Webhooks[0].ClientConfig.CABundle) == 0 {
 		t.Errorf("stored webhook = %+v", wh.Webhooks)
+	}
+}
+
+// checkStoredRaft: what the API server kept of the raft StatefulSet, its
+// headless Service and its disruption budget (defaults filled in) still
+// says three pods, each reachable before it is ready on both ports.
+func checkStoredRaft(t *testing.T, kc *kubetest.Cluster, ns, fullname string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sts, err := kc.Client.AppsV1().StatefulSets(ns).Get(ctx, fullname+"-server", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *sts.Spec.Replicas != 3 || sts.Spec.ServiceName != fullname+"-internal" || len(sts.Spec.VolumeClaimTemplates) != 1 {
+		t.Errorf("stored StatefulSet: replicas %d, serviceName %q, claims %d", *sts.Spec.Replicas, sts.Spec.ServiceName, len(sts.Spec.VolumeClaimTemplates))
+	}
+	svc, err := kc.Client.CoreV1().Services(ns).Get(ctx, fullname+"-internal", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone || !svc.Spec.PublishNotReadyAddresses || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[1].Port != 8201 {
+		t.Errorf("stored headless Service = %+v", svc.Spec)
+	}
+	pdb, err := kc.Client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, fullname+"-server", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("stored PodDisruptionBudget = %+v", pdb.Spec)
 	}
 }
 

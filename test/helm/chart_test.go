@@ -64,12 +64,13 @@ func TestChartDev(t *testing.T) {
 }
 
 // TestChartProduction renders values-production.yaml: TLS from a Secret,
-// a volume claim, a configuration the server itself accepts.
+// a volume claim, a configuration the server itself accepts. Its three
+// raft servers are followed further by TestChartHA.
 func TestChartProduction(t *testing.T) {
 	r := render(t, "coffer", "coffer", "values-production.yaml", nil)
 	sts := into[appsv1.StatefulSet](t, r.find(t, "StatefulSet", "coffer-server"))
 	spec := sts.Spec.Template.Spec
-	if *sts.Spec.Replicas != 1 || len(sts.Spec.VolumeClaimTemplates) != 1 ||
+	if *sts.Spec.Replicas != 3 || len(sts.Spec.VolumeClaimTemplates) != 1 ||
 		sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String() != "10Gi" {
 		t.Errorf("production StatefulSet: replicas %d, claims %+v", *sts.Spec.Replicas, sts.Spec.VolumeClaimTemplates)
 	}
@@ -79,7 +80,7 @@ func TestChartProduction(t *testing.T) {
 	if v := volume(spec, "tls"); v == nil || v.Secret == nil || v.Secret.SecretName != "coffer-server-tls" {
 		t.Errorf("tls volume = %+v", v)
 	}
-	if env := spec.Containers[0].Env; len(env) != 2 || env[0].Value != "https://127.0.0.1:8200" || env[1].Value != "/coffer/tls/ca.crt" {
+	if env := spec.Containers[0].Env; len(env) < 2 || env[0].Value != "https://127.0.0.1:8200" || env[1].Value != "/coffer/tls/ca.crt" {
 		t.Errorf("server env = %+v, want the CLI pointed at the pod's own TLS listener", env)
 	}
 	if p := spec.Containers[0].ReadinessProbe; p == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
@@ -91,14 +92,15 @@ func TestChartProduction(t *testing.T) {
 		}
 	}
 	cfg := serverConfig(t, r)
-	if cfg.Storage.Type != config.StorageFile || cfg.Storage.Path != "/coffer/data/store" {
+	if cfg.Storage.Type != config.StorageRaft || cfg.Storage.Path != "/coffer/data/raft" {
 		t.Errorf("storage = %+v", cfg.Storage)
 	}
 	if l := cfg.Listeners[0]; l.TLSDisable || l.TLSCertFile != "/coffer/tls/tls.crt" || l.TLSKeyFile != "/coffer/tls/tls.key" {
 		t.Errorf("listener = %+v", l)
 	}
-	if cfg.APIAddr != "https://coffer.coffer.svc:8200" || cfg.Seal != nil || cfg.LogFormat != "json" {
-		t.Errorf("api_addr %q, seal %+v, log_format %q", cfg.APIAddr, cfg.Seal, cfg.LogFormat)
+	// api_addr is each pod's own, from its environment (TestChartHA).
+	if cfg.APIAddr != "" || cfg.Seal != nil || cfg.LogFormat != "json" || cfg.DefaultLeaseTTL.String() != "24h0m0s" {
+		t.Errorf("api_addr %q, seal %+v, log_format %q, default_lease_ttl %s", cfg.APIAddr, cfg.Seal, cfg.LogFormat, cfg.DefaultLeaseTTL)
 	}
 	checkWorkloads(t, r)
 	checkAuthDelegator(t, r, "coffer", "coffer-server")
@@ -162,14 +164,26 @@ func TestChartOptions(t *testing.T) {
 	}
 }
 
-// serverConfig parses the rendered coffer.hcl with the server's own parser.
+// serverConfig parses the rendered coffer.hcl with the server's own
+// parser, with the files it reads (retry_join's CA) present as the pod
+// would have them mounted; the result names the pod's paths.
 func serverConfig(t *testing.T, r *rendered) *config.Server {
 	t.Helper()
-	cm := into[corev1.ConfigMap](t, r.find(t, "ConfigMap", "coffer-server-config"))
-	cfg, err := config.Parse([]byte(cm.Data["coffer.hcl"]), "coffer.hcl")
+	var cm *corev1.ConfigMap
+	for _, o := range r.objs {
+		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-server-config") {
+			cm = into[corev1.ConfigMap](t, o)
+		}
+	}
+	if cm == nil {
+		t.Fatalf("no server ConfigMap among %v", r.names())
+	}
+	hcl, restore := withMountedFiles(t, cm.Data["coffer.hcl"])
+	cfg, err := config.Parse([]byte(hcl), "coffer.hcl")
 	if err != nil {
 		t.Fatalf("the server refuses the chart's configuration: %v\n%s", err, cm.Data["coffer.hcl"])
 	}
+	restore(cfg)
 	return cfg
 }
 

@@ -74,3 +74,35 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+"true" when the server runs on raft with several replicas (server.ha), else empty. Fails on
+a combination the chart cannot run.
+*/}}
+{{- define "coffer.server.ha" -}}
+{{- $ha := .Values.server.ha -}}
+{{- if or $ha.enabled $ha.raft.enabled -}}
+{{- if .Values.server.dev.enabled -}}
+{{- fail "server.ha runs on persistent raft storage: set server.dev.enabled=false (see values-production.yaml)" -}}
+{{- end -}}
+{{- if not (and $ha.enabled $ha.raft.enabled) -}}
+{{- fail "server.ha.enabled and server.ha.raft.enabled go together: integrated raft is the HA storage the chart configures" -}}
+{{- end -}}
+{{- if lt (int $ha.replicas) 1 -}}
+{{- fail "server.ha.replicas must be at least 1 (3 or 5 for a majority that survives losing a node)" -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The DNS name of server pod N under the headless Service; call with (list $ N). */}}
+{{- define "coffer.server.podHost" -}}
+{{- $ := index . 0 -}}
+{{- $fullname := include "coffer.fullname" $ -}}
+{{- printf "%s-server-%d.%s-internal.%s.svc" $fullname (int (index . 1)) $fullname $.Release.Namespace -}}
+{{- end -}}
+
+{{/* http or https: what the server's listener speaks. */}}
+{{- define "coffer.server.scheme" -}}
+{{- ternary "http" "https" (or .Values.server.dev.enabled (not .Values.server.tls.enabled)) -}}
+{{- end -}}
