@@ -351,7 +351,7 @@ func openRaft(ctx context.Context, s config.Storage, logger *slog.Logger) (*raft
 	b, err := raftstore.Open(raftstore.Config{
 		Path: s.Path, NodeID: s.Raft.NodeID, PerformanceMultiplier: s.Raft.PerformanceMultiplier,
 		TrailingLogs: s.Raft.TrailingLogs, SnapshotThreshold: s.Raft.SnapshotThreshold,
-		SnapshotInterval: s.Raft.SnapshotInterval, Logger: logger,
+		SnapshotInterval: s.Raft.SnapshotInterval, MaxSnapshotSize: s.Raft.MaxSnapshotSize, Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft storage at %s: %w", s.Path, err)

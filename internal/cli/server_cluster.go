@@ -78,7 +78,7 @@ func openClusterRaft(ctx context.Context, s config.Storage, port *cluster.Layer,
 	b, err := raftstore.Open(raftstore.Config{
 		Path: s.Path, NodeID: s.Raft.NodeID, PerformanceMultiplier: s.Raft.PerformanceMultiplier,
 		TrailingLogs: s.Raft.TrailingLogs, SnapshotThreshold: s.Raft.SnapshotThreshold,
-		SnapshotInterval: s.Raft.SnapshotInterval, Logger: logger, Stream: port.RaftStream(), NoBootstrap: true,
+		SnapshotInterval: s.Raft.SnapshotInterval, MaxSnapshotSize: s.Raft.MaxSnapshotSize, Logger: logger, Stream: port.RaftStream(), NoBootstrap: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft storage at %s: %w", s.Path, err)

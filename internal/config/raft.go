@@ -24,6 +24,9 @@ type RaftStorage struct {
 	TrailingLogs          uint64
 	SnapshotThreshold     uint64
 	SnapshotInterval      time.Duration
+	// MaxSnapshotSize bounds a snapshot restore's upload and the state it
+	// unpacks to, in bytes; 0 means the backend's default (1 GiB).
+	MaxSnapshotSize int64
 	// RetryJoin are the retry_join blocks, in file order.
 	RetryJoin []RetryJoin
 }
@@ -40,6 +43,7 @@ func (d *decoder) raftStorage(st Storage, where string, pos token.Pos, body *ast
 		"trailing_logs":          d.intInto(&trailing, "trailing_logs"),
 		"snapshot_threshold":     d.intInto(&threshold, "snapshot_threshold"),
 		"snapshot_interval":      d.durationInto(&r.SnapshotInterval, "snapshot_interval"),
+		"max_snapshot_size":      d.intInto(&r.MaxSnapshotSize, "max_snapshot_size"),
 	}
 	body, err := d.splitRetryJoin(r, body)
 	if err != nil {
@@ -60,6 +64,9 @@ func (d *decoder) raftStorage(st Storage, where string, pos token.Pos, body *ast
 	}
 	if p, ok := seen["snapshot_threshold"]; ok && threshold < 1 {
 		return Storage{}, d.errorf(p, ErrInvalidValue, "snapshot_threshold must be positive, not %d", threshold)
+	}
+	if p, ok := seen["max_snapshot_size"]; ok && r.MaxSnapshotSize < 1 {
+		return Storage{}, d.errorf(p, ErrInvalidValue, "max_snapshot_size must be a positive number of bytes, not %d", r.MaxSnapshotSize)
 	}
 	r.PerformanceMultiplier, r.TrailingLogs, r.SnapshotThreshold = int(mult), uint64(trailing), uint64(threshold)
 	return st, nil

@@ -21,13 +21,14 @@ func TestParseRaftStorage(t *testing.T) {
   trailing_logs          = 500
   snapshot_threshold     = 1000
   snapshot_interval      = "30s"
+  max_snapshot_size      = 104857600
 }
 ` + raftListener
 	s, err := Parse([]byte(src), "config.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := RaftStorage{NodeID: "node-1", PerformanceMultiplier: 1, TrailingLogs: 500, SnapshotThreshold: 1000, SnapshotInterval: 30 * time.Second}
+	want := RaftStorage{NodeID: "node-1", PerformanceMultiplier: 1, TrailingLogs: 500, SnapshotThreshold: 1000, SnapshotInterval: 30 * time.Second, MaxSnapshotSize: 100 << 20}
 	if s.Storage.Type != StorageRaft || s.Storage.Path != "/var/lib/coffer" || !reflect.DeepEqual(s.Storage.Raft, want) {
 		t.Fatalf("storage = %+v", s.Storage)
 	}
@@ -49,6 +50,7 @@ func TestParseRaftStorageErrors(t *testing.T) {
 		"multiplier 11":        {"path = \"/d\"\nperformance_multiplier = 11", ErrInvalidValue, "between 1 and 10, not 11"},
 		"trailing logs":        {"path = \"/d\"\ntrailing_logs = -1", ErrInvalidValue, "trailing_logs must be positive"},
 		"threshold":            {"path = \"/d\"\nsnapshot_threshold = 0", ErrInvalidValue, "snapshot_threshold must be positive"},
+		"snapshot size 0":      {"path = \"/d\"\nmax_snapshot_size = 0", ErrInvalidValue, "max_snapshot_size must be a positive number of bytes"},
 		"bad interval":         {"path = \"/d\"\nsnapshot_interval = \"often\"", ErrInvalidValue, `"snapshot_interval" must be a duration`},
 		"retry_join no addr":   {"path = \"/d\"\nretry_join {\n  leader_tls_servername = \"a\"\n}", ErrMissing, "retry_join needs leader_api_addr"},
 		"retry_join bad addr":  {"path = \"/d\"\nretry_join {\n  leader_api_addr = \"a:8200\"\n}", ErrInvalidValue, "must be a URL"},

@@ -127,6 +127,9 @@ func (a sysAdapter) RestoreRaftSnapshot(ctx context.Context, r io.Reader, force 
 	if errors.Is(err, raftstore.ErrBadSnapshot) {
 		return logical.InvalidRequest("snapshot refused, nothing was changed: %s", err.Error())
 	}
+	if errors.Is(err, raftstore.ErrSnapshotTooLarge) {
+		return logical.CodedError(logical.ErrTooLarge, "snapshot refused, nothing was changed: %s; raise max_snapshot_size in the storage \"raft\" block to restore a larger one", err.Error())
+	}
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func statusFor(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, logical.ErrUpstream):
 		return http.StatusBadGateway
-	case errors.Is(err, errBodyTooBig):
+	case errors.Is(err, errBodyTooBig), errors.Is(err, logical.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errContentType):
 		return http.StatusUnsupportedMediaType

@@ -36,6 +36,9 @@ var (
 	// through (a database an engine manages) is down or refused what was
 	// asked. The message names the server and must hold no secret.
 	ErrUpstream = errors.New("upstream server failed")
+	// ErrTooLarge is a 413 with its message shown: a request body over a
+	// limit the message names (a snapshot upload over max_snapshot_size).
+	ErrTooLarge = errors.New("request too large")
 	// ErrInvalidCredentials is a 400 (it wraps ErrInvalidRequest): a login
 	// whose credentials did not check out, whatever the reason (unknown
 	// user, wrong password). Auth methods return it, with their own

@@ -26,7 +26,14 @@ import (
 // dir; stop (also run at cleanup) seals it and closes the storage.
 func startRaft(t *testing.T, dir string) (s *server, stop func()) {
 	t.Helper()
-	rb, err := raftstore.Open(raftstore.Config{Path: dir, NodeID: "n1", PerformanceMultiplier: 1})
+	return startRaftWith(t, raftstore.Config{Path: dir})
+}
+
+// startRaftWith is startRaft with storage settings (Path required).
+func startRaftWith(t *testing.T, cfg raftstore.Config) (s *server, stop func()) {
+	t.Helper()
+	cfg.NodeID, cfg.PerformanceMultiplier = "n1", 1
+	rb, err := raftstore.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +132,8 @@ func rawRestore(t *testing.T, s *server, token string, force bool, body []byte) 
 }
 
 func TestRaftSnapshotSaveRestoreAndRefusals(t *testing.T) {
-	s, _ := startRaft(t, t.TempDir())
+	dir := t.TempDir()
+	s, _ := startRaft(t, dir)
 	initRaft(t, s, 5, 3)
 	c := s.client
 	kvPut(t, c, "a", "saved")
@@ -187,6 +195,7 @@ func TestRaftSnapshotSaveRestoreAndRefusals(t *testing.T) {
 	if st, _ := c.Sys().SealStatus(); st.Sealed {
 		t.Fatal("a refused snapshot sealed the server")
 	}
+	noRestoreSpools(t, dir)
 
 	// Sudo is required, as in Vault.
 	if err := c.Sys().PutPolicy("snapper", `path "sys/storage/raft/snapshot" { capabilities = ["read", "update"] }`); err != nil {
@@ -199,6 +208,50 @@ func TestRaftSnapshotSaveRestoreAndRefusals(t *testing.T) {
 	if err := s.as(t, tok.Auth.ClientToken).Sys().RaftSnapshot(io.Discard); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("snapshot without sudo: %v", err)
 	}
+}
+
+// noRestoreSpools fails when a snapshot restore left a spool file in the
+// raft data directory dir (or anywhere under it).
+func noRestoreSpools(t *testing.T, dir string) {
+	t.Helper()
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), "restore-") {
+			t.Errorf("restore spool left behind: %s", path)
+		}
+		return nil
+	})
+}
+
+// A snapshot over max_snapshot_size is refused with a 413 that names the
+// setting, forced or not; nothing changes and no spool is left.
+func TestRaftSnapshotOverLimitRefused(t *testing.T) {
+	dir := t.TempDir()
+	const limit = 512 << 10
+	s, _ := startRaftWith(t, raftstore.Config{Path: dir, MaxSnapshotSize: limit})
+	initRaft(t, s, 1, 1)
+	c := s.client
+	big := strings.Repeat("x", 32<<10)
+	for i := 0; i < 24; i++ {
+		kvPut(t, c, fmt.Sprintf("big%d", i), big)
+	}
+	var snap bytes.Buffer
+	if err := c.Sys().RaftSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Len() <= limit {
+		t.Fatalf("the snapshot is %d bytes, not over the %d-byte limit", snap.Len(), limit)
+	}
+	kvPut(t, c, "big0", "changed")
+	for _, force := range []bool{false, true} {
+		code, msg := rawRestore(t, s, s.root, force, snap.Bytes())
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "max_snapshot_size") || !strings.Contains(msg, "nothing was changed") {
+			t.Fatalf("force=%v: %d %s; want 413 naming max_snapshot_size", force, code, msg)
+		}
+		if got := kvGet(t, c, "big0"); got != "changed" {
+			t.Fatalf("force=%v: an oversized snapshot changed the data: %q", force, got)
+		}
+	}
+	noRestoreSpools(t, dir)
 }
 
 func TestRaftSnapshotForceIntoNewCluster(t *testing.T) {

@@ -13,11 +13,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
-	hraft "github.com/hashicorp/raft"
 	bbolt "go.etcd.io/bbolt"
 )
 
@@ -255,81 +252,6 @@ func readSmall(tr *tar.Reader, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s cut off", ErrBadSnapshot, name)
 	}
 	return buf.Bytes(), nil
-}
-
-// PreparedRestore is a verified snapshot spooled to a file beside the raft
-// data, ready to be applied. Close removes the file; it must be called.
-type PreparedRestore struct {
-	b    *Backend
-	file *os.File
-	size int64
-	// Meta is the archive's header.
-	Meta ArchiveMeta
-}
-
-// PrepareRestore reads the archive r, verifies it completely (ReadArchive,
-// with check called for every key) and spools its state to disk, so that
-// nothing is applied before the whole archive is known to be good and the
-// snapshot is never held in memory. Nothing in storage changes.
-func (b *Backend) PrepareRestore(ctx context.Context, r io.Reader, check func(key, value []byte) error) (*PreparedRestore, error) {
-	if err := b.open(ctx); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(filepath.Join(b.dir, "raft"), "restore-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("spool snapshot: %w", err)
-	}
-	p := &PreparedRestore{b: b, file: f}
-	hc := &hashCounter{h: sha256.New()}
-	meta, err := ReadArchive(contextReader{ctx, r}, io.MultiWriter(f, hc), check)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err != nil {
-		_ = p.Close()
-		return nil, err
-	}
-	p.Meta, p.size = meta, hc.n
-	return p, nil
-}
-
-// Apply replaces the cluster's state with the snapshot through raft's user
-// snapshot restore, so that every node installs it; it must run on the
-// leader. Writes not yet committed are aborted. The raft index moves past
-// both the current one and the snapshot's, so later entries are applied.
-func (p *PreparedRestore) Apply(ctx context.Context) error {
-	if err := p.b.open(ctx); err != nil {
-		return err
-	}
-	if _, err := p.file.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind snapshot: %w", err)
-	}
-	meta := &hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: p.Meta.Index, Term: p.Meta.Term, Size: p.size}
-	p.b.fsm.quiet.Store(true) // the caller reloads what depends on the data itself
-	defer p.b.fsm.quiet.Store(false)
-	if err := p.b.raft.Restore(meta, p.file, applyTimeout(ctx)); err != nil {
-		return p.b.applyError(err)
-	}
-	return nil
-}
-
-// Close removes the spooled file.
-func (p *PreparedRestore) Close() error {
-	_ = p.file.Close()
-	return os.Remove(p.file.Name())
-}
-
-// contextReader stops reading once ctx ends (a client gone mid-upload).
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // OnRestore makes fn run, in a goroutine of its own, each time this node's

@@ -2,11 +2,14 @@ package raft
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,8 +144,109 @@ func TestDamagedArchiveRefusedAndNothingChanges(t *testing.T) {
 			if e, _ := b.Get(ctx, "marker"); e == nil || string(e.Value) != "kept" {
 				t.Fatal("a refused snapshot changed the data")
 			}
+			noSpools(t, b)
 		})
 	}
+}
+
+// noSpools fails when a restore spool is left in b's raft directory.
+func noSpools(t *testing.T, b *Backend) {
+	t.Helper()
+	if left, _ := filepath.Glob(filepath.Join(b.dir, "raft", spoolPattern)); len(left) != 0 {
+		t.Fatalf("restore spools left behind: %v", left)
+	}
+}
+
+// An upload over max_snapshot_size, or one that unpacks past it (a gzip
+// bomb), is refused with ErrSnapshotTooLarge before it fills the disk;
+// nothing changes and no spool is left. While the spool exists it is a
+// 0600 file in the raft directory.
+func TestOversizedSnapshotRefused(t *testing.T) {
+	ctx := context.Background()
+	src := openSingle(t, t.TempDir())
+	for i := 0; i < 50; i++ {
+		if err := src.Put(ctx, &physical.Entry{Key: fmt.Sprintf("big/%02d", i), Value: make([]byte, 8<<10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain, meta := archiveOf(t, src)
+	archive := recompress(t, plain) // a bomb: small upload, large state
+	if meta.StateSize < 4*int64(len(archive)) {
+		t.Fatalf("the archive (%d bytes) does not compress its state (%d bytes) enough for this test", len(archive), meta.StateSize)
+	}
+	cases := map[string]int64{
+		"upload over the limit":    int64(len(archive)) - 1,
+		"state unpacks past limit": int64(len(archive)) + 1024,
+	}
+	for name, limit := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := openWith(t, Config{Path: t.TempDir(), MaxSnapshotSize: limit})
+			if err := b.Put(ctx, &physical.Entry{Key: "marker", Value: []byte("kept")}); err != nil {
+				t.Fatal(err)
+			}
+			err := restore(b, archive)
+			if !errors.Is(err, ErrSnapshotTooLarge) || !strings.Contains(err.Error(), "max_snapshot_size") {
+				t.Fatalf("err = %v, want ErrSnapshotTooLarge naming max_snapshot_size", err)
+			}
+			if e, _ := b.Get(ctx, "marker"); e == nil || string(e.Value) != "kept" {
+				t.Fatal("a refused snapshot changed the data")
+			}
+			noSpools(t, b)
+		})
+	}
+	// At the limit exactly it is accepted; the spool is private to the server.
+	b := openWith(t, Config{Path: t.TempDir(), MaxSnapshotSize: max(int64(len(archive)), meta.StateSize)})
+	var modes []os.FileMode
+	p, err := b.PrepareRestore(ctx, bytes.NewReader(archive), func(_, _ []byte) error {
+		if len(modes) == 0 {
+			left, _ := filepath.Glob(filepath.Join(b.dir, "raft", spoolPattern))
+			for _, f := range left {
+				if fi, err := os.Stat(f); err == nil {
+					modes = append(modes, fi.Mode().Perm())
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Close()
+	if len(modes) != 1 || modes[0] != 0o600 {
+		t.Fatalf("spool modes = %v, want one 0600 file in the raft directory", modes)
+	}
+	noSpools(t, b)
+}
+
+// recompress returns archive gzipped at the best compression; the
+// archive's checksums cover its content, not its compression.
+func recompress(t *testing.T, archive []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	if _, err := io.Copy(zw, zr); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// A spool left by a crash is removed when the node opens.
+func TestOpenRemovesLeftSpools(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "raft", "restore-123.tmp"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noSpools(t, openSingle(t, dir))
 }
 
 func mustSnapshot(t *testing.T, b *Backend) []byte {

@@ -19,6 +19,9 @@ var (
 	// ErrBadSnapshot means a snapshot stream is truncated, corrupted or not a
 	// Coffer raft snapshot; nothing was changed.
 	ErrBadSnapshot = errors.New("snapshot is truncated, corrupted or not a coffer raft snapshot")
+	// ErrSnapshotTooLarge means an uploaded snapshot, or the state it
+	// unpacks to, is larger than Config.MaxSnapshotSize; nothing was changed.
+	ErrSnapshotTooLarge = errors.New("snapshot is larger than the limit")
 	// ErrConfig is wrapped by every refusal of a Config setting.
 	ErrConfig = errors.New("invalid raft storage configuration")
 )

@@ -50,7 +50,11 @@ const (
 	snapshotsRetained = 2
 	// DefaultLockTimeout is the file storage's wait for a file lock.
 	DefaultLockTimeout = 5 * time.Second
-	maxMultiplier      = 10
+	// DefaultMaxSnapshotSize bounds a restored snapshot (the upload and the
+	// state it unpacks to): 1 GiB, far above a secrets store's size, well
+	// below what fills a disk.
+	DefaultMaxSnapshotSize = 1 << 30
+	maxMultiplier          = 10
 )
 
 // Config configures Open; it mirrors the storage "raft" block.
@@ -90,6 +94,9 @@ type Config struct {
 	// server) to release the node's bbolt files before failing with an
 	// error matching bolt.ErrLocked; 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
+	// MaxSnapshotSize bounds a snapshot PrepareRestore accepts, in bytes,
+	// both as uploaded and unpacked; 0 means DefaultMaxSnapshotSize.
+	MaxSnapshotSize int64
 
 	// baseTimeout replaces the 1 s unit of raft's timing, for tests only.
 	baseTimeout time.Duration
@@ -106,6 +113,8 @@ type Backend struct {
 	nodeID string
 	dir    string // Config.Path
 	closed chan struct{}
+	// maxSnapshot is Config.MaxSnapshotSize with its default.
+	maxSnapshot int64
 	// ha is the leadership campaign (ha.go).
 	ha haState
 }
@@ -127,9 +136,13 @@ func Open(cfg Config) (*Backend, error) {
 	if cfg.PerformanceMultiplier < 0 || cfg.PerformanceMultiplier > maxMultiplier {
 		return nil, fmt.Errorf("%w: performance_multiplier must be between 0 and %d", ErrConfig, maxMultiplier)
 	}
+	if cfg.MaxSnapshotSize < 0 {
+		return nil, fmt.Errorf("%w: max_snapshot_size must not be negative", ErrConfig)
+	}
 	if err := os.MkdirAll(filepath.Join(cfg.Path, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("create raft directory: %w", err)
 	}
+	removeSpools(filepath.Join(cfg.Path, "raft"), cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)))
 	nodeID, err := nodeID(cfg)
 	if err != nil {
 		return nil, err
@@ -190,7 +203,8 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 		_ = logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, dir: cfg.Path, closed: make(chan struct{})}, nil
+	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, dir: cfg.Path, closed: make(chan struct{}),
+		maxSnapshot: cmp.Or(cfg.MaxSnapshotSize, DefaultMaxSnapshotSize)}, nil
 }
 
 func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {
