@@ -72,8 +72,8 @@ func (c *Config) Validate() error {
 		return bad("storage_type must be %q (the only one supported), got %q", StorageLocal, c.StorageType)
 	case c.PathPrefix == "" || !filepath.IsAbs(c.PathPrefix):
 		return bad("path_prefix must be an absolute directory path")
-	case c.LocalMaxSpace < 0:
-		return bad("local_max_space must not be negative")
+	case c.LocalMaxSpace <= 0:
+		return bad("local_max_space is required: the most bytes the kept snapshot files may take (as Vault requires for local storage)")
 	}
 	if c.Retain == 0 {
 		c.Retain = 1
@@ -106,31 +106,40 @@ type Take func(ctx context.Context, w io.Writer) error
 // Manager serves the configurations and runs them. It is safe for
 // concurrent use.
 type Manager struct {
-	storage  logical.Storage
-	take     Take
-	isActive func() bool
-	logger   *slog.Logger
-	now      func() time.Time
+	storage   logical.Storage
+	protected []string
+	take      Take
+	isActive  func() bool
+	logger    *slog.Logger
+	now       func() time.Time
 
 	mu     sync.Mutex
 	status map[string]*Status
 }
 
 // New returns a Manager keeping configurations in storage, taking snapshots
-// with take whenever isActive reports true.
-func New(storage logical.Storage, take Take, isActive func() bool, logger *slog.Logger) *Manager {
+// with take whenever isActive reports true. No path_prefix may be inside or
+// above any of protected (the storage path, the seal key file, the
+// configuration file: see confine).
+func New(storage logical.Storage, take Take, isActive func() bool, protected []string, logger *slog.Logger) *Manager {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{storage: storage, take: take, isActive: isActive, logger: logger, now: time.Now, status: map[string]*Status{}}
+	return &Manager{storage: storage, protected: protected, take: take, isActive: isActive, logger: logger, now: time.Now, status: map[string]*Status{}}
 }
 
 // Put validates and stores c, replacing any configuration of that name;
-// the next snapshot is due one interval from now.
+// the next snapshot is due one interval from now. Its directory is created
+// (0700) and confined here, so a bad one is refused at once.
 func (m *Manager) Put(ctx context.Context, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	dir, err := confine(c.PathPrefix, m.protected, true)
+	if err != nil {
+		return err
+	}
+	c.PathPrefix = dir
 	if err := logical.PutJSON(ctx, m.storage, configKey+c.Name, c); err != nil {
 		return fmt.Errorf("store automated snapshot config: %w", err)
 	}
@@ -257,13 +266,30 @@ func (m *Manager) SnapshotNow(ctx context.Context, c Config) {
 	m.logger.Info("automated snapshot taken", "config", c.Name, "file", file, "duration", end.Sub(start).String())
 }
 
-// snapshot writes the file and applies retain and local_max_space.
+// snapshot writes the file and applies retain and local_max_space. The
+// directory is confined again (it may have been replaced by a link since
+// the configuration was written), and the write stops once the files kept
+// with it would pass local_max_space.
 func (m *Manager) snapshot(ctx context.Context, c Config, at time.Time) (string, error) {
-	if err := os.MkdirAll(c.PathPrefix, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w", c.PathPrefix, err)
+	if _, err := confine(c.PathPrefix, m.protected, true); err != nil {
+		return "", err
+	}
+	take := m.take
+	if c.LocalMaxSpace > 0 {
+		old, err := snapshotFiles(c)
+		if err != nil {
+			return "", err
+		}
+		left := c.LocalMaxSpace
+		for _, f := range old[max(len(old)-(c.Retain-1), 0):] {
+			left -= f.size
+		}
+		take = func(ctx context.Context, w io.Writer) error {
+			return m.take(ctx, &budgetWriter{w: w, left: left, limit: c.LocalMaxSpace})
+		}
 	}
 	final := filepath.Join(c.PathPrefix, c.FilePrefix+"-"+at.UTC().Format(timeLayout)+fileSuffix)
-	if err := writeAtomic(ctx, final, m.take); err != nil {
+	if err := writeAtomic(ctx, final, take); err != nil {
 		return "", err
 	}
 	files, err := snapshotFiles(c)

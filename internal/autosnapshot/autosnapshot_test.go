@@ -24,7 +24,7 @@ func (c *clock) now() time.Time {
 }
 
 func newManager(take Take, active func() bool) *Manager {
-	m := New(logical.NewInmemStorage(), take, active, nil)
+	m := New(logical.NewInmemStorage(), take, active, nil, nil)
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	m.now = c.now
 	return m
@@ -39,7 +39,7 @@ func writeN(n int) Take {
 
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
-	good := Config{Name: "x", Interval: time.Second, StorageType: StorageLocal, PathPrefix: dir}
+	good := Config{Name: "x", Interval: time.Second, StorageType: StorageLocal, PathPrefix: dir, LocalMaxSpace: 1 << 20}
 	cases := map[string]struct {
 		edit func(c *Config)
 		want string
@@ -51,6 +51,7 @@ func TestValidate(t *testing.T) {
 		"no path":          {func(c *Config) { c.PathPrefix = "" }, "path_prefix"},
 		"negative retain":  {func(c *Config) { c.Retain = -1 }, "retain"},
 		"negative space":   {func(c *Config) { c.LocalMaxSpace = -1 }, "local_max_space"},
+		"no space":         {func(c *Config) { c.LocalMaxSpace = 0 }, "local_max_space is required"},
 		"prefix with path": {func(c *Config) { c.FilePrefix = "../x" }, "file_prefix"},
 		"NUL in prefix":    {func(c *Config) { c.FilePrefix = "a\x00b" }, "control characters"},
 		"newline in path":  {func(c *Config) { c.PathPrefix = dir + "/a\nb" }, "control characters"},
@@ -75,7 +76,7 @@ func TestSnapshotsKeepTheNewestRetain(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "new", "dir")
 	m := newManager(writeN(10), func() bool { return true })
-	c := Config{Name: "daily", Interval: time.Second, Retain: 3, StorageType: StorageLocal, PathPrefix: dir, FilePrefix: "t"}
+	c := Config{Name: "daily", Interval: time.Second, Retain: 3, StorageType: StorageLocal, PathPrefix: dir, FilePrefix: "t", LocalMaxSpace: 1 << 20}
 	if err := m.Put(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +156,10 @@ func TestLocalMaxSpaceAndFailuresLeaveNothing(t *testing.T) {
 func TestRunOnlyWhenActive(t *testing.T) {
 	dir := t.TempDir()
 	var active atomic.Bool
-	m := New(logical.NewInmemStorage(), writeN(1), active.Load, nil)
+	m := New(logical.NewInmemStorage(), writeN(1), active.Load, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := m.Put(ctx, Config{Name: "c", Interval: time.Second, StorageType: StorageLocal, PathPrefix: dir, Retain: 10}); err != nil {
+	if err := m.Put(ctx, Config{Name: "c", Interval: time.Second, StorageType: StorageLocal, PathPrefix: dir, Retain: 10, LocalMaxSpace: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	go m.Run(ctx)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -265,6 +266,7 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		}
 	}
 	fwd := withHA(&conf, cfg, p, port, logger)
+	conf.ProtectedPaths = protectedPaths(cfg, c.String("config"))
 	if cfg.Seal != nil {
 		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
 			return ucli.Exit(err.Error(), 1)
@@ -297,6 +299,22 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		defer os.Remove(cfg.PIDFile)
 	}
 	return serve(ctx, logger, co, lns)
+}
+
+// protectedPaths are what no automated snapshot directory may overlap: the
+// storage path, the seal key file and the configuration file.
+func protectedPaths(cfg *config.Server, file string) []string {
+	paths := []string{cfg.Storage.Path, file}
+	if cfg.Seal != nil {
+		paths = append(paths, cfg.Seal.KeyFile)
+	}
+	var out []string
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); p != "" && err == nil {
+			out = append(out, abs)
+		}
+	}
+	return out
 }
 
 // auditDevices turns the audit blocks into the devices the core declares.

@@ -45,6 +45,10 @@ type Config struct {
 	// StaticKey, when set, is the 32-byte unseal key read from a key file:
 	// the server auto-unseals with it and init returns no shares.
 	StaticKey []byte
+	// ProtectedPaths are files and directories the server depends on (the
+	// storage path, the seal key file, the configuration file): no
+	// automated snapshot directory may be inside or above one.
+	ProtectedPaths []string
 	// LeaseRetryBase and LeaseRetryMax shape the backoff of failed lease
 	// revocations (lease.Config); zero means the lease package's defaults.
 	LeaseRetryBase, LeaseRetryMax time.Duration

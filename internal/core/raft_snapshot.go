@@ -61,7 +61,7 @@ func (c *Core) newAutoSnapshots() *autosnapshot.Manager {
 	return autosnapshot.New(logical.NewView(c.barrier, autoSnapshotPrefix), func(ctx context.Context, w io.Writer) error {
 		_, err := c.writeSnapshot(ctx, w)
 		return err
-	}, c.isActive, c.logger.With("component", "autosnapshot"))
+	}, c.isActive, c.conf.ProtectedPaths, c.logger.With("component", "autosnapshot"))
 }
 
 // runAutoSnapshots runs the automated snapshots while unsealed.

@@ -35,10 +35,10 @@ var autoSnapshotFields = map[string]*framework.FieldSchema{
 	"name":            {Type: framework.TypeString, Required: true, Description: "The configuration's name."},
 	"interval":        {Type: framework.TypeDurationSecond, Description: "How often to take a snapshot (at least 1s)."},
 	"retain":          {Type: framework.TypeInt, Default: 1, Description: "How many of the newest snapshots to keep."},
-	"path_prefix":     {Type: framework.TypeString, Description: "The directory the files go to (absolute)."},
+	"path_prefix":     {Type: framework.TypeString, Description: "The directory the files go to: absolute, outside the storage path, seal key and configuration, not a symbolic link, not writable by others; created 0700."},
 	"file_prefix":     {Type: framework.TypeString, Default: autosnapshot.DefaultFilePrefix, Description: "The start of each file name."},
 	"storage_type":    {Type: framework.TypeString, Description: `Where snapshots go: "local" (the only type).`},
-	"local_max_space": {Type: framework.TypeInt, Description: "The most bytes the kept files may take; 0 means no limit."},
+	"local_max_space": {Type: framework.TypeInt, Description: "Required: the most bytes the kept files may take; a snapshot that would pass it is abandoned."},
 }
 
 func (b *backend) raftSnapshotPaths() []*framework.Path {

@@ -47,7 +47,7 @@ func startRaftWith(t *testing.T, cfg raftstore.Config) (s *server, stop func()) 
 	}
 	co := core.New(core.Config{
 		Physical: rb, StorageType: "raft", Version: "test", ClusterName: "e2e",
-		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(),
+		Engines: registry.Engines(), AuthMethods: registry.AuthMethods(), ProtectedPaths: []string{cfg.Path},
 	})
 	ts := httptest.NewServer(httpapi.New(co, httpapi.Options{}))
 	done := false
@@ -321,18 +321,30 @@ func TestRaftSnapshotNotRaft(t *testing.T) {
 }
 
 func TestRaftAutoSnapshotKeepsRetain(t *testing.T) {
-	s, _ := startRaft(t, t.TempDir())
+	data := t.TempDir()
+	s, _ := startRaft(t, data)
 	initRaft(t, s, 1, 1)
 	kvPut(t, s.client, "x", "y")
 	dir := filepath.Join(t.TempDir(), "snaps")
 	l := s.client.Logical()
-	if _, err := l.Write("sys/storage/raft/snapshot-auto/config/bad", map[string]any{
-		"interval": "1s", "storage_type": "s3", "path_prefix": dir,
-	}); err == nil || !strings.Contains(err.Error(), "storage_type") {
-		t.Fatalf("bad storage_type: %v", err)
+	for name, tc := range map[string]struct {
+		body map[string]any
+		want string
+	}{
+		"storage_type":       {map[string]any{"storage_type": "s3", "path_prefix": dir, "local_max_space": 1 << 20}, "storage_type"},
+		"no local_max_space": {map[string]any{"storage_type": "local", "path_prefix": dir}, "local_max_space is required"},
+		"in the data dir":    {map[string]any{"storage_type": "local", "path_prefix": filepath.Join(data, "snaps"), "local_max_space": 1 << 20}, "overlaps"},
+		"over the data dir":  {map[string]any{"storage_type": "local", "path_prefix": filepath.Dir(data), "local_max_space": 1 << 20}, "overlaps"},
+		"relative":           {map[string]any{"storage_type": "local", "path_prefix": "snaps", "local_max_space": 1 << 20}, "absolute"},
+	} {
+		tc.body["interval"] = "1s"
+		_, err := l.Write("sys/storage/raft/snapshot-auto/config/bad", tc.body)
+		if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v, want a 400 about %q", name, err, tc.want)
+		}
 	}
 	if _, err := l.Write("sys/storage/raft/snapshot-auto/config/every-second", map[string]any{
-		"interval": "1s", "retain": 2, "storage_type": "local", "path_prefix": dir, "file_prefix": "e2e",
+		"interval": "1s", "retain": 2, "storage_type": "local", "path_prefix": dir, "file_prefix": "e2e", "local_max_space": 64 << 20,
 	}); err != nil {
 		t.Fatal(err)
 	}
