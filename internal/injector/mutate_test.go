@@ -320,6 +320,7 @@ func TestBadAnnotations(t *testing.T) {
 		"service not a URL":          {set: map[string]string{"coffer.io/service": "coffer:8200"}, want: "write a URL"},
 		"no agent at all":            {set: map[string]string{"coffer.io/agent-pre-populate": "false", "coffer.io/agent-pre-populate-only": "true"}, want: "inject no agent"},
 		"bad tls secret":             {set: map[string]string{"coffer.io/tls-secret": "../x"}, want: "name of a Secret"},
+		"tls secret too long":        {set: map[string]string{"coffer.io/tls-secret": strings.Repeat("a", 254)}, want: "name of a Secret"},
 		"control character":          {set: map[string]string{"coffer.io/role": "a\nb"}, want: "control character"},
 	}
 	for name, tc := range cases {
@@ -377,5 +378,17 @@ func TestNewRefusesBadConfig(t *testing.T) {
 func TestDefaultPermsNotWritable(t *testing.T) {
 	if DefaultPerms&0o022 != 0 || DefaultPerms&os.ModePerm != DefaultPerms {
 		t.Errorf("DefaultPerms %o lets others write", DefaultPerms)
+	}
+}
+
+func TestIsDNSName(t *testing.T) {
+	cases := map[string]bool{
+		"a": true, "coffer-ca": true, "a.b-c": true, strings.Repeat("a", 253): true,
+		strings.Repeat("a", 254): false, "": false, "-a": false, "a-": false, "A": false, "a_b": false, "../x": false,
+	}
+	for name, want := range cases {
+		if got := isDNSName(name); got != want {
+			t.Errorf("isDNSName(%.20q…) = %v, want %v", name, got, want)
+		}
 	}
 }
