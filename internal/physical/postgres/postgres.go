@@ -92,7 +92,10 @@ type queries struct {
 	get, put, del, list string
 }
 
-var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}$`)
+// identPart is one part of a table name; CheckTable also bounds its length
+// to PostgreSQL's 63 bytes (a {0,62} repetition here would compile to 62
+// copies, allocated in package init at every start of the binary).
+var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 
 // CheckTable reports, with ErrBadTable, a table name that is not an
 // identifier or schema.identifier. Names are kept plain (no quoting rules
@@ -103,7 +106,7 @@ func CheckTable(name string) error {
 		return ErrBadTable
 	}
 	for _, p := range parts {
-		if !identPart.MatchString(p) {
+		if len(p) > 63 || !identPart.MatchString(p) {
 			return ErrBadTable
 		}
 	}

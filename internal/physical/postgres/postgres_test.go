@@ -197,6 +197,7 @@ func TestBadConfig(t *testing.T) {
 		"bad table":     {postgres.Config{ConnectionURL: "postgres://x@127.0.0.1/test", Table: "kv; DROP TABLE x"}, postgres.ErrBadTable},
 		"three parts":   {postgres.Config{ConnectionURL: "postgres://x@127.0.0.1/test", Table: "a.b.c"}, postgres.ErrBadTable},
 		"leading digit": {postgres.Config{ConnectionURL: "postgres://x@127.0.0.1/test", Table: "1kv"}, postgres.ErrBadTable},
+		"64 bytes":      {postgres.Config{ConnectionURL: "postgres://x@127.0.0.1/test", Table: "s." + strings.Repeat("k", 64)}, postgres.ErrBadTable},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -209,6 +210,18 @@ func TestBadConfig(t *testing.T) {
 				t.Fatalf("the password is in the error: %v", err)
 			}
 		})
+	}
+}
+
+// TestCheckTableLength: a part of up to 63 bytes (PostgreSQL's limit) is
+// accepted, a longer one is not.
+func TestCheckTableLength(t *testing.T) {
+	t.Parallel()
+	if err := postgres.CheckTable("s_1." + strings.Repeat("k", 63)); err != nil {
+		t.Errorf("63-byte name: %v", err)
+	}
+	if err := postgres.CheckTable(strings.Repeat("k", 64)); !errors.Is(err, postgres.ErrBadTable) {
+		t.Errorf("64-byte name: %v, want ErrBadTable", err)
 	}
 }
 
