@@ -227,8 +227,14 @@ func (c *Core) RaftChallenge(ctx context.Context, serverID, clusterAddr string) 
 	if err := checkClusterAddr(clusterAddr); err != nil {
 		return nil, err
 	}
-	if _, err := c.raftLeader(); err != nil {
+	r, err := c.raftLeader()
+	if err != nil {
 		return nil, err
+	}
+	if serverID == r.NodeID() {
+		// Every pod of the Helm chart lists itself in retry_join: a node
+		// that was just initialised must not start joining itself.
+		return nil, logical.InvalidRequest("node %q is this leader itself: a node does not join its own cluster", serverID)
 	}
 	ct, err := c.sealChallenge(ctx, serverID, clusterAddr)
 	if err != nil {

@@ -218,10 +218,14 @@ func TestRaftChallengeFloodDoesNotBlockJoin(t *testing.T) {
 	}
 }
 
-// An expired challenge, or a request without an address, is refused.
+// An expired challenge, a request without an address, and one for the
+// leader's own node id (a retry_join naming the node itself) are refused.
 func TestRaftChallengeExpiryAndAddress(t *testing.T) {
 	leader, r, _ := joinLeader(t)
 	ctx := context.Background()
+	if _, err := leader.RaftChallenge(ctx, "leader", "10.0.0.9:8201"); !errors.Is(err, logical.ErrInvalidRequest) || !strings.Contains(err.Error(), "this leader itself") {
+		t.Fatalf("a challenge for the leader's own id: %v", err)
+	}
 	for _, addr := range []string{"", "nohost", ":8201"} {
 		if _, err := leader.RaftChallenge(ctx, "n4", addr); !errors.Is(err, logical.ErrInvalidRequest) {
 			t.Fatalf("cluster_addr %q: %v", addr, err)

@@ -17,8 +17,10 @@ import (
 // port on loopback.
 type raftNode struct {
 	id, dir, conf, api string
-	cmd                *exec.Cmd
-	log                *lockedBuffer
+	// env is added to the process's environment (COFFER_* cleared first).
+	env []string
+	cmd *exec.Cmd
+	log *lockedBuffer
 }
 
 // freeLoopbackAddr returns a loopback address nobody listens on now.
@@ -67,7 +69,7 @@ log_level    = "info"
 func (n *raftNode) start(t *testing.T, bin string) {
 	t.Helper()
 	n.cmd = exec.Command(bin, "server", "-config="+n.conf)
-	n.cmd.Env = cleanEnv()
+	n.cmd.Env = append(cleanEnv(), n.env...)
 	n.log = &lockedBuffer{}
 	n.cmd.Stderr, n.cmd.Stdout = n.log, n.log
 	if err := n.cmd.Start(); err != nil {

@@ -174,6 +174,8 @@ func TestChartHAOptions(t *testing.T) {
 		"ha in dev mode": {map[string]any{"server": map[string]any{"dev": map[string]any{"enabled": true}}},
 			"set server.dev.enabled=false"},
 		"no replicas": {haValues(0, nil), "server.ha.replicas must be at least 1"},
+		"one api_addr for every pod": {haValues(3, map[string]any{"apiAddr": "https://coffer.example.com:8200"}),
+			"set server.ha.apiAddr"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := errorOf(t, "values-production.yaml", tc.set); !strings.Contains(err.Error(), tc.want) {

@@ -88,6 +88,9 @@ a combination the chart cannot run.
 {{- if not (and $ha.enabled $ha.raft.enabled) -}}
 {{- fail "server.ha.enabled and server.ha.raft.enabled go together: integrated raft is the HA storage the chart configures" -}}
 {{- end -}}
+{{- if .Values.server.apiAddr -}}
+{{- fail "server.apiAddr is one server's URL; with server.ha every pod has its own: set server.ha.apiAddr (Kubernetes expands $(POD_NAME) in it), or leave it empty for the pod's name under the headless Service" -}}
+{{- end -}}
 {{- if lt (int $ha.replicas) 1 -}}
 {{- fail "server.ha.replicas must be at least 1 (3 or 5 for a majority that survives losing a node)" -}}
 {{- end -}}
