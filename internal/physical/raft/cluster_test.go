@@ -35,7 +35,10 @@ func newCluster(t *testing.T, n int, trailingLogs uint64) *cluster {
 
 // add starts one more node, connected both ways to every earlier one; the
 // first bootstraps, the others are added as voters by the leader.
-func (c *cluster) add() {
+func (c *cluster) add() { c.t.Helper(); c.addAs(true) }
+
+// addAs is add, the new node a voter or not.
+func (c *cluster) addAs(voter bool) {
 	c.t.Helper()
 	i := len(c.nodes)
 	addr, tr := hraft.NewInmemTransport(hraft.ServerAddress(fmt.Sprintf("node%d", i)))
@@ -49,6 +52,7 @@ func (c *cluster) add() {
 	b, err := Open(Config{
 		Path: c.t.TempDir(), NodeID: string(addr), Transport: tr, NoBootstrap: i > 0, TrailingLogs: c.trailingLogs,
 		PerformanceMultiplier: 1, baseTimeout: 500 * time.Millisecond,
+		autopilotUpdate: 100 * time.Millisecond, autopilotReconcile: 200 * time.Millisecond,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -61,7 +65,11 @@ func (c *cluster) add() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := c.nodes[c.leader()].AddVoter(ctx, string(addr), string(addr)); err != nil {
+	add := c.nodes[c.leader()].AddVoter
+	if !voter {
+		add = c.nodes[c.leader()].AddNonvoter
+	}
+	if err := add(ctx, string(addr), string(addr)); err != nil {
 		c.t.Fatalf("add node%d: %v", i, err)
 	}
 }

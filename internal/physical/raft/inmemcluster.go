@@ -12,7 +12,8 @@ import (
 // OpenInmemCluster starts one node per directory, connected over raft's
 // in-memory transport within this process, with timing scaled down (a
 // 500 ms unit, performance multiplier 1): node 0 bootstraps and the others
-// are added as voters by the leader. It is for tests of the layers above
+// are added as voters by the leader. Autopilot, when started, updates its
+// state every 200 ms and reconciles every 500 ms. It is for tests of the layers above
 // storage (the core's active/standby); the caller closes every node.
 func OpenInmemCluster(ctx context.Context, dirs []string) ([]*Backend, error) {
 	var (
@@ -33,7 +34,8 @@ func OpenInmemCluster(ctx context.Context, dirs []string) ([]*Backend, error) {
 		}
 		trans = append(trans, tr)
 		b, err := Open(Config{Path: dir, NodeID: string(addr), Transport: tr, NoBootstrap: i > 0,
-			PerformanceMultiplier: 1, baseTimeout: 500 * time.Millisecond})
+			PerformanceMultiplier: 1, baseTimeout: 500 * time.Millisecond,
+			autopilotUpdate: 200 * time.Millisecond, autopilotReconcile: 500 * time.Millisecond})
 		if err != nil {
 			return fail(err)
 		}

@@ -100,6 +100,9 @@ type Config struct {
 
 	// baseTimeout replaces the 1 s unit of raft's timing, for tests only.
 	baseTimeout time.Duration
+	// autopilotUpdate and autopilotReconcile replace autopilot's intervals
+	// (2 s and 10 s), for tests only.
+	autopilotUpdate, autopilotReconcile time.Duration
 }
 
 // Backend is the raft physical.Backend. It is safe for concurrent use;
@@ -117,6 +120,9 @@ type Backend struct {
 	maxSnapshot int64
 	// ha is the leadership campaign (ha.go).
 	ha haState
+	// pilot is autopilot (autopilot.go), running on the leader only.
+	pilot pilot
+	hlog  hclogLogger
 }
 
 var (
@@ -204,7 +210,8 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, dir: cfg.Path, closed: make(chan struct{}),
-		maxSnapshot: cmp.Or(cfg.MaxSnapshotSize, DefaultMaxSnapshotSize)}, nil
+		maxSnapshot: cmp.Or(cfg.MaxSnapshotSize, DefaultMaxSnapshotSize),
+		hlog:        hlog, pilot: pilot{update: cfg.autopilotUpdate, reconcile: cfg.autopilotReconcile}}, nil
 }
 
 func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {
@@ -268,6 +275,7 @@ func (b *Backend) Close() error {
 	default:
 		close(b.closed)
 	}
+	b.StopAutopilot()
 	err := b.raft.Shutdown().Error()
 	err = errors.Join(err, b.logs.Close(), b.fsm.close())
 	if err != nil {

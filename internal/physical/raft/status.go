@@ -80,3 +80,6 @@ func (b *Backend) Snapshot(ctx context.Context, w io.Writer) error {
 	}
 	return nil
 }
+
+// Term is raft's current term on this node.
+func (b *Backend) Term() uint64 { return b.raft.CurrentTerm() }
