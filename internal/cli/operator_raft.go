@@ -12,9 +12,10 @@ import (
 func (e *env) raftCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "raft",
-		Usage: "Manage integrated storage (storage \"raft\"): join, list-peers, remove-peer, snapshot",
+		Usage: "Manage integrated storage (storage \"raft\"): join, list-peers, remove-peer, snapshot, autopilot",
 		Subcommands: []*ucli.Command{
 			e.raftSnapshotCommand(),
+			e.autopilotCommand(),
 			e.clientCommand(&ucli.Command{
 				Name:      "join",
 				Usage:     "Make this new node (COFFER_ADDR) join the cluster of LEADER_API_ADDR; unseal it afterwards with the cluster's keys",

@@ -280,7 +280,8 @@ func (c *Core) refreshLeader(ctx context.Context) {
 		host, _ := os.Hostname()
 		ectx, cancel := context.WithTimeout(ctx, standbyPoll)
 		defer cancel()
-		_ = c.conf.HAEcho(ectx, ad.ClusterAddr, HANode{Hostname: host, APIAddr: c.conf.APIAddr, ClusterAddr: c.conf.ClusterAddr})
+		self := c.withRaftProgress(HANode{Hostname: host, APIAddr: c.conf.APIAddr, ClusterAddr: c.conf.ClusterAddr})
+		_ = c.conf.HAEcho(ectx, ad.ClusterAddr, self)
 	}
 }
 

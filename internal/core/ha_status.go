@@ -58,11 +58,13 @@ func (c *Core) StepDown(context.Context) error {
 }
 
 // RecordEcho notes that the standby n is alive; the active server lists it
-// in sys/ha-status until it stops echoing.
+// in sys/ha-status until it stops echoing, and autopilot counts it as a
+// heartbeat of its raft node.
 func (c *Core) RecordEcho(n HANode) {
 	if c.ha == nil {
 		return
 	}
+	c.recordHeartbeat(n)
 	n.Active, n.LastEcho = false, time.Now().UTC()
 	key := n.ClusterAddr
 	if key == "" {

@@ -273,6 +273,7 @@ func (c *Core) activate(ctx context.Context) error {
 	st.background.Go(func() { c.reportTokenCount(runCtx, ts) })
 	st.background.Go(func() { c.runAutoSnapshots(runCtx) })
 	c.state.Store(st)
+	c.startAutopilot(runCtx)
 	c.logger.Info("unsealed", "cluster_id", ci.ID)
 	return nil
 }
@@ -311,6 +312,7 @@ func (c *Core) deactivate(ctx context.Context) {
 // teardown stops everything st runs and drops its caches; the barrier
 // stays as it is. Called with lifecycle held, once st is no longer served.
 func (c *Core) teardown(ctx context.Context, st *active) {
+	c.stopAutopilot()
 	st.stop()
 	st.background.Wait()
 	st.tokens.Stop() // waits for a sweep in progress and drops the cache

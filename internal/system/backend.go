@@ -81,13 +81,14 @@ func New(core Core, info Info) logical.Backend {
 	paths = append(paths, b.pprofPaths()...)
 	paths = append(paths, b.raftSnapshotPaths()...)
 	paths = append(paths, b.raftPaths()...)
+	paths = append(paths, b.raftAutopilotPaths()...)
 	return sysBackend{&framework.Backend{
 		Paths: paths,
 		Special: &logical.Paths{
 			// The mount listing answers without a token too, with the
 			// mounts tuned to listing_visibility "unauth", as in Vault.
 			Unauthenticated: append(append(slices.Clone(PreAuthPaths), UnsealedPreAuthPaths...), "internal/ui/mounts", wrapLookupPath),
-			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths, pprofSudoPaths, raftSnapshotSudoPaths, raftSudoPaths),
+			Root:            slices.Concat(sudoPaths, leaseSudoPaths, auditSudoPaths, pprofSudoPaths, raftSnapshotSudoPaths, raftSudoPaths, raftAutopilotSudoPaths),
 		},
 	}}
 }

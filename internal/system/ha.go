@@ -30,6 +30,11 @@ type HANode struct {
 	ClusterAddr string    `json:"cluster_address"`
 	Active      bool      `json:"active_node"`
 	LastEcho    time.Time `json:"last_echo"`
+	// RaftNodeID, RaftAppliedIndex and RaftTerm come with a standby's echo
+	// on raft storage: the active node's autopilot heartbeat.
+	RaftNodeID       string `json:"raft_node_id,omitempty"`
+	RaftAppliedIndex uint64 `json:"raft_applied_index,omitempty"`
+	RaftTerm         uint64 `json:"raft_term,omitempty"`
 }
 
 // HA is the active/standby state of the server; a Core that implements it
