@@ -12,4 +12,7 @@ var (
 	ErrBadKeyring = errors.New("cluster TLS keyring is not valid")
 	// ErrClosed is returned by a protocol listener's Accept after Close.
 	ErrClosed = errors.New("cluster listener is closed")
+	// errBusy marks a join call the member refused with 429 (its join
+	// rate limit); call retries it.
+	errBusy = errors.New("the member is rate-limiting join requests")
 )

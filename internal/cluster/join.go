@@ -27,18 +27,14 @@ type Leader struct {
 }
 
 // Challenge is what a member hands a node that asks to join: a random
-// answer sealed by its barrier, the seal configuration and barrier keyring
-// ciphertext that a node holding the unseal key needs to open it, and the
-// cluster TLS keyring sealed by the barrier. None of it is readable without
-// the unseal key. The TLS keyring comes with the challenge, not only with
-// the answer, because the leader adds the node as a voter before it
-// answers, and raft commits that change only once the node can be reached
-// on the cluster port.
+// answer sealed under the cluster's unseal key, and the seal configuration
+// (type and share counts, no secret) the node needs to collect that key.
+// Nothing else is given before the node proves it holds the key: the
+// keyring replicates to it once it is a member, and the TLS keyring comes
+// with the answer.
 type Challenge struct {
 	Challenge  []byte          `json:"challenge"`
 	SealConfig json.RawMessage `json:"seal_config"`
-	Keyring    []byte          `json:"keyring"`
-	TLSKeyring []byte          `json:"tls_keyring"`
 }
 
 // Peer is a member as the answer lists them.
@@ -48,8 +44,7 @@ type Peer struct {
 }
 
 // Answered is the member's reply to a correct answer: the members, and the
-// cluster TLS keyring sealed by the barrier (open it with the keyring the
-// challenge came with).
+// cluster TLS keyring sealed under the unseal key the answer proved.
 type Answered struct {
 	Peers      []Peer `json:"peers"`
 	TLSKeyring []byte `json:"tls_keyring"`
@@ -66,7 +61,7 @@ func FetchChallenge(ctx context.Context, l Leader, serverID, clusterAddr string)
 	if err := call(ctx, l, "sys/storage/raft/bootstrap/challenge", body, &ch); err != nil {
 		return nil, err
 	}
-	if len(ch.Challenge) == 0 || len(ch.Keyring) == 0 || len(ch.SealConfig) == 0 || len(ch.TLSKeyring) == 0 {
+	if len(ch.Challenge) == 0 || len(ch.SealConfig) == 0 {
 		return nil, fmt.Errorf("join %s: the answer holds no challenge", l.APIAddr)
 	}
 	return &ch, nil
@@ -87,7 +82,26 @@ func SendAnswer(ctx context.Context, l Leader, serverID, clusterAddr string, cha
 	return &a, nil
 }
 
+// busyRetries is how many times a call refused with 429 (the member's
+// join rate limit, shared by every caller at one address) is retried, a
+// second apart.
+const busyRetries = 10
+
 func call(ctx context.Context, l Leader, path string, body, out any) error {
+	for i := 0; ; i++ {
+		err := callOnce(ctx, l, path, body, out)
+		if !errors.Is(err, errBusy) || i == busyRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func callOnce(ctx context.Context, l Leader, path string, body, out any) error {
 	client, err := l.client()
 	if err != nil {
 		return err
@@ -123,7 +137,11 @@ func call(ctx context.Context, l Leader, path string, body, out any) error {
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		return fmt.Errorf("join %s: %s: %d %s", l.APIAddr, path, resp.StatusCode, msg)
+		err := fmt.Errorf("join %s: %s: %d %s", l.APIAddr, path, resp.StatusCode, msg)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			err = fmt.Errorf("%w: %w", errBusy, err)
+		}
+		return err
 	}
 	if err := json.Unmarshal(env.Data, out); err != nil {
 		return fmt.Errorf("join %s: decode answer: %w", l.APIAddr, err)

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,8 +21,9 @@ const (
 	// raftChallengePath is the path a join challenge is sealed for; it is
 	// never stored.
 	raftChallengePath = "core/raft/challenge"
-	// Physical (not barrier) paths a joining node needs to open the
-	// challenge once it has the unseal key: both are ciphertext.
+	// Physical (not barrier) paths: the seal configuration (plaintext,
+	// given with a challenge) and the keyring (replicated to a new member
+	// once it has joined).
 	sealConfigPhysical = "core/seal-config"
 	keyringPhysical    = "core/keyring"
 	challengeTTL       = 5 * time.Minute
@@ -66,6 +66,8 @@ type raftState struct {
 	// expire (unix seconds), to refuse replays.
 	used map[[32]byte]int64
 	join atomic.Pointer[pendingJoin]
+	// limits bounds unauthenticated challenges and answers (raft_limit.go).
+	limits joinLimiter
 }
 
 // errNoRaft refuses the raft endpoints on a server that is not clustered.
@@ -216,103 +218,6 @@ func (c *Core) raftLeader() (RaftNode, error) {
 	return r, nil
 }
 
-// RaftChallenge starts a join on the leader: a random answer bound to
-// serverID at clusterAddr and sealed by the barrier, which only a node
-// holding the unseal key can open, with the ciphertext it needs to do so.
-// The leader keeps no state: the answer brings the challenge back.
-func (c *Core) RaftChallenge(ctx context.Context, serverID, clusterAddr string) (*cluster.Challenge, error) {
-	if serverID == "" {
-		return nil, logical.InvalidRequest("server_id is required")
-	}
-	if err := checkClusterAddr(clusterAddr); err != nil {
-		return nil, err
-	}
-	r, err := c.raftLeader()
-	if err != nil {
-		return nil, err
-	}
-	if serverID == r.NodeID() {
-		// Every pod of the Helm chart lists itself in retry_join: a node
-		// that was just initialised must not start joining itself.
-		return nil, logical.InvalidRequest("node %q is this leader itself: a node does not join its own cluster", serverID)
-	}
-	ct, err := c.sealChallenge(ctx, serverID, clusterAddr)
-	if err != nil {
-		return nil, err
-	}
-	tlsKeyring, err := c.sealedTLSKeyring(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := c.conf.Physical.Get(ctx, sealConfigPhysical)
-	if err != nil {
-		return nil, fmt.Errorf("read seal configuration: %w", err)
-	}
-	kr, err := c.conf.Physical.Get(ctx, keyringPhysical)
-	if err != nil {
-		return nil, fmt.Errorf("read keyring: %w", err)
-	}
-	if cfg == nil || kr == nil {
-		return nil, logical.ErrNotInitialized
-	}
-	return &cluster.Challenge{Challenge: ct, SealConfig: json.RawMessage(cfg.Value), Keyring: kr.Value, TLSKeyring: tlsKeyring}, nil
-}
-
-// sealedTLSKeyring returns the cluster TLS keyring sealed by the barrier.
-func (c *Core) sealedTLSKeyring(ctx context.Context) ([]byte, error) {
-	e, err := c.barrier.Get(ctx, raftTLSKey)
-	if err != nil {
-		return nil, err
-	}
-	if e == nil {
-		return nil, errors.New("the cluster TLS keyring is missing")
-	}
-	return c.barrier.EncryptValue(ctx, raftTLSKey, e.Value)
-}
-
-// RaftAnswer ends a join on the leader: a node that opened its challenge
-// holds the unseal key, so the node the challenge was issued for is added
-// as a voter at the address it was issued for, and given the members and
-// the cluster TLS keyring (sealed by the barrier, which it can open). The
-// server_id and cluster_addr of the request, if given, must be those. A
-// challenge is good for one answer.
-func (c *Core) RaftAnswer(ctx context.Context, a system.RaftAnswer) (*cluster.Answered, error) {
-	r, err := c.raftLeader()
-	if err != nil {
-		return nil, err
-	}
-	if len(a.Challenge) == 0 {
-		return nil, logical.InvalidRequest("challenge is required: the sealed challenge this answer opens")
-	}
-	b, err := c.openAnswered(a.Challenge, a.Answer)
-	if err != nil {
-		return nil, err
-	}
-	if (a.ServerID != "" && a.ServerID != b.ServerID) || (a.ClusterAddr != "" && a.ClusterAddr != b.ClusterAddr) {
-		return nil, logical.InvalidRequest("the join challenge was issued for node %q at %q; server_id and cluster_addr must match it", b.ServerID, b.ClusterAddr)
-	}
-	serverID, clusterAddr := b.ServerID, b.ClusterAddr
-	sealed, err := c.sealedTLSKeyring(ctx)
-	if err != nil {
-		return nil, err
-	}
-	actx, cancel := context.WithTimeout(ctx, joinCommitWait)
-	defer cancel()
-	if err := r.AddVoter(actx, serverID, clusterAddr); err != nil {
-		return nil, raftError(err)
-	}
-	c.logger.Info("raft member added", "node_id", serverID, "cluster_addr", clusterAddr)
-	servers, err := r.Servers(ctx)
-	if err != nil {
-		return nil, raftError(err)
-	}
-	out := &cluster.Answered{TLSKeyring: sealed}
-	for _, s := range servers {
-		out.Peers = append(out.Peers, cluster.Peer{ID: s.ID, Address: s.Address})
-	}
-	return out, nil
-}
-
 // RaftConfiguration lists the members this node knows of.
 func (c *Core) RaftConfiguration(ctx context.Context) ([]system.RaftServer, error) {
 	if c.conf.Raft == nil {
@@ -356,8 +261,8 @@ func (a sysAdapter) RaftJoin(ctx context.Context, leaders []cluster.Leader, retr
 	return a.c.RaftJoin(ctx, leaders, retry)
 }
 
-func (a sysAdapter) RaftChallenge(ctx context.Context, serverID, clusterAddr string) (*cluster.Challenge, error) {
-	return a.c.RaftChallenge(ctx, serverID, clusterAddr)
+func (a sysAdapter) RaftChallenge(ctx context.Context, serverID, clusterAddr, remote string) (*cluster.Challenge, error) {
+	return a.c.RaftChallenge(ctx, serverID, clusterAddr, remote)
 }
 
 func (a sysAdapter) RaftAnswer(ctx context.Context, ans system.RaftAnswer) (*cluster.Answered, error) {

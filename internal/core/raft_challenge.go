@@ -11,7 +11,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/system"
 )
 
 // maxUsedChallenges bounds the challenges the leader remembers as answered
@@ -44,16 +47,17 @@ func checkClusterAddr(addr string) error {
 	return nil
 }
 
-// sealChallenge makes a challenge for serverID at clusterAddr, sealed by
-// the barrier.
-func (c *Core) sealChallenge(ctx context.Context, serverID, clusterAddr string) ([]byte, error) {
+// sealChallenge makes a challenge for serverID at clusterAddr, sealed
+// under the unseal key (not the keyring): a joining node that assembled
+// the key opens it without being given anything else.
+func (c *Core) sealChallenge(serverID, clusterAddr string) ([]byte, error) {
 	b := boundChallenge{ServerID: serverID, ClusterAddr: clusterAddr, Expires: time.Now().Add(challengeTTL).Unix(), Answer: make([]byte, 32)}
 	_, _ = rand.Read(b.Answer)
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return nil, err
 	}
-	return c.barrier.EncryptValue(ctx, raftChallengePath, raw)
+	return c.barrier.SealWithUnsealKey(raftChallengePath, raw)
 }
 
 // openAnswered checks an answer on the leader: the sealed challenge must
@@ -61,7 +65,7 @@ func (c *Core) sealChallenge(ctx context.Context, serverID, clusterAddr string) 
 // match. It returns the node the challenge was issued for and marks the
 // challenge used.
 func (c *Core) openAnswered(sealed, answer []byte) (*boundChallenge, error) {
-	raw, err := c.barrier.DecryptValue(raftChallengePath, sealed)
+	raw, err := c.barrier.OpenWithUnsealKey(raftChallengePath, sealed)
 	var b boundChallenge
 	if err == nil {
 		err = json.Unmarshal(raw, &b)
@@ -97,10 +101,10 @@ func (c *Core) openAnswered(sealed, answer []byte) (*boundChallenge, error) {
 	return &b, nil
 }
 
-// openJoinChallenge opens the challenge on the joining node with its
-// unsealed throw-away barrier and refuses one issued for another node.
+// openJoinChallenge opens the challenge on the joining node with the
+// unseal key it assembled and refuses one issued for another node.
 func (c *Core) openJoinChallenge(j *pendingJoin) ([]byte, error) {
-	raw, err := j.barrier.DecryptValue(raftChallengePath, j.ch.Challenge)
+	raw, err := barrier.OpenWithKey(j.keys.Key(), raftChallengePath, j.ch.Challenge)
 	if err != nil {
 		return nil, fmt.Errorf("open the join challenge: %w", err)
 	}
@@ -114,4 +118,130 @@ func (c *Core) openJoinChallenge(j *pendingJoin) ([]byte, error) {
 			"%s is not the cluster's leader or relays another node's join", b.ServerID, b.ClusterAddr, id, addr, j.leader.APIAddr)
 	}
 	return b.Answer, nil
+}
+
+// RaftChallenge starts a join on the leader: a random answer bound to
+// serverID at clusterAddr, sealed under the unseal key, and the seal
+// configuration (plaintext metadata: type and share counts) a node needs
+// to collect that key. Nothing else leaves before the answer proves the
+// caller holds the key: not the keyring ciphertext, not the TLS keyring.
+// The leader keeps no state (the answer brings the challenge back); each
+// caller address is rate-limited, and all of them together, before any
+// encryption (raft_limit.go).
+func (c *Core) RaftChallenge(ctx context.Context, serverID, clusterAddr, remote string) (*cluster.Challenge, error) {
+	if serverID == "" {
+		return nil, logical.InvalidRequest("server_id is required")
+	}
+	if err := checkClusterAddr(clusterAddr); err != nil {
+		return nil, err
+	}
+	if err := c.clustering.limits.allowChallenge(remote, time.Now()); err != nil {
+		return nil, err
+	}
+	r, err := c.raftLeader()
+	if err != nil {
+		return nil, err
+	}
+	if serverID == r.NodeID() {
+		// Every pod of the Helm chart lists itself in retry_join: a node
+		// that was just initialised must not start joining itself.
+		return nil, logical.InvalidRequest("node %q is this leader itself: a node does not join its own cluster", serverID)
+	}
+	cfg, err := c.conf.Physical.Get(ctx, sealConfigPhysical)
+	if err != nil {
+		return nil, fmt.Errorf("read seal configuration: %w", err)
+	}
+	if cfg == nil {
+		return nil, logical.ErrNotInitialized
+	}
+	ct, err := c.sealChallenge(serverID, clusterAddr)
+	if err != nil {
+		return nil, err
+	}
+	return &cluster.Challenge{Challenge: ct, SealConfig: json.RawMessage(cfg.Value)}, nil
+}
+
+// tlsKeyringForJoiner returns the cluster TLS keyring sealed under the
+// unseal key, which a node that answered its challenge holds.
+func (c *Core) tlsKeyringForJoiner(ctx context.Context) ([]byte, error) {
+	e, err := c.barrier.Get(ctx, raftTLSKey)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, errors.New("the cluster TLS keyring is missing")
+	}
+	return c.barrier.SealWithUnsealKey(raftTLSKey, e.Value)
+}
+
+// RaftAnswer ends a join on the leader: a node that opened its challenge
+// holds the unseal key, so the node the challenge was issued for is added
+// as a voter at the address it was issued for, and given the members and
+// the cluster TLS keyring (sealed under the unseal key). The server_id and
+// cluster_addr of the request, if given, must be those. A challenge is
+// good for one answer.
+func (c *Core) RaftAnswer(ctx context.Context, a system.RaftAnswer) (*cluster.Answered, error) {
+	if err := c.clustering.limits.allowAnswer(a.RemoteAddr, time.Now()); err != nil {
+		return nil, err
+	}
+	r, err := c.raftLeader()
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Challenge) == 0 {
+		return nil, logical.InvalidRequest("challenge is required: the sealed challenge this answer opens")
+	}
+	b, err := c.openAnswered(a.Challenge, a.Answer)
+	if err != nil {
+		return nil, err
+	}
+	if (a.ServerID != "" && a.ServerID != b.ServerID) || (a.ClusterAddr != "" && a.ClusterAddr != b.ClusterAddr) {
+		return nil, logical.InvalidRequest("the join challenge was issued for node %q at %q; server_id and cluster_addr must match it", b.ServerID, b.ClusterAddr)
+	}
+	sealed, err := c.tlsKeyringForJoiner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.addVoter(r, b.ServerID, b.ClusterAddr); err != nil {
+		return nil, raftError(err)
+	}
+	servers, err := r.Servers(ctx)
+	if err != nil {
+		return nil, raftError(err)
+	}
+	out := &cluster.Answered{TLSKeyring: sealed}
+	for _, s := range servers {
+		out.Peers = append(out.Peers, cluster.Peer{ID: s.ID, Address: s.Address})
+	}
+	return out, nil
+}
+
+// joinEarlyWait is how long RaftAnswer waits for raft to refuse a new
+// voter outright (not the leader, shutting down) before it answers.
+const joinEarlyWait = 250 * time.Millisecond
+
+// addVoter adds the node as a voter in the background and returns raft's
+// error if it comes within joinEarlyWait. Raft commits the change only
+// once the new node answers on the cluster port, and it can only once
+// this answer has given it the TLS keyring: waiting for the commit here
+// would deadlock until joinCommitWait.
+func (c *Core) addVoter(r RaftNode, id, addr string) error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), joinCommitWait)
+		defer cancel()
+		err := r.AddVoter(ctx, id, addr)
+		if err != nil {
+			c.logger.Error("raft member not added", "node_id", id, "cluster_addr", addr, "error", err.Error())
+		} else {
+			c.logger.Info("raft member added", "node_id", id, "cluster_addr", addr)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(joinEarlyWait):
+		return nil
+	}
 }

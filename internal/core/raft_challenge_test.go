@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
@@ -76,19 +78,28 @@ func joinLeader(t *testing.T) (*Core, *fakeRaft, []byte) {
 // openChallenge opens ch as a joining node with the unseal key would.
 func openChallenge(t *testing.T, share []byte, leader string, ch *cluster.Challenge) *pendingJoin {
 	t.Helper()
-	j, err := newPendingJoin(context.Background(), cluster.Leader{APIAddr: leader}, ch)
+	j, err := newPendingJoin(cluster.Leader{APIAddr: leader}, ch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := j.seal.Unseal(context.Background(), share); err != nil || st.Sealed {
-		t.Fatalf("open the pending join: %v %+v", err, st)
+	if done, err := j.keys.Add(share, j.opens); err != nil || !done {
+		t.Fatalf("open the pending join: %v %v", err, done)
 	}
 	return j
 }
 
+// callers hands each test call a caller address of its own, so that the
+// per-address join rate limit does not get in the way.
+var callers atomic.Int32
+
+func nextCaller() string {
+	n := callers.Add(1)
+	return fmt.Sprintf("10.7.%d.%d:40000", n/250, n%250)
+}
+
 func challengeFor(t *testing.T, c *Core, id, addr string) *cluster.Challenge {
 	t.Helper()
-	ch, err := c.RaftChallenge(context.Background(), id, addr)
+	ch, err := c.RaftChallenge(context.Background(), id, addr, nextCaller())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +141,7 @@ func TestRaftJoinRefusesRelayedChallenge(t *testing.T) {
 func answerOf(t *testing.T, share []byte, ch *cluster.Challenge) []byte {
 	t.Helper()
 	j := openChallenge(t, share, "http://unused", ch)
-	raw, err := j.barrier.DecryptValue(raftChallengePath, ch.Challenge)
+	raw, err := barrier.OpenWithKey(j.keys.Key(), raftChallengePath, ch.Challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,35 +189,48 @@ func TestRaftAnswerAddsOnlyTheBoundNode(t *testing.T) {
 	}
 }
 
-// Unauthenticated challenge requests, wrong answers and a second challenge
-// for the same node id neither fill anything nor cancel a pending join.
+// doFrom is an unauthenticated request from the caller address remote.
+func doFrom(c *Core, remote, path string, data map[string]any) (*logical.Response, error) {
+	return c.HandleRequest(context.Background(), &logical.Request{ID: "t", Operation: logical.UpdateOperation, Path: path, Data: data, RemoteAddr: remote})
+}
+
+// Unauthenticated challenge requests (refused past the rate limit), wrong
+// answers and a second challenge for the same node id neither fill
+// anything nor cancel a pending join.
 func TestRaftChallengeFloodDoesNotBlockJoin(t *testing.T) {
 	leader, r, share := joinLeader(t)
 	ch := challengeFor(t, leader, "n4", "10.0.0.4:8201")
+	limited := 0
 	for i := 0; i < 100; i++ {
 		id := fmt.Sprintf("x%d", i)
 		if i%10 == 0 {
 			id = "n4" // the predictable id of the node being joined
 		}
-		resp, err := do(leader, "", logical.UpdateOperation, "sys/storage/raft/bootstrap/challenge",
+		resp, err := doFrom(leader, "192.0.2.66:1234", "sys/storage/raft/bootstrap/challenge",
 			map[string]any{"server_id": id, "cluster_addr": "10.9.9.9:8201"})
-		if err != nil || resp == nil || resp.Data["challenge"] == nil {
+		switch {
+		case errors.Is(err, logical.ErrRateLimited):
+			limited++
+		case err != nil || resp == nil || resp.Data["challenge"] == nil:
 			t.Fatalf("challenge %d: %v", i, err)
 		}
+	}
+	if limited < 80 {
+		t.Fatalf("%d of 100 challenges from one address were refused; want all past the burst", limited)
 	}
 	wrong := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	for _, body := range []map[string]any{
 		{"server_id": "n4", "cluster_addr": "10.0.0.4:8201", "answer": wrong, "challenge": base64.StdEncoding.EncodeToString(ch.Challenge)},
 		{"server_id": "n4", "cluster_addr": "10.0.0.4:8201", "answer": wrong, "challenge": base64.StdEncoding.EncodeToString([]byte("junk"))},
 	} {
-		if _, err := do(leader, "", logical.UpdateOperation, "sys/storage/raft/bootstrap/answer", body); err == nil {
+		if _, err := doFrom(leader, "192.0.2.67:1234", "sys/storage/raft/bootstrap/answer", body); err == nil {
 			t.Fatal("a wrong answer was accepted")
 		}
 	}
 	if v := r.added(); len(v) != 0 {
 		t.Fatalf("voters = %+v", v)
 	}
-	resp, err := do(leader, "", logical.UpdateOperation, "sys/storage/raft/bootstrap/answer", map[string]any{
+	resp, err := doFrom(leader, "10.0.0.4:5555", "sys/storage/raft/bootstrap/answer", map[string]any{
 		"server_id": "n4", "cluster_addr": "10.0.0.4:8201",
 		"challenge": base64.StdEncoding.EncodeToString(ch.Challenge), "answer": base64.StdEncoding.EncodeToString(answerOf(t, share, ch)),
 	})
@@ -223,21 +247,65 @@ func TestRaftChallengeFloodDoesNotBlockJoin(t *testing.T) {
 func TestRaftChallengeExpiryAndAddress(t *testing.T) {
 	leader, r, _ := joinLeader(t)
 	ctx := context.Background()
-	if _, err := leader.RaftChallenge(ctx, "leader", "10.0.0.9:8201"); !errors.Is(err, logical.ErrInvalidRequest) || !strings.Contains(err.Error(), "this leader itself") {
+	if _, err := leader.RaftChallenge(ctx, "leader", "10.0.0.9:8201", nextCaller()); !errors.Is(err, logical.ErrInvalidRequest) || !strings.Contains(err.Error(), "this leader itself") {
 		t.Fatalf("a challenge for the leader's own id: %v", err)
 	}
 	for _, addr := range []string{"", "nohost", ":8201"} {
-		if _, err := leader.RaftChallenge(ctx, "n4", addr); !errors.Is(err, logical.ErrInvalidRequest) {
+		if _, err := leader.RaftChallenge(ctx, "n4", addr, nextCaller()); !errors.Is(err, logical.ErrInvalidRequest) {
 			t.Fatalf("cluster_addr %q: %v", addr, err)
 		}
 	}
 	raw, _ := json.Marshal(boundChallenge{ServerID: "n4", ClusterAddr: "10.0.0.4:8201", Expires: time.Now().Add(-time.Second).Unix(), Answer: []byte("0123456789abcdef0123456789abcdef")})
-	sealed, err := leader.barrier.EncryptValue(ctx, raftChallengePath, raw)
+	sealed, err := leader.barrier.SealWithUnsealKey(raftChallengePath, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = leader.RaftAnswer(ctx, system.RaftAnswer{Challenge: sealed, Answer: []byte("0123456789abcdef0123456789abcdef")})
 	if err == nil || !strings.Contains(err.Error(), "expired") || len(r.added()) != 0 {
 		t.Fatalf("expired challenge: %v, voters %+v", err, r.added())
+	}
+}
+
+// An unauthenticated challenge carries the sealed challenge and the seal
+// configuration only: neither the keyring ciphertext nor the TLS keyring
+// (ATTACK F5). The TLS keyring comes with a correct answer, sealed under
+// the unseal key, and opens to the leader's.
+func TestRaftChallengeLeaksNothingBeforeProof(t *testing.T) {
+	leader, _, share := joinLeader(t)
+	ctx := context.Background()
+	resp, err := doFrom(leader, "192.0.2.10:1", "sys/storage/raft/bootstrap/challenge", map[string]any{"server_id": "n4", "cluster_addr": "10.0.0.4:8201"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range resp.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"challenge", "seal_config"}) {
+		t.Fatalf("an unauthenticated challenge answered %v; want challenge and seal_config only", keys)
+	}
+	raw, _ := json.Marshal(resp.Data)
+	kr, _ := leader.conf.Physical.Get(ctx, keyringPhysical)
+	tlsEntry, _ := leader.barrier.Get(ctx, raftTLSKey)
+	for name, secret := range map[string][]byte{"keyring ciphertext": kr.Value, "TLS keyring": tlsEntry.Value} {
+		enc := base64.StdEncoding.EncodeToString(secret)
+		if strings.Contains(string(raw), enc[:32]) || strings.Contains(string(raw), string(secret[:16])) {
+			t.Fatalf("the challenge holds the %s", name)
+		}
+	}
+	ch := &cluster.Challenge{Challenge: resp.Data["challenge"].([]byte), SealConfig: resp.Data["seal_config"].(json.RawMessage)}
+	wrongKey := make([]byte, 32)
+	if _, err := barrier.OpenWithKey(wrongKey, raftChallengePath, ch.Challenge); !errors.Is(err, barrier.ErrBadKey) {
+		t.Fatalf("the challenge opened with another key: %v", err)
+	}
+	j := openChallenge(t, share, "http://unused", ch)
+	ans, err := leader.RaftAnswer(ctx, system.RaftAnswer{Challenge: ch.Challenge, Answer: answerOf(t, share, ch), RemoteAddr: "10.0.0.4:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := barrier.OpenWithKey(j.keys.Key(), raftTLSKey, ans.TLSKeyring)
+	if err != nil || string(got) != string(tlsEntry.Value) {
+		t.Fatalf("the answer's TLS keyring does not open to the leader's: %v", err)
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/logical"
-	"github.com/cofferhq/coffer/internal/physical"
-	"github.com/cofferhq/coffer/internal/physical/inmem"
 	"github.com/cofferhq/coffer/internal/seal"
 	"github.com/cofferhq/coffer/internal/system"
 )
@@ -24,28 +22,30 @@ const (
 )
 
 // pendingJoin is a join between the challenge and the unseal: the leader
-// that gave the challenge, and a throw-away seal and barrier over a copy of
-// the cluster's seal configuration and keyring ciphertext, which open once
-// the operator gives this node the cluster's unseal key.
+// that gave the challenge, and the collector of the cluster's unseal key,
+// which is proven by opening the challenge (sealed under that key). The
+// node holds nothing else of the cluster's until it has answered.
 type pendingJoin struct {
-	leader  cluster.Leader
-	ch      *cluster.Challenge
-	seal    *seal.Manager
-	barrier *barrier.Barrier
+	leader cluster.Leader
+	ch     *cluster.Challenge
+	keys   *seal.KeyCollector
 	// shares are the shares given so far, replayed into the real seal
 	// once this node holds the replicated keyring; wiped after.
 	shares [][]byte
 }
 
-func newPendingJoin(ctx context.Context, l cluster.Leader, ch *cluster.Challenge) (*pendingJoin, error) {
-	p := inmem.New()
-	for k, v := range map[string][]byte{sealConfigPhysical: ch.SealConfig, keyringPhysical: ch.Keyring} {
-		if err := p.Put(ctx, &physical.Entry{Key: k, Value: v}); err != nil {
-			return nil, err
-		}
+func newPendingJoin(l cluster.Leader, ch *cluster.Challenge) (*pendingJoin, error) {
+	keys, err := seal.NewKeyCollector(ch.SealConfig)
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", l.APIAddr, err)
 	}
-	b := barrier.New(p)
-	return &pendingJoin{leader: l, ch: ch, seal: seal.NewManager(p, b), barrier: b}, nil
+	return &pendingJoin{leader: l, ch: ch, keys: keys}, nil
+}
+
+// opens is the check of a candidate unseal key: it opens the challenge.
+func (j *pendingJoin) opens(key []byte) error {
+	_, err := barrier.OpenWithKey(key, raftChallengePath, j.ch.Challenge)
+	return err
 }
 
 func (j *pendingJoin) wipe() {
@@ -134,7 +134,7 @@ func (c *Core) askToJoin(ctx context.Context, leaders []cluster.Leader) error {
 			errs = append(errs, err)
 			continue
 		}
-		j, err := newPendingJoin(ctx, l, ch)
+		j, err := newPendingJoin(l, ch)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (c *Core) askToJoin(ctx context.Context, leaders []cluster.Leader) error {
 func (c *Core) joinWithStaticKey(ctx context.Context, j *pendingJoin) error {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
-	if err := j.seal.AutoUnseal(ctx, c.conf.StaticKey); err != nil {
+	if _, err := j.keys.Static(c.conf.StaticKey, j.opens); err != nil {
 		c.clustering.join.Store(nil)
 		return fmt.Errorf("open the join challenge with the static key: %w", err)
 	}
@@ -169,11 +169,8 @@ func (c *Core) joinWithStaticKey(ctx context.Context, j *pendingJoin) error {
 
 // joinSealStatus is the seal status of a node between challenge and
 // unseal: initialised (with the cluster's threshold), sealed.
-func (c *Core) joinSealStatus(ctx context.Context, j *pendingJoin) (system.SealStatus, error) {
-	st, err := j.seal.Status(ctx)
-	if err != nil {
-		return system.SealStatus{}, err
-	}
+func (c *Core) joinSealStatus(_ context.Context, j *pendingJoin) (system.SealStatus, error) {
+	st := j.keys.Status()
 	return system.SealStatus{Type: st.Type, Initialized: true, Sealed: true, T: st.T, N: st.N, Progress: st.Progress, Nonce: st.Nonce}, nil
 }
 
@@ -182,13 +179,13 @@ func (c *Core) joinSealStatus(ctx context.Context, j *pendingJoin) (system.SealS
 // keyring with the same shares. Called with lifecycle held.
 func (c *Core) unsealJoin(ctx context.Context, j *pendingJoin, share []byte, reset bool) (system.SealStatus, error) {
 	if reset {
-		j.seal.ResetUnseal()
+		j.keys.Reset()
 		j.wipe()
 	}
 	if share == nil {
 		return c.joinSealStatus(ctx, j)
 	}
-	st, err := j.seal.Unseal(ctx, share)
+	done, err := j.keys.Add(share, j.opens)
 	if err != nil {
 		if errors.Is(err, seal.ErrInvalidKey) {
 			j.wipe()
@@ -196,7 +193,7 @@ func (c *Core) unsealJoin(ctx context.Context, j *pendingJoin, share []byte, res
 		return system.SealStatus{}, err
 	}
 	j.shares = append(j.shares, append([]byte(nil), share...))
-	if st.Sealed {
+	if !done {
 		return c.joinSealStatus(ctx, j)
 	}
 	defer j.wipe()
@@ -214,14 +211,15 @@ func (c *Core) unsealJoin(ctx context.Context, j *pendingJoin, share []byte, res
 	return c.SealStatus(ctx)
 }
 
-// finishJoin opens the challenge with the unsealed throw-away barrier,
-// takes the cluster TLS keyring, answers the leader (which adds this node
-// as a voter) and waits until the seal configuration, the keyring and the
-// TLS keyring have replicated here. On failure the join is dropped, and
-// the node can join again.
+// finishJoin opens the challenge with the verified unseal key, answers
+// the leader, which only then adds this node as a voter and gives it the
+// cluster TLS keyring (sealed under the unseal key), takes that keyring,
+// and waits until the seal configuration, the keyring and the TLS keyring
+// have replicated here. On failure the join is dropped, and the node can
+// join again.
 func (c *Core) finishJoin(ctx context.Context, j *pendingJoin) (err error) {
 	defer func() {
-		j.barrier.Seal()
+		j.keys.Wipe()
 		c.clustering.join.Store(nil)
 		if err != nil {
 			c.logger.Error("raft join failed", "error", err.Error())
@@ -231,11 +229,12 @@ func (c *Core) finishJoin(ctx context.Context, j *pendingJoin) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := c.takeTLSKeyring(j, j.ch.TLSKeyring); err != nil {
+	id, addr := c.conf.Raft.NodeID(), c.conf.ClusterPort.Addr()
+	answered, err := cluster.SendAnswer(ctx, j.leader, id, addr, j.ch.Challenge, answer)
+	if err != nil {
 		return err
 	}
-	id, addr := c.conf.Raft.NodeID(), c.conf.ClusterPort.Addr()
-	if _, err := cluster.SendAnswer(ctx, j.leader, id, addr, j.ch.Challenge, answer); err != nil {
+	if err := c.takeTLSKeyring(j, answered.TLSKeyring); err != nil {
 		return err
 	}
 	c.logger.Info("raft join accepted; catching up", "leader", j.leader.APIAddr, "node_id", id)
@@ -250,10 +249,11 @@ func (c *Core) finishJoin(ctx context.Context, j *pendingJoin) (err error) {
 }
 
 func (c *Core) takeTLSKeyring(j *pendingJoin, sealed []byte) error {
-	raw, err := j.barrier.DecryptValue(raftTLSKey, sealed)
+	raw, err := barrier.OpenWithKey(j.keys.Key(), raftTLSKey, sealed)
 	if err != nil {
 		return fmt.Errorf("open the cluster TLS keyring: %w", err)
 	}
+	defer clear(raw)
 	var k cluster.Keyring
 	if err := json.Unmarshal(raw, &k); err != nil {
 		return fmt.Errorf("decode the cluster TLS keyring: %w", err)

@@ -34,9 +34,8 @@ type Manager struct {
 
 	// mu guards the fields below and serialises every operation: Init,
 	// Unseal, rekey and root generation.
-	mu     sync.Mutex
-	shares [][]byte
-	nonce  string
+	mu       sync.Mutex
+	progress progress
 	// rekey and rootGen are the operations in progress while unsealed, nil
 	// when none; both live only in memory and end with a seal.
 	rekey   *rekeyState
@@ -165,7 +164,7 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 }
 
 func (m *Manager) status(ctx context.Context) (Status, error) {
-	st := Status{Type: TypeShamir, Sealed: m.b.Sealed(), Progress: len(m.shares), Nonce: m.nonce}
+	st := Status{Type: TypeShamir, Sealed: m.b.Sealed(), Progress: len(m.progress.shares), Nonce: m.progress.nonce}
 	ok, err := m.b.Initialized(ctx)
 	if err != nil || !ok {
 		return st, err

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"github.com/cofferhq/coffer/internal/barrier"
 )
 
@@ -53,26 +51,9 @@ func (m *Manager) addShare(ctx context.Context, share []byte) error {
 	if cfg.Type != TypeShamir {
 		return ErrWrongSealType
 	}
-	if len(share) != shareLen(cfg.SecretThreshold) {
-		return ErrInvalidShare
-	}
-	for _, s := range m.shares {
-		if sharesEqual(s, share) {
-			return nil
-		}
-	}
-	if len(m.shares) == 0 {
-		m.nonce = uuid.NewString()
-	}
-	m.shares = append(m.shares, append([]byte(nil), share...))
-	if len(m.shares) < cfg.SecretThreshold {
-		return nil
-	}
-	key, err := Combine(m.shares)
-	m.reset()
-	if err != nil {
-		// Two different shares with one index: at least one is wrong.
-		return ErrInvalidKey
+	key, err := m.progress.add(cfg, share)
+	if err != nil || key == nil {
+		return err
 	}
 	defer clear(key)
 	return m.unsealBarrier(ctx, key)
@@ -111,11 +92,7 @@ func (m *Manager) Seal(_ context.Context) error {
 	return nil
 }
 
-func (m *Manager) reset() {
-	wipeAll(m.shares)
-	m.shares = nil
-	m.nonce = ""
-}
+func (m *Manager) reset() { m.progress.reset() }
 
 // shareLen is the length of one share when threshold shares unseal: the
 // 1-of-1 share is the key itself, other shares carry an index byte.

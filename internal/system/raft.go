@@ -24,6 +24,8 @@ type RaftServer struct {
 type RaftAnswer struct {
 	ServerID, ClusterAddr string
 	Challenge, Answer     []byte
+	// RemoteAddr is the caller's address, for rate limiting.
+	RemoteAddr string
 }
 
 // Raft is integrated storage's membership. The core answers every method
@@ -37,7 +39,9 @@ type Raft interface {
 	RaftJoin(ctx context.Context, leaders []cluster.Leader, retry bool) (joined bool, err error)
 	// RaftChallenge and RaftAnswer are the leader's half of a join; the
 	// leader keeps no state between them (the answer carries the challenge).
-	RaftChallenge(ctx context.Context, serverID, clusterAddr string) (*cluster.Challenge, error)
+	// remote (the caller's address) is rate-limited; past the limit the
+	// error is a logical.ErrRateLimited one.
+	RaftChallenge(ctx context.Context, serverID, clusterAddr, remote string) (*cluster.Challenge, error)
 	RaftAnswer(ctx context.Context, a RaftAnswer) (*cluster.Answered, error)
 	RaftConfiguration(ctx context.Context) ([]RaftServer, error)
 	RaftRemovePeer(ctx context.Context, serverID string) error
@@ -122,19 +126,17 @@ func raftJoin(r Raft) framework.OperationFunc {
 }
 
 func raftChallenge(r Raft) framework.OperationFunc {
-	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		ch, err := r.RaftChallenge(ctx, d.String("server_id"), d.String("cluster_addr"))
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		ch, err := r.RaftChallenge(ctx, d.String("server_id"), d.String("cluster_addr"), req.RemoteAddr)
 		if err != nil {
 			return nil, err
 		}
-		return &logical.Response{Data: map[string]any{
-			"challenge": ch.Challenge, "seal_config": ch.SealConfig, "keyring": ch.Keyring, "tls_keyring": ch.TLSKeyring,
-		}}, nil
+		return &logical.Response{Data: map[string]any{"challenge": ch.Challenge, "seal_config": ch.SealConfig}}, nil
 	}
 }
 
 func raftAnswer(r Raft) framework.OperationFunc {
-	return func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		if d.Bool("non_voter") {
 			return nil, logical.InvalidRequest("non-voting members are not supported")
 		}
@@ -146,7 +148,7 @@ func raftAnswer(r Raft) framework.OperationFunc {
 		if err != nil || len(challenge) == 0 {
 			return nil, logical.InvalidRequest("challenge must be the base64 of the sealed challenge the answer opens")
 		}
-		a, err := r.RaftAnswer(ctx, RaftAnswer{ServerID: d.String("server_id"), ClusterAddr: d.String("cluster_addr"), Challenge: challenge, Answer: answer})
+		a, err := r.RaftAnswer(ctx, RaftAnswer{ServerID: d.String("server_id"), ClusterAddr: d.String("cluster_addr"), Challenge: challenge, Answer: answer, RemoteAddr: req.RemoteAddr})
 		if err != nil {
 			return nil, err
 		}
