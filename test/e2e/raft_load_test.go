@@ -14,8 +14,9 @@ import (
 	"github.com/openbao/openbao/api/v2"
 )
 
-// raftCluster is three coffer server processes on storage "raft", joined
-// by retry_join, unsealed, with KV v2 mounted at secret/.
+// raftCluster is coffer server processes (three unless said otherwise) on
+// storage "raft", joined by retry_join, unsealed, with KV v2 mounted at
+// secret/.
 type raftCluster struct {
 	bin   string
 	nodes []*raftNode
@@ -27,8 +28,17 @@ type raftCluster struct {
 // threshold 2), lets node2 and node3 join it by retry_join and unseals them.
 func formRaftCluster(t *testing.T, bin string) *raftCluster {
 	t.Helper()
+	return formRaftClusterOf(t, bin, 3)
+}
+
+// formRaftClusterOf is formRaftCluster with size nodes.
+func formRaftClusterOf(t *testing.T, bin string, size int) *raftCluster {
+	t.Helper()
 	n1 := newRaftNode(t, 1, "")
-	rc := &raftCluster{bin: bin, nodes: []*raftNode{n1, newRaftNode(t, 2, n1.api), newRaftNode(t, 3, n1.api)}}
+	rc := &raftCluster{bin: bin, nodes: []*raftNode{n1}}
+	for i := 2; i <= size; i++ {
+		rc.nodes = append(rc.nodes, newRaftNode(t, i, n1.api))
+	}
 	for _, n := range rc.nodes {
 		n.start(t, bin)
 	}
