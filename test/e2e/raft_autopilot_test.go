@@ -87,4 +87,3 @@ func waitAutopilot(t *testing.T, c *api.Client, what string, cond func(*api.Auto
 	}
 	return last
 }
-
