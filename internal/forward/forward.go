@@ -82,6 +82,12 @@ func (c *Client) Forward(w http.ResponseWriter, r *http.Request, to httpapi.Acti
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				// A chunked body outgrew the listener's max_request_size
+				// (httpapi cut it off): the client's mistake, not ours.
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body too large: the limit is %d bytes", mbe.Limit))
+				return
+			}
 			c.logger.Warn("forward to the active node", "cluster_addr", to.ClusterAddr, "error", err.Error())
 			unavailable(w, errors.New("could not reach the active node; retry shortly"))
 		},
@@ -174,8 +180,12 @@ func clientIP(remote string) string {
 }
 
 func unavailable(w http.ResponseWriter, err error) {
+	writeError(w, http.StatusServiceUnavailable, err)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusServiceUnavailable)
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string][]string{"errors": {err.Error()}})
 }

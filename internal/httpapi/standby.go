@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 )
@@ -65,8 +67,34 @@ func (a *api) forwardIfStandby(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil || slices.Contains(NodeLocalPaths, strings.TrimSuffix(path, "/")) {
 		return false
 	}
+	if !a.limitForwarded(w, r, path) {
+		return true
+	}
 	w.Header().Del("Cache-Control") // the active node's answer sets its own
 	a.forwarder.Forward(w, r, ActiveNode{APIAddr: apiAddr, ClusterAddr: clusterAddr})
+	return true
+}
+
+// limitForwarded gives a request this standby forwards the body settings
+// of the listener it came in on, which the active node cannot know (it
+// reads forwarded requests with the defaults): max_request_size, refused
+// here with a 413 when the declared length is over it and cut off when a
+// chunked body grows past it, and the long read deadline of a streamed
+// snapshot upload (decode), which the listener's read timeout would
+// otherwise end after 30 s. It reports false when it answered itself.
+func (a *api) limitForwarded(w http.ResponseWriter, r *http.Request, path string) bool {
+	if (r.Method == http.MethodPost || r.Method == http.MethodPut) && slices.Contains(streamedBodyPaths, strings.TrimSuffix(path, "/")) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(streamedBodyTimeout))
+		return true
+	}
+	if a.max < 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	if r.ContentLength > a.max {
+		a.writeError(w, r, "", fmt.Errorf("%w: the limit is %d bytes", errBodyTooBig, a.max))
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.max)
 	return true
 }
 
