@@ -52,6 +52,7 @@ func TestScripts(t *testing.T) {
 		Setup: scriptSetup,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitserver": waitServer,
+			"waitactive": waitActive,
 			"newcert":    newCert,
 			"hangup":     hangup,
 			"waitcert":   waitCert,
@@ -186,6 +187,32 @@ func waitServer(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("server on port %s did not become healthy", ts.Getenv("PORT"))
+}
+
+// waitActive waits up to 60 seconds for sys/health on $PORT to answer 200:
+// unsealed and active. A raft node that has just been unsealed answers 503
+// ("standby and no active node is known yet") until it has won its
+// election and taken the active role, which takes seconds on loaded cores.
+func waitActive(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: waitactive")
+	}
+	url := "http://127.0.0.1:" + ts.Getenv("PORT") + "/v1/sys/health"
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("server on port %s did not become active (last health answer: %s)", ts.Getenv("PORT"), last)
 }
 
 // setenvFrom sets NAME to the first group of REGEXP matched, line by line,
