@@ -69,6 +69,11 @@ type Backend struct {
 // indexed.
 type compiledPath struct {
 	re *regexp.Regexp
+	// prefix is the literal text every match begins with, checked before
+	// running the regexp.
+	prefix string
+	// caps are the pattern's named groups.
+	caps []capture
 	// names maps every name a field is accepted under (its own and its
 	// aliases) to the field's own name.
 	names map[string]string
@@ -99,7 +104,15 @@ func (b *Backend) compile() {
 			for name, s := range p.Fields {
 				all[name] = append([]string{name}, s.Aliases...)
 			}
-			b.compiled[i] = compiledPath{re: regexp.MustCompile("^" + p.Pattern + "$"), names: names, allNames: all}
+			re := regexp.MustCompile("^" + p.Pattern + "$")
+			prefix, _ := re.LiteralPrefix()
+			var caps []capture
+			for j, name := range re.SubexpNames() {
+				if name != "" {
+					caps = append(caps, capture{name: name, idx: j})
+				}
+			}
+			b.compiled[i] = compiledPath{re: re, prefix: prefix, caps: caps, names: names, allNames: all}
 		}
 	})
 }
@@ -121,41 +134,27 @@ func fieldNames(p *Path) map[string]string {
 }
 
 // route finds the first path whose pattern matches and returns it with the
-// captured groups.
-func (b *Backend) route(path string) (*Path, *compiledPath, map[string]string) {
+// regexp's submatches (cp.caps names the groups among them).
+func (b *Backend) route(path string) (*Path, *compiledPath, []string) {
 	b.compile()
 	for i := range b.compiled {
 		cp := &b.compiled[i]
-		m := cp.re.FindStringSubmatch(path)
-		if m == nil {
+		if !strings.HasPrefix(path, cp.prefix) {
 			continue
 		}
-		caps := map[string]string{}
-		// Every named group is set, even when empty, so a body field can
-		// never stand in for a path segment the policy check did not see.
-		for j, name := range cp.re.SubexpNames() {
-			if name != "" {
-				caps[name] = m[j]
-			}
+		if m := cp.re.FindStringSubmatch(path); m != nil {
+			return b.Paths[i], cp, m
 		}
-		return b.Paths[i], cp, caps
 	}
 	return nil, nil, nil
 }
 
-// fieldData merges request data and captures (captures win) and validates
-// them against the route's schema. The strings returned are warnings about
-// input the handler will not see: undeclared fields, and older names that
-// lost to the field's own name.
-func fieldData(p *Path, cp *compiledPath, req *logical.Request, caps map[string]string) (*FieldData, []string, error) {
-	raw := make(map[string]any, len(req.Data)+len(caps))
-	for k, v := range req.Data {
-		raw[k] = v
-	}
-	for k, v := range caps {
-		raw[k] = v
-	}
-	d, err := newFieldData(raw, p.Fields)
+// fieldData lays the captures over the request data (captures win) and
+// validates them against the route's schema. The strings returned are
+// warnings about input the handler will not see: undeclared fields, and
+// older names that lost to the field's own name.
+func fieldData(p *Path, cp *compiledPath, req *logical.Request, match []string) (*FieldData, []string, error) {
+	d, err := newFieldData(input{data: req.Data, caps: cp.caps, match: match}, p.Fields)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,8 +164,8 @@ func fieldData(p *Path, cp *compiledPath, req *logical.Request, caps map[string]
 		switch {
 		case !declared && !p.TakesArbitraryInput:
 			unknown = append(unknown, k)
-		case declared && name != k && v != nil && d.from[name] != k:
-			ignored = append(ignored, fmt.Sprintf("Endpoint ignored %q because %q is set and takes precedence", k, d.from[name]))
+		case declared && name != k && v != nil && d.from(name) != k:
+			ignored = append(ignored, fmt.Sprintf("Endpoint ignored %q because %q is set and takes precedence", k, d.from(name)))
 		}
 	}
 	if len(unknown) > 0 {
@@ -187,7 +186,7 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		}
 		return b.handleSecret(ctx, req)
 	}
-	p, cp, caps := b.route(req.Path)
+	p, cp, match := b.route(req.Path)
 	if p == nil {
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "unsupported path")
 	}
@@ -195,7 +194,7 @@ func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	if fn == nil {
 		return nil, logical.CodedError(logical.ErrUnsupportedOperation, "unsupported operation")
 	}
-	d, warnings, err := fieldData(p, cp, req, caps)
+	d, warnings, err := fieldData(p, cp, req, match)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +223,11 @@ func (p *Path) handler(op logical.Operation) OperationFunc {
 
 // ExistenceCheck implements logical.ExistenceChecker.
 func (b *Backend) ExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
-	p, cp, caps := b.route(req.Path)
+	p, cp, match := b.route(req.Path)
 	if p == nil || p.ExistenceCheck == nil {
 		return false, false, nil
 	}
-	d, _, err := fieldData(p, cp, req, caps)
+	d, _, err := fieldData(p, cp, req, match)
 	if err != nil {
 		return false, false, err
 	}
@@ -273,7 +272,7 @@ func (b *Backend) RenewAuth(ctx context.Context, req *logical.Request) error {
 // route req names, when that route serves req's operation; otherwise it
 // returns "". Field errors are returned as the handler would get them.
 func (b *Backend) LoginAlias(_ context.Context, req *logical.Request) (string, error) {
-	p, cp, caps := b.route(req.Path)
+	p, cp, match := b.route(req.Path)
 	if p == nil || p.LoginAlias == nil {
 		return "", nil
 	}
@@ -284,7 +283,7 @@ func (b *Backend) LoginAlias(_ context.Context, req *logical.Request) (string, e
 	if !ok {
 		return "", nil
 	}
-	d, _, err := fieldData(p, cp, req, caps)
+	d, _, err := fieldData(p, cp, req, match)
 	if err != nil {
 		return "", err
 	}

@@ -206,3 +206,57 @@ func TestKVPairsForms(t *testing.T) {
 		}
 	}
 }
+
+// TestRawAndRouteOrder: Raw is the body with the captures laid over it, the
+// first route whose pattern matches wins even when a later one shares its
+// literal prefix, a route whose prefix differs is never matched, and more
+// fields than FieldData keeps inline all arrive.
+func TestRawAndRouteOrder(t *testing.T) {
+	t.Parallel()
+	var got map[string]any
+	var fields []string
+	handler := func(tag string) OperationFunc {
+		return func(_ context.Context, _ *logical.Request, d *FieldData) (*logical.Response, error) {
+			got = d.Raw()
+			fields = []string{tag, d.String("name"), d.String("a"), d.String("b"), d.String("c"), d.String("e"), d.String("f")}
+			return nil, nil
+		}
+	}
+	six := func() map[string]*FieldSchema {
+		m := map[string]*FieldSchema{"name": {Type: TypeString}}
+		for _, k := range []string{"a", "b", "c", "e", "f"} {
+			m[k] = &FieldSchema{Type: TypeString}
+		}
+		return m
+	}
+	b := &Backend{Paths: []*Path{
+		{Pattern: "config", Fields: six(), Operations: map[logical.Operation]OperationFunc{logical.ReadOperation: handler("config")}},
+		{Pattern: "items/fixed", Fields: six(), Operations: map[logical.Operation]OperationFunc{logical.ReadOperation: handler("fixed")}},
+		{Pattern: "items/" + GenericNameRegex("name"), Fields: six(), Operations: map[logical.Operation]OperationFunc{logical.ReadOperation: handler("named")}},
+	}}
+	cases := map[string]struct {
+		path string
+		want []string
+		raw  map[string]any
+	}{
+		"fixed before named": {"items/fixed", []string{"fixed", "body", "1", "2", "3", "4", "5"}, map[string]any{"a": "1", "b": "2", "c": "3", "e": "4", "f": "5", "name": "body"}},
+		"named":              {"items/x", []string{"named", "x", "1", "2", "3", "4", "5"}, map[string]any{"a": "1", "b": "2", "c": "3", "e": "4", "f": "5", "name": "x"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			data := map[string]any{"a": "1", "b": "2", "c": "3", "e": "4", "f": "5", "name": "body"}
+			if _, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: tc.path, Data: data}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(fields, tc.want) || !reflect.DeepEqual(got, tc.raw) {
+				t.Fatalf("fields %v raw %v, want %v %v", fields, got, tc.want, tc.raw)
+			}
+			if data["name"] != "body" {
+				t.Fatal("Raw changed the request's data")
+			}
+		})
+	}
+	if _, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "other/x"}); !errors.Is(err, logical.ErrUnsupportedPath) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -317,21 +317,59 @@ func toStrings(raw any, lower bool) ([]string, error) {
 // FieldData is the validated input of one request to one route.
 // Safe for use by one goroutine.
 type FieldData struct {
-	raw    map[string]any
+	input  input
 	schema map[string]*FieldSchema
-	parsed map[string]any
-	// from records, for each field set, the name the input used: the
-	// field's own name or one of its aliases.
-	from map[string]string
+	// set holds the converted value of each field the request set, and
+	// the name it arrived under (its own or an alias). A route declares a
+	// handful of fields, so a scan beats building two maps per request.
+	set []setField
+	// buf backs set for the usual few fields, saving an allocation.
+	buf [4]setField
+	// raw is the merged input, built on the first call to Raw.
+	raw map[string]any
 }
 
-// newFieldData converts every declared field present in raw (under its own
-// name or, failing that, an alias), returning a 400-class error naming the
-// first field that does not convert.
-func newFieldData(raw map[string]any, schema map[string]*FieldSchema) (*FieldData, error) {
-	d := &FieldData{raw: raw, schema: schema, parsed: map[string]any{}, from: map[string]string{}}
+type setField struct {
+	name, from string
+	v          any
+}
+
+// input is a request's body fields with the route's path captures laid
+// over them (a capture wins over a body field of the same name), read
+// without merging the two into a new map.
+type input struct {
+	data map[string]any
+	caps []capture
+	// match is the regexp's submatches; caps index into it.
+	match []string
+}
+
+// capture is one named group of a route's pattern.
+type capture struct {
+	name string
+	idx  int
+}
+
+// get returns the input under key: a capture (set even when empty, so
+// that a body field can never stand in for a path segment the policy
+// check did not see), else the body field, else nil.
+func (in *input) get(key string) any {
+	for _, c := range in.caps {
+		if c.name == key {
+			return in.match[c.idx]
+		}
+	}
+	return in.data[key]
+}
+
+// newFieldData converts every declared field present in the input (under
+// its own name or, failing that, an alias), returning a 400-class error
+// naming the first field that does not convert.
+func newFieldData(in input, schema map[string]*FieldSchema) (*FieldData, error) {
+	d := &FieldData{input: in, schema: schema}
+	d.set = d.buf[:0]
 	for name, s := range schema {
-		key, v := lookupField(raw, name, s)
+		key, v := lookupField(&d.input, name, s)
 		if v == nil {
 			if s.Required {
 				return nil, logical.InvalidRequest("missing required field %q", name)
@@ -345,20 +383,38 @@ func newFieldData(raw map[string]any, schema map[string]*FieldSchema) (*FieldDat
 		if s.Required && out == "" {
 			return nil, logical.InvalidRequest("field %q must not be empty", name)
 		}
-		d.parsed[name] = out
-		d.from[name] = key
+		d.set = append(d.set, setField{name: name, from: key, v: out})
 	}
 	return d, nil
 }
 
+// lookup returns the field the request set under name (its own name), or
+// nil.
+func (d *FieldData) lookup(name string) *setField {
+	for i := range d.set {
+		if d.set[i].name == name {
+			return &d.set[i]
+		}
+	}
+	return nil
+}
+
+// from is the name the input used for field name, "" when not set.
+func (d *FieldData) from(name string) string {
+	if f := d.lookup(name); f != nil {
+		return f.from
+	}
+	return ""
+}
+
 // lookupField returns the input for field name and the key it came from:
 // the field's own name when set (not null), else the first alias set.
-func lookupField(raw map[string]any, name string, s *FieldSchema) (string, any) {
-	if v := raw[name]; v != nil {
+func lookupField(in *input, name string, s *FieldSchema) (string, any) {
+	if v := in.get(name); v != nil {
 		return name, v
 	}
 	for _, alias := range s.Aliases {
-		if v := raw[alias]; v != nil {
+		if v := in.get(alias); v != nil {
 			return alias, v
 		}
 	}
@@ -379,8 +435,8 @@ func (d *FieldData) GetOk(name string) (any, bool) {
 	if !ok {
 		panic(fmt.Errorf("%w: %q", ErrUnknownField, name))
 	}
-	if v, ok := d.parsed[name]; ok {
-		return v, true
+	if f := d.lookup(name); f != nil {
+		return f.v, true
 	}
 	if s.Default != nil {
 		return s.Default, false
@@ -403,7 +459,7 @@ func (d *FieldData) SetAs(name string) string {
 	if _, ok := d.schema[name]; !ok {
 		panic(fmt.Errorf("%w: %q", ErrUnknownField, name))
 	}
-	return d.from[name]
+	return d.from(name)
 }
 
 // String, Int, Bool, Duration, Strings and KVPairs are typed shorthands for Get.
@@ -418,7 +474,20 @@ func (d *FieldData) KVPairs(name string) map[string]string {
 
 // Raw returns the whole request input, for routes that take arbitrary data
 // (such as a KV write).
-func (d *FieldData) Raw() map[string]any { return d.raw }
+// It merges the captures over the body once, on the first call.
+func (d *FieldData) Raw() map[string]any {
+	if d.raw == nil {
+		in := &d.input
+		d.raw = make(map[string]any, len(in.data)+len(in.caps))
+		for k, v := range in.data {
+			d.raw[k] = v
+		}
+		for _, c := range in.caps {
+			d.raw[c.name] = in.match[c.idx]
+		}
+	}
+	return d.raw
+}
 
 func zero(t FieldType) any {
 	switch t {

@@ -17,14 +17,14 @@ import (
 // does not serve req.Operation no handler will run, so the input is
 // described raw rather than refused.
 func (b *Backend) ParseParams(req *logical.Request) ([]logical.Param, bool, error) {
-	p, cp, caps := b.route(req.Path)
+	p, cp, match := b.route(req.Path)
 	if p == nil {
 		return nil, false, nil
 	}
 	if p.handler(req.Operation) == nil {
 		return logical.RawParams(req.Data), true, nil
 	}
-	d, _, err := fieldData(p, cp, req, caps)
+	d, _, err := fieldData(p, cp, req, match)
 	if err != nil {
 		return nil, true, err
 	}
@@ -43,8 +43,8 @@ func (b *Backend) ParseParams(req *logical.Request) ([]logical.Param, bool, erro
 		}
 		seen[name] = true
 		var values []any
-		if val, ok := d.parsed[name]; ok {
-			values = elements(val)
+		if f := d.lookup(name); f != nil {
+			values = elements(f.v)
 		}
 		out = append(out, logical.Param{Names: cp.allNames[name], Values: values, Normalize: normalizer(p.Fields[name].Type)})
 	}
