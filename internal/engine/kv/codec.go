@@ -138,14 +138,24 @@ func (d *decoder) count(what string, min int) int {
 
 // decodeMeta parses the stored form written by encodeMeta.
 func decodeMeta(raw []byte) (*keyMeta, error) {
+	m := &keyMeta{}
+	if _, _, err := decodeMetaInto(m, raw, 0, true); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeMetaInto parses raw into m. With all set it fills m.Versions;
+// otherwise, for a read of one version, it leaves m.Versions nil and
+// returns only version want (the current one when want is 0) and whether
+// the record keeps it. Either way the whole record is checked.
+func decodeMetaInto(m *keyMeta, raw []byte, want uint64, all bool) (versionMeta, bool, error) {
 	if len(raw) == 0 || raw[0] != metaFormat {
-		return nil, fmt.Errorf("%w: metadata: unknown format", ErrCorruptEntry)
+		return versionMeta{}, false, fmt.Errorf("%w: metadata: unknown format", ErrCorruptEntry)
 	}
 	d := &decoder{b: raw[1:]}
-	m := &keyMeta{
-		CurrentVersion: d.uvarint("current version"),
-		OldestVersion:  d.uvarint("oldest version"),
-	}
+	m.CurrentVersion = d.uvarint("current version")
+	m.OldestVersion = d.uvarint("oldest version")
 	maxV := d.uvarint("max_versions")
 	if maxV > math.MaxInt32 {
 		d.fail("max_versions")
@@ -162,21 +172,34 @@ func decodeMeta(raw []byte) (*keyMeta, error) {
 			m.CustomMetadata[k] = d.string("custom metadata value")
 		}
 	}
+	if want == 0 {
+		want = m.CurrentVersion
+	}
 	n := d.count("versions", 4)
-	m.Versions = make(map[uint64]versionMeta, n)
+	if all {
+		m.Versions = make(map[uint64]versionMeta, n)
+	}
+	var found versionMeta
+	var ok bool
 	for range n {
 		v := d.uvarint("version number")
-		m.Versions[v] = versionMeta{
+		vm := versionMeta{
 			CreatedTime:  d.varint("version created time"),
 			DeletionTime: d.varint("version deletion time"),
 			Destroyed:    d.bool("version destroyed"),
+		}
+		if all {
+			m.Versions[v] = vm
+		}
+		if v == want {
+			found, ok = vm, true
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
-		return nil, d.err
+		return versionMeta{}, false, d.err
 	}
-	return m, nil
+	return found, ok, nil
 }

@@ -96,8 +96,9 @@ func FuzzWriteBody(f *testing.F) {
 }
 
 // FuzzDecodeMeta checks that decoding stored metadata never panics or
-// over-allocates on corrupt input, and that whatever decodes survives an
-// encode/decode round trip unchanged.
+// over-allocates on corrupt input, that whatever decodes survives an
+// encode/decode round trip unchanged, and that the one-version decode of a
+// read agrees with the full one (same error, same head, same version).
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add(encodeMeta(newMeta(1)))
 	f.Add(encodeMeta(&keyMeta{
@@ -109,6 +110,7 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := decodeMeta(raw)
+		checkOneVersion(t, raw, m, err)
 		if err != nil {
 			if !errors.Is(err, ErrCorruptEntry) {
 				t.Fatalf("error %v is not ErrCorruptEntry", err)
@@ -128,4 +130,31 @@ func mustDecode(t *testing.T, raw []byte) *keyMeta {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// checkOneVersion compares decodeMetaInto without the version map, for
+// the current version and for version 2, with the full decode m (err).
+func checkOneVersion(t *testing.T, raw []byte, m *keyMeta, err error) {
+	t.Helper()
+	for _, want := range []uint64{0, 2} {
+		var head keyMeta
+		vm, ok, err1 := decodeMetaInto(&head, raw, want, false)
+		if (err == nil) != (err1 == nil) {
+			t.Fatalf("full decode: %v, one version: %v", err, err1)
+		}
+		if err != nil {
+			continue
+		}
+		if head.Versions != nil {
+			t.Fatal("one-version decode built the version map")
+		}
+		if want == 0 {
+			want = m.CurrentVersion
+		}
+		full, fullOK := m.Versions[want]
+		head.Versions = m.Versions
+		if !reflect.DeepEqual(&head, m) || ok != fullOK || vm != full {
+			t.Fatalf("version %d: one-version decode %+v %v %v, full %+v %v %v", want, head, vm, ok, m, full, fullOK)
+		}
+	}
 }

@@ -61,12 +61,16 @@ func (b *v2) exists(prefix string) framework.ExistenceFunc {
 // version is one version of a secret as a read finds it. Data is nil when
 // the version is deleted or destroyed.
 type version struct {
+	// meta is the path's metadata; its Versions map is nil when the
+	// version was found by peekVersion.
 	meta *keyMeta
 	num  uint64
 	vm   versionMeta
 	// raw is the version's data as stored (a JSON object); nil when the
 	// version is deleted or destroyed.
 	raw []byte
+	// head backs meta for peekVersion, saving an allocation.
+	head keyMeta
 }
 
 // decoded returns the version's data as a map, for the routes that look
@@ -78,29 +82,44 @@ func (v *version) decoded() (map[string]any, error) {
 	return decodeObject(v.raw)
 }
 
-// readVersion finds version num of path (the current one when num is 0).
+// readVersion finds version num of path (the current one when num is 0),
+// with the path's whole metadata, for a write that commits after it.
 // It returns nil when the path or that version does not exist.
 func (b *v2) readVersion(ctx context.Context, path string, num int) (*version, error) {
+	return b.findVersion(ctx, path, num, true)
+}
+
+// peekVersion is readVersion for a read that answers with one version:
+// the metadata it returns keeps no map of the other versions.
+func (b *v2) peekVersion(ctx context.Context, path string, num int) (*version, error) {
+	return b.findVersion(ctx, path, num, false)
+}
+
+func (b *v2) findVersion(ctx context.Context, path string, num int, all bool) (*version, error) {
 	if num < 0 {
 		return nil, logical.InvalidRequest("version must not be negative")
 	}
-	m, err := loadMeta(ctx, b.storage, path)
-	if err != nil || m == nil {
-		return nil, err
+	e, err := b.storage.Get(ctx, metadataPrefix+path)
+	if err != nil {
+		return nil, fmt.Errorf("read metadata: %w", err)
 	}
-	v := uint64(num)
-	if v == 0 {
-		v = m.CurrentVersion
-	}
-	vm, ok := m.Versions[v]
-	if !ok {
+	if e == nil {
 		return nil, nil
 	}
-	out := &version{meta: m, num: v, vm: vm}
+	out := &version{}
+	out.meta = &out.head
+	vm, ok, err := decodeMetaInto(out.meta, e.Value, uint64(num), all)
+	if err != nil || !ok {
+		return nil, err
+	}
+	out.num, out.vm = uint64(num), vm
+	if out.num == 0 {
+		out.num = out.meta.CurrentVersion
+	}
 	if !vm.live(b.now()) {
 		return out, nil
 	}
-	e, err := b.storage.Get(ctx, versionKey(hashPath(path), v))
+	e, err = b.storage.Get(ctx, versionKey(hashPath(path), out.num))
 	if err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
 	}

@@ -35,7 +35,7 @@ func (b *v2) readData(ctx context.Context, req *logical.Request, d *framework.Fi
 	if err != nil {
 		return nil, err
 	}
-	v, err := b.readVersion(ctx, p, d.Int("version"))
+	v, err := b.peekVersion(ctx, p, d.Int("version"))
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -44,7 +44,6 @@ func (b *v2) readData(ctx context.Context, req *logical.Request, d *framework.Fi
 		"metadata": v.meta.versionResponse(v.num, v.vm),
 	})
 	if v.raw == nil {
-		resp.Data["data"] = nil
 		// Vault answers a deleted or destroyed version with its metadata
 		// and a 404, so that clients can tell it from a missing secret.
 		resp.Data["data"] = nil

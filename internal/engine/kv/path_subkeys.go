@@ -33,7 +33,7 @@ func (b *v2) readSubkeys(ctx context.Context, req *logical.Request, d *framework
 	if depth < 0 {
 		return nil, logical.InvalidRequest("depth must not be negative")
 	}
-	v, err := b.readVersion(ctx, p, d.Int("version"))
+	v, err := b.peekVersion(ctx, p, d.Int("version"))
 	if err != nil || v == nil {
 		return nil, err
 	}
