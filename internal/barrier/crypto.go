@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 // The ciphertext layout: one version byte, a 4-byte big-endian key term, a
@@ -53,7 +54,10 @@ func termOf(ciphertext []byte) (uint32, error) {
 // open decrypts a ciphertext made by seal for the same path; termOf must
 // have accepted it first.
 func open(aead cipher.AEAD, path string, ciphertext []byte) ([]byte, error) {
-	pt, err := aead.Open(nil, ciphertext[5:headerSize], ciphertext[headerSize:], []byte(path))
+	// The path is only read (AEAD implementations never write to the
+	// additional data), so it is passed without the copy []byte(path)
+	// would make on every read.
+	pt, err := aead.Open(nil, ciphertext[5:headerSize], ciphertext[headerSize:], unsafe.Slice(unsafe.StringData(path), len(path)))
 	if err != nil {
 		return nil, ErrCorrupt
 	}

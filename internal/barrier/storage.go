@@ -22,7 +22,9 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 	if b.Sealed() {
 		return nil, sealedErr()
 	}
-	e, err := b.p.Get(ctx, key)
+	// Decryption only reads the ciphertext, so a cache beneath may hand
+	// it out without copying it.
+	e, err := physical.GetShared(ctx, b.p, key)
 	if err != nil {
 		return nil, fmt.Errorf("read %q: %w", key, err)
 	}
@@ -50,7 +52,7 @@ func (b *Barrier) Exists(ctx context.Context, key string) (bool, error) {
 	if b.Sealed() {
 		return false, sealedErr()
 	}
-	e, err := b.p.Get(ctx, key)
+	e, err := physical.GetShared(ctx, b.p, key)
 	if err != nil {
 		return false, fmt.Errorf("read %q: %w", key, err)
 	}

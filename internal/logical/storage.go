@@ -17,7 +17,9 @@ type StorageEntry struct {
 // Storage is the only persistence an engine or auth method gets: a view
 // chrooted into the engine's own prefix, encrypted by the barrier beneath it.
 //
-// Get returns (nil, nil) when the key does not exist. List returns the names
+// Get returns (nil, nil) when the key does not exist, and otherwise a new
+// entry the caller owns: it may keep or change the entry and its value
+// (a View relabels the entry's key rather than copying it). List returns the names
 // directly under prefix, in lexical order, with sub-folders suffixed by "/";
 // it returns an empty slice, not an error, when nothing is there.
 // Implementations are safe for concurrent use.
@@ -172,7 +174,9 @@ func (v *View) Get(ctx context.Context, key string) (*StorageEntry, error) {
 	if err != nil || e == nil {
 		return nil, err
 	}
-	return &StorageEntry{Key: key, Value: e.Value}, nil
+	// The entry is ours (see Storage): relabel it rather than copy it.
+	e.Key = key
+	return e, nil
 }
 
 // Exists implements Exister, as cheaply as the storage beneath allows.

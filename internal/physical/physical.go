@@ -43,6 +43,24 @@ type Transactional interface {
 	Transaction(ctx context.Context, ops []TxnOp) error
 }
 
+// SharedGetter is implemented by backends that can hand out a stored value
+// without copying it (a cache). GetShared is Get except that the entry's
+// Value may be shared with other readers: the caller must not change it.
+// The barrier, which only reads ciphertext to decrypt it into a new slice,
+// reads through it.
+type SharedGetter interface {
+	GetShared(ctx context.Context, key string) (*Entry, error)
+}
+
+// GetShared reads key through b's SharedGetter when it has one and through
+// Get otherwise. The value returned must not be changed.
+func GetShared(ctx context.Context, b Backend, key string) (*Entry, error) {
+	if sg, ok := b.(SharedGetter); ok {
+		return sg.GetShared(ctx, key)
+	}
+	return b.Get(ctx, key)
+}
+
 // Closer is implemented by backends holding files or connections.
 type Closer interface {
 	Close() error

@@ -62,6 +62,12 @@ func (t timedPhysical) Get(ctx context.Context, key string) (*physical.Entry, er
 	return t.b.Get(ctx, key)
 }
 
+// GetShared implements physical.SharedGetter, through b's when it has one.
+func (t timedPhysical) GetShared(ctx context.Context, key string) (*physical.Entry, error) {
+	defer t.since(opGet, time.Now())
+	return physical.GetShared(ctx, t.b, key)
+}
+
 func (t timedPhysical) Put(ctx context.Context, e *physical.Entry) error {
 	defer t.since(opPut, time.Now())
 	return t.b.Put(ctx, e)
@@ -88,4 +94,5 @@ func (t timedTxPhysical) Transaction(ctx context.Context, ops []physical.TxnOp) 
 var (
 	_ physical.Backend       = timedPhysical{}
 	_ physical.Transactional = timedTxPhysical{}
+	_ physical.SharedGetter  = timedPhysical{}
 )

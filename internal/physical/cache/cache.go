@@ -63,6 +63,7 @@ type stripe struct {
 var (
 	_ physical.Backend       = (*Cache)(nil)
 	_ physical.Transactional = (*Cache)(nil)
+	_ physical.SharedGetter  = (*Cache)(nil)
 )
 
 // New returns a cache of size entries (DefaultSize when 0) over b, which
@@ -133,6 +134,25 @@ func (c *Cache) Get(ctx context.Context, key string) (*physical.Entry, error) {
 		// what the next reader gets.
 		return &physical.Entry{Key: key, Value: append([]byte(nil), v...)}, nil
 	}
+	return c.readThrough(ctx, key)
+}
+
+// GetShared implements physical.SharedGetter: Get without the copy of a
+// cached value, which the caller must then leave unchanged. The cache
+// itself never changes a value it holds (writes replace it).
+func (c *Cache) GetShared(ctx context.Context, key string) (*physical.Entry, error) {
+	if v, ok := c.lru.Get(key); ok {
+		if v == nil {
+			return nil, nil
+		}
+		return &physical.Entry{Key: key, Value: v}, nil
+	}
+	return c.readThrough(ctx, key)
+}
+
+// readThrough reads key from the backend and caches what it found unless
+// a write to the key's stripe began meanwhile.
+func (c *Cache) readThrough(ctx context.Context, key string) (*physical.Entry, error) {
 	s := c.stripe(key)
 	gen := s.generation()
 	e, err := c.b.Get(ctx, key)

@@ -359,3 +359,44 @@ func TestRacingWritesLeaveCacheCoherent(t *testing.T) {
 		}
 	}
 }
+
+// TestGetShared: a hit hands out the cached value itself (two reads share
+// one array), a plain Get still copies (changing its value changes nothing
+// cached), a miss reads through and caches, and a write replaces the
+// cached value rather than changing the one already handed out.
+func TestGetShared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := &counting{Backend: inmem.New()}
+	if err := b.Backend.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	c := New(b, 0)
+	first, err := physical.GetShared(ctx, c, "k")
+	if err != nil || first == nil || string(first.Value) != "v1" || b.gets.Load() != 1 {
+		t.Fatalf("miss: %v %v, %d backend reads", first, err, b.gets.Load())
+	}
+	one, _ := physical.GetShared(ctx, c, "k")
+	two, _ := physical.GetShared(ctx, c, "k")
+	if b.gets.Load() != 1 || &one.Value[0] != &two.Value[0] {
+		t.Fatalf("hits: %d backend reads, shared array %v", b.gets.Load(), &one.Value[0] == &two.Value[0])
+	}
+	copied, _ := c.Get(ctx, "k")
+	copied.Value[0] = 'X'
+	if &copied.Value[0] == &one.Value[0] || string(one.Value) != "v1" {
+		t.Fatalf("Get handed out the cached array: shared value now %q", one.Value)
+	}
+	if err := c.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := physical.GetShared(ctx, c, "k")
+	if string(after.Value) != "v2" || string(one.Value) != "v1" {
+		t.Fatalf("after a put: shared %q, earlier %q", after.Value, one.Value)
+	}
+	if err := c.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := physical.GetShared(ctx, c, "k"); gone != nil || err != nil {
+		t.Fatalf("after a delete: %v %v", gone, err)
+	}
+}
