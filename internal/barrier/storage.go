@@ -3,7 +3,6 @@ package barrier
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
@@ -14,7 +13,7 @@ import (
 // is an error wrapping ErrCorrupt.
 func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
 	if b.observer != nil {
-		defer b.observer("get", time.Now())
+		defer b.observe("get", monotonic())
 	}
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -44,7 +43,7 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 // authentication counts as existing; reading it then fails with ErrCorrupt.
 func (b *Barrier) Exists(ctx context.Context, key string) (bool, error) {
 	if b.observer != nil {
-		defer b.observer("get", time.Now())
+		defer b.observe("get", monotonic())
 	}
 	if err := checkKey(key); err != nil {
 		return false, err
@@ -62,7 +61,7 @@ func (b *Barrier) Exists(ctx context.Context, key string) (bool, error) {
 // Put encrypts entry's value under the active key and stores it durably.
 func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
 	if b.observer != nil {
-		defer b.observer("put", time.Now())
+		defer b.observe("put", monotonic())
 	}
 	pe, err := b.encrypt(ctx, entry)
 	if err != nil {
@@ -77,7 +76,7 @@ func (b *Barrier) Put(ctx context.Context, entry *logical.StorageEntry) error {
 // Delete removes key; deleting a missing key is not an error.
 func (b *Barrier) Delete(ctx context.Context, key string) error {
 	if b.observer != nil {
-		defer b.observer("delete", time.Now())
+		defer b.observe("delete", monotonic())
 	}
 	if err := checkKey(key); err != nil {
 		return err
@@ -95,7 +94,7 @@ func (b *Barrier) Delete(ctx context.Context, key string) error {
 // does. Key names are not encrypted, only values.
 func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
 	if b.observer != nil {
-		defer b.observer("list", time.Now())
+		defer b.observe("list", monotonic())
 	}
 	if b.Sealed() {
 		return nil, sealedErr()
@@ -112,7 +111,7 @@ func (b *Barrier) List(ctx context.Context, prefix string) ([]string, error) {
 // way then leaves the earlier ops applied).
 func (b *Barrier) Transaction(ctx context.Context, ops []logical.TxnOp) error {
 	if b.observer != nil {
-		defer b.observer("transaction", time.Now())
+		defer b.observe("transaction", monotonic())
 	}
 	pops := make([]physical.TxnOp, len(ops))
 	for i, op := range ops {

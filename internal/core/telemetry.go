@@ -19,10 +19,15 @@ import (
 // operation and counts logins.
 func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	ctx, rec := c.conf.Metrics.Begin(ctx, req.ID)
-	start := time.Now()
+	// The clock is read for the debug line only when it will be written.
+	debug := c.logger.Enabled(ctx, slog.LevelDebug)
+	var start time.Time
+	if debug {
+		start = time.Now()
+	}
 	resp, err := c.handleRequest(ctx, req)
 	rec.End(strings.HasPrefix(req.Path, "sys/"), string(req.Operation), err == nil && resp != nil && resp.Auth != nil, err != nil)
-	if c.logger.Enabled(ctx, slog.LevelDebug) {
+	if debug {
 		// The mount type, never the path: a path may name a user.
 		args := []any{"operation", string(req.Operation), "mount_type", rec.MountType(), "duration", time.Since(start)}
 		if err != nil {

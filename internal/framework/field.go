@@ -76,6 +76,9 @@ type FieldSchema struct {
 func convert(t FieldType, raw any) (any, error) {
 	switch t {
 	case TypeString:
+		if _, ok := raw.(string); ok {
+			return raw, nil // already boxed: boxing it again would allocate
+		}
 		return toString(raw)
 	case TypeInt:
 		return toInt(raw)

@@ -192,16 +192,16 @@ func (m *Metrics) AuditFailure(deviceType string) {
 }
 
 // ObserveBarrier records one barrier operation (get, put, delete, list,
-// transaction) that started at start.
-func (m *Metrics) ObserveBarrier(op string, start time.Time) {
+// transaction) that took took.
+func (m *Metrics) ObserveBarrier(op string, took time.Duration) {
 	if m == nil {
 		return
 	}
 	if o, ok := m.barrierObs[op]; ok {
-		o.Observe(time.Since(start).Seconds())
+		o.Observe(took.Seconds())
 		return
 	}
-	m.barrierOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	m.barrierOps.WithLabelValues(op).Observe(took.Seconds())
 }
 
 func orNone(s string) string {

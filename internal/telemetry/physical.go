@@ -55,31 +55,42 @@ type timedPhysical struct {
 	obs [5]prometheus.Observer
 }
 
-func (t timedPhysical) since(op int, start time.Time) { t.obs[op].Observe(time.Since(start).Seconds()) }
+// since records op, begun at start (a reading of monotonic).
+func (t timedPhysical) since(op int, start time.Duration) {
+	t.obs[op].Observe((monotonic() - start).Seconds())
+}
+
+// clockBase anchors monotonic: time.Since of a Time that carries a
+// monotonic reading reads only that clock, where time.Now reads the wall
+// clock too; every storage operation is timed.
+var clockBase = time.Now()
+
+// monotonic is the time since clockBase, from the monotonic clock alone.
+func monotonic() time.Duration { return time.Since(clockBase) }
 
 func (t timedPhysical) Get(ctx context.Context, key string) (*physical.Entry, error) {
-	defer t.since(opGet, time.Now())
+	defer t.since(opGet, monotonic())
 	return t.b.Get(ctx, key)
 }
 
 // GetShared implements physical.SharedGetter, through b's when it has one.
 func (t timedPhysical) GetShared(ctx context.Context, key string) (*physical.Entry, error) {
-	defer t.since(opGet, time.Now())
+	defer t.since(opGet, monotonic())
 	return physical.GetShared(ctx, t.b, key)
 }
 
 func (t timedPhysical) Put(ctx context.Context, e *physical.Entry) error {
-	defer t.since(opPut, time.Now())
+	defer t.since(opPut, monotonic())
 	return t.b.Put(ctx, e)
 }
 
 func (t timedPhysical) Delete(ctx context.Context, key string) error {
-	defer t.since(opDelete, time.Now())
+	defer t.since(opDelete, monotonic())
 	return t.b.Delete(ctx, key)
 }
 
 func (t timedPhysical) List(ctx context.Context, prefix string) ([]string, error) {
-	defer t.since(opList, time.Now())
+	defer t.since(opList, monotonic())
 	return t.b.List(ctx, prefix)
 }
 
@@ -87,7 +98,7 @@ func (t timedPhysical) List(ctx context.Context, prefix string) ([]string, error
 type timedTxPhysical struct{ timedPhysical }
 
 func (t timedTxPhysical) Transaction(ctx context.Context, ops []physical.TxnOp) error {
-	defer t.since(opTxn, time.Now())
+	defer t.since(opTxn, monotonic())
 	return t.tx.Transaction(ctx, ops)
 }
 

@@ -13,7 +13,7 @@ type Request struct {
 	// ID is the request's ID, which log lines written with its context
 	// carry as request_id.
 	ID        string
-	start     time.Time
+	start     time.Duration // a reading of monotonic
 	mountType string
 	operation string
 	login     bool
@@ -27,7 +27,7 @@ type requestKey struct{}
 func (m *Metrics) Begin(ctx context.Context, id string) (context.Context, *Request) {
 	r := &Request{m: m, ID: id}
 	if m != nil {
-		r.start = time.Now()
+		r.start = monotonic()
 	}
 	return context.WithValue(ctx, requestKey{}, r), r
 }
@@ -76,7 +76,7 @@ func (r *Request) End(sysPath bool, fallbackOp string, issued, failed bool) {
 	if op == "" {
 		op = fallbackOp
 	}
-	r.m.requests.WithLabelValues(mt, op).Observe(time.Since(r.start).Seconds())
+	r.m.requests.WithLabelValues(mt, op).Observe((monotonic() - r.start).Seconds())
 	if r.login && (issued || failed) {
 		r.m.Login(mt, issued)
 	}

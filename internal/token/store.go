@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -80,7 +79,7 @@ type Store struct {
 	checkRenew func(ctx context.Context, e *Entry) error
 	identity   func(entityID string) []string
 	salt       []byte
-	// macs holds keyed HMAC states under salt, for mac.
+	// macs holds keyed HMAC states under salt (*macState), for mac.
 	macs sync.Pool
 	// batch seals and opens batch tokens (see batch.go).
 	batch cipher.AEAD
@@ -224,19 +223,29 @@ func (s *Store) HashID(id string) string { return s.mac(id) }
 
 // mac is HMAC-SHA256 of v under the salt, in hex. Every request with a
 // token computes it, so keyed HMAC states are reused (Reset returns one
-// to the state just after the key) rather than keyed anew each time.
+// to the state just after the key) rather than keyed anew each time, each
+// with a buffer for the token's bytes (writing a string to a hash.Hash
+// copies it into a new slice).
 func (s *Store) mac(v string) string {
-	m, _ := s.macs.Get().(hash.Hash)
-	if m == nil {
-		m = hmac.New(sha256.New, s.salt)
+	st, _ := s.macs.Get().(*macState)
+	if st == nil {
+		st = &macState{h: hmac.New(sha256.New, s.salt)}
 	}
-	m.Reset()
-	_, _ = io.WriteString(m, v)
+	st.h.Reset()
+	st.buf = append(st.buf[:0], v...)
+	_, _ = st.h.Write(st.buf) // a hash never fails to write
+	clear(st.buf)             // the token is a credential: leave no copy in the pool
 	var sum [sha256.Size]byte
 	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], m.Sum(sum[:0]))
-	s.macs.Put(m)
+	hex.Encode(out[:], st.h.Sum(sum[:0]))
+	s.macs.Put(st)
 	return string(out[:])
+}
+
+// macState is a keyed HMAC and the buffer mac copies a token into.
+type macState struct {
+	h   hash.Hash
+	buf []byte
 }
 
 // lockFor returns the mutex that serialises writes to the token hash.
