@@ -32,6 +32,10 @@ type gatedBackend struct {
 	// next serves what arrives after retirement; nil answers "not found"
 	// (the mount was disabled or moved).
 	next logical.Backend
+
+	// endCall and endFlight are mu.RUnlock and flight.RUnlock bound once:
+	// a method value made per request would be an allocation each time.
+	endCall, endFlight func()
 }
 
 var (
@@ -44,13 +48,17 @@ var (
 	_ logical.BackgroundRunner = (*gatedBackend)(nil)
 )
 
-func gate(b logical.Backend) *gatedBackend { return &gatedBackend{inner: b} }
+func gate(b logical.Backend) *gatedBackend {
+	g := &gatedBackend{inner: b}
+	g.endCall, g.endFlight = g.mu.RUnlock, g.flight.RUnlock
+	return g
+}
 
 // enter returns the backend to call and the function that ends the call.
 func (g *gatedBackend) enter() (logical.Backend, func()) {
 	g.mu.RLock()
 	if !g.retired {
-		return g.inner, g.mu.RUnlock
+		return g.inner, g.endCall
 	}
 	next := g.next
 	g.mu.RUnlock()
@@ -66,7 +74,7 @@ func (g *gatedBackend) admit(mountPoint string) (func(), error) {
 		g.flight.RUnlock()
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q: the mount is being moved or disabled", mountPoint)
 	}
-	return g.flight.RUnlock, nil
+	return g.endFlight, nil
 }
 
 // drain, with on, waits for the client requests in flight to finish and

@@ -229,7 +229,9 @@ func unsupportedHeaders(r *http.Request) error {
 // of X-Vault-Wrap-Format is Vault's internal affair and is refused rather
 // than ignored.
 func requestWrapTTL(r *http.Request) (time.Duration, error) {
-	v := strings.TrimSpace(r.Header.Get("X-Vault-Wrap-TTL"))
+	// Spelt in canonical form, which Header.Get would otherwise build (and
+	// allocate) for every request.
+	v := strings.TrimSpace(r.Header.Get("X-Vault-Wrap-Ttl"))
 	if v == "" {
 		return 0, nil
 	}
