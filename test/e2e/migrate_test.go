@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/openbao/openbao/api/v2"
 
 	"github.com/cofferhq/coffer/internal/physical/postgres/pgtest"
@@ -143,6 +144,11 @@ func TestMigrateFileRaftPostgres(t *testing.T) {
 	}
 	runMigrate(t, bin, dbURL, toPG).want(t, 2, `the destination \(postgresql table `+table+`\) already holds data`)
 	runMigrate(t, bin, dbURL, toPG, "-reset").want(t, 0, `Deleted `+keys[1]+` keys from the destination \(-reset\)\.(.|\n)*Success!`)
+	// Counted independently of the tool: the table's rows are the file
+	// store's keys.
+	if rows := countRows(t, dbURL, table); fmt.Sprint(rows) != keys[1] {
+		t.Fatalf("the PostgreSQL table holds %d rows, the file store %s keys", rows, keys[1])
+	}
 
 	// The raft copy serves too; while it runs, its files are refused.
 	rs := startPGProcess(t, bin, raftConf, dbURL)
@@ -176,9 +182,48 @@ func TestMigrateFileRaftPostgres(t *testing.T) {
 			t.Fatalf("%s after file → raft → postgresql: %+v %v", path, got, err)
 		}
 	}
+	if n := countSecrets(t, c2, ""); n != len(secrets) {
+		t.Fatalf("KV lists %d secrets after file → raft → postgresql, want %d", n, len(secrets))
+	}
 	if st, err := c2.Sys().SealStatus(); err != nil || st.StorageType != "postgresql" {
 		t.Fatalf("seal status %+v %v", st, err)
 	}
+}
+
+// countRows counts the rows of a PostgreSQL storage table.
+func countRows(t *testing.T, dbURL, table string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// countSecrets counts the KV v2 secrets at secret/<dir> and below by
+// listing their metadata.
+func countSecrets(t *testing.T, c *api.Client, dir string) int {
+	t.Helper()
+	s, err := c.Logical().List("secret/metadata/" + dir)
+	if err != nil || s == nil {
+		t.Fatalf("list secret/metadata/%s: %v", dir, err)
+	}
+	n := 0
+	for _, k := range s.Data["keys"].([]any) {
+		if name := k.(string); strings.HasSuffix(name, "/") {
+			n += countSecrets(t, c, dir+name)
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // stopProcess stops a server with SIGINT and waits for it to exit.

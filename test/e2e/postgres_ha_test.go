@@ -17,8 +17,9 @@ import (
 // pgHANode is one coffer server process on a shared PostgreSQL table with
 // ha_enabled and a cluster port on loopback.
 type pgHANode struct {
-	name, api string
-	p         *pgProc
+	name, api        string
+	bin, conf, dbURL string
+	p                *pgProc
 }
 
 // startPGHANode writes a configuration on table and haTable and starts it.
@@ -43,7 +44,21 @@ log_level    = "info"
 	if err := os.WriteFile(conf, []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &pgHANode{name: name, api: "http://" + apiAddr, p: startPGProcess(t, bin, conf, dbURL)}
+	return &pgHANode{name: name, api: "http://" + apiAddr, bin: bin, conf: conf, dbURL: dbURL, p: startPGProcess(t, bin, conf, dbURL)}
+}
+
+// kill stops the node's process with SIGKILL and reaps it.
+func (n *pgHANode) kill() {
+	_ = n.p.cmd.Process.Kill()
+	_ = n.p.cmd.Wait()
+}
+
+// restart starts the node again on its configuration (same ports) and
+// unseals it with keys.
+func (n *pgHANode) restart(t *testing.T, keys []string) {
+	t.Helper()
+	n.p = startPGProcess(t, n.bin, n.conf, n.dbURL)
+	unsealWith(t, newClient(t, n.api, ""), keys)
 }
 
 // health returns the node's sys/health status code, 0 when it is down.
@@ -102,8 +117,7 @@ func TestPostgresHAStandbyForwards(t *testing.T) {
 
 	// kill -9 the active server: node2 takes over once the lock expires.
 	killed := time.Now()
-	_ = n1.p.cmd.Process.Kill()
-	_ = n1.p.cmd.Wait()
+	n1.kill()
 	waitUntil(t, 45*time.Second, "node2 to become active", func() bool { return n2.health() == http.StatusOK })
 	t.Logf("node2 active %v after the kill", time.Since(killed).Round(100*time.Millisecond))
 	got, err = c2.KVv2("secret").Get(ctx, "app/db")

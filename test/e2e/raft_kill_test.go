@@ -28,7 +28,7 @@ const maxFailover = 15 * time.Second
 // applied the same raft index.
 func TestRaftKillActiveUnderLoad(t *testing.T) {
 	rc := formRaftCluster(t, buildCoffer(t))
-	load := startWriteLoad(rc, 16)
+	load := startWriteLoad(rc.apis(), rc.root, 16)
 	defer func() {
 		select {
 		case <-load.stop:
@@ -43,7 +43,7 @@ func TestRaftKillActiveUnderLoad(t *testing.T) {
 		before := load.count()
 		victim.kill()
 		killed := time.Now()
-		d := failoverTime(t, load, killed)
+		d := failoverTime(t, load, killed, 20*time.Second)
 		t.Logf("kill %d: %s was active (%d writes acknowledged before), first write acknowledged %v after the kill", round, victim.id, before, d.Round(time.Millisecond))
 		failovers = append(failovers, d)
 		rc.restart(t, victim)
@@ -67,7 +67,7 @@ func TestRaftKillActiveUnderLoad(t *testing.T) {
 	}
 	stopped := stopAndProbe(t, rc, standby, "standby")
 	mark := time.Now()
-	failoverTime(t, load, mark)
+	failoverTime(t, load, mark, 20*time.Second)
 	stopped.Wait()
 	standby.signal(t, syscall.SIGCONT)
 	waitCaughtUp(t, standby, waitActive(t, rc.nodes...))
@@ -84,7 +84,7 @@ func TestRaftKillActiveUnderLoad(t *testing.T) {
 		}
 	}
 	newActive := waitActive(t, others...)
-	d := failoverTime(t, load, paused)
+	d := failoverTime(t, load, paused, 20*time.Second)
 	t.Logf("SIGSTOP of the active %s: %s active, first write acknowledged %v after the stop", old.id, newActive.id, d.Round(time.Millisecond))
 	if d > maxFailover {
 		t.Errorf("failover after SIGSTOP took %v, more than %v", d, maxFailover)
@@ -133,43 +133,8 @@ func stopAndProbe(t *testing.T, rc *raftCluster, n *raftNode, role string) *sync
 // readers each) and checks that all nodes applied the same raft index.
 func verifyEverywhere(t *testing.T, rc *raftCluster, acked map[string]string) {
 	t.Helper()
-	keys := make([]string, 0, len(acked))
-	for k := range acked {
-		keys = append(keys, k)
-	}
 	for _, n := range rc.nodes {
-		var last error
-		if !eventuallyTrue(20*time.Second, func() bool { _, last = kvRead(quickHTTP, n.api, rc.root, keys[0]); return last == nil }) {
-			t.Errorf("%s serves no reads: %v", n.id, last)
-		}
-		var lost, wrong sync.Map
-		var wg sync.WaitGroup
-		ch := make(chan string)
-		for i := 0; i < 16; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := &http.Client{Timeout: 10 * time.Second}
-				for k := range ch {
-					got, err := kvReadRetry(c, n.api, rc.root, k)
-					if err != nil {
-						lost.Store(k, err.Error())
-					} else if got != acked[k] {
-						wrong.Store(k, got)
-					}
-				}
-			}()
-		}
-		for _, k := range keys {
-			ch <- k
-		}
-		close(ch)
-		wg.Wait()
-		lost.Range(func(k, v any) bool { t.Errorf("through %s: %s unreadable: %v", n.id, k, v); return true })
-		wrong.Range(func(k, v any) bool {
-			t.Errorf("through %s: %s = %q, want %q", n.id, k, v, acked[k.(string)])
-			return true
-		})
+		verifyAcked(t, n.id, n.api, rc.root, acked)
 	}
 	var idx [3]uint64
 	ok := eventuallyTrue(20*time.Second, func() bool {
@@ -185,6 +150,51 @@ func verifyEverywhere(t *testing.T, rc *raftCluster, acked map[string]string) {
 	if !ok {
 		t.Errorf("the nodes' applied indexes differ: %v", idx)
 	}
+}
+
+// verifyAcked reads every acknowledged write through the node called name
+// at api (16 readers) and reports each one missing or with another value.
+func verifyAcked(t *testing.T, name, api, token string, acked map[string]string) {
+	t.Helper()
+	keys := make([]string, 0, len(acked))
+	for k := range acked {
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	var last error
+	if !eventuallyTrue(20*time.Second, func() bool { _, last = kvRead(quickHTTP, api, token, keys[0]); return last == nil }) {
+		t.Errorf("%s serves no reads: %v", name, last)
+	}
+	var lost, wrong sync.Map
+	var wg sync.WaitGroup
+	ch := make(chan string)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second}
+			for k := range ch {
+				got, err := kvReadRetry(c, api, token, k)
+				if err != nil {
+					lost.Store(k, err.Error())
+				} else if got != acked[k] {
+					wrong.Store(k, got)
+				}
+			}
+		}()
+	}
+	for _, k := range keys {
+		ch <- k
+	}
+	close(ch)
+	wg.Wait()
+	lost.Range(func(k, v any) bool { t.Errorf("through %s: %s unreadable: %v", name, k, v); return true })
+	wrong.Range(func(k, v any) bool {
+		t.Errorf("through %s: %s = %q, want %q", name, k, v, acked[k.(string)])
+		return true
+	})
 }
 
 // kvReadRetry is kvRead retried for up to 10 s while the node answers

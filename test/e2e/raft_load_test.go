@@ -171,10 +171,23 @@ func kvRead(c *http.Client, apiURL, token, key string) (string, error) {
 	return out.Data.Data["v"], nil
 }
 
-// writeLoad is concurrent writers of distinct KV v2 keys through any node:
-// a writer that gets an error or a non-2xx answer retries the same key
-// and value on the next node; only acknowledged writes are recorded.
+// apis are the nodes' API addresses, in node order.
+func (rc *raftCluster) apis() []string {
+	out := make([]string, len(rc.nodes))
+	for i, n := range rc.nodes {
+		out[i] = n.api
+	}
+	return out
+}
+
+// writeLoad is concurrent writers of distinct KV v2 keys through any of
+// the API addresses apis, with token: a writer that gets an error or a
+// non-2xx answer retries the same key and value on the next address; only
+// acknowledged writes are recorded. Storage-agnostic: raft and PostgreSQL
+// HA tests share it.
 type writeLoad struct {
+	apis  []string
+	token string
 	mu    sync.Mutex
 	acked map[string]string
 	spans [][2]time.Time // start and end of each acknowledged write
@@ -182,19 +195,19 @@ type writeLoad struct {
 	wg    sync.WaitGroup
 }
 
-func startWriteLoad(rc *raftCluster, writers int) *writeLoad {
-	w := &writeLoad{acked: map[string]string{}, stop: make(chan struct{})}
+func startWriteLoad(apis []string, token string, writers int) *writeLoad {
+	w := &writeLoad{apis: apis, token: token, acked: map[string]string{}, stop: make(chan struct{})}
 	for g := 0; g < writers; g++ {
 		w.wg.Add(1)
-		go w.writer(rc, g)
+		go w.writer(g)
 	}
 	return w
 }
 
-func (w *writeLoad) writer(rc *raftCluster, g int) {
+func (w *writeLoad) writer(g int) {
 	defer w.wg.Done()
 	c := &http.Client{Timeout: 3 * time.Second}
-	node := g % len(rc.nodes)
+	node := g % len(w.apis)
 	for seq := 0; ; seq++ {
 		key, val := fmt.Sprintf("load/w%02d-%05d", g, seq), fmt.Sprintf("%d.%d.%d", g, seq, time.Now().UnixNano())
 		for {
@@ -204,14 +217,14 @@ func (w *writeLoad) writer(rc *raftCluster, g int) {
 			default:
 			}
 			start := time.Now()
-			if kvWrite(c, rc.nodes[node].api, rc.root, key, val) {
+			if kvWrite(c, w.apis[node], w.token, key, val) {
 				w.mu.Lock()
 				w.acked[key] = val
 				w.spans = append(w.spans, [2]time.Time{start, time.Now()})
 				w.mu.Unlock()
 				break
 			}
-			node = (node + 1) % len(rc.nodes)
+			node = (node + 1) % len(w.apis)
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -245,12 +258,13 @@ func (w *writeLoad) finish() map[string]string {
 	return w.acked
 }
 
-// failoverTime waits for a write that started after the kill at t0 to be
-// acknowledged and returns the time from t0 to that acknowledgement.
-func failoverTime(t *testing.T, w *writeLoad, t0 time.Time) time.Duration {
+// failoverTime waits, up to within, for a write that started after the
+// kill at t0 to be acknowledged and returns the time from t0 to that
+// acknowledgement.
+func failoverTime(t *testing.T, w *writeLoad, t0 time.Time, within time.Duration) time.Duration {
 	t.Helper()
 	var first time.Time
-	waitUntil(t, 20*time.Second, "a write acknowledged after the failure", func() bool {
+	waitUntil(t, within, "a write acknowledged after the failure", func() bool {
 		first = w.firstAckAfter(t0)
 		return !first.IsZero()
 	})
