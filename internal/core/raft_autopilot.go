@@ -40,6 +40,26 @@ var (
 	_ heartbeatSource = (*raftstore.Backend)(nil)
 )
 
+// nonvoterAdder is raft storage that can add a member without a vote and
+// runs autopilot, which promotes it.
+type nonvoterAdder interface {
+	AutopilotRunning() bool
+	AddNonvoter(ctx context.Context, id, addr string) error
+}
+
+var _ nonvoterAdder = (*raftstore.Backend)(nil)
+
+// addMember adds a joining node as Vault does: a non-voter when autopilot
+// runs here (it becomes a voter after server_stabilization_time of good
+// health, so a node still catching up never counts in the quorum), else
+// a voter at once. It reports which.
+func addMember(ctx context.Context, r RaftNode, id, addr string) (voter bool, err error) {
+	if n, ok := r.(nonvoterAdder); ok && n.AutopilotRunning() {
+		return false, n.AddNonvoter(ctx, id, addr)
+	}
+	return true, r.AddVoter(ctx, id, addr)
+}
+
 // autopilot returns the raft storage's autopilot, or nil on other storage.
 func (c *Core) autopilot() autopilotNode {
 	ap, _ := c.raft.(autopilotNode)

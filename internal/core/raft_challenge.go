@@ -176,7 +176,9 @@ func (c *Core) tlsKeyringForJoiner(ctx context.Context) ([]byte, error) {
 
 // RaftAnswer ends a join on the leader: a node that opened its challenge
 // holds the unseal key, so the node the challenge was issued for is added
-// as a voter at the address it was issued for, and given the members and
+// at the address it was issued for (a non-voter that autopilot promotes
+// once stable, or a voter where autopilot does not run; addMember), and
+// given the members and
 // the cluster TLS keyring (sealed under the unseal key). The server_id and
 // cluster_addr of the request, if given, must be those. A challenge is
 // good for one answer.
@@ -220,7 +222,7 @@ func (c *Core) RaftAnswer(ctx context.Context, a system.RaftAnswer) (*cluster.An
 // voter outright (not the leader, shutting down) before it answers.
 const joinEarlyWait = 250 * time.Millisecond
 
-// addVoter adds the node as a voter in the background and returns raft's
+// addVoter adds the node (addMember) in the background and returns raft's
 // error if it comes within joinEarlyWait. Raft commits the change only
 // once the new node answers on the cluster port, and it can only once
 // this answer has given it the TLS keyring: waiting for the commit here
@@ -230,11 +232,11 @@ func (c *Core) addVoter(r RaftNode, id, addr string) error {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), joinCommitWait)
 		defer cancel()
-		err := r.AddVoter(ctx, id, addr)
+		voter, err := addMember(ctx, r, id, addr)
 		if err != nil {
 			c.logger.Error("raft member not added", "node_id", id, "cluster_addr", addr, "error", err.Error())
 		} else {
-			c.logger.Info("raft member added", "node_id", id, "cluster_addr", addr)
+			c.logger.Info("raft member added", "node_id", id, "cluster_addr", addr, "voter", voter)
 		}
 		done <- err
 	}()

@@ -10,8 +10,9 @@ import (
 )
 
 // TestRaftAutopilotRemovesKilledNode runs four coffer server processes and
-// talks to autopilot with the OpenBao client (wire compatibility): four
-// healthy voters tolerate one failure; with cleanup_dead_servers and
+// talks to autopilot with the OpenBao client (wire compatibility): the
+// three that join come in as non-voters and are promoted; four healthy
+// voters tolerate one failure; with cleanup_dead_servers and
 // min_quorum 3, a killed standby turns the cluster unhealthy, and after
 // dead_server_last_contact_threshold (1m, Vault's shortest) autopilot
 // removes it, leaving three healthy voters that again tolerate one failure.
@@ -22,6 +23,11 @@ func TestRaftAutopilotRemovesKilledNode(t *testing.T) {
 	waitAutopilot(t, c, "four healthy voters tolerating one failure", func(st *api.AutopilotState) bool {
 		return st.Healthy && len(st.Voters) == 4 && st.FailureTolerance == 1 && st.Leader == lead.id
 	})
+
+	// The three joined as non-voters and autopilot promoted them.
+	if got := strings.Count(lead.log.String(), "Promoting server"); got < 3 {
+		t.Errorf("%s logged %d promotions; want one per joined node\n%s", lead.id, got, lead.log.String())
+	}
 
 	// The configuration is validated as Vault's is.
 	err := c.Sys().PutRaftAutopilotConfiguration(&api.AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 10 * time.Second,

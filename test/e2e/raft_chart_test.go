@@ -68,6 +68,7 @@ func TestRaftChartLayout(t *testing.T) {
 	if strings.Contains(nodes[0].log.String(), "join challenge received") {
 		t.Errorf("the initialised node started joining (itself?):\n%s", nodes[0].log.String())
 	}
+	waitVoters(t, newClient(t, nodes[0].api, init.RootToken), 3)
 	var peers struct {
 		Data struct {
 			Config struct {

@@ -92,6 +92,8 @@ func TestRaftThreeProcessCluster(t *testing.T) {
 	c3 := newClient(t, n3.api, "")
 	unsealWith(t, c3, []string{init.KeysB64[0], init.KeysB64[2]})
 
+	// Both joined as non-voters; autopilot promotes them once stable.
+	waitVoters(t, newClient(t, n1.api, init.RootToken), 3)
 	var peers struct {
 		Data struct {
 			Config struct {

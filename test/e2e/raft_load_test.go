@@ -61,7 +61,36 @@ func formRaftClusterOf(t *testing.T, bin string, size int) *raftCluster {
 	if err := c1.Sys().Mount("secret", &api.MountInput{Type: "kv-v2"}); err != nil {
 		t.Fatal(err)
 	}
+	waitVoters(t, c1, size)
 	return rc
+}
+
+// waitVoters waits until the raft configuration, read through c (with a
+// token), has want members, every one a voter: joining nodes come in as
+// non-voters and autopilot promotes them once they are stable.
+func waitVoters(t *testing.T, c *api.Client, want int) {
+	t.Helper()
+	var last any
+	ok := eventuallyTrue(90*time.Second, func() bool {
+		sec, err := c.Logical().Read("sys/storage/raft/configuration")
+		if err != nil || sec == nil {
+			last = err
+			return false
+		}
+		cfg, _ := sec.Data["config"].(map[string]any)
+		servers, _ := cfg["servers"].([]any)
+		last = servers
+		voters := 0
+		for _, s := range servers {
+			if m, _ := s.(map[string]any); m["voter"] == true {
+				voters++
+			}
+		}
+		return len(servers) == want && voters == want
+	})
+	if !ok {
+		t.Fatalf("the raft configuration never had %d voters: %v", want, last)
+	}
 }
 
 // restart starts a killed node again on its data directory and unseals it.
