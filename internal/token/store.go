@@ -235,17 +235,20 @@ func (s *Store) mac(v string) string {
 	st.buf = append(st.buf[:0], v...)
 	_, _ = st.h.Write(st.buf) // a hash never fails to write
 	clear(st.buf)             // the token is a credential: leave no copy in the pool
-	var sum [sha256.Size]byte
+	// The sum goes to a pooled slice too: an array on the stack passed to
+	// the interface's Sum would escape, an allocation per request.
+	st.sum = st.h.Sum(st.sum[:0])
 	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], st.h.Sum(sum[:0]))
+	hex.Encode(out[:], st.sum)
 	s.macs.Put(st)
 	return string(out[:])
 }
 
-// macState is a keyed HMAC and the buffer mac copies a token into.
+// macState is a keyed HMAC, the buffer mac copies a token into and the
+// one it sums into.
 type macState struct {
-	h   hash.Hash
-	buf []byte
+	h        hash.Hash
+	buf, sum []byte
 }
 
 // lockFor returns the mutex that serialises writes to the token hash.
