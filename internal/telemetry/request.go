@@ -21,15 +21,33 @@ type Request struct {
 
 type requestKey struct{}
 
+// recordContext is the context Begin returns: ctx with the record in
+// it, made in one allocation where context.WithValue and the record
+// would take two.
+type recordContext struct {
+	context.Context
+	r Request
+}
+
+// Value answers for the record and asks the parent for everything else,
+// as a context.WithValue would (the context package finds its cancel
+// contexts through Value too, so cancellation propagates as before).
+func (c *recordContext) Value(key any) any {
+	if key == (requestKey{}) {
+		return &c.r
+	}
+	return c.Context.Value(key)
+}
+
 // Begin starts the record of a request with ID id and returns a context
 // that carries it (for log lines and audit failures). m may be nil: the
 // request ID still reaches the log lines.
 func (m *Metrics) Begin(ctx context.Context, id string) (context.Context, *Request) {
-	r := &Request{m: m, ID: id}
+	c := &recordContext{Context: ctx, r: Request{m: m, ID: id}}
 	if m != nil {
-		r.start = monotonic()
+		c.r.start = monotonic()
 	}
-	return context.WithValue(ctx, requestKey{}, r), r
+	return c, &c.r
 }
 
 // FromContext returns the request record ctx carries, or nil.
