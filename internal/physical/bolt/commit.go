@@ -26,6 +26,9 @@ import (
 type committer struct {
 	db       *bbolt.DB
 	maxBatch int
+	// step, when set, replaces the bbolt commit of a group (the
+	// write-ahead log's, logged.go).
+	step func([]*pending)
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -61,7 +64,7 @@ func (c *committer) commit(ops []physical.TxnOp) error {
 	c.running = true
 	batch := c.take()
 	c.mu.Unlock()
-	c.run(batch)
+	c.runBatch(batch)
 	c.mu.Lock()
 	if len(c.queue) > 0 {
 		go c.loop()
@@ -98,8 +101,16 @@ func (c *committer) loop() {
 		}
 		batch := c.take()
 		c.mu.Unlock()
-		c.run(batch)
+		c.runBatch(batch)
 	}
+}
+
+func (c *committer) runBatch(batch []*pending) {
+	if c.step != nil {
+		c.step(batch)
+		return
+	}
+	c.run(batch)
 }
 
 // run commits batch in one bbolt transaction. When one transaction fails

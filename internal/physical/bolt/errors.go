@@ -1,6 +1,10 @@
 package bolt
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"os"
+)
 
 var (
 	// ErrLocked means another process holds the database file open.
@@ -14,3 +18,25 @@ var (
 	// can be written by group or others; the error says which chmod fixes it.
 	ErrInsecurePermissions = errors.New("writable by group or others, so the server refuses to use it")
 )
+
+var (
+	// ErrTooLarge is returned for a key or value bbolt cannot store; it is
+	// refused before anything is written.
+	ErrTooLarge = errors.New("too large for file storage")
+	// ErrClosed is returned for writes after Close began.
+	ErrClosed = errors.New("file storage is closed")
+)
+
+// syncDir fsyncs a directory, so that a file created in it survives a
+// power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s to sync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package bolt
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/cofferhq/coffer/internal/physical"
+)
+
+// Tuning of the write-ahead log. A var, not a const, for the tests.
+var (
+	// maxBehind is how many acknowledged transactions may wait for bbolt
+	// before new groups wait: it bounds the memory of the overlay.
+	maxBehind = 50_000
+)
+
+// logged puts a write-ahead log in front of bbolt (docs/BENCHMARKS-WRITES.md).
+//
+// A group of concurrent transactions is appended to the log with one
+// fdatasync and acknowledged; its values are kept in memory (the overlay)
+// until a background bbolt commit, with bbolt's own fsyncs, holds them.
+// Get looks in the overlay first; List waits until bbolt holds every write
+// acknowledged before it began. Once bbolt holds everything, the log can be
+// truncated; at open, what it still holds is replayed into bbolt.
+//
+// So an acknowledged write is on disk twice over (log, then bbolt) before
+// the log forgets it, and bbolt never runs without its fsyncs.
+type logged struct {
+	db  *bbolt.DB
+	log *wal // used only by the group commit (one goroutine at a time)
+
+	mu      sync.Mutex
+	changed *sync.Cond // applied advanced, err set or behind shrank
+	keys    map[string]overlayEntry
+	behind  []walRecord // acknowledged, not yet in bbolt, in seq order
+	applied uint64      // seq of the last record bbolt holds
+	acked   uint64      // seq of the last record acknowledged
+	groups  int         // groups between prepare and publication
+	err     error       // a background commit failed: no more writes
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	// beforeApply, when set, runs before each background commit: tests
+	// hold commits back with it to leave writes in the log alone.
+	beforeApply func()
+}
+
+type overlayEntry struct {
+	value []byte // nil for a delete
+	seq   uint64
+}
+
+func newLogged(db *bbolt.DB, log *wal) *logged {
+	l := &logged{db: db, log: log, keys: map[string]overlayEntry{}, applied: log.seq, acked: log.seq,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l.changed = sync.NewCond(&l.mu)
+	go l.applyLoop()
+	return l
+}
+
+// get returns the overlay's value of key: found is false when bbolt holds
+// the latest acknowledged value; value is nil for a deleted key.
+func (l *logged) get(key string) (value []byte, found bool) {
+	l.mu.Lock()
+	e, ok := l.keys[key]
+	l.mu.Unlock()
+	if !ok || e.value == nil {
+		return nil, ok
+	}
+	return bytes.Clone(e.value), true
+}
+
+// caughtUp waits until bbolt holds every write acknowledged so far.
+func (l *logged) caughtUp() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	target := l.acked
+	for l.applied < target && l.err == nil {
+		l.changed.Wait()
+	}
+	return l.err
+}
+
+// commitGroup is the group commit's step: log the group, publish it to the
+// overlay, hand it to the background commit, acknowledge.
+func (l *logged) commitGroup(batch []*pending) {
+	txns := make([][]physical.TxnOp, len(batch))
+	for i, p := range batch {
+		txns[i] = p.ops
+	}
+	buf := l.log.encode(txns)
+	epoch := l.log.epoch
+	err := l.prepare(len(buf))
+	if err == nil && l.log.epoch != epoch {
+		buf = l.log.encode(txns) // the log was emptied: a new epoch
+	}
+	var first uint64
+	if err == nil {
+		first, err = l.log.append(buf, len(txns))
+		if err != nil {
+			l.fail(err)
+			l.mu.Lock()
+			l.groups--
+			l.changed.Broadcast()
+			l.mu.Unlock()
+		}
+	}
+	if err != nil {
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
+	l.mu.Lock()
+	for i, p := range batch {
+		rec := walRecord{seq: first + uint64(i), ops: p.ops}
+		for _, op := range p.ops {
+			e := overlayEntry{seq: rec.seq}
+			if !op.Delete {
+				e.value = op.Entry.Value
+				if e.value == nil {
+					e.value = []byte{}
+				}
+			}
+			l.keys[op.Entry.Key] = e
+		}
+		l.behind = append(l.behind, rec)
+	}
+	l.acked = l.log.seq
+	l.groups--
+	// Under l.mu, so that close, which waits for groups to reach 0, never
+	// closes wake before this send.
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	l.changed.Broadcast()
+	l.mu.Unlock()
+	for _, p := range batch {
+		p.done <- nil
+	}
+}
+
+// prepare refuses writes after a failure or Close, waits while bbolt is
+// too far behind, and empties the log when n more bytes would not fit,
+// once bbolt holds all of it (a pause of one bbolt commit every few tens of
+// thousands of writes).
+func (l *logged) prepare(n int) error {
+	full := !l.log.fits(n)
+	l.mu.Lock()
+	for l.err == nil && !l.closed && (len(l.behind) > maxBehind || (full && len(l.behind) > 0)) {
+		l.changed.Wait()
+	}
+	err, closed, drained := l.err, l.closed, len(l.behind) == 0
+	if err == nil && !closed {
+		l.groups++
+	}
+	l.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case closed:
+		return ErrClosed
+	case drained && full:
+		if err := l.log.reset(); err != nil {
+			l.fail(err)
+			l.mu.Lock()
+			l.groups--
+			l.changed.Broadcast()
+			l.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *logged) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = fmt.Errorf("file storage stopped accepting writes: %w", err)
+	}
+	l.changed.Broadcast()
+	l.mu.Unlock()
+}
+
+// applyLoop commits acknowledged transactions to bbolt in the background,
+// everything waiting in one commit, until close.
+func (l *logged) applyLoop() {
+	defer close(l.done)
+	for range l.wake {
+		for {
+			l.mu.Lock()
+			recs := l.behind
+			l.mu.Unlock()
+			if len(recs) == 0 {
+				break
+			}
+			if l.beforeApply != nil {
+				l.beforeApply()
+			}
+			if err := replay(l.db, recs); err != nil {
+				// The writes are in the log: a restart replays them.
+				l.fail(err)
+				return
+			}
+			last := recs[len(recs)-1].seq
+			l.mu.Lock()
+			for _, r := range recs {
+				for _, op := range r.ops {
+					if e, ok := l.keys[op.Entry.Key]; ok && e.seq <= last {
+						delete(l.keys, op.Entry.Key)
+					}
+				}
+			}
+			l.behind = l.behind[len(recs):]
+			if len(l.behind) == 0 {
+				l.behind = nil
+			}
+			l.applied = last
+			l.changed.Broadcast()
+			l.mu.Unlock()
+		}
+	}
+}
+
+// close waits for bbolt to hold every acknowledged write, stops the
+// background commit and empties the log.
+func (l *logged) close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.changed.Broadcast()
+	for (l.groups > 0 || len(l.behind) > 0) && l.err == nil {
+		l.changed.Wait()
+	}
+	for l.groups > 0 {
+		l.changed.Wait()
+	}
+	err := l.err
+	l.mu.Unlock()
+	close(l.wake)
+	<-l.done
+	if err == nil {
+		err = l.log.reset()
+	}
+	if cerr := l.log.close(); err == nil {
+		err = cerr
+	}
+	return err
+}

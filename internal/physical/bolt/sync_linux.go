@@ -1,0 +1,12 @@
+//go:build linux
+
+package bolt
+
+import (
+	"os"
+	"syscall"
+)
+
+// fdatasync flushes f's data and the metadata needed to read it back (its
+// size), not its timestamps: one disk flush fewer than fsync on ext4/xfs.
+func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }

@@ -1,0 +1,273 @@
+package bolt
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/cofferhq/coffer/internal/physical"
+)
+
+// WALFileName is the write-ahead log next to FileName. It holds the
+// transactions acknowledged since bbolt last caught up with them; it is
+// empty after a clean Close.
+const WALFileName = "coffer.wal"
+
+// The log is a file of fixed size (walSize, zero-filled when created), so
+// that appending overwrites blocks already allocated and an fdatasync
+// flushes data only, no file-size change through the journal. It holds a
+// sequence of records, one per transaction, from offset 0:
+//
+//	u32 payload length | u32 CRC-32C of payload | payload
+//	payload: u64 epoch | u64 seq | u32 op count | ops
+//	op:      u8 delete | u32 key length | key | u32 value length | value
+//
+// Emptying the log zeroes the first header and draws a new random epoch;
+// records left further on from before carry another epoch (or are not the
+// next seq), so reading stops at them.
+const walHeader = 8
+
+// walSize is the size of a new log. A var for the tests.
+var walSize int64 = 16 << 20
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// walRecord is one transaction read back from the log.
+type walRecord struct {
+	seq uint64
+	ops []physical.TxnOp
+}
+
+// wal appends transactions to the log file. It is not safe for concurrent
+// use: the backend's group commit calls it from one goroutine at a time.
+type wal struct {
+	f     *os.File
+	size  int64 // bytes of records from offset 0
+	cap   int64 // file size
+	epoch uint64
+	seq   uint64 // of the last record appended or replayed
+	buf   []byte
+}
+
+// openWAL opens or creates the log in dir and reads back every whole,
+// valid record in order. Reading stops at the first record that is short,
+// fails its checksum, or is not the next seq of the same epoch: only the
+// tail of a write whose fdatasync never returned (never acknowledged), or
+// records from before the log was last emptied, can be in that state.
+func openWAL(dir string) (*wal, []walRecord, error) {
+	path := filepath.Join(dir, WALFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
+	}
+	w := &wal{f: f}
+	recs, err := w.read()
+	if err == nil {
+		err = w.preallocate(dir)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, fmt.Errorf("write-ahead log %s: %w", path, err)
+	}
+	return w, recs, nil
+}
+
+// preallocate zero-fills a log shorter than walSize (a new one) and makes
+// its directory entry durable.
+func (w *wal) preallocate(dir string) error {
+	fi, err := w.f.Stat()
+	if err != nil {
+		return err
+	}
+	w.cap = fi.Size()
+	if w.cap >= walSize {
+		return nil
+	}
+	zeros := make([]byte, 1<<20)
+	for off := w.cap; off < walSize; off += int64(len(zeros)) {
+		if _, err := w.f.WriteAt(zeros[:min(int64(len(zeros)), walSize-off)], off); err != nil {
+			return err
+		}
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	w.cap = walSize
+	return syncDir(dir)
+}
+
+// read decodes the valid prefix of the file and sets size, epoch and seq.
+func (w *wal) read() ([]walRecord, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(w.f, 0, 1<<62), 64<<10)
+	var recs []walRecord
+	hdr := make([]byte, walHeader)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return recs, ignoreEOF(err)
+		}
+		n := int64(binary.LittleEndian.Uint32(hdr))
+		if n < 20 || n > bbolt.MaxValueSize {
+			return recs, nil
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return recs, ignoreEOF(err)
+		}
+		if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
+			return recs, nil
+		}
+		epoch := binary.LittleEndian.Uint64(payload)
+		rec, ok := decodeRecord(payload[8:])
+		if !ok || (len(recs) > 0 && (epoch != w.epoch || rec.seq != w.seq+1)) {
+			return recs, nil
+		}
+		w.epoch, w.seq = epoch, rec.seq
+		w.size += walHeader + n
+		recs = append(recs, rec)
+	}
+}
+
+func ignoreEOF(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil
+	}
+	return err
+}
+
+func decodeRecord(p []byte) (walRecord, bool) {
+	if len(p) < 12 {
+		return walRecord{}, false
+	}
+	rec := walRecord{seq: binary.LittleEndian.Uint64(p)}
+	count := binary.LittleEndian.Uint32(p[8:])
+	p = p[12:]
+	for range count {
+		if len(p) < 5 {
+			return walRecord{}, false
+		}
+		del := p[0] == 1
+		key, rest, ok := cut(p[1:])
+		if !ok || len(rest) < 4 {
+			return walRecord{}, false
+		}
+		val, rest, ok := cut(rest)
+		if !ok {
+			return walRecord{}, false
+		}
+		rec.ops = append(rec.ops, physical.TxnOp{Delete: del, Entry: &physical.Entry{Key: string(key), Value: val}})
+		p = rest
+	}
+	return rec, len(p) == 0
+}
+
+// cut splits a u32-length-prefixed field off p.
+func cut(p []byte) (field, rest []byte, ok bool) {
+	n := int(binary.LittleEndian.Uint32(p))
+	if n > len(p)-4 {
+		return nil, nil, false
+	}
+	return p[4 : 4+n : 4+n], p[4+n:], true
+}
+
+// encode returns the records of txns, numbered from w.seq+1.
+func (w *wal) encode(txns [][]physical.TxnOp) []byte {
+	buf := w.buf[:0]
+	for i, ops := range txns {
+		start := len(buf)
+		buf = append(buf, make([]byte, walHeader)...)
+		buf = binary.LittleEndian.AppendUint64(buf, w.epoch)
+		buf = binary.LittleEndian.AppendUint64(buf, w.seq+1+uint64(i))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ops)))
+		for _, op := range ops {
+			del, val := byte(0), op.Entry.Value
+			if op.Delete {
+				del, val = 1, nil
+			}
+			buf = append(buf, del)
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(op.Entry.Key)))
+			buf = append(buf, op.Entry.Key...)
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(val)))
+			buf = append(buf, val...)
+		}
+		payload := buf[start+walHeader:]
+		binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
+		binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+	}
+	if cap(buf) <= 1<<20 {
+		w.buf = buf
+	}
+	return buf
+}
+
+// fits reports whether records of n bytes fit before the end of the file;
+// when they do not, the log must be emptied first (a group larger than the
+// whole file grows it).
+func (w *wal) fits(n int) bool { return w.size == 0 || w.size+int64(n) <= w.cap }
+
+// append writes one record per transaction in one write, fdatasyncs the
+// file and returns the seq of the first record. On error the log may hold
+// part of the group, so the caller must not append again.
+func (w *wal) append(buf []byte, txns int) (uint64, error) {
+	if _, err := w.f.WriteAt(buf, w.size); err != nil {
+		return 0, fmt.Errorf("append to write-ahead log: %w", err)
+	}
+	if err := fdatasync(w.f); err != nil {
+		return 0, fmt.Errorf("sync write-ahead log: %w", err)
+	}
+	w.size += int64(len(buf))
+	w.cap = max(w.cap, w.size)
+	first := w.seq + 1
+	w.seq += uint64(txns)
+	return first, nil
+}
+
+// reset empties the log once bbolt holds (and has fsynced) every record in
+// it: the first header is zeroed and synced before anything is appended
+// again, and later records get a new epoch.
+func (w *wal) reset() error {
+	if _, err := w.f.WriteAt(make([]byte, walHeader), 0); err != nil {
+		return fmt.Errorf("empty write-ahead log: %w", err)
+	}
+	if err := fdatasync(w.f); err != nil {
+		return fmt.Errorf("sync write-ahead log: %w", err)
+	}
+	w.size, w.epoch = 0, rand.Uint64()
+	return nil
+}
+
+func (w *wal) close() error { return w.f.Close() }
+
+// replay applies recs to db in order in one commit. Every op is a whole
+// put or delete, so replaying records bbolt already holds (a crash between
+// a commit and the log's truncation) leaves the same state.
+func replay(db *bbolt.DB, recs []walRecord) error {
+	return db.Update(func(tx *bbolt.Tx) error {
+		bkt := tx.Bucket(bucketName)
+		for _, r := range recs {
+			if err := apply(bkt, r.ops); err != nil {
+				return fmt.Errorf("replay write-ahead log record %d: %w", r.seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// checkOp refuses, before anything is logged, what bbolt would refuse at
+// commit: once a write is acknowledged its commit can no longer fail it.
+func checkOp(op physical.TxnOp) error {
+	if len(op.Entry.Key) > bbolt.MaxKeySize {
+		return fmt.Errorf("key of %d bytes: %w", len(op.Entry.Key), ErrTooLarge)
+	}
+	if !op.Delete && int64(len(op.Entry.Value)) > bbolt.MaxValueSize {
+		return fmt.Errorf("value of %d bytes: %w", len(op.Entry.Value), ErrTooLarge)
+	}
+	return nil
+}
