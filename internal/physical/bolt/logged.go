@@ -43,8 +43,9 @@ type logged struct {
 	closed  bool
 	wake    chan struct{}
 	done    chan struct{}
-	// beforeApply, when set, runs before each background commit: tests
-	// hold commits back with it to leave writes in the log alone.
+	// beforeApply, when set (under mu), runs before each background
+	// commit: tests hold commits back with it to leave writes in the log
+	// alone.
 	beforeApply func()
 }
 
@@ -193,13 +194,13 @@ func (l *logged) applyLoop() {
 	for range l.wake {
 		for {
 			l.mu.Lock()
-			recs := l.behind
+			recs, hold := l.behind, l.beforeApply
 			l.mu.Unlock()
 			if len(recs) == 0 {
 				break
 			}
-			if l.beforeApply != nil {
-				l.beforeApply()
+			if hold != nil {
+				hold()
 			}
 			if err := replay(l.db, recs); err != nil {
 				// The writes are in the log: a restart replays them.

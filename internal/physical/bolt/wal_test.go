@@ -1,0 +1,274 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/cofferhq/coffer/internal/physical"
+)
+
+// holdApplies stops b's background bbolt commits: acknowledged writes then
+// live only in the log (and the overlay) until crash or release.
+func holdApplies(b *Backend) (release func()) {
+	ch := make(chan struct{})
+	b.log.mu.Lock()
+	b.log.beforeApply = func() { <-ch }
+	b.log.mu.Unlock()
+	return func() { close(ch) }
+}
+
+// crash drops b as a kill -9 would: nothing is drained, the log is not
+// emptied; the files are closed so that the directory can be opened again.
+// The held background commit is left blocked.
+func crash(t *testing.T, b *Backend) {
+	t.Helper()
+	if err := b.log.log.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustOpen(t *testing.T, dir string) *Backend {
+	t.Helper()
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func putKV(t *testing.T, b *Backend, key, value string) {
+	t.Helper()
+	if err := b.Put(context.Background(), &physical.Entry{Key: key, Value: []byte(value)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantValue(t *testing.T, b *Backend, key, want string) {
+	t.Helper()
+	e, err := b.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case want == "" && e != nil:
+		t.Fatalf("%s = %q, want it absent", key, e.Value)
+	case want != "" && (e == nil || string(e.Value) != want):
+		t.Fatalf("%s = %v, want %q", key, e, want)
+	}
+}
+
+// inBolt reads key from the bbolt file alone, as if there were no log.
+func inBolt(t *testing.T, dir, key string) bool {
+	t.Helper()
+	db, err := OpenDB(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var found bool
+	_ = db.View(func(tx *bbolt.Tx) error {
+		found = tx.Bucket(bucketName).Get([]byte(key)) != nil
+		return nil
+	})
+	return found
+}
+
+func TestLoggedWritesSurviveACrashBeforeBboltHasThem(t *testing.T) {
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	putKV(t, b, "kept", "before") // committed to bbolt in the background
+	if err := b.log.caughtUp(); err != nil {
+		t.Fatal(err)
+	}
+	holdApplies(b)
+	putKV(t, b, "a", "1")
+	putKV(t, b, "kept", "after")
+	if err := b.Transaction(context.Background(), []physical.TxnOp{
+		{Entry: &physical.Entry{Key: "b", Value: []byte("2")}},
+		{Delete: true, Entry: &physical.Entry{Key: "a"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The overlay answers while bbolt does not have the writes yet.
+	wantValue(t, b, "a", "")
+	wantValue(t, b, "b", "2")
+	wantValue(t, b, "kept", "after")
+	crash(t, b)
+	if inBolt(t, dir, "b") {
+		t.Fatal("bbolt has b before the replay: the test proves nothing")
+	}
+	b = mustOpen(t, dir)
+	defer b.Close()
+	wantValue(t, b, "a", "")
+	wantValue(t, b, "b", "2")
+	wantValue(t, b, "kept", "after")
+}
+
+func TestLogReplayStopsAtATornTail(t *testing.T) {
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	holdApplies(b)
+	putKV(t, b, "a", "1")
+	putKV(t, b, "b", "2")
+	size := b.log.log.size
+	crash(t, b)
+	// A third record cut short, as a write whose fdatasync never returned.
+	f, err := os.OpenFile(filepath.Join(dir, WALFileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wal{epoch: 0, seq: 2}
+	rec := w.encode([][]physical.TxnOp{{{Entry: &physical.Entry{Key: "c", Value: []byte("3")}}}})
+	if _, err := f.WriteAt(rec[:len(rec)-2], size); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	b = mustOpen(t, dir)
+	defer b.Close()
+	wantValue(t, b, "a", "1")
+	wantValue(t, b, "b", "2")
+	wantValue(t, b, "c", "")
+}
+
+// TestLogWrapsAndReplaysOnlyTheCurrentEpoch: with a log of a few KiB it is
+// emptied and rewritten from offset 0 many times, leaving older records
+// behind the current ones; a crash at any point must replay exactly the
+// acknowledged writes, never an older value.
+func TestLogWrapsAndReplaysOnlyTheCurrentEpoch(t *testing.T) {
+	old := walSize
+	walSize = 4 << 10
+	t.Cleanup(func() { walSize = old })
+	// One directory for all rounds: records from earlier lives of the log
+	// (seq starting again from 1) lie behind the current ones too.
+	dir := t.TempDir()
+	want := map[string]string{}
+	for round := range 20 {
+		b := mustOpen(t, dir)
+		n := 50 + rand.IntN(400)
+		for i := range n {
+			k := fmt.Sprintf("k%d", rand.IntN(20))
+			if round%3 != 0 && i == n-3 && b.log.log.size+1024 < b.log.log.cap {
+				holdApplies(b) // the last writes only in the log
+			}
+			if rand.IntN(5) == 0 {
+				if err := b.Delete(context.Background(), k); err != nil {
+					t.Fatal(err)
+				}
+				delete(want, k)
+				continue
+			}
+			v := fmt.Sprintf("%d-%d-%s", round, i, strings.Repeat("x", rand.IntN(200)))
+			putKV(t, b, k, v)
+			want[k] = v
+		}
+		if round%3 == 0 { // no writes held back: Close would wait for them
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			crash(t, b)
+		}
+		b = mustOpen(t, dir)
+		for k := range 20 {
+			wantValue(t, b, fmt.Sprintf("k%d", k), want[fmt.Sprintf("k%d", k)])
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCloseLeavesAnEmptyLog(t *testing.T) {
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	for i := range 100 {
+		putKV(t, b, fmt.Sprintf("k%d", i), "v")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !inBolt(t, dir, "k99") {
+		t.Fatal("k99 not in bbolt after Close")
+	}
+	w, recs, err := openWAL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if len(recs) != 0 {
+		t.Fatalf("%d records left in the log after Close", len(recs))
+	}
+	if err := b.Put(context.Background(), &physical.Entry{Key: "late", Value: []byte("v")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Put after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestListWaitsForBboltToHoldAcknowledgedWrites(t *testing.T) {
+	b := mustOpen(t, t.TempDir())
+	defer b.Close()
+	release := holdApplies(b)
+	putKV(t, b, "dir/a", "1")
+	got := make(chan []string, 1)
+	go func() {
+		keys, err := b.List(context.Background(), "dir/")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- keys
+	}()
+	select {
+	case keys := <-got:
+		t.Fatalf("List returned %v while bbolt lacked dir/a", keys)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if keys := <-got; len(keys) != 1 || keys[0] != "a" {
+		t.Fatalf("List = %v, want [a]", keys)
+	}
+}
+
+func TestTooLargeIsRefusedBeforeTheLog(t *testing.T) {
+	b := mustOpen(t, t.TempDir())
+	defer b.Close()
+	size := b.log.log.size
+	err := b.Put(context.Background(), &physical.Entry{Key: strings.Repeat("k", bbolt.MaxKeySize+1), Value: []byte("v")})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Put with a key of %d bytes: %v, want ErrTooLarge", bbolt.MaxKeySize+1, err)
+	}
+	if b.log.log.size != size {
+		t.Fatal("the refused write reached the log")
+	}
+}
+
+func TestOverlayKeepsItsOwnCopy(t *testing.T) {
+	b := mustOpen(t, t.TempDir())
+	defer b.Close()
+	defer holdApplies(b)()
+	v := []byte("secret")
+	if err := b.Put(context.Background(), &physical.Entry{Key: "k", Value: v}); err != nil {
+		t.Fatal(err)
+	}
+	copy(v, "XXXXXX")
+	e, err := b.Get(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.Value, []byte("secret")) {
+		t.Fatalf("Get = %q after the caller reused its slice", e.Value)
+	}
+	e.Value[0] = 'Y'
+	wantValue(t, b, "k", "secret")
+}
