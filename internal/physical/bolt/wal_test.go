@@ -272,3 +272,23 @@ func TestOverlayKeepsItsOwnCopy(t *testing.T) {
 	e.Value[0] = 'Y'
 	wantValue(t, b, "k", "secret")
 }
+
+// TestRecordsFromAnEarlierLifeAreNotReplayed: records of equal size, so
+// that the one left behind the new log by the previous life sits exactly
+// where the next record would be, with the next seq.
+func TestRecordsFromAnEarlierLifeAreNotReplayed(t *testing.T) {
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	putKV(t, b, "a", "1")
+	putKV(t, b, "b", "1")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, dir)
+	holdApplies(b)
+	putKV(t, b, "b", "2") // seq 1 again, over the old "a"; the old "b" follows
+	crash(t, b)
+	b = mustOpen(t, dir)
+	defer b.Close()
+	wantValue(t, b, "b", "2")
+}
