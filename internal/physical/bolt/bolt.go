@@ -1,11 +1,16 @@
 // Package bolt is the default single-node physical.Backend: one bbolt file,
-// coffer.db, in a directory of its own.
+// coffer.db, and its write-ahead log, coffer.wal, in a directory of their
+// own.
 //
-// Every write is durable (fsynced) when it returns. Concurrent writers are
+// Every write is durable when it returns. Concurrent writers are
 // group-committed (commit.go): a lone writer commits at once, and writers
-// arriving during a commit share the next one, so a busy server does
-// thousands of durable writes per second instead of one per disk flush. It stores only what the barrier hands it (ciphertext); it is
-// not the place for encryption, caching or replication (see raft for HA).
+// arriving during a commit share the next one. Open puts a write-ahead log
+// in front of bbolt (logged.go, wal.go): a group is acknowledged after one
+// fdatasync of the log, and bbolt commits in the background, with its own
+// fsyncs, in groups as large as the backlog; the log is replayed at open.
+// Wrap and WithoutWAL commit each group to bbolt before acknowledging it.
+// The package stores only what the barrier hands it (ciphertext); it is not
+// the place for encryption, caching or replication (see raft for HA).
 package bolt
 
 import (

@@ -1,10 +1,6 @@
 package bolt
 
-import (
-	"errors"
-	"fmt"
-	"os"
-)
+import "errors"
 
 var (
 	// ErrLocked means another process holds the database file open.
@@ -26,17 +22,3 @@ var (
 	// ErrClosed is returned for writes after Close began.
 	ErrClosed = errors.New("file storage is closed")
 )
-
-// syncDir fsyncs a directory, so that a file created in it survives a
-// power cut.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %s to sync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}

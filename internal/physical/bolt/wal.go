@@ -271,3 +271,17 @@ func checkOp(op physical.TxnOp) error {
 	}
 	return nil
 }
+
+// syncDir fsyncs a directory, so that a file created in it survives a
+// power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s to sync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
