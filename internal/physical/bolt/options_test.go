@@ -2,15 +2,10 @@ package bolt
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
@@ -40,13 +35,6 @@ func benchKVWrites(b *testing.B, be *Backend, clients int) {
 	benchKVWritesWith(b, clients, func(ops []physical.TxnOp) error { return be.Transaction(ctx, ops) })
 }
 
-// benchKVWritesLogged is benchKVWrites through a group commit that runs
-// logBatch on each group before committing it to bbolt (wal-sim).
-func benchKVWritesLogged(b *testing.B, be *Backend, clients int, logBatch func([]*pending) error) {
-	c := &loggedCommitter{committer: be.commit, log: logBatch}
-	benchKVWritesWith(b, clients, c.commit)
-}
-
 func benchKVWritesWith(b *testing.B, clients int, write func([]physical.TxnOp) error) {
 	var versions [1000]atomic.Int64
 	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
@@ -63,118 +51,37 @@ func benchKVWritesWith(b *testing.B, clients int, write func([]physical.TxnOp) e
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 }
 
-// BenchmarkOptions compares bbolt settings for the file storage on
-// KV-v2-shaped durable writes (docs/BENCHMARKS.md, issue 9). "default"
-// is Open as the server uses it; "nosync" (no fsync at all, never
-// acceptable) is the bound no commit scheme can beat; "wal-sim" costs
-// what a write-ahead log with one fdatasync per group would on the write
-// path (an append of the group's records and one fdatasync, then bbolt's
-// commit without fsyncs), leaving out the log's replay and checkpoints.
+// BenchmarkOptions compares settings of the file storage on KV-v2-shaped
+// durable writes (docs/BENCHMARKS-WRITES.md, issue 9). "default" is Open
+// as the server uses it (write-ahead log, bbolt in the background);
+// "no-wal" commits each group to bbolt before acknowledging it (the
+// default before the log); the bbolt options are measured on "no-wal";
+// "nosync" (no fsync at all, never acceptable) is the bound no commit
+// scheme can beat.
 func BenchmarkOptions(b *testing.B) {
-	cases := map[string]func(*bbolt.Options){
+	tune := func(f func(*bbolt.Options)) []Option {
+		return []Option{WithoutWAL(), func(o *options) { o.tune = f }}
+	}
+	cases := map[string][]Option{
 		"default":        nil,
-		"NoFreelistSync": func(o *bbolt.Options) { o.NoFreelistSync = true },
-		"array-freelist": func(o *bbolt.Options) { o.FreelistType = bbolt.FreelistArrayType },
-		"no-mmap-size":   func(o *bbolt.Options) { o.InitialMmapSize = 0 },
-		"NoStatistics":   func(o *bbolt.Options) { o.NoStatistics = true },
-		"nosync":         func(o *bbolt.Options) { o.NoSync = true },
-		"wal-sim":        func(o *bbolt.Options) { o.NoSync = true },
-		"wal-zeroed":     func(o *bbolt.Options) { o.NoSync = true },
+		"no-wal":         {WithoutWAL()},
+		"NoFreelistSync": tune(func(o *bbolt.Options) { o.NoFreelistSync = true }),
+		"array-freelist": tune(func(o *bbolt.Options) { o.FreelistType = bbolt.FreelistArrayType }),
+		"nosync":         tune(func(o *bbolt.Options) { o.NoSync = true }),
 	}
 	for _, clients := range []int{10, 16} {
 		// "default" runs between the others, so that each is compared with
 		// the runs just before and after it on a machine whose load drifts.
-		for _, name := range []string{"default", "NoFreelistSync", "default", "array-freelist", "default", "no-mmap-size",
-			"default", "NoStatistics", "default", "nosync", "default", "wal-sim", "default", "wal-zeroed", "default"} {
+		for _, name := range []string{"default", "no-wal", "default", "NoFreelistSync", "default", "array-freelist",
+			"default", "nosync", "default"} {
 			b.Run(fmt.Sprintf("%s/clients=%d", name, clients), func(b *testing.B) {
-				dir := b.TempDir()
-				be, err := Open(dir, func(o *options) { o.tune = cases[name] })
+				be, err := Open(b.TempDir(), cases[name]...)
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer be.Close()
-				if name == "wal-sim" || name == "wal-zeroed" {
-					benchKVWritesLogged(b, be, clients, simulatedLog(b, filepath.Join(dir, "wal"), name == "wal-zeroed"))
-					return
-				}
 				benchKVWrites(b, be, clients)
 			})
 		}
 	}
-}
-
-// simulatedLog appends every transaction of a group to a file and
-// fdatasyncs it once. zeroed writes the file full of zeros first, so that
-// the fdatasyncs need not journal a new size or newly written extents.
-func simulatedLog(b *testing.B, path string, zeroed bool) func([]*pending) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = f.Close() })
-	if zeroed {
-		if _, err := f.Write(make([]byte, 256<<20)); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := f.Seek(0, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var buf []byte
-	return func(batch []*pending) error {
-		buf = buf[:0]
-		for _, p := range batch {
-			for _, op := range p.ops {
-				buf = binary.AppendUvarint(buf, uint64(len(op.Entry.Key)))
-				buf = append(buf, op.Entry.Key...)
-				buf = binary.AppendUvarint(buf, uint64(len(op.Entry.Value)))
-				buf = append(buf, op.Entry.Value...)
-			}
-		}
-		if _, err := f.Write(buf); err != nil {
-			return err
-		}
-		return syscall.Fdatasync(int(f.Fd()))
-	}
-}
-
-// loggedCommitter is the committer's group commit with a log write in
-// front of each group: what a write-ahead log would add to the write path.
-type loggedCommitter struct {
-	*committer
-	log func([]*pending) error
-
-	mu      sync.Mutex
-	queue   []*pending
-	running bool
-}
-
-func (c *loggedCommitter) commit(ops []physical.TxnOp) error {
-	p := &pending{ops: ops, done: make(chan error, 1)}
-	c.mu.Lock()
-	c.queue = append(c.queue, p)
-	if c.running {
-		c.mu.Unlock()
-		return <-p.done
-	}
-	c.running = true
-	for len(c.queue) > 0 {
-		batch := c.queue
-		c.queue = nil
-		c.mu.Unlock()
-		if err := c.log(batch); err != nil {
-			for _, q := range batch {
-				q.done <- err
-			}
-		} else {
-			c.run(batch)
-		}
-		c.mu.Lock()
-	}
-	c.running = false
-	c.mu.Unlock()
-	return <-p.done
 }
