@@ -67,6 +67,7 @@ type haRun struct {
 	standby     atomic.Bool
 	activeSince atomic.Pointer[time.Time]
 	leader      atomic.Pointer[advert] // the active server's, as last read
+	value       atomic.Pointer[string] // what this server campaigned with, while active
 	stepDown    chan struct{}          // buffered: asks the active loop to resign
 
 	echoMu sync.Mutex
@@ -200,6 +201,7 @@ func (c *Core) becomeActive(ctx context.Context, value string) error {
 		return err
 	}
 	c.ha.leader.Store(&ad)
+	c.ha.value.Store(&value)
 	c.ha.activeSince.Store(&now)
 	c.ha.standby.Store(false)
 	c.logger.Info("active", "api_addr", ad.APIAddr, "cluster_addr", ad.ClusterAddr)
@@ -232,8 +234,41 @@ func (c *Core) becomeStandby(ctx context.Context) {
 	c.ha.standby.Store(true)
 	c.ha.activeSince.Store(nil)
 	c.ha.leader.Store(nil)
+	c.ha.value.Store(nil)
 	c.barrier.SetStandby(true)
 	c.deactivate(ctx)
+}
+
+// reclaimLeadership records this active server as the leader again, and
+// its advertisement, after a snapshot restore brought back the lock record
+// and advertisements of the snapshot's time: standbys trust only a record
+// naming the current leader, so until then they know no active node. When
+// that fails the server steps down, so that an election records a new
+// leader. Called with lifecycle held; does nothing on a standby.
+func (c *Core) reclaimLeadership(ctx context.Context) {
+	if c.ha == nil || c.ha.standby.Load() {
+		return
+	}
+	value, ad := c.ha.value.Load(), c.ha.leader.Load()
+	if value == nil || ad == nil {
+		return
+	}
+	var err error
+	if r, ok := c.ha.backend.(physical.HAReclaimer); ok {
+		err = r.Reclaim(ctx, *value)
+	}
+	if err == nil {
+		err = c.writeAdvert(ctx, *value, *ad)
+	}
+	if err != nil {
+		c.logger.Error("could not record this node as active again after the restore; stepping down", "error", err.Error())
+		select {
+		case c.ha.stepDown <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.logger.Info("recorded this node as active again after the restore")
 }
 
 // standbyLoop keeps a standby's view of the active server fresh and echoes

@@ -165,7 +165,11 @@ func (c *Core) applyRestore(ctx context.Context, p *raftstore.PreparedRestore) e
 		}
 		return fmt.Errorf("reload keyring after restore: %w", err)
 	}
-	return c.postUnseal(ctx)
+	if err := c.postUnseal(ctx); err != nil {
+		return err
+	}
+	c.reclaimLeadership(ctx)
+	return nil
 }
 
 // reloadAfterRestore runs when raft replaced this node's data with a

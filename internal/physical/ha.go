@@ -31,3 +31,11 @@ type HABackend interface {
 	// means the answer is unknown.
 	LeaderValue(ctx context.Context) (value string, held bool, err error)
 }
+
+// HAReclaimer is an HABackend that keeps its leader's record in the data a
+// snapshot restore replaces (raft). Reclaim records value as the current
+// leader's again, without giving leadership up; it fails when this server
+// does not lead. Safe for concurrent use.
+type HAReclaimer interface {
+	Reclaim(ctx context.Context, value string) error
+}

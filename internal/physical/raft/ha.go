@@ -40,7 +40,10 @@ type haState struct {
 	held bool
 }
 
-var _ physical.HABackend = (*Backend)(nil)
+var (
+	_ physical.HABackend   = (*Backend)(nil)
+	_ physical.HAReclaimer = (*Backend)(nil)
+)
 
 // HAEnabled reports true: integrated storage always elects one active node.
 func (b *Backend) HAEnabled() bool { return true }
@@ -90,6 +93,22 @@ func (b *Backend) Campaign(ctx context.Context, value string) (<-chan struct{}, 
 		}
 		t.Stop()
 	}
+}
+
+// Reclaim writes the lock record again for this leader with value: a
+// snapshot restore brings back the record of the snapshot's time, which
+// names the leader of then (or an old value), and standbys would know no
+// active node until the next election. It fails with ErrNotLeader on a
+// follower.
+func (b *Backend) Reclaim(ctx context.Context, value string) error {
+	if !b.IsLeader() {
+		return ErrNotLeader
+	}
+	rec, err := json.Marshal(lockRecord{Node: b.nodeID, Value: value})
+	if err != nil {
+		return err
+	}
+	return b.Put(ctx, &physical.Entry{Key: lockKey, Value: rec})
 }
 
 // claim runs on a new leader: barrier, record, then the watcher.

@@ -1,0 +1,76 @@
+package core_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// raw sends body as is and returns the status and the answer's bytes.
+func raw(t *testing.T, n *haNode, method, path, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, n.api.URL+"/v1/"+path, bytes.NewReader(body))
+	req.Header.Set("X-Vault-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// A snapshot taken while another node was active brings back that node's
+// lock record and advertisement; the active node that restores it records
+// itself again, so standbys keep forwarding to it instead of answering 503
+// until the next election.
+func TestHARestoreKeepsStandbysForwarding(t *testing.T) {
+	nodes, root := haCluster(t)
+	first := active(t, nodes)
+	code, snap := raw(t, nodes[first], http.MethodGet, "sys/storage/raft/snapshot", root, nil)
+	if code != 200 || len(snap) == 0 {
+		t.Fatalf("snapshot: %d %s", code, snap)
+	}
+	do(t, nodes[first], http.MethodPut, "sys/step-down", root, nil, nil, 204)
+	eventually(t, "another node becomes active", func() bool {
+		var ls leaderStatus
+		do(t, nodes[first], http.MethodGet, "sys/leader", "", nil, &ls, 200)
+		return ls.LeaderAddress != "" && ls.LeaderAddress != nodes[first].api.URL
+	})
+	next := active(t, nodes)
+	if code, b := raw(t, nodes[next], http.MethodPost, "sys/storage/raft/snapshot", root, snap); code != 204 && code != 200 {
+		t.Fatalf("restore: %d %s", code, b)
+	}
+	var after leaderStatus
+	do(t, nodes[next], http.MethodGet, "sys/leader", "", nil, &after, 200)
+	// Each standby, once it has applied the restore, must name the
+	// restoring node as active and forward to it, and keep doing so past
+	// its next polls (one a second). Before the fix they named no active
+	// node and answered 503 until leadership moved.
+	for i, n := range nodes {
+		if i == next {
+			continue
+		}
+		var since time.Time
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var ls leaderStatus
+			do(t, n, http.MethodGet, "sys/leader", "", nil, &ls, 200)
+			code := do(t, n, http.MethodGet, "sys/mounts", root, nil, nil, -1)
+			ok := ls.Committed >= after.Committed && ls.LeaderAddress == nodes[next].api.URL && code == 200
+			if !ok {
+				since = time.Time{}
+			} else if since.IsZero() {
+				since = time.Now()
+			} else if time.Since(since) > 3*time.Second {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node%d after the restore on node%d: leader %q, sys/mounts %d", i, next, ls.LeaderAddress, code)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
