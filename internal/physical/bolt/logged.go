@@ -88,34 +88,67 @@ func (l *logged) caughtUp() error {
 // commitGroup is the group commit's step: log the group, publish it to the
 // overlay, hand it to the background commit, acknowledge.
 func (l *logged) commitGroup(batch []*pending) {
+	// Entering under l.mu before touching the log: Close empties and
+	// closes the log only once no group is inside.
+	l.mu.Lock()
+	err := l.err
+	if err == nil && l.closed {
+		err = ErrClosed
+	}
+	entered := err == nil
+	if entered {
+		l.groups++
+	}
+	l.mu.Unlock()
+	var first uint64
+	if err == nil {
+		first, err = l.logGroup(batch)
+	}
+	l.mu.Lock()
+	if err == nil {
+		l.publish(batch, first)
+		// Under l.mu and before leaving, so that close, which waits for
+		// groups to reach 0, never closes wake before this send.
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	if entered {
+		l.groups--
+	}
+	l.changed.Broadcast()
+	l.mu.Unlock()
+	for _, p := range batch {
+		p.done <- err
+	}
+}
+
+// logGroup appends batch to the log (after making room) and returns the
+// seq of its first record.
+func (l *logged) logGroup(batch []*pending) (uint64, error) {
 	txns := make([][]physical.TxnOp, len(batch))
 	for i, p := range batch {
 		txns[i] = p.ops
 	}
 	buf := l.log.encode(txns)
 	epoch := l.log.epoch
-	err := l.prepare(len(buf))
-	if err == nil && l.log.epoch != epoch {
+	if err := l.makeRoom(len(buf)); err != nil {
+		return 0, err
+	}
+	if l.log.epoch != epoch {
 		buf = l.log.encode(txns) // the log was emptied: a new epoch
 	}
-	var first uint64
-	if err == nil {
-		first, err = l.log.append(buf, len(txns))
-		if err != nil {
-			l.fail(err)
-			l.mu.Lock()
-			l.groups--
-			l.changed.Broadcast()
-			l.mu.Unlock()
-		}
-	}
+	first, err := l.log.append(buf, len(txns))
 	if err != nil {
-		for _, p := range batch {
-			p.done <- err
-		}
-		return
+		l.fail(err)
 	}
-	l.mu.Lock()
+	return first, err
+}
+
+// publish makes an appended group visible to Get and hands it to the
+// background commit; l.mu is held.
+func (l *logged) publish(batch []*pending, first uint64) {
 	for i, p := range batch {
 		rec := walRecord{seq: first + uint64(i), ops: p.ops}
 		for _, op := range p.ops {
@@ -131,49 +164,25 @@ func (l *logged) commitGroup(batch []*pending) {
 		l.behind = append(l.behind, rec)
 	}
 	l.acked = l.log.seq
-	l.groups--
-	// Under l.mu, so that close, which waits for groups to reach 0, never
-	// closes wake before this send.
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-	l.changed.Broadcast()
-	l.mu.Unlock()
-	for _, p := range batch {
-		p.done <- nil
-	}
 }
 
-// prepare refuses writes after a failure or Close, waits while bbolt is
-// too far behind, and empties the log when n more bytes would not fit,
-// once bbolt holds all of it (a pause of one bbolt commit every few tens of
-// thousands of writes).
-func (l *logged) prepare(n int) error {
+// makeRoom waits while bbolt is too far behind, and empties the log when n
+// more bytes would not fit, once bbolt holds all of it (a pause of one
+// bbolt commit every few tens of thousands of writes).
+func (l *logged) makeRoom(n int) error {
 	full := !l.log.fits(n)
 	l.mu.Lock()
-	for l.err == nil && !l.closed && (len(l.behind) > maxBehind || (full && len(l.behind) > 0)) {
+	for l.err == nil && (len(l.behind) > maxBehind || (full && len(l.behind) > 0)) {
 		l.changed.Wait()
 	}
-	err, closed, drained := l.err, l.closed, len(l.behind) == 0
-	if err == nil && !closed {
-		l.groups++
-	}
+	err := l.err
 	l.mu.Unlock()
-	switch {
-	case err != nil:
+	if err != nil || !full {
 		return err
-	case closed:
-		return ErrClosed
-	case drained && full:
-		if err := l.log.reset(); err != nil {
-			l.fail(err)
-			l.mu.Lock()
-			l.groups--
-			l.changed.Broadcast()
-			l.mu.Unlock()
-			return err
-		}
+	}
+	if err := l.log.reset(); err != nil {
+		l.fail(err)
+		return err
 	}
 	return nil
 }
