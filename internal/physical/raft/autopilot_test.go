@@ -28,13 +28,14 @@ func (c *cluster) heartbeats() *heartbeats {
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
+			nodes := c.running()
 			h.mu.Lock()
-			for i, b := range c.nodes {
+			for i, b := range nodes {
 				if c.down[i] || h.silent[i] {
 					continue
 				}
 				_, applied := b.Indexes()
-				for j, l := range c.nodes {
+				for j, l := range nodes {
 					if !c.down[j] && l.IsLeader() {
 						l.RecordHeartbeat(Heartbeat{NodeID: b.NodeID(), AppliedIndex: applied, Term: b.Term()})
 					}
@@ -86,7 +87,15 @@ func TestAutopilotStateOfHealthyCluster(t *testing.T) {
 	}
 	lead.StartAutopilot(context.Background(), fastAutopilot())
 	h := c.heartbeats()
-	st := waitState(t, lead, "three healthy voters", func(s *AutopilotState) bool {
+	// Healthy comes before every follower's first heartbeat after it
+	// applied an entry (autopilot counts an index of 0 as within
+	// max_trailing_logs): wait for those too, not only for Healthy.
+	st := waitState(t, lead, "three healthy voters, each with its term and index", func(s *AutopilotState) bool {
+		for _, srv := range s.Servers {
+			if srv.LastTerm == 0 || srv.LastIndex == 0 {
+				return false
+			}
+		}
 		return s.Healthy && len(s.Voters) == 3 && s.FailureTolerance == 1
 	})
 	if st.Leader != lead.NodeID() || st.Voters[0] != lead.NodeID() {

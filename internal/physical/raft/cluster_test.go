@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +17,10 @@ import (
 
 // cluster is nodes joined over raft's in-memory transport, in process.
 type cluster struct {
-	t            *testing.T
+	t *testing.T
+	// mu guards appends to nodes against running(), read from the
+	// heartbeats goroutine; the test goroutine reads nodes freely.
+	mu           sync.Mutex
 	nodes        []*Backend
 	trans        []*hraft.InmemTransport
 	down         map[int]bool
@@ -58,20 +63,28 @@ func (c *cluster) addAs(voter bool) {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() { _ = b.Close() })
+	c.mu.Lock()
 	c.nodes = append(c.nodes, b)
+	c.mu.Unlock()
 	if i == 0 {
 		eventually(c.t, "node0 leads", b.IsLeader)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	add := c.nodes[c.leader()].AddVoter
-	if !voter {
-		add = c.nodes[c.leader()].AddNonvoter
-	}
-	if err := add(ctx, string(addr), string(addr)); err != nil {
-		c.t.Fatalf("add node%d: %v", i, err)
-	}
+	c.onLeader(fmt.Sprintf("add node%d", i), func(_ int, lead *Backend) error {
+		if voter {
+			return lead.AddVoter(ctx, string(addr), string(addr))
+		}
+		return lead.AddNonvoter(ctx, string(addr), string(addr))
+	})
+}
+
+// running returns the nodes, safe to call while another goroutine adds.
+func (c *cluster) running() []*Backend {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.nodes)
 }
 
 // leader returns the index of the node that leads now, waiting for one.
@@ -90,20 +103,35 @@ func (c *cluster) leader() int {
 	return found
 }
 
+// onLeader runs op on whichever node leads and, while op fails with
+// ErrNotLeader, again on the node that leads then, for up to waitFor; it
+// returns the index of the node op succeeded on. On a loaded machine a
+// leader can miss its lease (LeaderLeaseTimeout is 250 ms here) between
+// leader() and op, or during op: a leader-only operation in a test goes
+// through onLeader rather than through an index taken earlier.
+func (c *cluster) onLeader(what string, op func(i int, lead *Backend) error) int {
+	c.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		i := c.leader()
+		err := op(i, c.nodes[i])
+		if err == nil {
+			return i
+		}
+		if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
+			c.t.Fatalf("%s on node%d: %v", what, i, err)
+		}
+		c.t.Logf("%s on node%d: %v; again on the node that leads now", what, i, err)
+	}
+}
+
 // write puts key on whichever node leads, retrying while leadership moves
 // (ErrNotLeader is the only error it retries), and returns once applied.
 func (c *cluster) write(key, value string) {
 	c.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		err := c.nodes[c.leader()].Put(context.Background(), &physical.Entry{Key: key, Value: []byte(value)})
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
-			c.t.Fatalf("write %s: %v", key, err)
-		}
-	}
+	c.onLeader("write "+key, func(_ int, lead *Backend) error {
+		return lead.Put(context.Background(), &physical.Entry{Key: key, Value: []byte(value)})
+	})
 }
 
 // converged waits until every running node holds want.
@@ -134,15 +162,13 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		want[k] = v
 	}
 	// A transaction is one log entry: every node applies all of it.
-	lead := c.leader()
-	err := c.nodes[lead].Transaction(context.Background(), []physical.TxnOp{
-		{Entry: &physical.Entry{Key: "txn/a", Value: []byte("1")}},
-		{Entry: &physical.Entry{Key: "txn/b", Value: []byte("2")}},
-		{Delete: true, Entry: &physical.Entry{Key: "k/00"}},
+	lead := c.onLeader("transaction", func(_ int, lead *Backend) error {
+		return lead.Transaction(context.Background(), []physical.TxnOp{
+			{Entry: &physical.Entry{Key: "txn/a", Value: []byte("1")}},
+			{Entry: &physical.Entry{Key: "txn/b", Value: []byte("2")}},
+			{Delete: true, Entry: &physical.Entry{Key: "k/00"}},
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	want["txn/a"], want["txn/b"] = "1", "2"
 	delete(want, "k/00")
 	c.converged(want)
@@ -154,7 +180,7 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 
 	// A follower refuses writes at once, naming the leader.
 	follower := (lead + 1) % 3
-	err = c.nodes[follower].Put(context.Background(), &physical.Entry{Key: "nope", Value: []byte("x")})
+	err := c.nodes[follower].Put(context.Background(), &physical.Entry{Key: "nope", Value: []byte("x")})
 	if !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("write on a follower = %v; want ErrNotLeader", err)
 	}
