@@ -148,7 +148,17 @@ func (c *Core) applyRestore(ctx context.Context, p *raftstore.PreparedRestore) e
 	if st := c.state.Swap(nil); st != nil {
 		c.teardown(ctx, st)
 	}
-	if err := p.Apply(ctx); err != nil {
+	err := p.Apply(ctx)
+	switch {
+	case errors.Is(err, raftstore.ErrRestoreUnconfirmed):
+		// This node holds the snapshot's data but lost leadership before
+		// the cluster confirmed it: serve what it holds now, and say so.
+		c.logger.Warn("raft snapshot installed on this node but not confirmed by the cluster", "index", p.Meta.Index, "error", err.Error())
+		if rerr := c.reloadRestored(ctx); rerr != nil {
+			return errors.Join(fmt.Errorf("restore snapshot: %w", err), rerr)
+		}
+		return fmt.Errorf("restore snapshot: %w", err)
+	case err != nil:
 		// raft refused before changing anything (not the leader, shut
 		// down): serve the data as it was.
 		if uerr := c.postUnseal(ctx); uerr != nil {
@@ -157,6 +167,13 @@ func (c *Core) applyRestore(ctx context.Context, p *raftstore.PreparedRestore) e
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	c.logger.Info("raft snapshot restored", "index", p.Meta.Index, "keys", p.Meta.Keys)
+	return c.reloadRestored(ctx)
+}
+
+// reloadRestored serves again from data a restore just replaced, or seals
+// when the new keyring does not open with the unseal key held (nil then:
+// the node unseals with the snapshot's keys); c.lifecycle must be held.
+func (c *Core) reloadRestored(ctx context.Context) error {
 	if err := c.barrier.ReloadKeyring(ctx); err != nil {
 		c.seal.Seal(ctx)
 		if errors.Is(err, barrier.ErrBadKey) {

@@ -378,6 +378,43 @@ func TestRestoreReplicatesAndTellsFollowers(t *testing.T) {
 	}
 }
 
+// A leader cut off from its followers installs a restore locally, then
+// loses its lease before any follower confirms it: Apply says the data here
+// changed (ErrRestoreUnconfirmed, and ErrNotLeader) so that the core
+// reloads it. When the leader steps down before installing anything,
+// ErrNotLeader alone comes with the data unchanged; the test then tries
+// again.
+func TestRestoreOnCutOffLeaderIsUnconfirmed(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 3, 0)
+	c.write("k", "saved")
+	archive, _ := archiveOf(t, c.nodes[c.leader()])
+	c.write("k", "later")
+	deadline := time.Now().Add(waitFor)
+	for {
+		lead := c.leader()
+		c.isolate(lead)
+		err := restore(c.nodes[lead], archive)
+		e, gerr := c.nodes[lead].Get(ctx, "k")
+		if gerr != nil || e == nil {
+			t.Fatalf("read on node%d after the restore = %v, %v", lead, e, gerr)
+		}
+		if errors.Is(err, ErrRestoreUnconfirmed) {
+			if !errors.Is(err, ErrNotLeader) || string(e.Value) != "saved" {
+				t.Fatalf("restore = %v with k = %q; want it to wrap ErrNotLeader, with the snapshot's value", err, e.Value)
+			}
+			return
+		}
+		if !errors.Is(err, ErrNotLeader) || string(e.Value) != "later" {
+			t.Fatalf("restore on a cut-off leader = %v with k = %q; want ErrRestoreUnconfirmed, or ErrNotLeader with nothing changed", err, e.Value)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s the cut-off leader always stepped down before installing the snapshot", waitFor)
+		}
+		c.reconnect(lead)
+	}
+}
+
 // drain empties ch without blocking.
 func drain(ch chan struct{}) {
 	for {

@@ -134,6 +134,27 @@ func (c *cluster) write(key, value string) {
 	})
 }
 
+// isolate cuts node i off from every other node, both ways; it keeps
+// running. reconnect undoes it.
+func (c *cluster) isolate(i int) {
+	c.trans[i].DisconnectAll()
+	for j, tr := range c.trans {
+		if j != i {
+			tr.Disconnect(c.trans[i].LocalAddr())
+		}
+	}
+}
+
+// reconnect joins node i, cut off by isolate, to the others again.
+func (c *cluster) reconnect(i int) {
+	for j, tr := range c.trans {
+		if j != i {
+			tr.Connect(c.trans[i].LocalAddr(), c.trans[i])
+			c.trans[i].Connect(tr.LocalAddr(), tr)
+		}
+	}
+}
+
 // converged waits until every running node holds want.
 func (c *cluster) converged(want map[string]string) {
 	c.t.Helper()

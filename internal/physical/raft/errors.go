@@ -22,6 +22,12 @@ var (
 	// ErrSnapshotTooLarge means an uploaded snapshot, or the state it
 	// unpacks to, is larger than Config.MaxSnapshotSize; nothing was changed.
 	ErrSnapshotTooLarge = errors.New("snapshot is larger than the limit")
+	// ErrRestoreUnconfirmed is returned by PreparedRestore.Apply when this
+	// node's data was replaced but the restore is not known to have reached
+	// the cluster: the node stopped leading before a majority confirmed it
+	// (the error also wraps ErrNotLeader). Whatever depends on the data
+	// must be reloaded, and the restore run again on the leader.
+	ErrRestoreUnconfirmed = errors.New("the snapshot was installed on this node, but the node stopped leading before the cluster confirmed the restore; run the restore again on the leader")
 	// ErrConfig is wrapped by every refusal of a Config setting.
 	ErrConfig = errors.New("invalid raft storage configuration")
 )

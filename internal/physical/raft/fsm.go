@@ -56,6 +56,9 @@ type fsm struct {
 	// node's own PreparedRestore.Apply (quiet), in a goroutine of its own.
 	onRestore atomic.Pointer[func()]
 	quiet     atomic.Bool
+	// restores counts completed Restores, so that PreparedRestore.Apply
+	// can tell whether a failed restore left this node's data replaced.
+	restores atomic.Uint64
 }
 
 var (
@@ -257,6 +260,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.open(); err != nil {
 		return err
 	}
+	f.restores.Add(1)
 	f.logger.Info("raft state machine restored from a snapshot", "keys", info.Keys, "applied_index", info.AppliedIndex)
 	if cb := f.onRestore.Load(); cb != nil && !f.quiet.Load() {
 		go (*cb)()

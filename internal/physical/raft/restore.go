@@ -132,6 +132,12 @@ func removeSpools(dir string, logger *slog.Logger) {
 // snapshot restore, so that every node installs it; it must run on the
 // leader. Writes not yet committed are aborted. The raft index moves past
 // both the current one and the snapshot's, so later entries are applied.
+//
+// An error wrapping ErrNotLeader alone means nothing here changed. Raft
+// installs the snapshot locally first and only then waits for a majority;
+// a leader that loses its lease in between (a slow or cut-off majority)
+// returns an error wrapping both ErrRestoreUnconfirmed and ErrNotLeader:
+// the data here is the snapshot's, the cluster's may not be.
 func (p *PreparedRestore) Apply(ctx context.Context) error {
 	if err := p.b.open(ctx); err != nil {
 		return err
@@ -142,8 +148,13 @@ func (p *PreparedRestore) Apply(ctx context.Context) error {
 	meta := &hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: p.Meta.Index, Term: p.Meta.Term, Size: p.size}
 	p.b.fsm.quiet.Store(true) // the caller reloads what depends on the data itself
 	defer p.b.fsm.quiet.Store(false)
+	before := p.b.fsm.restores.Load()
 	if err := p.b.raft.Restore(meta, p.file, applyTimeout(ctx)); err != nil {
-		return p.b.applyError(err)
+		err = p.b.applyError(err)
+		if p.b.fsm.restores.Load() != before {
+			return fmt.Errorf("%w: %w", ErrRestoreUnconfirmed, err)
+		}
+		return err
 	}
 	return nil
 }
