@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,7 +34,7 @@ func benchCommand() *ucli.Command {
 		Usage: "Measure KV v2 read/write throughput against bare ceilings, idle RSS and start-up time",
 		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR] [-grow=N]\n" +
 			"  [bare-http|kv-read|kv-read-client|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch]|\n" +
-			"   kv-read-grown|rss-grown|startup-grown ...]",
+			"   kv-read-grown|rss-grown|startup-grown|raft-write|raft1-write|raft-read|raft-read-standby|raft-failover ...]",
 		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions);\n" +
 			"kv-read-client reads the same way through the openbao/api/v2 Go client (KVv2 Get).\n" +
 			"bare-http is a bare net/http server process answering every request with a fixed body as\n" +
@@ -46,7 +45,14 @@ func benchCommand() *ucli.Command {
 			"With -grow=N a second server runs on a store preloaded with N KV v2 keys (through the KV\n" +
 			"engine and the barrier, in large transactions): kv-read-grown reads a random key of all N\n" +
 			"(compared with kv-read of the same round), rss-grown reports its memory, startup-grown its\n" +
-			"exec-to-ready times.",
+			"exec-to-ready times.\n" +
+			"The raft-* workloads start, on first use, a three-node raft cluster of \"coffer server\" processes\n" +
+			"(one initialised, two joined by retry_join, one static seal key) and a single-node raft server:\n" +
+			"raft-write writes to the cluster's active node, raft1-write to the single node (compare both with\n" +
+			"kv-write on file storage in the same round), raft-read reads on the active node and\n" +
+			"raft-read-standby through a standby, which forwards to the active node. raft-failover (after the\n" +
+			"rounds) kills the active node with SIGKILL -kills times under -clients writers and reports the time\n" +
+			"to the first acknowledged write started after each kill. All servers are stopped by PID at the end.",
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "clients", Value: 16, Usage: "concurrent keep-alive clients"},
 			&ucli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "measured time per workload"},
@@ -58,6 +64,9 @@ func benchCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "profile", Usage: "directory to save CPU and allocation profiles of the server (sys/pprof) during kv-read, kv-read-client, kv-write and kv-read-grown of round 1"},
 			&ucli.StringFlag{Name: "dir", Usage: "directory for the server's store (a temporary one when empty)"},
 			&ucli.IntFlag{Name: "grow", Usage: "KV v2 keys in the store of a second server, for the *-grown workloads (e.g. 1000000)"},
+			&ucli.IntFlag{Name: "raft-multiplier", Usage: "performance_multiplier of the raft servers; 0 leaves it unset (the default timing)"},
+			&ucli.IntFlag{Name: "kills", Value: 5, Usage: "times raft-failover kills the active node"},
+			&ucli.IntFlag{Name: "port-base", Usage: "first of consecutive loopback ports for the servers' API and cluster listeners (free ephemeral ports when 0)"},
 		},
 		Action: runBench,
 	}
@@ -73,6 +82,13 @@ type benchServer struct {
 	bare *bareServer
 	// grown is the second server of a -grow run.
 	grown *benchServer
+	// raft holds the raft servers of the raft-* workloads, started on
+	// first use.
+	raft *raftServers
+	// ports gives the loopback addresses of the servers started later.
+	ports *portPicker
+	// logFile, when set, receives the server's log instead of stderr.
+	logFile string
 }
 
 func runBench(c *ucli.Context) error {
@@ -89,11 +105,14 @@ func runBench(c *ucli.Context) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	s, err := startBenchServer(c.Context, dir)
+	ports := &portPicker{port: c.Int("port-base")}
+	s, err := startBenchServer(c.Context, dir, ports)
 	if err != nil {
 		return err
 	}
+	s.ports = ports
 	defer s.stop()
+	defer func() { s.raft.stop() }()
 	// s.bare is started on first use, so it is read when the run ends.
 	defer func() { s.bare.stop() }()
 	if err := s.seed(c.Context, c.Int("keys"), c.Int("value-size")); err != nil {
@@ -165,6 +184,9 @@ func (s *benchServer) workload(c *ucli.Context, name string, round int) (*bench.
 	case "kv-read-grown":
 		return s.kvReadGrown(c, cfg, c.Int("grow"), round)
 	}
+	if res, ok, err := s.raftWorkload(c, cfg, name, round); ok {
+		return res, err
+	}
 	if ok, err := s.loginWorkload(c, name); ok {
 		return nil, err
 	}
@@ -182,6 +204,8 @@ func (s *benchServer) workload1(c *ucli.Context, name string) error {
 		return s.rssGrown(c)
 	case "startup-grown":
 		return s.startupsGrown(c, c.Int("startups"))
+	case "raft-failover":
+		return s.raftFailover(c)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -197,21 +221,16 @@ func report(w io.Writer, name string, r bench.Result) {
 }
 
 // startBenchServer writes a config with file storage and a static seal key
-// into dir, starts "coffer server" on a free loopback port and initialises it.
-func startBenchServer(ctx context.Context, dir string) (*benchServer, error) {
-	key := make([]byte, 32)
-	if _, err := crand.Read(key); err != nil {
+// into dir, starts "coffer server" on a loopback port from ports and
+// initialises it.
+func startBenchServer(ctx context.Context, dir string, ports *portPicker) (*benchServer, error) {
+	if err := writeSealKey(filepath.Join(dir, "seal.key")); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "seal.key"), []byte(hex.EncodeToString(key)), 0o600); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ports.next()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	conf := fmt.Sprintf(`storage "file" { path = %q }
 listener "tcp" {
   address = %q
@@ -220,21 +239,50 @@ listener "tcp" {
 seal "static" { key_file = %q }
 log_level = "warn"
 `, filepath.Join(dir, "data"), addr, filepath.Join(dir, "seal.key"))
+	s, err := launchConfig(ctx, dir, addr, conf, "")
+	if err != nil {
+		return nil, err
+	}
+	return s, s.initialise(ctx)
+}
+
+// writeSealKey writes a new random static seal key, hex encoded.
+func writeSealKey(file string) error {
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		return err
+	}
+	return os.WriteFile(file, []byte(hex.EncodeToString(key)), 0o600)
+}
+
+// launchConfig writes conf as dir/coffer.hcl and starts a server on it
+// whose API listens on addr.
+func launchConfig(ctx context.Context, dir, addr, conf, logFile string) (*benchServer, error) {
 	if err := os.WriteFile(filepath.Join(dir, "coffer.hcl"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	s := &benchServer{dir: dir, addr: "http://" + addr}
+	s := &benchServer{dir: dir, addr: "http://" + addr, logFile: logFile}
 	if _, err := s.launch(ctx); err != nil {
+		s.stop()
 		return nil, err
 	}
+	return s, nil
+}
+
+// initialise initialises the (static-sealed, so then unsealed) server,
+// waits until it is active and mounts KV v2 at secret/.
+func (s *benchServer) initialise(ctx context.Context) error {
 	var init struct {
 		RootToken string `json:"root_token"`
 	}
 	if err := s.call(ctx, http.MethodPut, "sys/init", `{"secret_shares":1,"secret_threshold":1}`, &init); err != nil {
-		return nil, err
+		return err
 	}
 	s.token = init.RootToken
-	return s, s.call(ctx, http.MethodPost, "sys/mounts/secret", `{"type":"kv","options":{"version":"2"}}`, nil)
+	if err := s.waitHealth(ctx, http.StatusOK, 30*time.Second); err != nil {
+		return err
+	}
+	return s.call(ctx, http.MethodPost, "sys/mounts/secret", `{"type":"kv","options":{"version":"2"}}`, nil)
 }
 
 // launch starts the server process and waits until sys/health answers,
@@ -246,13 +294,21 @@ func (s *benchServer) launch(ctx context.Context) (time.Duration, error) {
 	}
 	s.cmd = exec.CommandContext(ctx, exe, "server", "-config="+filepath.Join(s.dir, "coffer.hcl"))
 	s.cmd.Stderr = os.Stderr
+	if s.logFile != "" {
+		f, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close() // the child has its own descriptor
+		s.cmd.Stderr, s.cmd.Stdout = f, f
+	}
 	t0 := time.Now()
 	if err := s.cmd.Start(); err != nil {
 		return 0, err
 	}
 	hc := &http.Client{Timeout: time.Second}
 	for time.Since(t0) < 10*time.Second {
-		resp, err := hc.Get(s.addr + "/v1/sys/health?uninitcode=200&sealedcode=200")
+		resp, err := hc.Get(s.addr + "/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -27,14 +27,16 @@ import (
 var defaultWorkloads = []string{"bare-http", "kv-read", "bbolt-batch", "kv-write", "rss", "startup"}
 
 // onceWorkloads are measured once, after the rounds: they restart the server.
-var onceWorkloads = []string{"rss", "startup", "rss-grown", "startup-grown"}
+var onceWorkloads = []string{"rss", "startup", "rss-grown", "startup-grown", "raft-failover"}
 
 var roundWorkloads = []string{"bare-http", "kv-read", "kv-read-client", "bbolt-batch", "kv-write",
-	"jwt-login", "jwt-login-batch", "token-create", "token-create-batch", "kv-read-grown"}
+	"jwt-login", "jwt-login-batch", "token-create", "token-create-batch", "kv-read-grown",
+	"raft-write", "raft1-write", "raft-read", "raft-read-standby"}
 
 // ceilings pairs each workload with the ceiling it is judged against.
 var ceilings = []struct{ work, ceiling string }{{"kv-read", "bare-http"}, {"kv-read-client", "bare-http"},
-	{"kv-write", "bbolt-batch"}, {"kv-read-grown", "kv-read"}}
+	{"kv-write", "bbolt-batch"}, {"kv-read-grown", "kv-read"},
+	{"raft-write", "kv-write"}, {"raft1-write", "kv-write"}, {"raft-write", "raft1-write"}, {"raft-read-standby", "raft-read"}}
 
 // parseWorkloads splits the named workloads (the defaults when none) into
 // those measured every round and those measured once; an unknown or

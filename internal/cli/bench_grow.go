@@ -30,12 +30,12 @@ var grownWorkloads = []string{"kv-read-grown", "rss-grown", "startup-grown"}
 // own under dir, preloaded with n KV v2 keys (bench.Preload: through the
 // KV engine and the barrier in large transactions, the server stopped),
 // and restarts it on the grown store.
-func startGrown(c *ucli.Context, dir string, n, size int) (*benchServer, error) {
+func startGrown(c *ucli.Context, dir string, ports *portPicker, n, size int) (*benchServer, error) {
 	dir = filepath.Join(dir, "grown")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
-	g, err := startBenchServer(c.Context, dir)
+	g, err := startBenchServer(c.Context, dir, ports)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (s *benchServer) startGrownIfAsked(c *ucli.Context, dir string, workloads [
 		}
 		return nil
 	}
-	g, err := startGrown(c, dir, n, c.Int("value-size"))
+	g, err := startGrown(c, dir, s.ports, n, c.Int("value-size"))
 	if err != nil {
 		return fmt.Errorf("grow: %w", err)
 	}
