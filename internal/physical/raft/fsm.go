@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,6 +46,8 @@ type fsm struct {
 	// lockTimeout is how long open waits for another process's lock on
 	// the file; 0 means bolt's default.
 	lockTimeout time.Duration
+	// noSync is set when commits skip fsync (fsm_unsynced.go).
+	noSync bool
 
 	mu sync.RWMutex // guards db and kv against Restore's swap and close
 	db *bbolt.DB
@@ -68,6 +71,11 @@ var (
 
 func openFSM(dir string, logger *slog.Logger, lockTimeout time.Duration) (*fsm, error) {
 	f := &fsm{dir: dir, logger: logger, lockTimeout: lockTimeout}
+	noSync, err := prepareUnsynced(dir, logger.Warn)
+	if err != nil {
+		return nil, err
+	}
+	f.noSync = noSync
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -100,6 +108,8 @@ func (f *fsm) open() error {
 		_ = db.Close()
 		return fmt.Errorf("read raft state machine: %w", err)
 	}
+	// The raft log is the durable record (fsm_unsynced.go).
+	db.NoSync = f.noSync
 	f.db, f.kv = db, bolt.Wrap(db)
 	f.applied.Store(applied)
 	return nil
@@ -108,7 +118,11 @@ func (f *fsm) open() error {
 func (f *fsm) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.db.Close()
+	if !f.noSync {
+		return f.db.Close()
+	}
+	err := closeUnsynced(f.dir, f.db.Sync)
+	return errors.Join(err, f.db.Close())
 }
 
 func (f *fsm) get(ctx context.Context, key string) (*physical.Entry, error) {
@@ -126,8 +140,8 @@ func (f *fsm) list(ctx context.Context, prefix string) ([]string, error) {
 // Apply applies one committed entry.
 func (f *fsm) Apply(l *hraft.Log) any { return f.ApplyBatch([]*hraft.Log{l})[0] }
 
-// ApplyBatch applies committed entries in one bbolt transaction (one fsync
-// for the batch). Each command's result is nil or an error, which the
+// ApplyBatch applies committed entries in one bbolt transaction (without
+// fsync where the boot ID is known: fsm_unsynced.go). Each command's result is nil or an error, which the
 // leader's Apply future hands to the writer. A failed commit panics: raft
 // counts the entries as applied, so carrying on would leave this node's
 // data different from the others'; after a restart the entries are applied

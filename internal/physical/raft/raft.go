@@ -170,6 +170,12 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 	hlog := newHCLogger(logger)
 	bo := *bbolt.DefaultOptions
 	bo.Timeout = cmp.Or(cfg.LockTimeout, DefaultLockTimeout)
+	// The log's freelist is rebuilt at open instead of written at every
+	// append (Vault's setting too): the log holds a few thousand entries
+	// between compactions, so the scan is short, and a crash cannot make
+	// the freelist wrong, only absent.
+	bo.NoFreelistSync = true
+	bo.FreelistType = bbolt.FreelistMapType
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Path, "raft", "raft.db"), BoltOptions: &bo})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open raft log: %w", bolt.ErrLocked)
@@ -224,8 +230,8 @@ func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {
 	rc.SnapshotThreshold = cmp.Or(cfg.SnapshotThreshold, DefaultSnapshotThreshold)
 	rc.SnapshotInterval = cmp.Or(cfg.SnapshotInterval, DefaultSnapshotInterval)
 	rc.LocalID = hraft.ServerID(nodeID)
-	// Concurrent writers then share one log append and one state machine
-	// transaction: two fsyncs per batch rather than per write.
+	// Concurrent writers then share one log append (one fsync) and one
+	// state machine transaction per batch rather than per write.
 	rc.BatchApplyCh = true
 	rc.Logger = hlog
 	return rc

@@ -201,3 +201,88 @@ func TestOpenRefusesFilesInUse(t *testing.T) {
 		t.Fatalf("barrier on the leader: %v", err)
 	}
 }
+
+// TestStateMachineLeftOpenAtMachineCrashIsRebuilt: the state machine
+// commits without fsync, so a file left open when the machine went down
+// (its marker holds another boot's ID) may be torn. It is discarded and
+// rebuilt from the latest snapshot and the log entries after it, with
+// every write; a marker from this boot (a process crash) keeps the file.
+func TestStateMachineLeftOpenAtMachineCrashIsRebuilt(t *testing.T) {
+	if bootID() == nil {
+		t.Fatal("no boot ID on this machine: the unsynced state machine is not in use")
+	}
+	tests := map[string]struct {
+		boot    string
+		rebuilt bool
+	}{
+		"another boot": {boot: "00000000-0000-0000-0000-000000000000", rebuilt: true},
+		"this boot":    {boot: string(bootID()), rebuilt: false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			// One trailing log: the snapshot compacts the log, so the
+			// first 40 writes survive only in the snapshot.
+			cfg := Config{Path: dir, TrailingLogs: 1}
+			b := openWith(t, cfg)
+			put := func(i int) {
+				if err := b.Put(ctx, &physical.Entry{Key: fmt.Sprintf("k/%03d", i), Value: []byte{byte(i)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 40 {
+				put(i)
+			}
+			if err := b.raft.Snapshot().Error(); err != nil {
+				t.Fatal(err)
+			}
+			for i := 40; i < 80; i++ {
+				put(i)
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fsmDir := filepath.Join(dir, "fsm")
+			if _, err := os.Stat(filepath.Join(fsmDir, unsyncedMarker)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("marker after a clean close: %v, want none", err)
+			}
+			// The machine crash: the marker of the boot the file was open
+			// in, and a file whose pages did not all reach the disk.
+			if err := os.WriteFile(filepath.Join(fsmDir, unsyncedMarker), []byte(tc.boot+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// A sentinel written straight into the file tells whether it was kept.
+			db, err := bolt.OpenDB(fsmDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(bolt.BucketName)).Put([]byte("sentinel"), []byte("x")) }); err != nil {
+				t.Fatal(err)
+			}
+			_ = db.Close()
+
+			b = openWith(t, cfg)
+			eventually(t, "every write applied", func() bool {
+				keys, err := b.List(ctx, "k/")
+				return err == nil && len(keys) == 80
+			})
+			for i := range 80 {
+				e, err := b.Get(ctx, fmt.Sprintf("k/%03d", i))
+				if err != nil || e == nil || !bytes.Equal(e.Value, []byte{byte(i)}) {
+					t.Fatalf("k/%03d after reopening: %v, %v", i, e, err)
+				}
+			}
+			sentinel, err := b.Get(ctx, "sentinel")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kept := sentinel != nil; kept == tc.rebuilt {
+				t.Fatalf("file kept = %v, want rebuilt = %v", kept, tc.rebuilt)
+			}
+			if m, err := os.ReadFile(filepath.Join(fsmDir, unsyncedMarker)); err != nil || !bytes.Equal(bytes.TrimSpace(m), bootID()) {
+				t.Fatalf("marker while open: %q, %v; want this boot's ID", m, err)
+			}
+		})
+	}
+}
