@@ -257,7 +257,9 @@ func TestStateMachineLeftOpenAtMachineCrashIsRebuilt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(bolt.BucketName)).Put([]byte("sentinel"), []byte("x")) }); err != nil {
+			if err := db.Update(func(tx *bbolt.Tx) error {
+				return tx.Bucket([]byte(bolt.BucketName)).Put([]byte("sentinel"), []byte("x"))
+			}); err != nil {
 				t.Fatal(err)
 			}
 			_ = db.Close()
