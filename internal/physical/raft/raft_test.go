@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -284,6 +285,30 @@ func TestStateMachineLeftOpenAtMachineCrashIsRebuilt(t *testing.T) {
 			}
 			if m, err := os.ReadFile(filepath.Join(fsmDir, unsyncedMarker)); err != nil || !bytes.Equal(bytes.TrimSpace(m), bootID()) {
 				t.Fatalf("marker while open: %q, %v; want this boot's ID", m, err)
+			}
+		})
+	}
+}
+
+func TestTiming(t *testing.T) {
+	tests := map[string]struct {
+		mult             int
+		heartbeat, lease time.Duration
+	}{
+		"unset: the default": {0, 1500 * time.Millisecond, time.Second},
+		"multiplier 1":       {1, time.Second, 500 * time.Millisecond},
+		"multiplier 2":       {2, 2 * time.Second, time.Second},
+		"multiplier 10":      {10, 10 * time.Second, 5 * time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rc := raftConfig(Config{PerformanceMultiplier: tc.mult}, "n1", newHCLogger(slog.New(slog.DiscardHandler)))
+			if rc.HeartbeatTimeout != tc.heartbeat || rc.ElectionTimeout != tc.heartbeat || rc.LeaderLeaseTimeout != tc.lease {
+				t.Fatalf("heartbeat %v election %v lease %v; want %v, %v, %v", rc.HeartbeatTimeout, rc.ElectionTimeout,
+					rc.LeaderLeaseTimeout, tc.heartbeat, tc.heartbeat, tc.lease)
+			}
+			if err := hraft.ValidateConfig(rc); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
