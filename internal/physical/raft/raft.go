@@ -53,8 +53,8 @@ const (
 	// by a loaded machine steps down no sooner than it did.
 	DefaultLeaderLeaseTimeout = time.Second
 	DefaultTrailingLogs       = 10000
-	DefaultSnapshotThreshold     = 8192
-	DefaultSnapshotInterval      = 120 * time.Second
+	DefaultSnapshotThreshold  = 8192
+	DefaultSnapshotInterval   = 120 * time.Second
 	// snapshotsRetained is how many snapshots raft keeps on disk.
 	snapshotsRetained = 2
 	// DefaultLockTimeout is the file storage's wait for a file lock.
