@@ -23,8 +23,10 @@ func TestParseWorkloads(t *testing.T) {
 		"logins":     {args: []string{"jwt-login", "token-create-batch"}, rounds: []string{"jwt-login", "token-create-batch"}},
 		"client":     {args: []string{"bare-http", "kv-read-client"}, rounds: []string{"bare-http", "kv-read-client"}},
 		"grown":      {args: []string{"kv-read", "kv-read-grown", "startup-grown", "rss-grown"}, rounds: []string{"kv-read", "kv-read-grown"}, one: []string{"startup-grown", "rss-grown"}},
-		"unknown":    {args: []string{"kv-read", "kv-reed"}, wantErr: true},
-		"twice":      {args: []string{"kv-read", "kv-read"}, wantErr: true},
+		"raft": {args: []string{"raft-failover", "kv-write", "raft1-write", "raft-write", "raft-read", "raft-read-standby"},
+			rounds: []string{"kv-write", "raft1-write", "raft-write", "raft-read", "raft-read-standby"}, one: []string{"raft-failover"}},
+		"unknown": {args: []string{"kv-read", "kv-reed"}, wantErr: true},
+		"twice":   {args: []string{"kv-read", "kv-read"}, wantErr: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -55,6 +55,8 @@ const (
 	DefaultTrailingLogs       = 10000
 	DefaultSnapshotThreshold  = 8192
 	DefaultSnapshotInterval   = 120 * time.Second
+	// logCacheSize is how many of the latest log entries are kept in memory.
+	logCacheSize = 512
 	// snapshotsRetained is how many snapshots raft keeps on disk.
 	snapshotsRetained = 2
 	// DefaultLockTimeout is the file storage's wait for a file lock.
@@ -220,7 +222,16 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 			return nil, err
 		}
 	}
-	r, err := hraft.NewRaft(rc, f, logs, logs, snaps, trans)
+	// The latest entries stay in memory: replication and the followers'
+	// state machines read them back just after they were stored, and each
+	// read from raft.db is a bbolt lookup and a msgpack decode (Vault
+	// keeps 512 too).
+	cached, err := hraft.NewLogCache(logCacheSize, logs)
+	if err != nil {
+		_ = logs.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	r, err := hraft.NewRaft(rc, f, cached, logs, snaps, trans)
 	if err != nil {
 		_ = logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
