@@ -52,7 +52,8 @@ func benchCommand() *ucli.Command {
 			"kv-write on file storage in the same round), raft-read reads on the active node and\n" +
 			"raft-read-standby through a standby, which forwards to the active node. raft-failover (after the\n" +
 			"rounds) kills the active node with SIGKILL -kills times under -clients writers and reports the time\n" +
-			"to the first acknowledged write started after each kill. All servers are stopped by PID at the end.",
+			"to the first acknowledged write started after each kill. The cpu/req of raft-write, raft-read and\n" +
+			"raft-read-standby is the three nodes' together. All servers are stopped by PID at the end.",
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "clients", Value: 16, Usage: "concurrent keep-alive clients"},
 			&ucli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "measured time per workload"},
