@@ -145,6 +145,11 @@ func (s *benchServer) startRaft(c *ucli.Context) error {
 			return fmt.Errorf("%s joining: %w", filepath.Base(n.dir), err)
 		}
 	}
+	// Joiners come in as non-voters; autopilot promotes them after
+	// server_stabilization_time (10 s). Measure only a three-voter quorum.
+	if err := first.waitVoters(c.Context, len(r.nodes), 120*time.Second); err != nil {
+		return err
+	}
 	for _, t := range []*benchServer{r.single, first} {
 		if err := t.seed(c.Context, c.Int("keys"), c.Int("value-size")); err != nil {
 			return err
@@ -168,6 +173,38 @@ func (r *raftServers) stop() {
 		n.stop()
 	}
 	r.single.stop()
+}
+
+// waitVoters waits until the raft configuration lists want servers, all
+// voters.
+func (s *benchServer) waitVoters(ctx context.Context, want int, limit time.Duration) error {
+	var conf struct {
+		Data struct {
+			Config struct {
+				Servers []struct {
+					Voter bool `json:"voter"`
+				} `json:"servers"`
+			} `json:"config"`
+		} `json:"data"`
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		err := s.call(ctx, http.MethodGet, "sys/storage/raft/configuration", "", &conf)
+		voters := 0
+		for _, v := range conf.Data.Config.Servers {
+			if v.Voter {
+				voters++
+			}
+		}
+		if err == nil && voters == want && len(conf.Data.Config.Servers) == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the raft cluster did not reach %d voters within %s (%d of %d servers voters, %v)",
+				want, limit, voters, len(conf.Data.Config.Servers), err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitHealth waits until sys/health answers want (200 active, 429
