@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -48,6 +49,20 @@ type Peer struct {
 type Answered struct {
 	Peers      []Peer `json:"peers"`
 	TLSKeyring []byte `json:"tls_keyring"`
+}
+
+// Check refuses a leader_api_addr that is not http(s)://host[:port]: a
+// path, query, fragment or user info would choose what the joining node
+// POSTs to, and an unauthenticated caller gives this address.
+func (l Leader) Check() error {
+	u, err := url.Parse(l.APIAddr)
+	bad := err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
+		u.User != nil || u.Opaque != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery ||
+		u.Fragment != "" || strings.ContainsAny(l.APIAddr, "?#")
+	if bad {
+		return fmt.Errorf("leader_api_addr %q must be http(s)://host[:port], with no path, query, fragment or user", l.APIAddr)
+	}
+	return nil
 }
 
 // joinTimeout bounds one call to a member's API.
@@ -102,6 +117,9 @@ func call(ctx context.Context, l Leader, path string, body, out any) error {
 }
 
 func callOnce(ctx context.Context, l Leader, path string, body, out any) error {
+	if err := l.Check(); err != nil {
+		return err
+	}
 	client, err := l.client()
 	if err != nil {
 		return err

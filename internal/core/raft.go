@@ -66,6 +66,8 @@ type raftState struct {
 	// expire (unix seconds), to refuse replays.
 	used map[[32]byte]int64
 	join atomic.Pointer[pendingJoin]
+	// run is the join in progress, if any (raft_join.go).
+	run joinRun
 	// limits bounds unauthenticated challenges and answers (raft_limit.go).
 	limits joinLimiter
 }

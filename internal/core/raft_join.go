@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/barrier"
@@ -15,8 +17,10 @@ import (
 )
 
 const (
-	// joinRetryEvery paces retry_join and join -retry.
+	// joinRetryEvery paces retry_join and join -retry at first; the
+	// pause doubles after each failure up to joinRetryMax.
 	joinRetryEvery = 2 * time.Second
+	joinRetryMax   = 10 * time.Second
 	// catchUpWait bounds the wait for a new member's first replication.
 	catchUpWait = 2 * time.Minute
 )
@@ -48,6 +52,14 @@ func (j *pendingJoin) opens(key []byte) error {
 	return err
 }
 
+// dropJoin forgets j if it is the pending join and wipes what it
+// collected. Called with lifecycle held.
+func (c *Core) dropJoin(j *pendingJoin) {
+	c.clustering.join.CompareAndSwap(j, nil)
+	j.keys.Wipe()
+	j.wipe()
+}
+
 func (j *pendingJoin) wipe() {
 	for _, s := range j.shares {
 		clear(s)
@@ -59,54 +71,156 @@ func (j *pendingJoin) wipe() {
 // raft with a cluster port and have neither raft state nor data. With a
 // static seal the join completes at once; with Shamir shares it completes
 // at the unseal. With retry the asking goes on in the background.
+//
+// The endpoint needs no token (the node has none yet), so anyone who
+// reaches an uninitialised node can call it: the latest call wins (ATTACK10
+// F2). It replaces any join loop and any pending join, so an operator can
+// always take a node back from a join they did not start; refusing instead
+// would let whoever came first hold the node until a restart. A failed
+// explicit join resumes retry_join when the configuration has one.
 func (c *Core) RaftJoin(ctx context.Context, leaders []cluster.Leader, retry bool) (bool, error) {
 	if c.conf.Raft == nil || c.conf.ClusterPort == nil {
 		return false, errNoRaft()
 	}
-	if c.clustering.join.Load() != nil {
-		return true, nil
+	if len(leaders) == 0 {
+		return false, logical.InvalidRequest("leader_api_addr is required")
+	}
+	for _, l := range leaders {
+		if err := l.Check(); err != nil {
+			return false, logical.InvalidRequest("%s", err.Error())
+		}
 	}
 	if err := c.checkJoinable(ctx); err != nil {
 		return false, err
 	}
-	if len(leaders) == 0 {
-		return false, logical.InvalidRequest("leader_api_addr is required")
+	runCtx, gen := c.startJoin()
+	c.dropPendingJoin()
+	if retry {
+		go c.retryJoin(runCtx, gen, leaders)
+		return true, nil
 	}
-	if !retry {
-		return true, c.askToJoin(ctx, leaders)
+	callCtx, cancel := context.WithCancel(runCtx)
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	if err := c.askToJoin(callCtx, gen, leaders); err != nil {
+		c.resumeRetryJoin(gen)
+		return false, err
 	}
-	go c.retryJoin(context.WithoutCancel(ctx), leaders)
 	return true, nil
 }
 
 // RetryJoin runs retry_join from the server configuration: on a node with
 // no raft state it asks leaders until one answers or ctx ends; on a member
-// it does nothing.
+// it does nothing. It is resumed when a later join fails or is dropped.
 func (c *Core) RetryJoin(ctx context.Context, leaders []cluster.Leader) {
 	if c.conf.Raft == nil || len(leaders) == 0 {
 		return
 	}
-	if has, err := c.conf.Raft.HasState(); err != nil || has {
+	var ok []cluster.Leader
+	for _, l := range leaders {
+		if err := l.Check(); err != nil {
+			c.logger.Error("retry_join: leader ignored", "error", err.Error())
+			continue
+		}
+		ok = append(ok, l)
+	}
+	r := &c.clustering.run
+	r.mu.Lock()
+	r.config, r.base = ok, ctx
+	r.mu.Unlock()
+	if has, err := c.conf.Raft.HasState(); err != nil || has || len(ok) == 0 {
 		return
 	}
-	c.retryJoin(ctx, leaders)
+	runCtx, gen := c.startJoin()
+	c.retryJoin(runCtx, gen, ok)
 }
 
-func (c *Core) retryJoin(ctx context.Context, leaders []cluster.Leader) {
+// joinRun is the one join a node runs at a time (ATTACK10 F3): each join
+// cancels the one before, so repeated calls never pile up loops.
+type joinRun struct {
+	mu     sync.Mutex
+	gen    uint64
+	cancel context.CancelFunc
+	// config and base are retry_join's leaders and the server's context,
+	// kept to resume retry_join when a later join fails.
+	config []cluster.Leader
+	base   context.Context
+}
+
+// startJoin ends the running join, if any, and returns the context and
+// generation of the next one.
+func (c *Core) startJoin() (context.Context, uint64) {
+	r := &c.clustering.run
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	base := r.base
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithCancel(base)
+	r.gen++
+	r.cancel = cancel
+	return ctx, r.gen
+}
+
+// stopJoins ends the running join loop, if any; Seal and tests call it.
+func (c *Core) stopJoins() {
+	r := &c.clustering.run
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+	r.gen++
+}
+
+// resumeRetryJoin restarts retry_join from the configuration, if any, in
+// the background, unless a join later than gen (0: any) has started.
+func (c *Core) resumeRetryJoin(gen uint64) {
+	r := &c.clustering.run
+	r.mu.Lock()
+	leaders, current := r.config, gen == 0 || r.gen == gen
+	r.mu.Unlock()
+	if len(leaders) == 0 || !current {
+		return
+	}
+	ctx, next := c.startJoin()
+	c.logger.Info("resuming retry_join")
+	go c.retryJoin(ctx, next, leaders)
+}
+
+// dropPendingJoin forgets the pending join, if any, and wipes what it
+// collected.
+func (c *Core) dropPendingJoin() {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if j := c.clustering.join.Swap(nil); j != nil {
+		c.logger.Warn("a pending raft join was replaced by a new join request", "leader", j.leader.APIAddr)
+		j.keys.Wipe()
+		j.wipe()
+	}
+}
+
+// retryJoin asks leaders until one gives a challenge, backing off up to
+// joinRetryMax; it ends when a later join replaces it, the node has a
+// pending join or is initialised or a member, or ctx ends.
+func (c *Core) retryJoin(ctx context.Context, gen uint64, leaders []cluster.Leader) {
+	wait := joinRetryEvery
 	for {
-		if c.clustering.join.Load() != nil || c.checkJoinable(ctx) != nil {
+		if ctx.Err() != nil || c.clustering.join.Load() != nil || c.checkJoinable(ctx) != nil {
 			return
 		}
-		err := c.askToJoin(ctx, leaders)
-		if err == nil {
+		err := c.askToJoin(ctx, gen, leaders)
+		if err == nil || errors.Is(err, errJoinReplaced) {
 			return
 		}
-		c.logger.Warn("raft join failed; retrying", "error", err.Error(), "in", joinRetryEvery.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(joinRetryEvery):
-		}
+		c.logger.Warn("raft join failed; retrying", "in", wait.String())
+		sleep(ctx, wait)
+		wait = min(2*wait, joinRetryMax)
 	}
 }
 
@@ -126,20 +240,27 @@ func (c *Core) checkJoinable(ctx context.Context) error {
 	return nil
 }
 
-func (c *Core) askToJoin(ctx context.Context, leaders []cluster.Leader) error {
-	var errs []error
+// errJoinReplaced ends a join that a later one replaced.
+var errJoinReplaced = logical.InvalidRequest("this join was replaced by a later join request")
+
+// askToJoin takes the first challenge a leader gives. What a leader
+// answered goes to the server log only: the caller needs no token, and
+// echoing it would make the endpoint a port scanner (ATTACK10 F3).
+func (c *Core) askToJoin(ctx context.Context, gen uint64, leaders []cluster.Leader) error {
+	var tried []string
 	for _, l := range leaders {
+		tried = append(tried, l.APIAddr)
 		ch, err := cluster.FetchChallenge(ctx, l, c.conf.Raft.NodeID(), c.conf.ClusterPort.Addr())
+		var j *pendingJoin
+		if err == nil {
+			j, err = newPendingJoin(l, ch)
+		}
 		if err != nil {
-			errs = append(errs, err)
+			c.logger.Warn("raft join: no join challenge", "leader", l.APIAddr, "error", err.Error())
 			continue
 		}
-		j, err := newPendingJoin(l, ch)
-		if err != nil {
-			return err
-		}
-		if !c.clustering.join.CompareAndSwap(nil, j) {
-			return nil
+		if !c.installPendingJoin(gen, j) {
+			return errJoinReplaced
 		}
 		if c.conf.StaticKey != nil {
 			c.logger.Info("raft join challenge received; opening it with the static key", "leader", l.APIAddr)
@@ -148,14 +269,23 @@ func (c *Core) askToJoin(ctx context.Context, leaders []cluster.Leader) error {
 		c.logger.Info("raft join challenge received; unseal this node with the cluster's keys to finish joining", "leader", l.APIAddr)
 		return nil
 	}
-	return logical.InvalidRequest("no leader gave a join challenge: %v", errors.Join(errs...))
+	return logical.InvalidRequest("no join challenge: the leader at %s did not answer as a Coffer leader; see this server's log", strings.Join(tried, ", "))
+}
+
+// installPendingJoin makes j the pending join unless a later join started
+// or another is pending.
+func (c *Core) installPendingJoin(gen uint64, j *pendingJoin) bool {
+	r := &c.clustering.run
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen == gen && c.clustering.join.CompareAndSwap(nil, j)
 }
 
 func (c *Core) joinWithStaticKey(ctx context.Context, j *pendingJoin) error {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
 	if _, err := j.keys.Static(c.conf.StaticKey, j.opens); err != nil {
-		c.clustering.join.Store(nil)
+		c.dropJoin(j)
 		return fmt.Errorf("open the join challenge with the static key: %w", err)
 	}
 	if err := c.finishJoin(ctx, j); err != nil {
@@ -186,10 +316,16 @@ func (c *Core) unsealJoin(ctx context.Context, j *pendingJoin, share []byte, res
 		return c.joinSealStatus(ctx, j)
 	}
 	done, err := j.keys.Add(share, j.opens)
+	if errors.Is(err, seal.ErrInvalidKey) {
+		// Keeping the join would leave the node bound to a leader whose
+		// challenge these shares do not open, possibly not this
+		// cluster's: drop it, so that the operator can join again.
+		c.dropJoin(j)
+		c.resumeRetryJoin(0)
+		return system.SealStatus{}, logical.InvalidRequest("the unseal shares do not open the join challenge of the leader at %s: either the shares are wrong or %s is not this cluster's leader; "+
+			"the join was dropped and the unseal progress reset: join again", j.leader.APIAddr, j.leader.APIAddr)
+	}
 	if err != nil {
-		if errors.Is(err, seal.ErrInvalidKey) {
-			j.wipe()
-		}
 		return system.SealStatus{}, err
 	}
 	j.shares = append(j.shares, append([]byte(nil), share...))
@@ -198,6 +334,7 @@ func (c *Core) unsealJoin(ctx context.Context, j *pendingJoin, share []byte, res
 	}
 	defer j.wipe()
 	if err := c.finishJoin(ctx, j); err != nil {
+		c.resumeRetryJoin(0)
 		return system.SealStatus{}, err
 	}
 	for _, s := range j.shares {
