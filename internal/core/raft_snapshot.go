@@ -137,7 +137,9 @@ func (a sysAdapter) RestoreRaftSnapshot(ctx context.Context, r io.Reader, force 
 	if !keyring {
 		return logical.InvalidRequest("snapshot refused, nothing was changed: it holds no keyring (taken before the cluster was initialised?)")
 	}
-	return c.applyRestore(context.WithoutCancel(ctx), p)
+	// Losing leadership mid-restore is the operator's to retry on the
+	// new leader: a 400 that says so, not an opaque 500.
+	return raftError(c.applyRestore(context.WithoutCancel(ctx), p))
 }
 
 // applyRestore stops serving, applies p, and serves again from the
