@@ -37,6 +37,21 @@ const maxEntryShare = 64
 
 const stripes = 256
 
+// promoteShare: a hit moves its entry to the front of the LRU (which takes
+// the LRU's exclusive lock) only when more than 1/promoteShare of the
+// entries may have gone in front of it since it was last put there; other
+// hits take only the read lock. An entry hit that often is never near the
+// back, so the order stays LRU for every entry the bound can evict but the
+// most recent few, and a hot working set is served under read locks alone.
+const promoteShare = 8
+
+// item is a cached value (nil: absent) and the move count at which it was
+// last put at the front of the LRU.
+type item struct {
+	v  []byte
+	at atomic.Uint64
+}
+
 // Cache wraps a physical.Backend. Safe for concurrent use.
 //
 // A read that misses fills the cache only if no write to the same stripe of
@@ -45,9 +60,13 @@ const stripes = 256
 // with what it wrote when no other write to the stripe overlapped it (see
 // write).
 type Cache struct {
-	b        physical.Backend
-	lru      *lru.Cache[string, []byte]
-	bytes    atomic.Int64 // held by the entries, as entrySize counts them
+	b       physical.Backend
+	lru     *lru.Cache[string, *item]
+	bytes   atomic.Int64 // held by the entries, as entrySize counts them
+	entries atomic.Int64
+	// moves counts the entries put at the front of the LRU (added or
+	// promoted): an entry is at most moves-item.at places from the front.
+	moves    atomic.Uint64
 	maxBytes int64
 	seed     maphash.Seed
 	locks    [stripes]stripe
@@ -81,7 +100,10 @@ func NewBounded(b physical.Backend, size int, maxBytes int64) *Cache {
 	}
 	c := &Cache{b: b, seed: maphash.MakeSeed(), maxBytes: maxBytes}
 	// only errors on size <= 0
-	c.lru, _ = lru.NewWithEvict(size, func(k string, v []byte) { c.bytes.Add(-entrySize(k, v)) })
+	c.lru, _ = lru.NewWithEvict(size, func(k string, it *item) {
+		c.bytes.Add(-entrySize(k, it.v))
+		c.entries.Add(-1)
+	})
 	return c
 }
 
@@ -100,9 +122,12 @@ func (c *Cache) add(key string, v []byte) {
 	if n > c.maxBytes/maxEntryShare {
 		return
 	}
-	if found, _ := c.lru.ContainsOrAdd(key, v); found {
+	it := &item{v: v}
+	it.at.Store(c.moves.Add(1))
+	if found, _ := c.lru.ContainsOrAdd(key, it); found {
 		return
 	}
+	c.entries.Add(1)
 	if c.bytes.Add(n) <= c.maxBytes {
 		return
 	}
@@ -123,10 +148,27 @@ func (s *stripe) generation() uint64 {
 	return s.gen
 }
 
+// hit returns key's cached value under the LRU's read lock, promoting it
+// when it may have drifted 1/promoteShare of the entries from the front.
+// A write that drops key between the look-up and the promotion makes the
+// promotion a no-op; the value returned was current when looked up, as
+// with any read that overlaps a write.
+func (c *Cache) hit(key string) ([]byte, bool) {
+	it, ok := c.lru.Peek(key)
+	if !ok {
+		return nil, false
+	}
+	if c.moves.Load()-it.at.Load() > uint64(c.entries.Load()/promoteShare) {
+		c.lru.Get(key)
+		it.at.Store(c.moves.Add(1))
+	}
+	return it.v, true
+}
+
 // Get returns a cached copy or reads through. A nil value is cached as
 // "absent" too, since misses for unknown tokens and paths are common.
 func (c *Cache) Get(ctx context.Context, key string) (*physical.Entry, error) {
-	if v, ok := c.lru.Get(key); ok {
+	if v, ok := c.hit(key); ok {
 		if v == nil {
 			return nil, nil
 		}
@@ -141,7 +183,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*physical.Entry, error) {
 // cached value, which the caller must then leave unchanged. The cache
 // itself never changes a value it holds (writes replace it).
 func (c *Cache) GetShared(ctx context.Context, key string) (*physical.Entry, error) {
-	if v, ok := c.lru.Get(key); ok {
+	if v, ok := c.hit(key); ok {
 		if v == nil {
 			return nil, nil
 		}
