@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/cofferhq/coffer/internal/logical"
 )
 
 // valueEnc writes the data of a request or response as JSON: every string
@@ -73,6 +75,10 @@ func (e valueEnc) append(buf []byte, v any, plain bool) []byte {
 		}
 		return append(buf, x...)
 	case json.RawMessage:
+		if out, ok := e.appendRaw(buf, x, plain); ok {
+			return out
+		}
+	case logical.StoredJSON:
 		if out, ok := e.appendRaw(buf, x, plain); ok {
 			return out
 		}

@@ -55,6 +55,7 @@ func TestAppendEnvelopeMatchesEncodingJSON(t *testing.T) {
 		"nested":      map[string]any{"list": []any{"a", 1, true, nil, map[string]any{"z": 1, "a": []string{"x"}}, []any{}}, "strs": []string{}, "nil strs": []string(nil), "nil list": []any(nil), "sm": map[string]string{"b": "<", "a": "\u2028"}, "nil sm": map[string]string(nil), "nil m": map[string]any(nil)},
 		"raw":         map[string]any{"spaced": json.RawMessage(`{ "a" : [1, 2] }`), "html": json.RawMessage(`{"a":"<b>&"}`), "line sep": json.RawMessage("\"\u2028\""), "nil": json.RawMessage(nil), "esc": json.RawMessage(`"\u003c"`)},
 		"invalid raw": map[string]any{"r": json.RawMessage(`{"a":`)},
+		"stored":      map[string]any{"kv": logical.StoredJSON(`{"password":"s3cr3t","n":12}`), "spaced": logical.StoredJSON(`{ "a" : [1, 2] }`), "html": logical.StoredJSON(`{"a":"<b>&"}`), "line sep": logical.StoredJSON("\"\u2028\""), "nil": logical.StoredJSON(nil), "list": []any{logical.StoredJSON(`[1,"x"]`)}},
 		"other types": map[string]any{"t": time.Date(2026, 12, 2, 1, 2, 3, 4, time.UTC), "p": &point{X: 1}, "s": point{Y: 2}, "d": time.Second, "bytes": []byte("hi<"), "ints": []int{1, 2}, "mm": map[string]map[string]int{"a": {"b": 1}}},
 		"cycle":       self,
 		"unsupported": map[string]any{"c": make(chan int)},
@@ -127,6 +128,9 @@ func FuzzAppendEnvelope(f *testing.F) {
 		checkSame(t, env)
 		env.Data = map[string]any{"raw": raw, "data": data}
 		checkSame(t, env)
+		// What json.Unmarshal accepts is what the KV engine stores.
+		env.Data = map[string]any{"stored": logical.StoredJSON(in)}
+		checkSame(t, env)
 	})
 }
 
@@ -150,7 +154,7 @@ func TestWriteEnvelopeHeadersAndHead(t *testing.T) {
 // appendEnvelope (fast) and through encoding/json (std), as before.
 func BenchmarkWriteEnvelope(b *testing.B) {
 	env := logical.NewEnvelope("a2b1c3d4-1111-2222-3333-444455556666", &logical.Response{Data: map[string]any{
-		"data": json.RawMessage(`{"n":"12","value":"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"}`),
+		"data": logical.StoredJSON(`{"n":"12","value":"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"}`),
 		"metadata": map[string]any{"created_time": "2026-12-02T01:02:03.123456789Z", "custom_metadata": nil,
 			"deletion_time": "", "destroyed": false, "version": uint64(3)},
 	}})

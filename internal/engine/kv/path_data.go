@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/cofferhq/coffer/internal/framework"
 	"github.com/cofferhq/coffer/internal/logical"
@@ -40,7 +39,7 @@ func (b *v2) readData(ctx context.Context, req *logical.Request, d *framework.Fi
 		return nil, err
 	}
 	resp := logical.DataResponse(map[string]any{
-		"data":     json.RawMessage(v.raw),
+		"data":     logical.StoredJSON(v.raw),
 		"metadata": v.meta.versionResponse(v.num, v.vm),
 	})
 	if v.raw == nil {
