@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -35,6 +36,8 @@ type policyStore struct {
 	// set of names, resolved per set and entity version (templated sets).
 	acls     *lru.Cache[string, *aclEntry]
 	resolved *lru.Cache[resolvedKey, *policy.ACL]
+	// moves counts the sets put at the front of acls (added or promoted).
+	moves atomic.Uint64
 }
 
 // resolvedKey names the ACL of a templated policy set as one version of
@@ -175,6 +178,26 @@ func (ps *policyStore) load(ctx context.Context, name string) (*policy.Policy, e
 type aclEntry struct {
 	acl       *policy.ACL
 	templated []*policy.Policy
+	// at is the policyStore's moves when the entry last went to the front
+	// of acls.
+	at atomic.Uint64
+}
+
+// aclPromoteAfter: a hit moves its set to the front of acls (the LRU's
+// exclusive lock) only once this many others may have gone in front of it;
+// other hits, such as every request of a steady working set, take the read
+// lock alone. A set hit that often never comes near the back.
+const aclPromoteAfter = aclCacheSize / 8
+
+// cachedACL returns the built set for key, promoting it when it may have
+// drifted aclPromoteAfter places from the front.
+func (ps *policyStore) cachedACL(key string) (*aclEntry, bool) {
+	entry, ok := ps.acls.Peek(key)
+	if ok && ps.moves.Load()-entry.at.Load() > aclPromoteAfter {
+		ps.acls.Get(key)
+		entry.at.Store(ps.moves.Add(1))
+	}
+	return entry, ok
 }
 
 // ACL returns the ACL for a set of policy names as the entity ent sees it
@@ -187,7 +210,7 @@ func (ps *policyStore) ACL(ctx context.Context, names []string, ent *identity.En
 	key := strings.Join(names, "\x00")
 	ps.mu.RLock()
 	gen := ps.gen
-	entry, ok := ps.acls.Get(key)
+	entry, ok := ps.cachedACL(key)
 	ps.mu.RUnlock()
 	if !ok {
 		var err error
@@ -196,6 +219,7 @@ func (ps *policyStore) ACL(ctx context.Context, names []string, ent *identity.En
 		}
 		ps.mu.Lock()
 		if ps.gen == gen {
+			entry.at.Store(ps.moves.Add(1))
 			ps.acls.Add(key, entry)
 		}
 		ps.mu.Unlock()

@@ -41,6 +41,45 @@ func TestACLCacheIsBounded(t *testing.T) {
 	}
 }
 
+// TestHotACLSurvivesChurn: a set used between every new set of a full
+// cache stays cached (the same ACL, not rebuilt), though most of its hits
+// take only the read lock; a policy write still drops it.
+func TestHotACLSurvivesChurn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ps := newPolicyStore(logical.NewInmemStorage())
+	if err := ps.PutPolicy(ctx, "dev", `path "secret/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	hot := []string{"default", "dev"}
+	first, err := ps.ACL(ctx, hot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moves := ps.moves.Load()
+	for i := range 3 * aclCacheSize {
+		if _, err := ps.ACL(ctx, []string{"default", fmt.Sprintf("random-%d", i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := ps.ACL(ctx, hot, nil); again != first {
+			t.Fatalf("the hot set was rebuilt after %d other sets", i+1)
+		}
+	}
+	if promoted := ps.moves.Load() - moves - 3*aclCacheSize; promoted == 0 || promoted > 3*aclCacheSize/aclPromoteAfter {
+		t.Fatalf("%d promotions of the hot set in %d hits, want 1 to %d", promoted, 3*aclCacheSize, 3*aclCacheSize/aclPromoteAfter)
+	}
+	if err := ps.PutPolicy(ctx, "dev", `path "secret/*" { capabilities = ["list"] }`); err != nil {
+		t.Fatal(err)
+	}
+	after, err := ps.ACL(ctx, hot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps := after.Capabilities("secret/x"); after == first || len(caps) != 1 || caps[0] != "list" {
+		t.Fatalf("after a policy write the set's capabilities are %v (rebuilt: %v)", caps, after != first)
+	}
+}
+
 // TestTemplatedACLCacheKeysOnEntity is the regression test for the ACL
 // cache and templated policies: two entities holding the same policy set
 // must each get their own resolved paths, in either order, from a warm
