@@ -38,11 +38,15 @@ const maxEntryShare = 64
 const stripes = 256
 
 // promoteShare: a hit moves its entry to the front of the LRU (which takes
-// the LRU's exclusive lock) only when more than 1/promoteShare of the
-// entries may have gone in front of it since it was last put there; other
-// hits take only the read lock. An entry hit that often is never near the
-// back, so the order stays LRU for every entry the bound can evict but the
-// most recent few, and a hot working set is served under read locks alone.
+// the LRU's exclusive lock) only when more than size/promoteShare entries
+// may have gone in front of it since it was last put there; other hits take
+// only the read lock. The share is of the capacity, not of the entries
+// held: a working set that fits in it (every hot entry read before that
+// many moves) settles with no promotions at all, while a share of the
+// entries held would make every hit promote once the working set filled
+// it. An entry hit that often is never near the back under the count
+// bound; under the byte bound it may go earlier than exact LRU would,
+// which costs a storage read, never a stale value.
 const promoteShare = 8
 
 // item is a cached value (nil: absent) and the move count at which it was
@@ -63,7 +67,7 @@ type Cache struct {
 	b       physical.Backend
 	lru     *lru.Cache[string, *item]
 	bytes   atomic.Int64 // held by the entries, as entrySize counts them
-	entries atomic.Int64
+	promote uint64       // size/promoteShare
 	// moves counts the entries put at the front of the LRU (added or
 	// promoted): an entry is at most moves-item.at places from the front.
 	moves    atomic.Uint64
@@ -98,11 +102,10 @@ func NewBounded(b physical.Backend, size int, maxBytes int64) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	c := &Cache{b: b, seed: maphash.MakeSeed(), maxBytes: maxBytes}
+	c := &Cache{b: b, seed: maphash.MakeSeed(), maxBytes: maxBytes, promote: uint64(size / promoteShare)}
 	// only errors on size <= 0
 	c.lru, _ = lru.NewWithEvict(size, func(k string, it *item) {
 		c.bytes.Add(-entrySize(k, it.v))
-		c.entries.Add(-1)
 	})
 	return c
 }
@@ -127,7 +130,6 @@ func (c *Cache) add(key string, v []byte) {
 	if found, _ := c.lru.ContainsOrAdd(key, it); found {
 		return
 	}
-	c.entries.Add(1)
 	if c.bytes.Add(n) <= c.maxBytes {
 		return
 	}
@@ -149,7 +151,7 @@ func (s *stripe) generation() uint64 {
 }
 
 // hit returns key's cached value under the LRU's read lock, promoting it
-// when it may have drifted 1/promoteShare of the entries from the front.
+// when it may have drifted size/promoteShare places from the front.
 // A write that drops key between the look-up and the promotion makes the
 // promotion a no-op; the value returned was current when looked up, as
 // with any read that overlaps a write.
@@ -158,7 +160,7 @@ func (c *Cache) hit(key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if c.moves.Load()-it.at.Load() > uint64(c.entries.Load()/promoteShare) {
+	if c.moves.Load()-it.at.Load() > c.promote {
 		c.lru.Get(key)
 		it.at.Store(c.moves.Add(1))
 	}
