@@ -2,11 +2,13 @@ package core
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/logical"
+	raftstore "github.com/cofferhq/coffer/internal/physical/raft"
 	"github.com/cofferhq/coffer/internal/system"
 )
 
@@ -40,6 +42,23 @@ func (c *Core) inactiveError(req *logical.Request) error {
 		return logical.InvalidRequest("cannot seal when in standby mode; please restart instead")
 	}
 	return logical.ErrStandby
+}
+
+// notLeaderError turns a write that raft refused because this node is
+// not, or no longer, its leader into a 503 the client retries. It happens
+// when leadership moves while a request is served (an election on a
+// loaded machine, a step-down): the active server keeps its state until
+// it sees the loss, and a standby may forward to it meanwhile; or before
+// the first election settles, on sys/init. The next attempt reaches the
+// new active server. The cause, which names storage keys, stays in the
+// log. Any other error is returned as it is.
+func (c *Core) notLeaderError(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(err, raftstore.ErrNotLeader) {
+		return err
+	}
+	c.logger.WarnContext(ctx, "request refused: leadership moved while it was served", "error", err.Error())
+	return logical.CodedError(logical.ErrStandby, "this node is not the raft leader (leadership is moving between nodes); "+
+		"retry shortly: a write cut off by the change may or may not have been applied")
 }
 
 // StepDown makes the active server give leadership up: it stops serving as

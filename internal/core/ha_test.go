@@ -9,7 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,14 +42,15 @@ type haStore interface {
 // storages (StorageType, StepDownWait, ClusterPort), the rest is filled in.
 func startHANode(t *testing.T, st haStore, layer *cluster.Layer, cfg core.Config) *haNode {
 	t.Helper()
-	client := forward.NewClient(layer, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	n := &haNode{api: httptest.NewUnstartedServer(nil)}
 	cfg.Physical, cfg.HA = st, st
 	cfg.Engines, cfg.AuthMethods = registry.Engines(), registry.AuthMethods()
 	cfg.APIAddr, cfg.ClusterAddr = "http://"+n.api.Listener.Addr().String(), layer.Addr()
+	cfg.Logger = testLogger(t).With("node", cfg.APIAddr)
+	client := forward.NewClient(layer, cfg.Logger)
 	cfg.HAEcho = client.Echo
 	n.core = core.New(cfg)
-	h := httpapi.New(n.core, httpapi.Options{Forwarder: client})
+	h := httpapi.New(n.core, httpapi.Options{Forwarder: client, Logger: cfg.Logger})
 	n.api.Config.Handler = h
 	n.api.Start()
 	srv := forward.Serve(layer.Listen(cluster.ProtoForward), forward.Handler(h, n.core.RecordEcho), nil)
@@ -61,6 +63,36 @@ func startHANode(t *testing.T, st haStore, layer *cluster.Layer, cfg core.Config
 		_ = st.Close()
 	})
 	return n
+}
+
+// testLogger passes warnings and errors to t.Log, so that a failing test
+// shows what its servers logged (an internal error's cause is only there),
+// until the test's cleanups have run: the servers' goroutines may log
+// after it, when t.Log would panic. Call it before anything whose cleanup
+// stops a server.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testLogWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testLogWriter struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
 }
 
 // haCluster starts three servers on raft's in-memory transport, each with
@@ -94,7 +126,8 @@ func haCluster(t *testing.T) ([]*haNode, string) {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
-	do(t, nodes[0], http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init, 200)
+	// Raft may still be electing: node 0 then answers 503 until it leads.
+	retried(t, nodes[0], http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init, 200)
 	for i, n := range nodes {
 		eventually(t, fmt.Sprintf("node%d unseals", i), func() bool {
 			var st struct{ Sealed bool }
@@ -108,6 +141,45 @@ func haCluster(t *testing.T) ([]*haNode, string) {
 // do sends one request and decodes the answer into out; want is the
 // status expected (-1: any), and the status is returned.
 func do(t *testing.T, n *haNode, method, path, token string, body any, out any, want int) int {
+	t.Helper()
+	code, raw := send(t, n, method, path, token, body, out)
+	if want >= 0 && code != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, raw)
+	}
+	return code
+}
+
+// retried is do for a client of an HA cluster, which sends a request again
+// while the answer is 503: leadership may move at any time on a loaded
+// machine (raft's timing is scaled down here), and the node that was
+// active then refuses writes with a 503 until a new one is elected.
+func retried(t *testing.T, n *haNode, method, path, token string, body any, out any, want int) {
+	t.Helper()
+	if code, raw, _ := retry(t, n, method, path, token, body, out); code != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, raw)
+	}
+}
+
+// retry sends a request until the answer is not a 503 and returns that
+// answer; again reports that a 503 came first, after which a write may
+// find itself applied already (the 503 says it may or may not have been).
+func retry(t *testing.T, n *haNode, method, path, token string, body any, out any) (code int, raw []byte, again bool) {
+	t.Helper()
+	eventually(t, method+" "+path+" answered other than 503", func() bool {
+		code, raw = send(t, n, method, path, token, body, out)
+		if code == http.StatusServiceUnavailable {
+			t.Logf("%s %s: 503, retrying: %s", method, path, raw)
+			again = true
+			return false
+		}
+		return true
+	})
+	return code, raw, again
+}
+
+// send sends one request, decodes the answer into out and returns the
+// status and the body as it came.
+func send(t *testing.T, n *haNode, method, path, token string, body any, out any) (int, []byte) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -124,13 +196,10 @@ func do(t *testing.T, n *haNode, method, path, token string, body any, out any, 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if want >= 0 && resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
-	}
 	if out != nil && len(raw) > 0 {
 		_ = json.Unmarshal(raw, out)
 	}
-	return resp.StatusCode
+	return resp.StatusCode, raw
 }
 
 type leaderStatus struct {
@@ -215,19 +284,23 @@ func TestHAOneActiveStandbysForward(t *testing.T) {
 
 	// A write through one standby (mount, then a secret), a read through
 	// the other: both forwarded to the active node.
-	do(t, s1, http.MethodPost, "sys/mounts/secret", root, map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}, nil, 204)
-	do(t, s1, http.MethodPut, "secret/data/app", root, map[string]any{"data": map[string]any{"password": "hunter2"}}, nil, 200)
+	// A client retries a 503, which a leadership change under load gives.
+	code, raw, again := retry(t, s1, http.MethodPost, "sys/mounts/secret", root, map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}, nil)
+	if code != http.StatusNoContent && !(again && code == http.StatusBadRequest && bytes.Contains(raw, []byte("already in use"))) {
+		t.Fatalf("mount through a standby: status %d: %s", code, raw)
+	}
+	retried(t, s1, http.MethodPut, "secret/data/app", root, map[string]any{"data": map[string]any{"password": "hunter2"}}, nil, 200)
 	var got struct {
 		Data struct {
 			Data map[string]string `json:"data"`
 		} `json:"data"`
 	}
-	do(t, s2, http.MethodGet, "secret/data/app", root, nil, &got, 200)
+	retried(t, s2, http.MethodGet, "secret/data/app", root, nil, &got, 200)
 	if got.Data.Data["password"] != "hunter2" {
 		t.Fatalf("read through a standby: %+v", got)
 	}
 	// A bad token is refused by the active node, through the standby.
-	do(t, s2, http.MethodGet, "secret/data/app", "nope", nil, nil, 403)
+	retried(t, s2, http.MethodGet, "secret/data/app", "nope", nil, nil, 403)
 	// A standby will not seal itself on a request it cannot authorise.
 	do(t, s2, http.MethodPut, "sys/seal", root, nil, nil, 400)
 
@@ -238,14 +311,14 @@ func TestHAOneActiveStandbysForward(t *testing.T) {
 			ClientToken string `json:"client_token"`
 		} `json:"auth"`
 	}
-	do(t, s1, http.MethodPost, "auth/token/create", root, map[string]any{"ttl": "1s", "policies": []string{"default"}}, &tok, 200)
-	do(t, s2, http.MethodGet, "auth/token/lookup-self", tok.Auth.ClientToken, nil, nil, 200)
+	retried(t, s1, http.MethodPost, "auth/token/create", root, map[string]any{"ttl": "1s", "policies": []string{"default"}}, &tok, 200)
+	retried(t, s2, http.MethodGet, "auth/token/lookup-self", tok.Auth.ClientToken, nil, nil, 200)
 	eventually(t, "the expired token is refused", func() bool {
 		return do(t, s2, http.MethodGet, "auth/token/lookup-self", tok.Auth.ClientToken, nil, nil, -1) == 403
 	})
 
-	// sys/ha-status on the active node lists all three once the standbys
-	// have echoed.
+	// sys/ha-status on the active node lists all three, itself first, once
+	// the standbys have echoed.
 	eventually(t, "ha-status lists three nodes", func() bool {
 		var hs struct {
 			Data struct {
@@ -255,8 +328,17 @@ func TestHAOneActiveStandbysForward(t *testing.T) {
 				} `json:"nodes"`
 			} `json:"data"`
 		}
-		do(t, s2, http.MethodGet, "sys/ha-status", root, nil, &hs, 200)
-		return len(hs.Data.Nodes) == 3 && hs.Data.Nodes[0].Active && hs.Data.Nodes[0].APIAddress == nodes[act].api.URL
+		// 503 while a leadership change settles: the client retries.
+		code := do(t, s2, http.MethodGet, "sys/ha-status", root, nil, &hs, -1)
+		if code == http.StatusServiceUnavailable {
+			return false
+		}
+		if code != http.StatusOK {
+			t.Fatalf("sys/ha-status through a standby: status %d", code)
+		}
+		var ls leaderStatus
+		do(t, s2, http.MethodGet, "sys/leader", "", nil, &ls, 200)
+		return len(hs.Data.Nodes) == 3 && hs.Data.Nodes[0].Active && hs.Data.Nodes[0].APIAddress == ls.LeaderAddress
 	})
 }
 

@@ -26,6 +26,7 @@ func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logica
 		start = time.Now()
 	}
 	resp, err := c.handleRequest(ctx, req)
+	err = c.notLeaderError(ctx, err)
 	rec.End(strings.HasPrefix(req.Path, "sys/"), string(req.Operation), err == nil && resp != nil && resp.Auth != nil, err != nil)
 	if debug {
 		// The mount type, never the path: a path may name a user.
