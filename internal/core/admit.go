@@ -25,7 +25,9 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	}
 	st := c.state.Load()
 	if st == nil {
-		return false, logical.ErrSealed
+		// A standby that knows no active node, or one that lost
+		// leadership and is still being forwarded to: "retry", not "sealed".
+		return false, c.inactiveError(req)
 	}
 	if _, ok := unsealedPreAuth(req.Path); ok {
 		return true, nil

@@ -126,8 +126,27 @@ func haCluster(t *testing.T) ([]*haNode, string) {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
-	// Raft may still be electing: node 0 then answers 503 until it leads.
-	retried(t, nodes[0], http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init, 200)
+	// Init through the raft leader: these servers have no Config.Raft, so
+	// Initialize does not wait for leadership as a real server's does, and
+	// a node that is not the leader answers 503. Init is not atomic: one
+	// cut off after the seal config was written cannot be retried.
+	// Waiting until every node names the leader lets the elections that
+	// follow the cluster's forming settle first.
+	var first *haNode
+	eventually(t, "a raft leader every node names", func() bool {
+		first = nil
+		id, _ := stores[0].Leader()
+		for i, st := range stores {
+			if got, _ := st.Leader(); got != id || id == "" {
+				return false
+			}
+			if st.IsLeader() {
+				first = nodes[i]
+			}
+		}
+		return first != nil
+	})
+	retried(t, first, http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init, 200)
 	for i, n := range nodes {
 		eventually(t, fmt.Sprintf("node%d unseals", i), func() bool {
 			var st struct{ Sealed bool }
@@ -301,7 +320,10 @@ func TestHAOneActiveStandbysForward(t *testing.T) {
 	}
 	// A bad token is refused by the active node, through the standby.
 	retried(t, s2, http.MethodGet, "secret/data/app", "nope", nil, nil, 403)
-	// A standby will not seal itself on a request it cannot authorise.
+	// A standby will not seal itself on a request it cannot authorise
+	// (asked of one that is a standby now: leadership may have moved).
+	act = active(t, nodes)
+	s1, s2 = nodes[(act+1)%3], nodes[(act+2)%3]
 	do(t, s2, http.MethodPut, "sys/seal", root, nil, nil, 400)
 
 	// The token sweeper runs on the active node: a short-lived token
