@@ -56,7 +56,14 @@ func (c *Core) notLeaderError(ctx context.Context, err error) error {
 	if err == nil || !errors.Is(err, raftstore.ErrNotLeader) {
 		return err
 	}
+	var ue *logical.UserError
+	if errors.As(err, &ue) {
+		return err // it says what to do already
+	}
 	c.logger.WarnContext(ctx, "request refused: leadership moved while it was served", "error", err.Error())
+	if errors.Is(err, raftstore.ErrRestoreUnconfirmed) {
+		return logical.CodedError(logical.ErrStandby, "%s", raftstore.ErrRestoreUnconfirmed.Error())
+	}
 	return logical.CodedError(logical.ErrStandby, "this node is not the raft leader (leadership is moving between nodes); "+
 		"retry shortly: a write cut off by the change may or may not have been applied")
 }

@@ -126,27 +126,28 @@ func haCluster(t *testing.T) ([]*haNode, string) {
 		Keys      []string `json:"keys"`
 		RootToken string   `json:"root_token"`
 	}
-	// Init through the raft leader: these servers have no Config.Raft, so
-	// Initialize does not wait for leadership as a real server's does, and
-	// a node that is not the leader answers 503. Init is not atomic: one
-	// cut off after the seal config was written cannot be retried.
-	// Waiting until every node names the leader lets the elections that
-	// follow the cluster's forming settle first.
-	var first *haNode
-	eventually(t, "a raft leader every node names", func() bool {
-		first = nil
-		id, _ := stores[0].Leader()
+	// Init through the raft leader, whichever it is now: these servers have
+	// no Config.Raft, so Initialize does not wait for leadership as a real
+	// server's does, and a node that is not the leader answers 503. Init
+	// is not atomic: one cut off after the seal config was written cannot
+	// be retried ("already initialized").
+	var code int
+	var body []byte
+	eventually(t, "sys/init through the raft leader answered other than 503", func() bool {
 		for i, st := range stores {
-			if got, _ := st.Leader(); got != id || id == "" {
-				return false
-			}
 			if st.IsLeader() {
-				first = nodes[i]
+				code, body = send(t, nodes[i], http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init)
+				if code == http.StatusServiceUnavailable {
+					t.Logf("sys/init: 503, retrying: %s", body)
+				}
+				return code != http.StatusServiceUnavailable
 			}
 		}
-		return first != nil
+		return false
 	})
-	retried(t, first, http.MethodPut, "sys/init", "", map[string]any{"secret_shares": 1, "secret_threshold": 1}, &init, 200)
+	if code != http.StatusOK {
+		t.Fatalf("sys/init: status %d: %s", code, body)
+	}
 	for i, n := range nodes {
 		eventually(t, fmt.Sprintf("node%d unseals", i), func() bool {
 			var st struct{ Sealed bool }
