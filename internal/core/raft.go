@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,6 +241,14 @@ func (c *Core) RaftConfiguration(ctx context.Context) ([]system.RaftServer, erro
 func (c *Core) RaftRemovePeer(ctx context.Context, serverID string) error {
 	if c.conf.Raft == nil {
 		return errNoRaft()
+	}
+	servers, err := c.conf.Raft.Servers(ctx)
+	if err != nil {
+		return raftError(err)
+	}
+	if !slices.ContainsFunc(servers, func(s raftstore.Server) bool { return s.ID == serverID }) {
+		// raft would commit a configuration change that removes nothing.
+		return logical.InvalidRequest("no raft peer with server_id %s", serverID)
 	}
 	if err := c.conf.Raft.RemoveServer(ctx, serverID); err != nil {
 		return raftError(err)

@@ -200,6 +200,9 @@ func (c *Core) RaftAnswer(ctx context.Context, a system.RaftAnswer) (*cluster.An
 	if (a.ServerID != "" && a.ServerID != b.ServerID) || (a.ClusterAddr != "" && a.ClusterAddr != b.ClusterAddr) {
 		return nil, logical.InvalidRequest("the join challenge was issued for node %q at %q; server_id and cluster_addr must match it", b.ServerID, b.ClusterAddr)
 	}
+	if err := checkNotTaken(ctx, r, b.ServerID, b.ClusterAddr); err != nil {
+		return nil, err
+	}
 	sealed, err := c.tlsKeyringForJoiner(ctx)
 	if err != nil {
 		return nil, err
@@ -216,6 +219,26 @@ func (c *Core) RaftAnswer(ctx context.Context, a system.RaftAnswer) (*cluster.An
 		out.Peers = append(out.Peers, cluster.Peer{ID: s.ID, Address: s.Address})
 	}
 	return out, nil
+}
+
+// checkNotTaken refuses a join under a member's node id at another
+// address, or at a member's address under another id: raft would replace
+// that member silently (ATTACK10 F5). The same id at the same address is
+// a node joining again, as before.
+func checkNotTaken(ctx context.Context, r RaftNode, id, addr string) error {
+	servers, err := r.Servers(ctx)
+	if err != nil {
+		return raftError(err)
+	}
+	for _, s := range servers {
+		switch {
+		case s.ID == id && s.Address != addr:
+			return logical.InvalidRequest("node id %q is already a member at %s; remove that peer first (operator raft remove-peer %s) or join with another node_id", id, s.Address, id)
+		case s.ID != id && s.Address == addr:
+			return logical.InvalidRequest("cluster address %s already belongs to member %q; remove that peer first (operator raft remove-peer %s) or join from another address", addr, s.ID, s.ID)
+		}
+	}
+	return nil
 }
 
 // joinEarlyWait is how long RaftAnswer waits for raft to refuse a new

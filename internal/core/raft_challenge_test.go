@@ -29,18 +29,26 @@ type fakeRaft struct {
 	id     string
 	mu     sync.Mutex
 	voters []raftstore.Server
+	// removed are the ids RemoveServer was called with.
+	removed []string
 }
 
-func (f *fakeRaft) NodeID() string                             { return f.id }
-func (f *fakeRaft) IsLeader() bool                             { return true }
-func (f *fakeRaft) HasState() (bool, error)                    { return false, nil }
-func (f *fakeRaft) Bootstrap(context.Context) error            { return nil }
-func (f *fakeRaft) RemoveServer(context.Context, string) error { return nil }
-func (f *fakeRaft) FixAddress(context.Context) error           { return nil }
+func (f *fakeRaft) NodeID() string                   { return f.id }
+func (f *fakeRaft) IsLeader() bool                   { return true }
+func (f *fakeRaft) HasState() (bool, error)          { return false, nil }
+func (f *fakeRaft) Bootstrap(context.Context) error  { return nil }
+func (f *fakeRaft) FixAddress(context.Context) error { return nil }
 func (f *fakeRaft) AddVoter(_ context.Context, id, addr string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.voters = append(f.voters, raftstore.Server{ID: id, Address: addr, Voter: true})
+	return nil
+}
+
+func (f *fakeRaft) RemoveServer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, id)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cofferhq/coffer/internal/cluster"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
+	"github.com/cofferhq/coffer/internal/system"
 )
 
 // challengeServer answers join challenges as leader does.
@@ -157,5 +158,51 @@ func TestRaftJoinOneLoopNoEcho(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("%d requests sent to refused addresses", n)
+	}
+}
+
+// A joiner holding the unseal key cannot take a member's node id at
+// another address, or a member's address under another id (ATTACK10 F5);
+// the same id at the same address joins again as before.
+func TestRaftAnswerRefusesTakenIDOrAddress(t *testing.T) {
+	leader, r, share := joinLeader(t)
+	ctx := context.Background()
+	_ = r.AddVoter(ctx, "n1", "10.0.0.1:8201")
+	for _, tc := range []struct{ id, addr, want string }{
+		{"n1", "10.0.0.9:8201", `node id "n1" is already a member at 10.0.0.1:8201; remove that peer first`},
+		{"n9", "10.0.0.1:8201", `cluster address 10.0.0.1:8201 already belongs to member "n1"; remove that peer first`},
+		{"n9", "127.0.0.1:8201", `already belongs to member "leader"`},
+	} {
+		ch := challengeFor(t, leader, tc.id, tc.addr)
+		_, err := leader.RaftAnswer(ctx, system.RaftAnswer{Challenge: ch.Challenge, Answer: answerOf(t, share, ch)})
+		if !errors.Is(err, logical.ErrInvalidRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s at %s: %v, want %q", tc.id, tc.addr, err, tc.want)
+		}
+	}
+	if v := r.added(); len(v) != 1 {
+		t.Fatalf("members added: %+v, want only n1", v)
+	}
+	ch := challengeFor(t, leader, "n1", "10.0.0.1:8201")
+	if _, err := leader.RaftAnswer(ctx, system.RaftAnswer{Challenge: ch.Challenge, Answer: answerOf(t, share, ch)}); err != nil {
+		t.Fatalf("n1 joining again at its own address: %v", err)
+	}
+}
+
+// remove-peer of an id that is no member is a 400 and changes nothing
+// (ATTACK10 F6).
+func TestRaftRemovePeerUnknown(t *testing.T) {
+	leader, r, _ := joinLeader(t)
+	_ = r.AddVoter(context.Background(), "n1", "10.0.0.1:8201")
+	err := leader.RaftRemovePeer(context.Background(), "nosuch")
+	if !errors.Is(err, logical.ErrInvalidRequest) || !strings.Contains(err.Error(), "no raft peer with server_id nosuch") {
+		t.Fatalf("remove nosuch: %v", err)
+	}
+	if err := leader.RaftRemovePeer(context.Background(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.removed) != 1 || r.removed[0] != "n1" {
+		t.Fatalf("RemoveServer calls: %v, want [n1]", r.removed)
 	}
 }
