@@ -212,13 +212,16 @@ func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listen
 	return err
 }
 
-func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
+// loadConfigured reads the configuration file, lets the environment
+// override it (COFFER_API_ADDR, COFFER_CLUSTER_ADDR, COFFER_RAFT_NODE_ID)
+// and builds the logger from its settings and the command-line flags.
+func loadConfigured(c *ucli.Context) (*config.Server, *slog.Logger, *slog.LevelVar, *telemetry.Levels, error) {
 	cfg, err := config.LoadFile(c.String("config"))
 	if err == nil {
-		err = cfg.ApplyEnv(os.Getenv) // COFFER_API_ADDR, COFFER_CLUSTER_ADDR, COFFER_RAFT_NODE_ID
+		err = cfg.ApplyEnv(os.Getenv)
 	}
 	if err != nil {
-		return ucli.Exit(err.Error(), 1)
+		return nil, nil, nil, nil, ucli.Exit(err.Error(), 1)
 	}
 	level, format := cfg.LogLevel, cfg.LogFormat
 	if v := c.String("log-level"); v != "" {
@@ -230,7 +233,15 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	lv := new(slog.LevelVar)
 	logger, levels, err := newLogger(c.App.ErrWriter, lv, level, format)
 	if err != nil {
-		return ucli.Exit(err.Error(), 1)
+		return nil, nil, nil, nil, ucli.Exit(err.Error(), 1)
+	}
+	return cfg, logger, lv, levels, nil
+}
+
+func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
+	cfg, logger, lv, levels, err := loadConfigured(c)
+	if err != nil {
+		return err
 	}
 	lp, err := lockoutPolicy(cfg, os.Getenv)
 	if err != nil {
@@ -267,13 +278,8 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 	}
 	fwd := withHA(&conf, cfg, p, port, logger)
 	conf.ProtectedPaths = protectedPaths(cfg, c.String("config"))
-	if cfg.Seal != nil {
-		if conf.StaticKey, err = cfg.Seal.ReadKey(); err != nil {
-			return ucli.Exit(err.Error(), 1)
-		}
-		if fi, err := os.Stat(cfg.Seal.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			logger.Warn("the seal key file can be read by other users; chmod 600 it", "key_file", cfg.Seal.KeyFile, "mode", fi.Mode().Perm().String())
-		}
+	if conf.StaticKey, err = readSealKey(cfg, logger); err != nil {
+		return err
 	}
 	co := core.New(conf)
 	if unsealed, err := co.AutoUnseal(ctx); err != nil {
@@ -299,6 +305,22 @@ func runConfigured(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) e
 		defer os.Remove(cfg.PIDFile)
 	}
 	return serve(ctx, logger, co, lns)
+}
+
+// readSealKey reads the static seal's key, if one is configured, and warns
+// when other users can read its file.
+func readSealKey(cfg *config.Server, logger *slog.Logger) ([]byte, error) {
+	if cfg.Seal == nil {
+		return nil, nil
+	}
+	key, err := cfg.Seal.ReadKey()
+	if err != nil {
+		return nil, ucli.Exit(err.Error(), 1)
+	}
+	if fi, err := os.Stat(cfg.Seal.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the seal key file can be read by other users; chmod 600 it", "key_file", cfg.Seal.KeyFile, "mode", fi.Mode().Perm().String())
+	}
+	return key, nil
 }
 
 // protectedPaths are what no automated snapshot directory may overlap: the
