@@ -13,10 +13,15 @@ import (
 
 // heartbeats reports every running member's progress to the leader every
 // 50 ms, as the standbys' echoes do, until the test ends; a node in
-// c.down or silent stops reporting.
+// c.down or silent stops reporting. With a config from follow, it also
+// runs autopilot on whichever node leads, as core does on the active
+// node: leadership can move on a loaded machine (a follower busy with a
+// snapshot misses heartbeats), and the autopilot of a node that no longer
+// leads is stopped, its state gone, as in the product.
 type heartbeats struct {
 	mu     sync.Mutex
 	silent map[int]bool
+	pilot  *AutopilotConfig
 }
 
 func (c *cluster) heartbeats() *heartbeats {
@@ -30,6 +35,7 @@ func (c *cluster) heartbeats() *heartbeats {
 		for ctx.Err() == nil {
 			nodes := c.running()
 			h.mu.Lock()
+			h.followLeader(c, nodes)
 			for i, b := range nodes {
 				if c.down[i] || h.silent[i] {
 					continue
@@ -48,6 +54,53 @@ func (c *cluster) heartbeats() *heartbeats {
 	return h
 }
 
+// followLeader starts autopilot on a running node that leads and stops it
+// on one that does not, while h.pilot is set. Called with h.mu held.
+func (h *heartbeats) followLeader(c *cluster, nodes []*Backend) {
+	if h.pilot == nil {
+		return
+	}
+	for i, b := range nodes {
+		switch lead := !c.down[i] && b.IsLeader(); {
+		case lead && !b.AutopilotRunning():
+			b.StartAutopilot(context.Background(), *h.pilot)
+		case !lead && !c.down[i] && b.AutopilotRunning():
+			b.StopAutopilot()
+		}
+	}
+}
+
+// follow runs autopilot with cfg on whichever node leads, from now on;
+// unfollow stops that and autopilot everywhere.
+func (h *heartbeats) follow(cfg AutopilotConfig) {
+	h.mu.Lock()
+	h.pilot = &cfg
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) unfollow(c *cluster) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pilot = nil
+	for i, b := range c.running() {
+		if !c.down[i] {
+			b.StopAutopilot()
+		}
+	}
+}
+
+// kill silences node i and closes it, kept from the heartbeats loop.
+func (h *heartbeats) kill(c *cluster, i int) {
+	c.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.silent[i] = true
+	c.down[i] = true
+	if err := c.nodes[i].Close(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 func (h *heartbeats) silence(i int) {
 	h.mu.Lock()
 	h.silent[i] = true
@@ -61,19 +114,24 @@ func fastAutopilot() AutopilotConfig {
 	return cfg
 }
 
-// waitState waits until the leader's autopilot state satisfies cond.
-func waitState(t *testing.T, b *Backend, what string, cond func(*AutopilotState) bool) *AutopilotState {
-	t.Helper()
+// waitState waits until the autopilot state of the node that leads now
+// satisfies cond, re-reading the leader on each poll: a state is taken only
+// from a node that leads and whose autopilot names it leader, so a node
+// that just lost (or just gained) leadership is not checked on a stale
+// view. It returns the state and the index of that leader.
+func (c *cluster) waitState(what string, cond func(*AutopilotState) bool) (*AutopilotState, int) {
+	c.t.Helper()
 	var last *AutopilotState
 	deadline := time.Now().Add(waitFor)
 	for {
-		last = b.AutopilotState()
-		if last != nil && cond(last) {
-			return last
+		i := c.leader()
+		last = c.nodes[i].AutopilotState()
+		if last != nil && last.Leader == c.nodes[i].NodeID() && cond(last) && c.nodes[i].IsLeader() {
+			return last, i
 		}
 		if time.Now().After(deadline) {
 			j, _ := json.Marshal(last)
-			t.Fatalf("autopilot state never showed %s; last: %s", what, j)
+			c.t.Fatalf("autopilot state never showed %s; last: %s", what, j)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -81,16 +139,15 @@ func waitState(t *testing.T, b *Backend, what string, cond func(*AutopilotState)
 
 func TestAutopilotStateOfHealthyCluster(t *testing.T) {
 	c := newCluster(t, 3, 0)
-	lead := c.nodes[c.leader()]
-	if lead.AutopilotState() != nil {
+	if c.nodes[c.leader()].AutopilotState() != nil {
 		t.Fatal("autopilot reports a state before it was started")
 	}
-	lead.StartAutopilot(context.Background(), fastAutopilot())
 	h := c.heartbeats()
+	h.follow(fastAutopilot())
 	// Healthy comes before every follower's first heartbeat after it
 	// applied an entry (autopilot counts an index of 0 as within
 	// max_trailing_logs): wait for those too, not only for Healthy.
-	st := waitState(t, lead, "three healthy voters, each with its term and index", func(s *AutopilotState) bool {
+	st, li := c.waitState("three healthy voters, each with its term and index", func(s *AutopilotState) bool {
 		for _, srv := range s.Servers {
 			if srv.LastTerm == 0 || srv.LastIndex == 0 {
 				return false
@@ -98,12 +155,13 @@ func TestAutopilotStateOfHealthyCluster(t *testing.T) {
 		}
 		return s.Healthy && len(s.Voters) == 3 && s.FailureTolerance == 1
 	})
-	if st.Leader != lead.NodeID() || st.Voters[0] != lead.NodeID() {
-		t.Fatalf("leader %q, voters %v; want %s first", st.Leader, st.Voters, lead.NodeID())
+	leadID := c.nodes[li].NodeID()
+	if st.Voters[0] != leadID {
+		t.Fatalf("voters %v; want the leader %s first", st.Voters, leadID)
 	}
 	for id, s := range st.Servers {
 		want := "voter"
-		if id == lead.NodeID() {
+		if id == leadID {
 			want = "leader"
 		}
 		if s.Status != want || s.NodeStatus != "alive" || !s.Healthy || s.LastTerm == 0 || s.LastIndex == 0 || s.Name != id || s.Address == "" {
@@ -121,48 +179,58 @@ func TestAutopilotStateOfHealthyCluster(t *testing.T) {
 	}
 
 	// A member that stops reporting turns unhealthy after
-	// last_contact_threshold, and the tolerance drops to zero.
-	h.silence((c.leader() + 1) % 3)
-	waitState(t, lead, "an unhealthy member", func(s *AutopilotState) bool {
+	// last_contact_threshold, and the tolerance drops to zero. It is
+	// named by ID, and checked on whichever node leads then; if it is
+	// the leader by then, another member is silenced.
+	c.waitState("an unhealthy member", func(s *AutopilotState) bool {
+		for i, b := range c.nodes {
+			if b.NodeID() != s.Leader {
+				h.silence(i)
+				break
+			}
+		}
 		return !s.Healthy && s.FailureTolerance == 0
 	})
 
-	lead.StopAutopilot()
-	if lead.AutopilotState() != nil || lead.AutopilotRunning() {
-		t.Fatal("autopilot still reports a state after StopAutopilot")
+	h.unfollow(c)
+	for i, b := range c.nodes {
+		if b.AutopilotState() != nil || b.AutopilotRunning() {
+			t.Fatalf("node%d: autopilot still reports a state after StopAutopilot", i)
+		}
 	}
 }
 
 func TestAutopilotPromotesStableNonvoter(t *testing.T) {
 	c := newCluster(t, 3, 0)
-	lead := c.nodes[c.leader()]
-	lead.StartAutopilot(context.Background(), fastAutopilot())
 	h := c.heartbeats()
+	h.follow(fastAutopilot())
 	h.silence(3) // the new member stays silent at first: unhealthy, not promoted
 	c.addAs(false)
 	newID := c.nodes[3].NodeID()
-	waitState(t, lead, "the new member as an unhealthy non-voter", func(s *AutopilotState) bool {
+	c.waitState("the new member as an unhealthy non-voter", func(s *AutopilotState) bool {
 		srv := s.Servers[newID]
 		return srv != nil && srv.Status == "non-voter" && !srv.Healthy && slices.Equal(s.NonVoters, []string{newID})
 	})
 	time.Sleep(time.Second) // a few reconciles: a silent non-voter is not promoted
-	if isVoter(t, lead, newID) {
+	if c.isVoter(newID) {
 		t.Fatal("a member that never reported was promoted")
 	}
 	h.mu.Lock()
 	delete(h.silent, 3)
 	h.mu.Unlock()
-	eventually(t, "the reporting member is promoted", func() bool { return isVoter(t, lead, newID) })
-	waitState(t, lead, "four healthy voters", func(s *AutopilotState) bool {
+	eventually(t, "the reporting member is promoted", func() bool { return c.isVoter(newID) })
+	c.waitState("four healthy voters", func(s *AutopilotState) bool {
 		return s.Healthy && len(s.Voters) == 4 && len(s.NonVoters) == 0 && s.FailureTolerance == 1
 	})
 }
 
-func isVoter(t *testing.T, b *Backend, id string) bool {
-	t.Helper()
-	servers, err := b.Servers(context.Background())
+// isVoter reports whether id is a voter in the configuration of the node
+// that leads now.
+func (c *cluster) isVoter(id string) bool {
+	c.t.Helper()
+	servers, err := c.nodes[c.leader()].Servers(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	for _, s := range servers {
 		if s.ID == id {
@@ -174,51 +242,49 @@ func isVoter(t *testing.T, b *Backend, id string) bool {
 
 // TestAutopilotRemovesDeadVoterDownToMinQuorum kills one of four voters:
 // with cleanup on and min_quorum 3 it is removed; a second dead voter is
-// not, since that would leave fewer than min_quorum.
+// not, since that would leave fewer than min_quorum. Autopilot follows
+// leadership, and each dead voter is one that does not lead when killed.
 func TestAutopilotRemovesDeadVoterDownToMinQuorum(t *testing.T) {
 	c := newCluster(t, 4, 0)
-	li := c.leader()
-	lead := c.nodes[li]
 	cfg := fastAutopilot()
 	cfg.CleanupDeadServers, cfg.MinQuorum, cfg.DeadServerLastContactThreshold = true, 3, 700*time.Millisecond
-	lead.StartAutopilot(context.Background(), cfg)
 	h := c.heartbeats()
-	waitState(t, lead, "four healthy voters", func(s *AutopilotState) bool { return s.Healthy && len(s.Voters) == 4 })
+	h.follow(cfg)
+	_, li := c.waitState("four healthy voters", func(s *AutopilotState) bool { return s.Healthy && len(s.Voters) == 4 })
 
-	victim, second := (li+1)%4, (li+2)%4
-	kill := func(i int) {
-		h.silence(i)
-		if err := c.nodes[i].Close(); err != nil {
-			t.Fatal(err)
-		}
-		h.mu.Lock()
-		c.down[i] = true
-		h.mu.Unlock()
-	}
-	kill(victim)
-	st := waitState(t, lead, "the dead voter removed", func(s *AutopilotState) bool {
-		return len(s.Servers) == 3 && s.Servers[c.nodes[victim].NodeID()] == nil && s.Healthy
+	victim := (li + 1) % 4
+	h.kill(c, victim)
+	victimID := c.nodes[victim].NodeID()
+	st, li := c.waitState("the dead voter removed", func(s *AutopilotState) bool {
+		return len(s.Servers) == 3 && s.Servers[victimID] == nil && s.Healthy
 	})
 	if st.FailureTolerance != 1 {
 		t.Errorf("failure tolerance with three healthy voters = %d; want 1", st.FailureTolerance)
 	}
 	c.write("after-cleanup", "x")
 
-	kill(second)
+	second := (li + 1) % 4
+	if second == victim {
+		second = (second + 1) % 4
+	}
+	h.kill(c, second)
+	secondID := c.nodes[second].NodeID()
+	st, _ = c.waitState("the second dead voter reported left", func(s *AutopilotState) bool {
+		srv := s.Servers[secondID]
+		return srv != nil && srv.NodeStatus == "left" && !s.Healthy
+	})
+	if st.FailureTolerance != 0 {
+		t.Errorf("failure tolerance with two of three voters healthy = %d; want 0", st.FailureTolerance)
+	}
+	// Reported left for a few reconciles (200 ms each), it is still a
+	// member: removing it would leave fewer than min_quorum.
 	time.Sleep(3 * cfg.DeadServerLastContactThreshold)
-	servers, err := lead.Servers(context.Background())
+	servers, err := c.nodes[c.leader()].Servers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(servers) != 3 {
 		t.Fatalf("%d members after a second voter died; min_quorum 3 should keep all three: %+v", len(servers), servers)
-	}
-	st = waitState(t, lead, "the second dead voter reported left", func(s *AutopilotState) bool {
-		srv := s.Servers[c.nodes[second].NodeID()]
-		return srv != nil && srv.NodeStatus == "left" && !s.Healthy
-	})
-	if st.FailureTolerance != 0 {
-		t.Errorf("failure tolerance with two of three voters healthy = %d; want 0", st.FailureTolerance)
 	}
 }
 
