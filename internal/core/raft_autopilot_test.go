@@ -70,36 +70,38 @@ func TestHAAutopilot(t *testing.T) {
 	}
 	for name, tc := range bad {
 		var eb errorsBody
-		do(t, standby, http.MethodPost, "sys/storage/raft/autopilot/configuration", root, tc.body, &eb, 400)
+		retried(t, standby, http.MethodPost, "sys/storage/raft/autopilot/configuration", root, tc.body, &eb, 400)
 		if len(eb.Errors) == 0 || !strings.Contains(eb.Errors[0], tc.want) {
 			t.Errorf("%s: errors %q; want one mentioning %q", name, eb.Errors, tc.want)
 		}
 	}
 	// Durations as Vault takes them: strings or seconds.
-	do(t, standby, http.MethodPost, "sys/storage/raft/autopilot/configuration", root, map[string]any{
+	// Clients retry the 503 a leadership move under load gives.
+	retried(t, standby, http.MethodPost, "sys/storage/raft/autopilot/configuration", root, map[string]any{
 		"cleanup_dead_servers": true, "min_quorum": 3, "dead_server_last_contact_threshold": "2m", "server_stabilization_time": 5,
 	}, nil, 204)
-	do(t, nodes[act], http.MethodPut, "sys/step-down", root, nil, nil, 204)
+	act = active(t, nodes)
+	retried(t, nodes[act], http.MethodPut, "sys/step-down", root, nil, nil, 204)
 	next := -1
 	eventually(t, "another node becomes active", func() bool {
 		next = active(t, nodes)
 		return next != act
 	})
 	var cfg autopilotConfig
-	do(t, nodes[act], http.MethodGet, "sys/storage/raft/autopilot/configuration", root, nil, &cfg, 200)
+	retried(t, nodes[act], http.MethodGet, "sys/storage/raft/autopilot/configuration", root, nil, &cfg, 200)
 	if d := cfg.Data; !d.CleanupDeadServers || d.MinQuorum != 3 || d.DeadThreshold != "2m0s" || d.Stabilization != "5s" || d.LastContact != "10s" {
 		t.Fatalf("configuration after a leader change: %+v", d)
 	}
 
 	// sudo: a policy with read and update but not sudo is refused.
 	policy := `path "sys/storage/raft/autopilot/*" { capabilities = ["read", "update"] }`
-	do(t, nodes[next], http.MethodPut, "sys/policies/acl/ap", root, map[string]any{"policy": policy}, nil, 204)
+	retried(t, nodes[next], http.MethodPut, "sys/policies/acl/ap", root, map[string]any{"policy": policy}, nil, 204)
 	var tok struct {
 		Auth struct {
 			ClientToken string `json:"client_token"`
 		} `json:"auth"`
 	}
-	do(t, nodes[next], http.MethodPost, "auth/token/create", root, map[string]any{"policies": []string{"ap"}}, &tok, 200)
-	do(t, nodes[next], http.MethodGet, "sys/storage/raft/autopilot/state", tok.Auth.ClientToken, nil, nil, 403)
-	do(t, nodes[next], http.MethodPost, "sys/storage/raft/autopilot/configuration", tok.Auth.ClientToken, map[string]any{"min_quorum": 5}, nil, 403)
+	retried(t, nodes[next], http.MethodPost, "auth/token/create", root, map[string]any{"policies": []string{"ap"}}, &tok, 200)
+	retried(t, nodes[next], http.MethodGet, "sys/storage/raft/autopilot/state", tok.Auth.ClientToken, nil, nil, 403)
+	retried(t, nodes[next], http.MethodPost, "sys/storage/raft/autopilot/configuration", tok.Auth.ClientToken, map[string]any{"min_quorum": 5}, nil, 403)
 }
