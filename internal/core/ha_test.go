@@ -234,12 +234,22 @@ type leaderStatus struct {
 func active(t *testing.T, nodes []*haNode) int {
 	t.Helper()
 	found := -1
+	// What each node said last, for the failure message (a deferred call
+	// runs when eventually gives up through t.Fatalf).
+	var said []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("sys/leader answers last seen: %v", said)
+		}
+	}()
 	eventually(t, "one active node, known to all", func() bool {
 		found = -1
 		var addr string
+		said = said[:0]
 		for i, n := range nodes {
 			var ls leaderStatus
 			do(t, n, http.MethodGet, "sys/leader", "", nil, &ls, 200)
+			said = append(said, fmt.Sprintf("node%d (%s): self %v, leader %q, committed %d", i, n.api.URL, ls.IsSelf, ls.LeaderAddress, ls.Committed))
 			if ls.IsSelf {
 				if found >= 0 {
 					return false
