@@ -10,8 +10,8 @@ var (
 	// ErrEmptyKey is returned for writes to the empty key, which bbolt
 	// cannot store.
 	ErrEmptyKey = errors.New("key must not be empty")
-	// ErrInsecurePermissions means the data directory or the database file
-	// can be written by group or others; the error says which chmod fixes it.
+	// ErrInsecurePermissions means the data directory, the database file or
+	// the write-ahead log can be written by group or others; the error says which chmod fixes it.
 	ErrInsecurePermissions = errors.New("writable by group or others, so the server refuses to use it")
 )
 

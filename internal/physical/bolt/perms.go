@@ -42,6 +42,22 @@ func checkPermissions(dir, file string) error {
 	return nil
 }
 
+// checkFileMode refuses an open file of the store that group or others may
+// write, as checkPermissions refuses the database file.
+func checkFileMode(f *os.File, what string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if m := fi.Mode().Perm(); m&writableByOthers != 0 {
+		return fmt.Errorf("%s %s has mode %04o: %w; run: chmod 600 %s", what, f.Name(), m, ErrInsecurePermissions, f.Name())
+	}
+	return nil
+}
+
 // WritableParents returns the directories above dir (made absolute) that
 // group or others may write and that lack the sticky bit, from the nearest
 // up: whoever can write one of them can move the data directory aside and

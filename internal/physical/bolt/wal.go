@@ -68,6 +68,13 @@ func openWAL(dir string) (*wal, []walRecord, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 	}
+	// Whoever can write the log can make the next start delete any key or
+	// put back any earlier ciphertext, so it is held to the database
+	// file's rule (checkPermissions), on the very file opened.
+	if err := checkFileMode(f, "write-ahead log"); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
 	w := &wal{f: f}
 	recs, err := w.read()
 	if err == nil {
@@ -106,7 +113,11 @@ func (w *wal) preallocate(dir string) error {
 
 // read decodes the valid prefix of the file and sets size, epoch and seq.
 func (w *wal) read() ([]walRecord, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(w.f, 0, 1<<62), 64<<10)
+	fi, err := w.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(w.f, 0, fi.Size()), 64<<10)
 	var recs []walRecord
 	hdr := make([]byte, walHeader)
 	for {
@@ -114,7 +125,9 @@ func (w *wal) read() ([]walRecord, error) {
 			return recs, ignoreEOF(err)
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr))
-		if n < 20 || n > bbolt.MaxValueSize {
+		// A length past the end of the file is a torn or damaged header:
+		// stop before allocating it (up to 4 GiB).
+		if n < 20 || n > fi.Size()-w.size-walHeader {
 			return recs, nil
 		}
 		payload := make([]byte, n)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -330,4 +331,79 @@ func TestCloseDuringWrites(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no write acknowledged before Close")
 	}
+}
+
+// TestOpenRefusesALogWritableByOthers: the log is replayed into bbolt at
+// open, so whoever can write it can delete any key or put back an earlier
+// ciphertext of it; like the database file, a log that group or others may
+// write is refused (in a directory others may read, which is allowed).
+func TestOpenRefusesALogWritableByOthers(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	b := mustOpen(t, dir)
+	putKV(t, b, "k", "v")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, WALFileName)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o666, 0o620, 0o602} {
+		if err := os.Chmod(log, mode); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(dir)
+		if err == nil {
+			_ = b.Close()
+			t.Fatalf("a log of mode %04o was accepted", mode)
+		}
+		if !errors.Is(err, ErrInsecurePermissions) || !strings.Contains(err.Error(), "chmod 600 "+log) {
+			t.Fatalf("mode %04o: got %v, want ErrInsecurePermissions naming the chmod", mode, err)
+		}
+	}
+	if err := os.Chmod(log, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, dir)
+	wantValue(t, b, "k", "v")
+	_ = b.Close()
+}
+
+// TestLogHeaderLongerThanTheFile: a damaged first header claiming a record
+// of gigabytes ends the replay without allocating it.
+func TestLogHeaderLongerThanTheFile(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	b := mustOpen(t, dir)
+	putKV(t, b, "k", "v")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, WALFileName), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xf0, 0xff, 0xff, 0x7f, 1, 2, 3, 4}, 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	w, err := os.OpenFile(filepath.Join(dir, WALFileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	recs, err := (&wal{f: w}).read()
+	runtime.ReadMemStats(&after)
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("read = %d records, %v; want none and no error", len(recs), err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("reading the damaged header allocated %d bytes", grew)
+	}
+	b = mustOpen(t, dir)
+	wantValue(t, b, "k", "v")
+	_ = b.Close()
 }
