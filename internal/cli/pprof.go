@@ -31,17 +31,37 @@ func listenPprof(addr string) (net.Listener, error) {
 // mux of its own: the server's API listeners never serve them (those
 // answer sys/pprof/* to sudo tokens only). Importing net/http/pprof also
 // registers them on http.DefaultServeMux, which nothing in Coffer serves.
+//
+// The command line is not served (it may hold -dev-root-token-id), and a
+// request must name the listener by a loopback host: a web page whose
+// name an attacker points at 127.0.0.1 (DNS rebinding) can reach a
+// loopback port from the operator's browser, but sends its own name.
 func servePprof(ctx context.Context, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: loopbackHostOnly(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
 	_ = srv.Serve(ln)
+}
+
+// loopbackHostOnly refuses requests whose Host is not "localhost" or a
+// loopback IP, with or without a port.
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hp, _, err := net.SplitHostPort(host); err == nil {
+			host = hp
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "the pprof listener answers only requests addressed to a loopback host", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -59,4 +60,49 @@ func TestServePprof(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestPprofRefusesRebindingAndHidesTheCommandLine: a request naming
+// another host (a page whose name was pointed at 127.0.0.1) is refused,
+// and the command line, which may carry -dev-root-token-id, is not served.
+func TestPprofRefusesRebindingAndHidesTheCommandLine(t *testing.T) {
+	t.Parallel()
+	ln, err := listenPprof("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { servePprof(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + ln.Addr().String()
+	get := func(path, host string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, host := range []string{"", "localhost", "localhost:1234", "[::1]:80", "127.0.0.2"} {
+		if code, body := get("/debug/pprof/goroutine?debug=1", host); code != http.StatusOK {
+			t.Fatalf("Host %q: status %d: %.200s", host, code, body)
+		}
+	}
+	for _, host := range []string{"attacker.example", "attacker.example:8200", "10.0.0.1", "localhost.attacker.example"} {
+		if code, _ := get("/debug/pprof/goroutine?debug=1", host); code != http.StatusForbidden {
+			t.Fatalf("Host %q: status %d, want 403", host, code)
+		}
+	}
+	if code, body := get("/debug/pprof/cmdline", ""); code == http.StatusOK && strings.Contains(body, os.Args[0]) {
+		t.Fatalf("the command line is served: %.200q", body)
+	}
 }
