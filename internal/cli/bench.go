@@ -32,7 +32,7 @@ func benchCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "bench",
 		Usage: "Measure KV v2 read/write throughput against bare ceilings, idle RSS and start-up time",
-		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR] [-grow=N]\n" +
+		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR] [-grow=N] [-baseline=BINARY]\n" +
 			"  [bare-http|kv-read|kv-read-client|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch]|\n" +
 			"   kv-read-grown|rss-grown|startup-grown|raft-write|raft1-write|raft-read|raft-read-standby|raft-failover ...]",
 		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions);\n" +
@@ -46,6 +46,10 @@ func benchCommand() *ucli.Command {
 			"engine and the barrier, in large transactions): kv-read-grown reads a random key of all N\n" +
 			"(compared with kv-read of the same round), rss-grown reports its memory, startup-grown its\n" +
 			"exec-to-ready times.\n" +
+			"With -baseline=BINARY (another build of coffer) kv-read, kv-read-client and kv-write run on a second\n" +
+			"server started from BINARY too, seeded alike, in turn with this binary's (baseline second in even\n" +
+			"rounds, first in odd ones); its lines are named WORKLOAD@base, and each round and the medians give\n" +
+			"the ratios this/baseline (cpu/req below 1 means this binary spends less per request).\n" +
 			"The raft-* workloads start, on first use, a three-node raft cluster of \"coffer server\" processes\n" +
 			"(one initialised, two joined by retry_join, one static seal key) and a single-node raft server:\n" +
 			"raft-write writes to the cluster's active node, raft1-write to the single node (compare both with\n" +
@@ -68,6 +72,7 @@ func benchCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "raft-multiplier", Usage: "performance_multiplier of the raft servers; 0 leaves it unset (the default timing)"},
 			&ucli.IntFlag{Name: "kills", Value: 5, Usage: "times raft-failover kills the active node"},
 			&ucli.IntFlag{Name: "port-base", Usage: "first of consecutive loopback ports for the servers' API and cluster listeners (free ephemeral ports when 0)"},
+			&ucli.StringFlag{Name: "baseline", Usage: "another coffer binary: kv-read, kv-read-client and kv-write also run on a server started from it, alternated with this one's, and each round reports this/baseline"},
 		},
 		Action: runBench,
 	}
@@ -90,6 +95,12 @@ type benchServer struct {
 	ports *portPicker
 	// logFile, when set, receives the server's log instead of stderr.
 	logFile string
+	// base is the -baseline server; exe, when set, is the binary this
+	// server runs instead of the bench's own; profileTag is added to the
+	// names of its results and profiles.
+	base       *benchServer
+	exe        string
+	profileTag string
 }
 
 func runBench(c *ucli.Context) error {
@@ -123,6 +134,10 @@ func runBench(c *ucli.Context) error {
 		return err
 	}
 	defer func() { s.grown.stop() }()
+	if err := s.startBaselineIfAsked(c, dir); err != nil {
+		return err
+	}
+	defer func() { s.base.stop() }()
 	out := c.App.Writer
 	fmt.Fprintf(out, "clients=%d duration=%s keys=%d value-size=%d rounds=%d storage=file (bbolt, fsync) GOMAXPROCS=%d\n",
 		c.Int("clients"), c.Duration("duration"), c.Int("keys"), c.Int("value-size"), c.Int("rounds"), runtime.GOMAXPROCS(0))
@@ -130,13 +145,8 @@ func runBench(c *ucli.Context) error {
 	for r := range max(1, c.Int("rounds")) {
 		got := map[string]bench.Result{}
 		for _, w := range measured {
-			res, err := s.workload(c, w, r)
-			if err != nil {
-				return fmt.Errorf("%s: %w", w, err)
-			}
-			if res != nil {
-				got[w] = *res
-				report(out, w, *res)
+			if err := s.measure(c, out, w, r, got); err != nil {
+				return err
 			}
 		}
 		for _, l := range ratios(got) {
@@ -145,7 +155,7 @@ func runBench(c *ucli.Context) error {
 		rounds = append(rounds, got)
 	}
 	if len(rounds) > 1 {
-		summarize(out, measured, rounds)
+		summarize(out, withBaseline(measured), rounds)
 	}
 	for _, w := range once {
 		if err := s.workload1(c, w); err != nil {
@@ -225,6 +235,12 @@ func report(w io.Writer, name string, r bench.Result) {
 // into dir, starts "coffer server" on a loopback port from ports and
 // initialises it.
 func startBenchServer(ctx context.Context, dir string, ports *portPicker) (*benchServer, error) {
+	return startBenchServerFrom(ctx, "", dir, ports)
+}
+
+// startBenchServerFrom is startBenchServer running the binary exe (the
+// bench's own when empty).
+func startBenchServerFrom(ctx context.Context, exe, dir string, ports *portPicker) (*benchServer, error) {
 	if err := writeSealKey(filepath.Join(dir, "seal.key")); err != nil {
 		return nil, err
 	}
@@ -240,7 +256,7 @@ listener "tcp" {
 seal "static" { key_file = %q }
 log_level = "warn"
 `, filepath.Join(dir, "data"), addr, filepath.Join(dir, "seal.key"))
-	s, err := launchConfig(ctx, dir, addr, conf, "")
+	s, err := launchConfigFrom(ctx, exe, dir, addr, conf, "")
 	if err != nil {
 		return nil, err
 	}
@@ -259,10 +275,16 @@ func writeSealKey(file string) error {
 // launchConfig writes conf as dir/coffer.hcl and starts a server on it
 // whose API listens on addr.
 func launchConfig(ctx context.Context, dir, addr, conf, logFile string) (*benchServer, error) {
+	return launchConfigFrom(ctx, "", dir, addr, conf, logFile)
+}
+
+// launchConfigFrom is launchConfig running the binary exe (the bench's
+// own when empty).
+func launchConfigFrom(ctx context.Context, exe, dir, addr, conf, logFile string) (*benchServer, error) {
 	if err := os.WriteFile(filepath.Join(dir, "coffer.hcl"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	s := &benchServer{dir: dir, addr: "http://" + addr, logFile: logFile}
+	s := &benchServer{dir: dir, addr: "http://" + addr, logFile: logFile, exe: exe}
 	if _, err := s.launch(ctx); err != nil {
 		s.stop()
 		return nil, err
@@ -289,9 +311,12 @@ func (s *benchServer) initialise(ctx context.Context) error {
 // launch starts the server process and waits until sys/health answers,
 // returning how long that took from exec.
 func (s *benchServer) launch(ctx context.Context) (time.Duration, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, err
+	exe := s.exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return 0, err
+		}
 	}
 	s.cmd = exec.CommandContext(ctx, exe, "server", "-config="+filepath.Join(s.dir, "coffer.hcl"))
 	s.cmd.Stderr = os.Stderr

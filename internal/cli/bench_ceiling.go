@@ -65,7 +65,7 @@ func parseWorkloads(args []string) (rounds, once []string, err error) {
 // throughput (higher is better), p99 and CPU per request (lower is better).
 func ratios(res map[string]bench.Result) []string {
 	var out []string
-	for _, p := range ceilings {
+	for _, p := range pairsIn(res) {
 		w, okW := res[p.work]
 		c, okC := res[p.ceiling]
 		if !okW || !okC {
@@ -114,7 +114,7 @@ func summarize(w io.Writer, names []string, rounds []map[string]bench.Result) {
 			time.Duration(median(p50)).Round(time.Microsecond), time.Duration(median(p99)).Round(time.Microsecond),
 			time.Duration(median(cpu)).Round(100*time.Nanosecond))
 	}
-	for _, p := range ceilings {
+	for _, p := range pairsIn(rounds...) {
 		var rps, p99, cpu []float64
 		for _, r := range rounds {
 			a, okA := r[p.work]
@@ -261,6 +261,7 @@ func (s *benchServer) profile(c *ucli.Context, name string, round int) (stop fun
 	if dir == "" || round != 0 {
 		return func() error { return nil }
 	}
+	name += s.profileTag
 	if err := s.fetchProfile(c.Context, dir, "allocs", name+".allocs-start.pprof"); err != nil {
 		return func() error { return err }
 	}
