@@ -32,7 +32,10 @@ addr="http://127.0.0.1:$port"
 "$work/coffer" server -config="$work/coffer.hcl" & pid=$!
 for _ in $(seq 200); do curl -fs "$addr/v1/sys/health?uninitcode=200" >/dev/null && break; sleep 0.05; done
 token=$(curl -fs -X PUT -d '{"secret_shares":1,"secret_threshold":1}' "$addr/v1/sys/init" | sed -E 's/.*"root_token":"([^"]+)".*/\1/')
-curl -fs -H "X-Vault-Token: $token" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$addr/v1/sys/mounts/secret"
+# The root token goes to curl in a private file, never as an argument that
+# every local user can read in ps.
+(umask 077 && printf 'X-Vault-Token: %s\n' "$token" > "$work/token.hdr")
+curl -fs -H @"$work/token.hdr" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$addr/v1/sys/mounts/secret"
 for i in $(seq 0 999); do
   echo "next"
   echo "url = \"$addr/v1/secret/data/bench/key-$i\""
@@ -58,10 +61,10 @@ request = function()
   return wrk.format("PUT", "/v1/secret/data/bench/w-" .. (n % 1000), nil, '{"data":{"value":"0123456789abcdef0123456789abcdef"}}')
 end
 LUA
-check() { curl -fs -o /dev/null -w '%{http_code}' -H "X-Vault-Token: $token" "$addr/v1/secret/data/bench/key-7"; }
+check() { curl -fs -o /dev/null -w '%{http_code}' -H @"$work/token.hdr" "$addr/v1/secret/data/bench/key-7"; }
 [ "$(check)" = 200 ] || { echo "seeded key not readable"; exit 1; }
 # The bare handler answers with as many bytes as a KV read does.
-size=$(curl -fs -H "X-Vault-Token: $token" "$addr/v1/secret/data/bench/key-7" | wc -c)
+size=$(curl -fs -H @"$work/token.hdr" "$addr/v1/secret/data/bench/key-7" | wc -c)
 "$work/coffer" bench-bare-http -size="$size" > "$work/bare.addr" & bare=$!
 for _ in $(seq 100); do [ -s "$work/bare.addr" ] && break; sleep 0.05; done
 bare_addr="http://$(head -1 "$work/bare.addr")"
