@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -63,6 +62,9 @@ type options struct {
 	// tune, when set, adjusts bbolt's options before the file is opened:
 	// for the benchmarks that compare bbolt settings (options_test.go).
 	tune func(*bbolt.Options)
+	// fs, when set, opens the write-ahead log instead of the real file
+	// system: the crash tests' simulated disk (powercut_test.go).
+	fs walFS
 }
 
 // WithMaxBatchDelay sets bbolt's DB.MaxBatchDelay, how long a Batch call
@@ -111,7 +113,10 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 	if o.noWAL {
 		return b, nil
 	}
-	if b.log, err = openLogged(dir, db); err != nil {
+	if o.fs == nil {
+		o.fs = osFS{}
+	}
+	if b.log, err = openLogged(dir, db, o.fs); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -121,8 +126,8 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 
 // openLogged opens the write-ahead log in dir, replays what it holds into
 // db and empties it.
-func openLogged(dir string, db *bbolt.DB) (*logged, error) {
-	log, recs, err := openWAL(dir)
+func openLogged(dir string, db *bbolt.DB, fsys walFS) (*logged, error) {
+	log, recs, err := openWAL(dir, fsys)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +154,7 @@ func OpenDB(dir string, opts ...Option) (*bbolt.DB, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
@@ -271,6 +276,9 @@ func (b *Backend) Transaction(ctx context.Context, ops []physical.TxnOp) error {
 		if err := checkOp(op); err != nil {
 			return fmt.Errorf("op %d: %w", i, err)
 		}
+	}
+	if n := recordSize(ops); n > walMaxRecord {
+		return fmt.Errorf("transaction of %d bytes: %w", n, ErrTooLarge)
 	}
 	if b.log != nil {
 		// The overlay keeps the values after the call returns.

@@ -47,6 +47,11 @@ type logged struct {
 	// commit: tests hold commits back with it to leave writes in the log
 	// alone.
 	beforeApply func()
+	// afterApply, when set (under mu), runs once a background commit has
+	// returned, before its records leave the overlay and so before the log
+	// can be emptied of them: the crash tests take bbolt's durable state
+	// there.
+	afterApply func()
 }
 
 type overlayEntry struct {
@@ -203,7 +208,7 @@ func (l *logged) applyLoop() {
 	for range l.wake {
 		for {
 			l.mu.Lock()
-			recs, hold := l.behind, l.beforeApply
+			recs, hold, after := l.behind, l.beforeApply, l.afterApply
 			l.mu.Unlock()
 			if len(recs) == 0 {
 				break
@@ -215,6 +220,9 @@ func (l *logged) applyLoop() {
 				// The writes are in the log: a restart replays them.
 				l.fail(err)
 				return
+			}
+			if after != nil {
+				after()
 			}
 			last := recs[len(recs)-1].seq
 			l.mu.Lock()

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -42,9 +43,9 @@ func checkPermissions(dir, file string) error {
 	return nil
 }
 
-// checkFileMode refuses an open file of the store that group or others may
-// write, as checkPermissions refuses the database file.
-func checkFileMode(f *os.File, what string) error {
+// checkFileMode refuses an open file of the store, name, that group or
+// others may write, as checkPermissions refuses the database file.
+func checkFileMode(f logFile, name, what string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
@@ -53,7 +54,31 @@ func checkFileMode(f *os.File, what string) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if m := fi.Mode().Perm(); m&writableByOthers != 0 {
-		return fmt.Errorf("%s %s has mode %04o: %w; run: chmod 600 %s", what, f.Name(), m, ErrInsecurePermissions, f.Name())
+		return fmt.Errorf("%s %s has mode %04o: %w; run: chmod 600 %s", what, name, m, ErrInsecurePermissions, name)
+	}
+	return nil
+}
+
+// mkdirDurable creates dir (mode 0700) and any missing parents, and syncs
+// the directory above each one it created, so that a power cut right after
+// the first start cannot take the new data directory (and the writes
+// acknowledged in it) away. A parent it may not open for reading is
+// skipped: failing the start for it would help no one.
+func mkdirDurable(dir string) error {
+	var created []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		created = append(created, p)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, p := range created {
+		if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return err
+		}
 	}
 	return nil
 }

@@ -9,4 +9,9 @@ import (
 
 // fdatasync flushes f's data and the metadata needed to read it back (its
 // size), not its timestamps: one disk flush fewer than fsync on ext4/xfs.
-func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }
+func fdatasync(f logFile) error {
+	if osf, ok := f.(*os.File); ok {
+		return syscall.Fdatasync(int(osf.Fd()))
+	}
+	return f.Sync()
+}

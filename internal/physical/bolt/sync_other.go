@@ -2,7 +2,5 @@
 
 package bolt
 
-import "os"
-
 // fdatasync falls back to fsync where fdatasync is not available.
-func fdatasync(f *os.File) error { return f.Sync() }
+func fdatasync(f logFile) error { return f.Sync() }

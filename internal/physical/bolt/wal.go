@@ -26,14 +26,20 @@ const WALFileName = "coffer.wal"
 // flushes data only, no file-size change through the journal. It holds a
 // sequence of records, one per transaction, from offset 0:
 //
-//	u32 payload length | u32 CRC-32C of payload | payload
+//	u32 payload length | u32 CRC-32C of (length, payload) | payload
 //	payload: u64 epoch | u64 seq | u32 op count | ops
 //	op:      u8 delete | u32 key length | key | u32 value length | value
 //
 // Emptying the log zeroes the first header and draws a new random epoch;
 // records left further on from before carry another epoch (or are not the
-// next seq), so reading stops at them.
+// next seq), so reading stops at them. A length is trusted only once it
+// fits in the rest of the file and under walMaxRecord, so a corrupt one
+// never makes the replay allocate more than the file holds.
 const walHeader = 8
+
+// walMaxRecord bounds one transaction's record; Transaction refuses
+// larger ones (ErrTooLarge) so that the u32 length can never wrap.
+const walMaxRecord = 1 << 30
 
 // walSize is the size of a new log. A var for the tests.
 var walSize int64 = 16 << 20
@@ -49,7 +55,7 @@ type walRecord struct {
 // wal appends transactions to the log file. It is not safe for concurrent
 // use: the backend's group commit calls it from one goroutine at a time.
 type wal struct {
-	f     *os.File
+	f     logFile
 	size  int64 // bytes of records from offset 0
 	cap   int64 // file size
 	epoch uint64
@@ -62,23 +68,29 @@ type wal struct {
 // fails its checksum, or is not the next seq of the same epoch: only the
 // tail of a write whose fdatasync never returned (never acknowledged), or
 // records from before the log was last emptied, can be in that state.
-func openWAL(dir string) (*wal, []walRecord, error) {
+func openWAL(dir string, fsys walFS) (*wal, []walRecord, error) {
 	path := filepath.Join(dir, WALFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 	}
 	// Whoever can write the log can make the next start delete any key or
 	// put back any earlier ciphertext, so it is held to the database
 	// file's rule (checkPermissions), on the very file opened.
-	if err := checkFileMode(f, "write-ahead log"); err != nil {
+	if err := checkFileMode(f, path, "write-ahead log"); err != nil {
 		_ = f.Close()
 		return nil, nil, err
 	}
 	w := &wal{f: f}
 	recs, err := w.read()
 	if err == nil {
-		err = w.preallocate(dir)
+		err = w.preallocate()
+	}
+	if err == nil {
+		// Every open, not only the one that created the file: a process
+		// killed between the creation and this sync leaves a file whose
+		// directory entry a power cut could still take away.
+		err = fsys.SyncDir(dir)
 	}
 	if err != nil {
 		_ = f.Close()
@@ -87,14 +99,9 @@ func openWAL(dir string) (*wal, []walRecord, error) {
 	return w, recs, nil
 }
 
-// preallocate zero-fills a log shorter than walSize (a new one) and makes
-// its directory entry durable.
-func (w *wal) preallocate(dir string) error {
-	fi, err := w.f.Stat()
-	if err != nil {
-		return err
-	}
-	w.cap = fi.Size()
+// preallocate zero-fills a log shorter than walSize (a new one) and syncs
+// it.
+func (w *wal) preallocate() error {
 	if w.cap >= walSize {
 		return nil
 	}
@@ -108,33 +115,40 @@ func (w *wal) preallocate(dir string) error {
 		return err
 	}
 	w.cap = walSize
-	return syncDir(dir)
+	return nil
 }
 
-// read decodes the valid prefix of the file and sets size, epoch and seq.
+// read decodes the valid prefix of the file and sets cap, size, epoch and
+// seq.
 func (w *wal) read() ([]walRecord, error) {
 	fi, err := w.f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(w.f, 0, fi.Size()), 64<<10)
+	w.cap = fi.Size()
+	r := bufio.NewReaderSize(io.NewSectionReader(w.f, 0, w.cap), 64<<10)
 	var recs []walRecord
+	var legacy bool // records of the first format, CRC of the payload alone
 	hdr := make([]byte, walHeader)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			return recs, ignoreEOF(err)
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr))
-		// A length past the end of the file is a torn or damaged header:
-		// stop before allocating it (up to 4 GiB).
-		if n < 20 || n > fi.Size()-w.size-walHeader {
+		// A length past the end of the file (or of any record) is a torn
+		// or damaged header: stop before allocating it (up to 4 GiB).
+		if n < 20 || n > walMaxRecord || n > w.cap-w.size-walHeader {
 			return recs, nil
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(r, payload); err != nil {
 			return recs, ignoreEOF(err)
 		}
-		if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
+		sum := binary.LittleEndian.Uint32(hdr[4:])
+		if len(recs) == 0 {
+			legacy = sum != recordCRC(hdr, payload) && sum == crc32.Checksum(payload, crcTable)
+		}
+		if !legacy && sum != recordCRC(hdr, payload) || legacy && sum != crc32.Checksum(payload, crcTable) {
 			return recs, nil
 		}
 		epoch := binary.LittleEndian.Uint64(payload)
@@ -146,6 +160,23 @@ func (w *wal) read() ([]walRecord, error) {
 		w.size += walHeader + n
 		recs = append(recs, rec)
 	}
+}
+
+// recordCRC is the checksum of a record: its length field and payload.
+func recordCRC(hdr, payload []byte) uint32 {
+	return crc32.Update(crc32.Checksum(hdr[:4], crcTable), crcTable, payload)
+}
+
+// recordSize is the size of the record of one transaction.
+func recordSize(ops []physical.TxnOp) int64 {
+	n := int64(walHeader + 20)
+	for _, op := range ops {
+		n += 9 + int64(len(op.Entry.Key))
+		if !op.Delete {
+			n += int64(len(op.Entry.Value))
+		}
+	}
+	return n
 }
 
 func ignoreEOF(err error) error {
@@ -212,7 +243,7 @@ func (w *wal) encode(txns [][]physical.TxnOp) []byte {
 		}
 		payload := buf[start+walHeader:]
 		binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
-		binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+		binary.LittleEndian.PutUint32(buf[start+4:], recordCRC(buf[start:], payload))
 	}
 	if cap(buf) <= 1<<20 {
 		w.buf = buf

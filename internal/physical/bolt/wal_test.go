@@ -204,7 +204,7 @@ func TestCloseLeavesAnEmptyLog(t *testing.T) {
 	if !inBolt(t, dir, "k99") {
 		t.Fatal("k99 not in bbolt after Close")
 	}
-	w, recs, err := openWAL(dir)
+	w, recs, err := openWAL(dir, osFS{})
 	if err != nil {
 		t.Fatal(err)
 	}
