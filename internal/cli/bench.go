@@ -34,9 +34,10 @@ func benchCommand() *ucli.Command {
 		Usage: "Measure KV v2 read/write throughput against bare ceilings, idle RSS and start-up time",
 		UsageText: "coffer bench [-clients=16] [-duration=10s] [-keys=1000] [-rounds=1] [-profile=DIR] [-grow=N] [-baseline=BINARY]\n" +
 			"  [bare-http|kv-read|kv-read-client|bbolt-batch|kv-write|rss|startup|jwt-login[-batch]|token-create[-batch]|\n" +
-			"   kv-read-grown|rss-grown|startup-grown|raft-write|raft1-write|raft-read|raft-read-standby|raft-failover ...]",
+			"   bare-http-client|kv-read-grown|rss-grown|startup-grown|raft-write|raft1-write|raft-read|raft-read-standby|raft-failover ...]",
 		Description: "kv-read and kv-write pick a random key of -keys for every request (writes add versions);\n" +
-			"kv-read-client reads the same way through the openbao/api/v2 Go client (KVv2 Get).\n" +
+			"kv-read-client reads the same way through the openbao/api/v2 Go client (KVv2 Get), and\n" +
+			"bare-http-client reads the bare-http process with that client (kv-read-client's own ceiling).\n" +
 			"bare-http is a bare net/http server process answering every request with a fixed body as\n" +
 			"long as a KV read's response; bbolt-batch is a loop of bbolt Batch commits of random keys\n" +
 			"into a temporary file with Coffer's bbolt settings, from -clients goroutines. Each line\n" +
@@ -190,6 +191,8 @@ func (s *benchServer) workload(c *ucli.Context, name string, round int) (*bench.
 		return s.kvReadClient(c, cfg, round)
 	case "bare-http":
 		return s.bareHTTP(c, cfg)
+	case "bare-http-client":
+		return s.bareHTTPClient(c, cfg)
 	case "bbolt-batch":
 		return bboltBatch(c, cfg, filepath.Join(s.dir, fmt.Sprintf("ceiling-%d", round)))
 	case "kv-read-grown":

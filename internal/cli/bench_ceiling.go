@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -29,12 +30,13 @@ var defaultWorkloads = []string{"bare-http", "kv-read", "bbolt-batch", "kv-write
 // onceWorkloads are measured once, after the rounds: they restart the server.
 var onceWorkloads = []string{"rss", "startup", "rss-grown", "startup-grown", "raft-failover"}
 
-var roundWorkloads = []string{"bare-http", "kv-read", "kv-read-client", "bbolt-batch", "kv-write",
+var roundWorkloads = []string{"bare-http", "bare-http-client", "kv-read", "kv-read-client", "bbolt-batch", "kv-write",
 	"jwt-login", "jwt-login-batch", "token-create", "token-create-batch", "kv-read-grown",
 	"raft-write", "raft1-write", "raft-read", "raft-read-standby"}
 
 // ceilings pairs each workload with the ceiling it is judged against.
 var ceilings = []struct{ work, ceiling string }{{"kv-read", "bare-http"}, {"kv-read-client", "bare-http"},
+	{"kv-read-client", "bare-http-client"},
 	{"kv-write", "bbolt-batch"}, {"kv-read-grown", "kv-read"},
 	{"raft-write", "kv-write"}, {"raft1-write", "kv-write"}, {"raft-write", "raft1-write"}, {"raft-read-standby", "raft-read"}}
 
@@ -162,14 +164,8 @@ func (b *bareServer) stop() {
 // bareHTTP measures GETs against the bare server, which answers with a body
 // as long as the response to a KV read of this run.
 func (s *benchServer) bareHTTP(c *ucli.Context, cfg bench.Config) (*bench.Result, error) {
-	if s.bare == nil {
-		size, err := s.readSize(c.Context)
-		if err != nil {
-			return nil, err
-		}
-		if s.bare, err = startBare(c.Context, size); err != nil {
-			return nil, err
-		}
+	if err := s.startBareOnce(c.Context); err != nil {
+		return nil, err
 	}
 	cfg.CPU = bench.ProcCPU(s.bare.cmd.Process.Pid)
 	url := s.bare.addr + "/v1/secret/data/bench/key-0"
@@ -184,23 +180,42 @@ func (s *benchServer) bareHTTP(c *ucli.Context, cfg bench.Config) (*bench.Result
 	return &res, nil
 }
 
-// readSize is the length of a KV read's response body in this run.
-func (s *benchServer) readSize(ctx context.Context) (int, error) {
+// startBareOnce starts the bare-http process on first use, serving the
+// response body of a KV read of this run (the same bytes, so the openbao
+// client can decode it too).
+func (s *benchServer) startBareOnce(ctx context.Context) error {
+	if s.bare != nil {
+		return nil
+	}
+	body, err := s.readBody(ctx)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(s.dir, "bare-body.json")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		return err
+	}
+	s.bare, err = startBare(ctx, file)
+	return err
+}
+
+// readBody is the response body of a KV read in this run.
+func (s *benchServer) readBody(ctx context.Context) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.addr+"/v1/secret/data/bench/key-0", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	req.Header.Set("X-Vault-Token", s.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("read a KV key for its size: status %d, %v", resp.StatusCode, err)
+		return nil, fmt.Errorf("read a KV key for the bare server's body: status %d, %v", resp.StatusCode, err)
 	}
-	return len(body), nil
+	return body, nil
 }
 
 func drain(resp *http.Response, err error) error {
@@ -215,12 +230,13 @@ func drain(resp *http.Response, err error) error {
 	return nil
 }
 
-func startBare(ctx context.Context, size int) (*bareServer, error) {
+// startBare starts the bare-http process serving the contents of file.
+func startBare(ctx context.Context, file string) (*bareServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench-bare-http", fmt.Sprintf("-size=%d", size))
+	cmd := exec.CommandContext(ctx, exe, "bench-bare-http", "-body-file="+file)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -277,13 +293,22 @@ func (s *benchServer) profile(c *ucli.Context, name string, round int) (stop fun
 
 // benchBareHTTPCommand is the bare-http ceiling's process (hidden: only
 // "coffer bench" starts it). It prints its address, then serves a fixed
-// JSON body of -size bytes on loopback until interrupted.
+// JSON body, -body-file's contents or else -size bytes, on loopback until
+// interrupted.
 func benchBareHTTPCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:   "bench-bare-http",
 		Hidden: true,
-		Flags:  []ucli.Flag{&ucli.IntFlag{Name: "size", Value: 460, Usage: "bytes of the response body"}},
+		Flags: []ucli.Flag{&ucli.IntFlag{Name: "size", Value: 460, Usage: "bytes of the response body"},
+			&ucli.StringFlag{Name: "body-file", Usage: "file whose contents are the response body (instead of -size)"}},
 		Action: func(c *ucli.Context) error {
+			body := fixedBody(c.Int("size"))
+			if f := c.String("body-file"); f != "" {
+				var err error
+				if body, err = os.ReadFile(f); err != nil {
+					return err
+				}
+			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -293,7 +318,7 @@ func benchBareHTTPCommand() *ucli.Command {
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			fmt.Fprintln(c.App.Writer, ln.Addr().String())
-			srv := &http.Server{Handler: bench.FixedHandler(fixedBody(c.Int("size"))), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: bench.FixedHandler(body), ReadHeaderTimeout: 10 * time.Second}
 			go func() {
 				<-ctx.Done()
 				_ = srv.Close()

@@ -23,8 +23,29 @@ import (
 // secrets, from -clients workers sharing one client. It is judged by the
 // server's CPU per request, which includes nothing of the client's.
 func (s *benchServer) kvReadClient(c *ucli.Context, cfg bench.Config, round int) (*bench.Result, error) {
+	cfg.CPU = bench.ProcCPU(s.cmd.Process.Pid)
+	stop := s.profile(c, "kv-read-client", round)
+	res, err := clientReads(c, cfg, s.addr, s.token)
+	return res, errors.Join(err, stop())
+}
+
+// bareHTTPClient is kv-read-client's ceiling: the same client and reads
+// against the bare-http process, which answers every one with a KV read's
+// body. The client's CPU per request, on the same cores, is what
+// kv-read-client's server shares them with: its server is judged against
+// a bare handler driven by the same client.
+func (s *benchServer) bareHTTPClient(c *ucli.Context, cfg bench.Config) (*bench.Result, error) {
+	if err := s.startBareOnce(c.Context); err != nil {
+		return nil, err
+	}
+	cfg.CPU = bench.ProcCPU(s.bare.cmd.Process.Pid)
+	return clientReads(c, cfg, s.bare.addr, s.token)
+}
+
+// clientReads runs the reads of kv-read-client against addr.
+func clientReads(c *ucli.Context, cfg bench.Config, addr, token string) (*bench.Result, error) {
 	conf := api.DefaultConfig()
-	conf.Address = s.addr
+	conf.Address = addr
 	conf.HttpClient = bench.NewClient(cfg.Clients)
 	conf.MaxRetries = 0
 	client, err := api.NewClient(conf)
@@ -32,11 +53,9 @@ func (s *benchServer) kvReadClient(c *ucli.Context, cfg bench.Config, round int)
 		return nil, fmt.Errorf("vault api client: %w", err)
 	}
 	defer conf.HttpClient.CloseIdleConnections()
-	client.SetToken(s.token)
+	client.SetToken(token)
 	kv := client.KVv2("secret")
 	keys := c.Int("keys")
-	cfg.CPU = bench.ProcCPU(s.cmd.Process.Pid)
-	stop := s.profile(c, "kv-read-client", round)
 	res := bench.Run(c.Context, cfg, func(ctx context.Context, _ *http.Client, _, _ int) error {
 		sec, err := kv.Get(ctx, "bench/key-"+strconv.Itoa(rand.IntN(keys)))
 		if err != nil {
@@ -47,7 +66,7 @@ func (s *benchServer) kvReadClient(c *ucli.Context, cfg bench.Config, round int)
 		}
 		return nil
 	})
-	return &res, stop()
+	return &res, nil
 }
 
 // fetchProfile saves the server's sys/pprof/<name> (the query included)
