@@ -207,7 +207,18 @@ func (ps *policyStore) cachedACL(key string) (*aclEntry, bool) {
 // entity's resolved paths from ever being served to another, or to the
 // same entity after its metadata changed.
 func (ps *policyStore) ACL(ctx context.Context, names []string, ent *identity.Entity) (*policy.ACL, error) {
-	key := strings.Join(names, "\x00")
+	key, ok := aclKey(names)
+	if !ok {
+		entry, err := ps.build(ctx, names)
+		if err != nil || entry.acl != nil {
+			return entry.acl, err
+		}
+		var id policy.Identity // nil, not a nil *identity.Entity
+		if ent != nil {
+			id = ent
+		}
+		return resolveFor(entry.templated, id), nil
+	}
 	ps.mu.RLock()
 	gen := ps.gen
 	entry, ok := ps.cachedACL(key)
@@ -246,17 +257,37 @@ func (ps *policyStore) resolve(rk resolvedKey, gen uint64, pols []*policy.Policy
 	if ok && fresh {
 		return acl
 	}
-	resolved := make([]*policy.Policy, len(pols))
-	for i, p := range pols {
-		resolved[i] = p.Resolve(id)
-	}
-	acl = policy.NewACL(resolved...)
+	acl = resolveFor(pols, id)
 	ps.mu.Lock()
 	if ps.gen == gen {
 		ps.resolved.Add(rk, acl)
 	}
 	ps.mu.Unlock()
 	return acl
+}
+
+// resolveFor builds the ACL of templated policies as id sees it.
+func resolveFor(pols []*policy.Policy, id policy.Identity) *policy.ACL {
+	resolved := make([]*policy.Policy, len(pols))
+	for i, p := range pols {
+		resolved[i] = p.Resolve(id)
+	}
+	return policy.NewACL(resolved...)
+}
+
+// aclKey names a set of policy names in the ACL caches: the names joined
+// by NUL. A token may carry any name (a role's allowed_policies_glob
+// "team-*" admits "team-a\x00writer"), and a name holding a NUL would give
+// its set the key of another set, and so that set's cached rights
+// ("default", "team-a\x00writer" is "default", "team-a", "writer"). Such a
+// set is never cached: ok is false.
+func aclKey(names []string) (key string, ok bool) {
+	for _, n := range names {
+		if strings.IndexByte(n, 0) >= 0 {
+			return "", false
+		}
+	}
+	return strings.Join(names, "\x00"), true
 }
 
 // build loads a set's policies: its ACL when none is templated, else the

@@ -135,3 +135,33 @@ path "secret/data/common" { capabilities = ["read"] }`
 		t.Fatal("a metadata change did not reach the entity's ACL")
 	}
 }
+
+// TestACLCacheKeyHasNoCollisions: a token may carry a policy name with a
+// NUL in it (a role's allowed_policies_glob admits it); its set must not
+// get the cached ACL of the set its name splits into, in either order.
+func TestACLCacheKeyHasNoCollisions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ps := newPolicyStore(logical.NewInmemStorage())
+	for name, path := range map[string]string{"team-a": "team-a/*", "writer": "crown/*"} {
+		if err := ps.PutPolicy(ctx, name, `path "secret/data/`+path+`" { capabilities = ["read"] }`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := []string{"default", "team-a", "writer"}
+	forged := []string{"default", "team-a\x00writer"}
+	for _, order := range [][][]string{{victim, forged}, {forged, victim}} {
+		ps.invalidate()
+		for _, names := range order {
+			acl, err := ps.ACL(ctx, names, nil)
+			if err != nil {
+				continue // refusing the forged set outright is fine too
+			}
+			got := acl.Capabilities("secret/data/crown/jewels")
+			want := len(names) == 3
+			if granted := len(got) > 0 && got[0] != "deny"; granted != want {
+				t.Fatalf("set %q: capabilities on crown/jewels %v, want granted %v", names, got, want)
+			}
+		}
+	}
+}
