@@ -179,7 +179,7 @@ func New(conf Config) *Core {
 // rate-limited, so an operator can always check and unseal the server, and
 // neither are rekey and root generation (served without a token once
 // unsealed), so a quorum of share holders can always get a root token back.
-func (c *Core) handleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (c *Core) handleRequest(ctx context.Context, req *logical.Request, rs *requestState) (*logical.Response, error) {
 	if rest, ok := preAuth(req.Path); ok {
 		sub := *req
 		sub.Path, sub.Unauthenticated = rest, true
@@ -198,14 +198,29 @@ func (c *Core) handleRequest(ctx context.Context, req *logical.Request) (*logica
 	if err := applyQuota(st.quotas, req); err != nil {
 		return nil, err
 	}
-	rec := &auditRecord{in: audit.Input{Request: req}}
-	resp, err := c.route(ctx, st, req, rec)
+	rec := &rs.audit
+	rec.in.Request = req
+	resp, err := c.route(ctx, st, req, rs)
 	return c.auditResponse(ctx, st, rec, resp, err)
 }
 
+// requestState is what the core keeps of one request, allocated once
+// (HandleRequest) where its parts would take an allocation each: the
+// telemetry record's context, the context carrying the token entry used,
+// the request as routed, its Auth and the audit record. It belongs to its
+// request alone and is never reused.
+type requestState struct {
+	record telemetry.RecordContext
+	used   token.UsedEntryContext
+	sub    logical.Request
+	auth   logical.Auth
+	audit  auditRecord
+}
+
 // route authenticates, authorises, records the request with the audit
-// devices and routes it; rec learns what the audit entries need.
-func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec *auditRecord) (*logical.Response, error) {
+// devices and routes it; rs.audit learns what the audit entries need.
+func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rs *requestState) (*logical.Response, error) {
+	rec := &rs.audit
 	if wrapping.TakesToken(req.Path) {
 		// As Vault's HTTP layer does: a bad wrapping token is a 400 that
 		// says so, before authorisation would call it a 403.
@@ -214,15 +229,16 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 		}
 	}
 	route, rest := st.router.Match(req.Path)
-	sub := *req
+	sub := &rs.sub
+	*sub = *req
 	sub.Path = rest
 	var te *token.Entry
 	if !servedWithoutToken(route, rest) {
 		var err error
-		if te, err = c.authorize(ctx, st, route, req, &sub); err != nil {
+		if te, err = c.authorize(ctx, st, route, req, sub, &rs.auth); err != nil {
 			return nil, err
 		}
-		ctx = token.WithUsedEntry(ctx, te)
+		ctx = token.WithUsedEntryIn(&rs.used, ctx, te)
 	} else {
 		sub.Unauthenticated = true
 	}
@@ -230,11 +246,11 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 		return nil, logical.CodedError(logical.ErrUnsupportedPath, "no handler for route %q", req.Path)
 	}
 	sub.Storage, sub.MountPoint, sub.MountType, sub.MountAccessor = route.Storage, route.Path, route.Type, route.Accessor
-	noteRoute(ctx, route, &sub)
+	noteRoute(ctx, route, sub)
 	// A backend sees only the headers its mount was tuned to pass through.
 	sub.Headers = passthrough(req.Headers, route.PassthroughHeaders)
 	// Fail closed: nothing is served that no audit device recorded.
-	if err := rec.logRequest(ctx, st, route, &sub, te); err != nil {
+	if err := rec.logRequest(ctx, st, route, sub, te); err != nil {
 		return nil, err
 	}
 	release, err := admitRequest(route.Backend, route.Path)
@@ -242,7 +258,7 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rec 
 		return nil, err
 	}
 	// Logins go through user lockout; everything else straight through.
-	resp, err := st.lockout.Run(ctx, route.Backend, &sub)
+	resp, err := st.lockout.Run(ctx, route.Backend, sub)
 	if err == nil {
 		// Before a used-up token goes below, so that its revocation
 		// finds the lease it obtained.
@@ -305,8 +321,9 @@ func sysPathIn(path string, paths []string) (string, bool) {
 	return "", false
 }
 
-// authorize checks the token and the policy for req, and fills sub.Auth.
-func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, req, sub *logical.Request) (*token.Entry, error) {
+// authorize checks the token and the policy for req, and fills sub.Auth
+// with auth. The entry returned is read-only (token.Store.Use).
+func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, req, sub *logical.Request, auth *logical.Auth) (*token.Entry, error) {
 	// Built only when refused: CodedError formats its message.
 	denied := func() error { return logical.CodedError(logical.ErrPermissionDenied, "permission denied") }
 	if req.ClientToken == "" {
@@ -323,7 +340,8 @@ func (c *Core) authorize(ctx context.Context, st *active, route *router.Route, r
 	if err != nil {
 		return nil, err
 	}
-	sub.Auth = authFromEntry(req.ClientToken, te)
+	fillAuth(auth, req.ClientToken, te)
+	sub.Auth = auth
 	op := req.Operation
 	if op == logical.UpdateOperation && route != nil {
 		if ec, ok := route.Backend.(logical.ExistenceChecker); ok {
@@ -383,9 +401,14 @@ func allowed(acl *policy.ACL, op logical.Operation, route *router.Route, req, su
 	return res, err
 }
 
-func authFromEntry(id string, te *token.Entry) *logical.Auth {
-	return &logical.Auth{
-		ClientToken: id, Accessor: te.Accessor, Policies: te.Policies, TokenPolicies: te.Policies,
+// fillAuth describes te in a, which must be zero. The policies and
+// metadata are te's own, which may be the token cache's shared entry:
+// a backend reads req.Auth, never changes it, and the policies are
+// clipped so that an append copies them.
+func fillAuth(a *logical.Auth, id string, te *token.Entry) {
+	policies := slices.Clip(te.Policies)
+	*a = logical.Auth{
+		ClientToken: id, Accessor: te.Accessor, Policies: policies, TokenPolicies: policies,
 		Metadata: te.Meta, DisplayName: te.DisplayName, Orphan: te.Orphan, NumUses: te.NumUses, TokenType: te.Type,
 		EntityID: te.EntityID,
 	}

@@ -18,14 +18,15 @@ import (
 // ctx, and, with Config.Metrics, times the request by mount type and
 // operation and counts logins.
 func (c *Core) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	ctx, rec := c.conf.Metrics.Begin(ctx, req.ID)
+	rs := new(requestState)
+	ctx, rec := c.conf.Metrics.BeginIn(&rs.record, ctx, req.ID)
 	// The clock is read for the debug line only when it will be written.
 	debug := c.logger.Enabled(ctx, slog.LevelDebug)
 	var start time.Time
 	if debug {
 		start = time.Now()
 	}
-	resp, err := c.handleRequest(ctx, req)
+	resp, err := c.handleRequest(ctx, req, rs)
 	err = c.notLeaderError(ctx, err)
 	rec.End(strings.HasPrefix(req.Path, "sys/"), string(req.Operation), err == nil && resp != nil && resp.Auth != nil, err != nil)
 	if debug {

@@ -21,10 +21,11 @@ type Request struct {
 
 type requestKey struct{}
 
-// recordContext is the context Begin returns: ctx with the record in
+// RecordContext is the context Begin returns: ctx with the record in
 // it, made in one allocation where context.WithValue and the record
-// would take two.
-type recordContext struct {
+// would take two. BeginIn lets a caller place it inside a larger
+// per-request allocation of its own.
+type RecordContext struct {
 	context.Context
 	r Request
 }
@@ -32,7 +33,7 @@ type recordContext struct {
 // Value answers for the record and asks the parent for everything else,
 // as a context.WithValue would (the context package finds its cancel
 // contexts through Value too, so cancellation propagates as before).
-func (c *recordContext) Value(key any) any {
+func (c *RecordContext) Value(key any) any {
 	if key == (requestKey{}) {
 		return &c.r
 	}
@@ -43,7 +44,13 @@ func (c *recordContext) Value(key any) any {
 // that carries it (for log lines and audit failures). m may be nil: the
 // request ID still reaches the log lines.
 func (m *Metrics) Begin(ctx context.Context, id string) (context.Context, *Request) {
-	c := &recordContext{Context: ctx, r: Request{m: m, ID: id}}
+	return m.BeginIn(new(RecordContext), ctx, id)
+}
+
+// BeginIn is Begin building the context in c, which must be unused (the
+// zero value) and belong to this one request.
+func (m *Metrics) BeginIn(c *RecordContext, ctx context.Context, id string) (context.Context, *Request) {
+	c.Context, c.r = ctx, Request{m: m, ID: id}
 	if m != nil {
 		c.r.start = monotonic()
 	}

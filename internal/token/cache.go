@@ -10,8 +10,11 @@ const cacheSize = 4096
 // makes rarely reaches storage. Every write to a token invalidates its
 // entry; the generation counter stops a reader that loaded an entry before
 // a write from caching what it read after that write.
+//
+// The entries in the map are the cache's own copies and are never changed
+// once put: get hands out copies, peek the entry itself, read-only.
 type entryCache struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	gen uint64
 	max int
 	m   map[string]*Entry
@@ -24,12 +27,22 @@ func newEntryCache(max int) *entryCache {
 // get returns a copy of the cached entry, or nil, and the generation to pass
 // to put after a storage read.
 func (c *entryCache) get(hash string) (*Entry, uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if e, ok := c.m[hash]; ok {
 		return e.clone(), c.gen
 	}
 	return nil, c.gen
+}
+
+// peek returns the cached entry for hash (hex, as bytes) itself, shared
+// with every other reader, or nil. The caller must not change it. Looking
+// up a []byte converted in the index expression allocates nothing.
+func (c *entryCache) peek(hash []byte) *Entry {
+	c.mu.RLock()
+	e := c.m[string(hash)]
+	c.mu.RUnlock()
+	return e
 }
 
 // put caches a copy of e unless some write happened since generation gen.

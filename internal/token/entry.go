@@ -12,7 +12,8 @@ import (
 
 // Entry is what the store knows about one token. It never holds the token ID
 // itself, only Hash, the salted HMAC of it. Entries returned by the Store are
-// copies: changing one changes nothing stored.
+// copies (changing one changes nothing stored), except Use's, which may be
+// the cache's own entry, shared and read-only.
 type Entry struct {
 	// Hash is hex(HMAC-SHA256(salt, id)); it names the token in storage,
 	// in the parent index and in Revoke.
@@ -73,6 +74,10 @@ func (e *Entry) IsRoot() bool { return slices.Contains(e.Policies, "root") }
 func (e *Entry) expired(now time.Time) bool {
 	return !e.ExpireTime.IsZero() && !now.Before(e.ExpireTime)
 }
+
+// Clone returns a deep copy of e, for a caller that wants to change an
+// entry Use returned (which may be shared).
+func (e *Entry) Clone() *Entry { return e.clone() }
 
 // clone returns a deep copy, so that cached entries are never shared.
 func (e *Entry) clone() *Entry {

@@ -102,6 +102,13 @@ func (s *Store) LookupAccessor(ctx context.Context, accessor string) (*Entry, er
 // num_uses=n authenticates exactly n requests. A batch token is checked
 // from what it carries, without a storage read (but for its parent's
 // entry, usually cached, when it has one).
+//
+// The entry returned is READ-ONLY: for a token of unlimited uses found in
+// the cache it is the cache's own copy, shared with every other request
+// (no copy per request). Change a Clone of it. A revocation or any other
+// write drops the cached entry before it returns, so the next Use reads
+// storage again; a request holding the old entry was authenticated
+// before that write.
 func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
 	if id == "" {
 		return nil, nil
@@ -109,7 +116,14 @@ func (s *Store) Use(ctx context.Context, id string) (*Entry, error) {
 	if IsBatch(id) {
 		return s.lookupBatch(ctx, id)
 	}
-	hash := s.mac(id)
+	var sum [macLen]byte
+	s.macTo(id, &sum)
+	// Unlimited uses spend nothing, so need neither the token's lock nor
+	// a copy; a limited-use entry is never live with NumUses 0.
+	if e := s.cache.peek(sum[:]); e != nil && e.NumUses == 0 && s.live(e) {
+		return e, nil
+	}
+	hash := string(sum[:])
 	mu := s.lockFor(hash)
 	mu.Lock()
 	e, err := s.get(ctx, hash)
@@ -164,7 +178,31 @@ type usedEntryKey struct{}
 // request being served, so the token's own routes can describe a token
 // whose last use that request was.
 func WithUsedEntry(ctx context.Context, e *Entry) context.Context {
-	return context.WithValue(ctx, usedEntryKey{}, e)
+	return WithUsedEntryIn(new(UsedEntryContext), ctx, e)
+}
+
+// UsedEntryContext is the context WithUsedEntry returns, for a caller
+// that places it inside a per-request allocation of its own
+// (WithUsedEntryIn) rather than allocating one more context.
+type UsedEntryContext struct {
+	context.Context
+	entry *Entry
+}
+
+// Value answers for the used entry and asks the parent for everything
+// else, as context.WithValue's context does (cancellation included).
+func (c *UsedEntryContext) Value(key any) any {
+	if key == (usedEntryKey{}) {
+		return c.entry
+	}
+	return c.Context.Value(key)
+}
+
+// WithUsedEntryIn is WithUsedEntry building the context in c, which must
+// be unused and belong to this one request.
+func WithUsedEntryIn(c *UsedEntryContext, ctx context.Context, e *Entry) context.Context {
+	c.Context, c.entry = ctx, e
+	return c
 }
 
 // UsedEntry returns the entry WithUsedEntry put in ctx, or nil: the token

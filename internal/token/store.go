@@ -227,6 +227,16 @@ func (s *Store) HashID(id string) string { return s.mac(id) }
 // with a buffer for the token's bytes (writing a string to a hash.Hash
 // copies it into a new slice).
 func (s *Store) mac(v string) string {
+	var out [macLen]byte
+	s.macTo(v, &out)
+	return string(out[:])
+}
+
+// macLen is the length of a token hash: hex of a SHA-256 sum.
+const macLen = 2 * sha256.Size
+
+// macTo is mac written into out, for a lookup that needs no string.
+func (s *Store) macTo(v string, out *[macLen]byte) {
 	st, _ := s.macs.Get().(*macState)
 	if st == nil {
 		st = &macState{h: hmac.New(sha256.New, s.salt)}
@@ -238,10 +248,8 @@ func (s *Store) mac(v string) string {
 	// The sum goes to a pooled slice too: an array on the stack passed to
 	// the interface's Sum would escape, an allocation per request.
 	st.sum = st.h.Sum(st.sum[:0])
-	var out [2 * sha256.Size]byte
 	hex.Encode(out[:], st.sum)
 	s.macs.Put(st)
-	return string(out[:])
 }
 
 // macState is a keyed HMAC, the buffer mac copies a token into and the
