@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -130,13 +131,24 @@ func (b *v1) list(ctx context.Context, req *logical.Request, _ *framework.FieldD
 	return listKeys(ctx, b.storage, prefix)
 }
 
-// decodeObject decodes a stored JSON object, keeping numbers exact.
+// decodeObject decodes a stored JSON object, keeping numbers exact. It is
+// the check the version 1 upgrade makes before a value becomes version
+// data that reads copy into responses unchecked (logical.StoredJSON), so
+// it accepts one object and nothing after it: Decode alone took null, and
+// an object followed by anything ({"a":1},"b":2), which would have gone
+// into the response's envelope as it is.
 func decodeObject(raw []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out map[string]any
 	if err := dec.Decode(&out); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorruptEntry, err)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("%w: null, not an object", ErrCorruptEntry)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the object", ErrCorruptEntry)
 	}
 	return out, nil
 }

@@ -83,3 +83,33 @@ func TestUpgradeRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeRefusesWhatIsNotOneObject: the upgrade's check is what lets
+// reads copy version data into responses without validating it
+// (logical.StoredJSON), so a stored version 1 value that is not exactly one
+// JSON object (null, an object with anything after it, which would have
+// spliced fields into the response's envelope) refuses the upgrade, and
+// nothing is converted.
+func TestUpgradeRefusesWhatIsNotOneObject(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{`null`, `{"a":"1"},"injected":{"x":1}`, `{"a":"1"}{"b":"2"}`, `{"a":"1"} x`, `["a"]`, `"s"`} {
+		s := logical.NewInmemStorage()
+		if err := s.Put(t.Context(), &logical.StorageEntry{Key: "planted", Value: []byte(bad)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(t.Context(), &logical.StorageEntry{Key: "fine", Value: []byte(`{"k":"v"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := upgrade(t, s, map[string]string{"version": "1"}); !errors.Is(err, ErrCorruptEntry) {
+			t.Fatalf("%s: upgrade err = %v, want ErrCorruptEntry", bad, err)
+		}
+		if e, _ := s.Get(t.Context(), "fine"); e == nil {
+			t.Fatalf("%s: a refused upgrade converted other secrets", bad)
+		}
+	}
+	for _, good := range []string{`{"a":"1"}`, "{\"a\":\"1\"}\n", `{}`} {
+		if _, err := decodeObject([]byte(good)); err != nil {
+			t.Fatalf("%q refused: %v", good, err)
+		}
+	}
+}
