@@ -70,6 +70,7 @@ func benchCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "profile", Usage: "directory to save CPU and allocation profiles of the server (sys/pprof) during kv-read, kv-read-client, kv-write and kv-read-grown of round 1"},
 			&ucli.StringFlag{Name: "dir", Usage: "directory for the server's store (a temporary one when empty)"},
 			&ucli.IntFlag{Name: "grow", Usage: "KV v2 keys in the store of a second server, for the *-grown workloads (e.g. 1000000)"},
+			&ucli.StringFlag{Name: "grow-dir", Usage: "keep the grown store in this directory and reuse it in later runs with the same -grow and -value-size (its preload takes minutes)"},
 			&ucli.IntFlag{Name: "raft-multiplier", Usage: "performance_multiplier of the raft servers; 0 leaves it unset (the default timing)"},
 			&ucli.IntFlag{Name: "kills", Value: 5, Usage: "times raft-failover kills the active node"},
 			&ucli.IntFlag{Name: "port-base", Usage: "first of consecutive loopback ports for the servers' API and cluster listeners (free ephemeral ports when 0)"},
@@ -251,7 +252,17 @@ func startBenchServerFrom(ctx context.Context, exe, dir string, ports *portPicke
 	if err != nil {
 		return nil, err
 	}
-	conf := fmt.Sprintf(`storage "file" { path = %q }
+	s, err := launchConfigFrom(ctx, exe, dir, addr, benchConfig(dir, addr), "")
+	if err != nil {
+		return nil, err
+	}
+	return s, s.initialise(ctx)
+}
+
+// benchConfig is the configuration of a bench server on file storage
+// under dir, statically sealed, listening on addr.
+func benchConfig(dir, addr string) string {
+	return fmt.Sprintf(`storage "file" { path = %q }
 listener "tcp" {
   address = %q
   tls_disable = true
@@ -259,11 +270,6 @@ listener "tcp" {
 seal "static" { key_file = %q }
 log_level = "warn"
 `, filepath.Join(dir, "data"), addr, filepath.Join(dir, "seal.key"))
-	s, err := launchConfigFrom(ctx, exe, dir, addr, conf, "")
-	if err != nil {
-		return nil, err
-	}
-	return s, s.initialise(ctx)
 }
 
 // writeSealKey writes a new random static seal key, hex encoded.

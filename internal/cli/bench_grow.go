@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -27,13 +29,21 @@ import (
 var grownWorkloads = []string{"kv-read-grown", "rss-grown", "startup-grown"}
 
 // startGrown starts the second server of a growth run on a store of its
-// own under dir, preloaded with n KV v2 keys (bench.Preload: through the
-// KV engine and the barrier in large transactions, the server stopped),
-// and restarts it on the grown store.
+// own, preloaded with n KV v2 keys (bench.Preload: through the KV engine
+// and the barrier in large transactions, the server stopped), and
+// restarts it on the grown store. The store is under dir, or in -grow-dir
+// when set: there a store grown by an earlier run with the same n and
+// size is reused (grownState), and a new one is kept for the next run.
 func startGrown(c *ucli.Context, dir string, ports *portPicker, n, size int) (*benchServer, error) {
 	dir = filepath.Join(dir, "grown")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return nil, err
+	if gd := c.String("grow-dir"); gd != "" {
+		dir = gd
+		if g, err := reuseGrown(c, dir, ports, n, size); g != nil || err != nil {
+			return g, err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !(errors.Is(err, os.ErrExist) && isEmptyDir(dir)) {
+		return nil, fmt.Errorf("the grown store's directory must be new or empty: %w", err)
 	}
 	g, err := startBenchServer(c.Context, dir, ports)
 	if err != nil {
@@ -59,17 +69,82 @@ func startGrown(c *ucli.Context, dir string, ports *portPicker, n, size int) (*b
 	if err != nil {
 		return nil, err
 	}
-	fi, _ := os.Stat(filepath.Join(dir, "data", "coffer.db"))
-	var mib float64
-	if fi != nil {
-		mib = float64(fi.Size()) / (1 << 20)
-	}
 	fmt.Fprintf(c.App.Writer, "grown store: %d KV v2 keys preloaded in %s through the KV engine and the barrier, "+
-		"10,000 writes a bbolt transaction; file %.0f MiB\n", n, time.Since(t0).Round(100*time.Millisecond), mib)
+		"10,000 writes a bbolt transaction; file %.0f MiB\n", n, time.Since(t0).Round(100*time.Millisecond), fileMiB(dir))
 	if _, err := g.launch(c.Context); err != nil {
 		return nil, err
 	}
+	st, _ := json.Marshal(grownState{Keys: n, ValueSize: size, Token: g.token})
+	return g, os.WriteFile(filepath.Join(dir, grownStateFile), st, 0o600)
+}
+
+// grownStateFile, in a kept grown store's directory, says what the store
+// holds; it is written once the preload is complete.
+const grownStateFile = "grown.json"
+
+type grownState struct {
+	Keys      int    `json:"keys"`
+	ValueSize int    `json:"value_size"`
+	Token     string `json:"root_token"`
+}
+
+// reuseGrown starts a server on the grown store kept in dir by an earlier
+// run; nil, nil when dir holds none. The file is read through once first,
+// so that the page cache holds it as it did after the preload.
+func reuseGrown(c *ucli.Context, dir string, ports *portPicker, n, size int) (*benchServer, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, grownStateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var st grownState
+	if err == nil {
+		err = json.Unmarshal(raw, &st)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("grown store in %s: %w", dir, err)
+	}
+	if st.Keys != n || st.ValueSize != size {
+		return nil, fmt.Errorf("the grown store in %s holds %d keys of %d bytes, not %d of %d: use another -grow-dir",
+			dir, st.Keys, st.ValueSize, n, size)
+	}
+	if err := readThrough(filepath.Join(dir, "data", "coffer.db")); err != nil {
+		return nil, err
+	}
+	addr, err := ports.next()
+	if err != nil {
+		return nil, err
+	}
+	g, err := launchConfig(c.Context, dir, addr, benchConfig(dir, addr), "")
+	if err != nil {
+		return nil, err
+	}
+	g.token = st.Token
+	fmt.Fprintf(c.App.Writer, "grown store: %d KV v2 keys reused from %s; file %.0f MiB\n", n, dir, fileMiB(dir))
 	return g, nil
+}
+
+// readThrough reads a file once, to bring it into the page cache.
+func readThrough(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(io.Discard, f)
+	return err
+}
+
+func isEmptyDir(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	return err == nil && len(ents) == 0
+}
+
+func fileMiB(dir string) float64 {
+	fi, err := os.Stat(filepath.Join(dir, "data", "coffer.db"))
+	if err != nil {
+		return 0
+	}
+	return float64(fi.Size()) / (1 << 20)
 }
 
 // kvReadGrown reads a random key of all n on the grown server.
