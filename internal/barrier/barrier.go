@@ -76,6 +76,7 @@ var (
 	_ logical.Storage       = (*Barrier)(nil)
 	_ logical.Transactional = (*Barrier)(nil)
 	_ logical.Exister       = (*Barrier)(nil)
+	_ logical.ReadBeginner  = (*Barrier)(nil)
 )
 
 // New returns a sealed barrier over p. It does not touch storage.

@@ -37,6 +37,52 @@ func (b *Barrier) Get(ctx context.Context, key string) (*logical.StorageEntry, e
 	return &logical.StorageEntry{Key: key, Value: pt}, nil
 }
 
+// BeginRead implements logical.ReadBeginner: the keys are read through
+// one physical.ReadTx (one storage transaction when the backend has them)
+// and each is decrypted as Get does.
+func (b *Barrier) BeginRead(ctx context.Context) (logical.ReadTx, error) {
+	if b.Sealed() {
+		return nil, sealedErr()
+	}
+	r, err := physical.BeginRead(ctx, b.p)
+	if err != nil {
+		return nil, fmt.Errorf("begin read: %w", err)
+	}
+	return &barrierRead{b: b, r: r}, nil
+}
+
+type barrierRead struct {
+	b *Barrier
+	r physical.ReadTx
+}
+
+func (r *barrierRead) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	b := r.b
+	if b.observer != nil {
+		defer b.observe("get", monotonic())
+	}
+	if err := checkKey(key); err != nil {
+		return nil, false, err
+	}
+	if b.Sealed() {
+		return nil, false, sealedErr()
+	}
+	ct, found, err := r.r.Get(ctx, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %q: %w", key, err)
+	}
+	if !found {
+		return nil, false, nil
+	}
+	pt, err := b.decrypt(key, ct)
+	if err != nil {
+		return nil, false, err
+	}
+	return pt, true, nil
+}
+
+func (r *barrierRead) Done() { r.r.Done() }
+
 // Exists reports whether key holds a value, without decrypting it: for
 // existence checks, which decide between the create and update
 // capabilities and need nothing of the value. A value that would fail

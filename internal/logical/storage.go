@@ -63,6 +63,46 @@ func Exists(ctx context.Context, s Storage, key string) (bool, error) {
 	return e != nil, err
 }
 
+// ReadTx is one read of several keys, such as a KV read's metadata and
+// then the version it names, begun by BeginRead: storage that can serves
+// them from one storage transaction rather than one per key. Every Get
+// sees at least every write completed before BeginRead returned. Not safe
+// for concurrent use; Done must be called once the reads are over.
+type ReadTx interface {
+	// Get returns key's value, which the caller owns; found is false
+	// when there is none.
+	Get(ctx context.Context, key string) (value []byte, found bool, err error)
+	// Done ends the read.
+	Done()
+}
+
+// ReadBeginner is implemented by storage that serves a ReadTx.
+type ReadBeginner interface {
+	BeginRead(ctx context.Context) (ReadTx, error)
+}
+
+// BeginRead begins a read of several keys of s, through s's ReadBeginner
+// when it has one; otherwise each Get is a Get of s.
+func BeginRead(ctx context.Context, s Storage) (ReadTx, error) {
+	if rb, ok := s.(ReadBeginner); ok {
+		return rb.BeginRead(ctx)
+	}
+	return &keyReads{s: s}, nil
+}
+
+// keyReads is the ReadTx of storage without one: a Get per key.
+type keyReads struct{ s Storage }
+
+func (r *keyReads) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	e, err := r.s.Get(ctx, key)
+	if err != nil || e == nil {
+		return nil, false, err
+	}
+	return e.Value, true, nil
+}
+
+func (r *keyReads) Done() {}
+
 // ApplyTxn applies ops atomically when s supports transactions, and in order
 // otherwise.
 func ApplyTxn(ctx context.Context, s Storage, ops []TxnOp) error {
@@ -184,6 +224,26 @@ func (v *View) Exists(ctx context.Context, key string) (bool, error) {
 	return Exists(ctx, v.s, v.prefix+key)
 }
 
+// BeginRead implements ReadBeginner, through the storage beneath.
+func (v *View) BeginRead(ctx context.Context) (ReadTx, error) {
+	r, err := BeginRead(ctx, v.s)
+	if err != nil {
+		return nil, err
+	}
+	return &viewRead{prefix: v.prefix, r: r}, nil
+}
+
+type viewRead struct {
+	prefix string
+	r      ReadTx
+}
+
+func (r *viewRead) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	return r.r.Get(ctx, r.prefix+key)
+}
+
+func (r *viewRead) Done() { r.r.Done() }
+
 func (v *View) Put(ctx context.Context, e *StorageEntry) error {
 	return v.s.Put(ctx, &StorageEntry{Key: v.prefix + e.Key, Value: e.Value})
 }
@@ -207,4 +267,5 @@ var (
 	_ Storage       = (*View)(nil)
 	_ Transactional = (*View)(nil)
 	_ Exister       = (*View)(nil)
+	_ ReadBeginner  = (*View)(nil)
 )

@@ -65,3 +65,46 @@ func GetShared(ctx context.Context, b Backend, key string) (*Entry, error) {
 type Closer interface {
 	Close() error
 }
+
+// ReadTx is one read of several keys, such as a KV read's metadata and
+// then the version it names, begun by BeginRead: a backend that can serves
+// them from one read transaction (bbolt), which costs one transaction
+// instead of one per key. Every Get sees at least every write acknowledged
+// before BeginRead returned (it may see later ones). Not safe for
+// concurrent use; Done must be called once the reads are over.
+type ReadTx interface {
+	// Get returns key's value; found is false when there is none. The
+	// value may be shared with other readers and is never changed, by the
+	// backend or anyone else: the caller must not change it, and may
+	// keep it (after Done too), as a cache above does.
+	Get(ctx context.Context, key string) (value []byte, found bool, err error)
+	// Done ends the read and releases what it holds.
+	Done()
+}
+
+// ReadBeginner is implemented by backends that serve a ReadTx.
+type ReadBeginner interface {
+	BeginRead(ctx context.Context) (ReadTx, error)
+}
+
+// BeginRead begins a read of several keys of b, through b's ReadBeginner
+// when it has one; otherwise each Get is a GetShared of b.
+func BeginRead(ctx context.Context, b Backend) (ReadTx, error) {
+	if rb, ok := b.(ReadBeginner); ok {
+		return rb.BeginRead(ctx)
+	}
+	return &keyReads{b: b}, nil
+}
+
+// keyReads is the ReadTx of a backend without one: a GetShared per key.
+type keyReads struct{ b Backend }
+
+func (r *keyReads) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	e, err := GetShared(ctx, r.b, key)
+	if err != nil || e == nil {
+		return nil, false, err
+	}
+	return e.Value, true, nil
+}
+
+func (r *keyReads) Done() {}

@@ -99,16 +99,23 @@ func (b *v2) findVersion(ctx context.Context, path string, num int, all bool) (*
 	if num < 0 {
 		return nil, logical.InvalidRequest("version must not be negative")
 	}
-	e, err := b.storage.Get(ctx, metadataPrefix+path)
+	// One read for both keys: one storage transaction where the storage
+	// has them, however many keys the cache above it misses.
+	r, err := logical.BeginRead(ctx, b.storage)
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
 	}
-	if e == nil {
+	defer r.Done()
+	raw, ok, err := r.Get(ctx, metadataPrefix+path)
+	if err != nil {
+		return nil, fmt.Errorf("read metadata: %w", err)
+	}
+	if !ok {
 		return nil, nil
 	}
 	out := &version{}
 	out.meta = &out.head
-	vm, ok, err := decodeMetaInto(out.meta, e.Value, uint64(num), all)
+	vm, ok, err := decodeMetaInto(out.meta, raw, uint64(num), all)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -119,17 +126,17 @@ func (b *v2) findVersion(ctx context.Context, path string, num int, all bool) (*
 	if !vm.live(b.now()) {
 		return out, nil
 	}
-	e, err = b.storage.Get(ctx, versionKey(hashPath(path), out.num))
+	raw, ok, err = r.Get(ctx, versionKey(hashPath(path), out.num))
 	if err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
 	}
-	if e == nil {
+	if !ok {
 		// Destroyed or pruned by a writer between our two reads.
 		return out, nil
 	}
 	// Reads hand the stored JSON out as it is: decoding and re-encoding
 	// it for every read would cost a fifth of the read path.
-	out.raw = e.Value
+	out.raw = raw
 	return out, nil
 }
 

@@ -79,6 +79,24 @@ func (l *logged) get(key string) (value []byte, found bool) {
 	return bytes.Clone(e.value), true
 }
 
+// peek is get for a read that will not change the value: it shares the
+// overlay's, and reports the seq bbolt has applied, read under the same
+// lock (see BeginRead).
+func (l *logged) peek(key string) (value []byte, found bool, applied uint64) {
+	l.mu.Lock()
+	e, ok := l.keys[key]
+	applied = l.applied
+	l.mu.Unlock()
+	return e.value, ok, applied
+}
+
+// appliedSeq is the seq of the last record bbolt holds.
+func (l *logged) appliedSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.applied
+}
+
 // caughtUp waits until bbolt holds every write acknowledged so far.
 func (l *logged) caughtUp() error {
 	l.mu.Lock()

@@ -72,8 +72,11 @@ type Cache struct {
 	// promoted): an entry is at most moves-item.at places from the front.
 	moves    atomic.Uint64
 	maxBytes int64
-	seed     maphash.Seed
-	locks    [stripes]stripe
+	// ended counts writes that ended (see BeginRead); each adds to it
+	// before it advances its keys' stripes.
+	ended atomic.Uint64
+	seed  maphash.Seed
+	locks [stripes]stripe
 }
 
 type stripe struct {
@@ -249,6 +252,7 @@ func (c *Cache) write(upd []update, fn func() error) error {
 		want[i] = c.stripe(u.key).generation()
 	}
 	err := fn()
+	c.ended.Add(1)
 	for i, u := range upd {
 		s := c.stripe(u.key)
 		// This write's own keys on the stripe: those ended before this
