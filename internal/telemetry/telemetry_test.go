@@ -63,10 +63,26 @@ func TestPhysicalKeepsCapabilitiesAndTimes(t *testing.T) {
 	if e, err := p.Get(ctx, "a"); err != nil || string(e.Value) != "v" {
 		t.Fatalf("get: %v %v", e, err)
 	}
+	// A read of several keys passes through and times each Get.
+	rb, ok := p.(physical.ReadBeginner)
+	if !ok {
+		t.Fatal("the timed backend has no BeginRead")
+	}
+	r, err := rb.BeginRead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := r.Get(ctx, "a"); err != nil || !found || string(v) != "v" {
+		t.Fatalf("read a: %q %v %v", v, found, err)
+	}
+	if _, found, err := r.Get(ctx, "b"); err != nil || found {
+		t.Fatalf("read b: %v %v", found, err)
+	}
+	r.Done()
 	if err := tx.Transaction(ctx, []physical.TxnOp{{Delete: true, Entry: &physical.Entry{Key: "a"}}}); err != nil {
 		t.Fatal(err)
 	}
-	for op, want := range map[string]float64{"put": 1, "get": 1, "transaction": 1, "list": 0} {
+	for op, want := range map[string]float64{"put": 1, "get": 3, "transaction": 1, "list": 0} {
 		if got := count(t, m, "coffer_storage_duration_seconds", "backend", "inmem", "op", op); got != want && !(want == 0 && got == -1) {
 			t.Errorf("%s: %v observations, want %v", op, got, want)
 		}

@@ -26,6 +26,50 @@ func Run(t *testing.T, newBackend func(t *testing.T) physical.Backend) {
 	t.Run("List", func(t *testing.T) { testList(t, newBackend(t)) })
 	t.Run("Transaction", func(t *testing.T) { testTransaction(t, newBackend(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newBackend(t)) })
+	t.Run("Read", func(t *testing.T) { testRead(t, newBackend(t)) })
+}
+
+// testRead checks a read of several keys (physical.BeginRead, the
+// backend's own or the fallback): it sees what was written before it
+// began, empty and missing values as Get does, and values that stay as
+// they were after later writes and Done.
+func testRead(t *testing.T, b physical.Backend) {
+	ctx := context.Background()
+	mustPut(t, b, "r/a", []byte("a1"))
+	mustPut(t, b, "r/empty", []byte{})
+	mustPut(t, b, "r/gone", []byte("g"))
+	if err := b.Delete(ctx, "r/gone"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := physical.BeginRead(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, found, err := r.Get(ctx, "r/a")
+	if err != nil || !found || string(v) != "a1" {
+		t.Fatalf("read r/a = %q, %v, %v; want a1", v, found, err)
+	}
+	if e, found, err := r.Get(ctx, "r/empty"); err != nil || !found || len(e) != 0 {
+		t.Fatalf("read r/empty = %q, %v, %v; want an empty value", e, found, err)
+	}
+	for _, k := range []string{"r/gone", "r/missing"} {
+		if _, found, err := r.Get(ctx, k); err != nil || found {
+			t.Fatalf("read %s = %v, %v; want it absent", k, found, err)
+		}
+	}
+	r.Done()
+	mustPut(t, b, "r/a", []byte("a2"))
+	if string(v) != "a1" {
+		t.Fatalf("a value read before a write changed to %q", v)
+	}
+	r, err = physical.BeginRead(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Done()
+	if v, found, err := r.Get(ctx, "r/a"); err != nil || !found || string(v) != "a2" {
+		t.Fatalf("a read begun after the write found %q, %v, %v; want a2", v, found, err)
+	}
 }
 
 func testGetMissing(t *testing.T, b physical.Backend) {
