@@ -3,6 +3,7 @@ package telemetry
 import (
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,51 @@ type Metrics struct {
 	// on a code's first response (so none is exported before it) and
 	// then reused: a response costs no label formatting or hashing.
 	statusSeries [500]atomic.Pointer[prometheus.Counter]
+	// requestSeries are requests' series by mount type and operation,
+	// resolved on first use and then read without a lock or label
+	// hashing (requestObserver).
+	requestSeries atomic.Pointer[map[requestLabels]prometheus.Observer]
+	requestMu     sync.Mutex
+}
+
+// requestLabels are the labels of a request's duration series.
+type requestLabels struct{ mountType, operation string }
+
+// maxRequestSeries bounds the resolved request series kept (mount types
+// times operations are far fewer); past it a series is looked up by label.
+const maxRequestSeries = 512
+
+// requestObserver returns the requests series of mountType and op. The
+// map is copied on the rare miss, so a hit takes no lock.
+func (m *Metrics) requestObserver(mountType, op string) prometheus.Observer {
+	k := requestLabels{mountType, op}
+	if p := m.requestSeries.Load(); p != nil {
+		if o, ok := (*p)[k]; ok {
+			return o
+		}
+	}
+	o := m.requests.WithLabelValues(mountType, op)
+	m.requestMu.Lock()
+	defer m.requestMu.Unlock()
+	old := m.requestSeries.Load()
+	if old == nil || len(*old) < maxRequestSeries {
+		n := make(map[requestLabels]prometheus.Observer, 1+lenOf(old))
+		if old != nil {
+			for k, v := range *old {
+				n[k] = v
+			}
+		}
+		n[k] = o
+		m.requestSeries.Store(&n)
+	}
+	return o
+}
+
+func lenOf(p *map[requestLabels]prometheus.Observer) int {
+	if p == nil {
+		return 0
+	}
+	return len(*p)
 }
 
 // statusCounter returns the statusCodes series of code.

@@ -101,7 +101,7 @@ func (r *Request) End(sysPath bool, fallbackOp string, issued, failed bool) {
 	if op == "" {
 		op = fallbackOp
 	}
-	r.m.requests.WithLabelValues(mt, op).Observe((monotonic() - r.start).Seconds())
+	r.m.requestObserver(mt, op).Observe((monotonic() - r.start).Seconds())
 	if r.login && (issued || failed) {
 		r.m.Login(mt, issued)
 	}

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,5 +37,35 @@ func TestRecordContext(t *testing.T) {
 	}
 	if FromContext(context.Background()) != nil {
 		t.Fatal("a context without a record returned one")
+	}
+}
+
+// TestRequestSeriesResolvedOnce: each mount type and operation counts in
+// its own series, whether resolved now or taken from the resolved ones.
+func TestRequestSeriesResolvedOnce(t *testing.T) {
+	t.Parallel()
+	m := New(Config{PrometheusRetention: time.Hour, DisableHostname: true})
+	for range 3 {
+		_, rec := m.Begin(context.Background(), "r")
+		rec.mountType, rec.operation = "kv", "read"
+		rec.End(false, "read", false, false)
+	}
+	_, rec := m.Begin(context.Background(), "w")
+	rec.mountType, rec.operation = "kv", "update"
+	rec.End(false, "update", false, false)
+	if m.requestObserver("kv", "read") != m.requests.WithLabelValues("kv", "read") {
+		t.Fatal("the resolved series is not the vector's")
+	}
+	_, body, err := m.Encode("prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`coffer_core_handle_request_duration_seconds_count{mount_type="kv",operation="read"} 3`,
+		`coffer_core_handle_request_duration_seconds_count{mount_type="kv",operation="update"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("missing %s in\n%s", want, body)
+		}
 	}
 }
