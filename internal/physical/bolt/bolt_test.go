@@ -40,6 +40,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	}{
 		"directory": {dir, 0o700},
 		"database":  {filepath.Join(dir, bolt.FileName), 0o600},
+		"log":       {filepath.Join(dir, bolt.WALFileName), 0o600},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

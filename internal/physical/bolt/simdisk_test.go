@@ -108,10 +108,10 @@ func (s *simFS) cut() {
 	s.mu.Unlock()
 }
 
-func (s *simFS) isDead() bool {
+func (s *simFS) resetCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dead
+	return s.resets
 }
 
 // Cut modes: what reaches the disk of what was written since the last sync.
@@ -252,7 +252,9 @@ func (h *simHandle) Sync() error {
 	}
 	do, err := h.s.step()
 	if do {
-		h.f.durable = append(h.f.durable[:0], h.f.data...)
+		for _, w := range h.f.dirty {
+			h.f.durable = place(h.f.durable, w.off, w.p)
+		}
 		h.f.dirty = nil
 	}
 	return err

@@ -38,8 +38,9 @@ const WALFileName = "coffer.wal"
 const walHeader = 8
 
 // walMaxRecord bounds one transaction's record; Transaction refuses
-// larger ones (ErrTooLarge) so that the u32 length can never wrap.
-const walMaxRecord = 1 << 30
+// larger ones (ErrTooLarge) so that the u32 length can never wrap. A var
+// for the tests.
+var walMaxRecord int64 = 1 << 30
 
 // walSize is the size of a new log. A var for the tests.
 var walSize int64 = 16 << 20
