@@ -84,7 +84,7 @@ func (b *Backend) WriteArchive(ctx context.Context, w io.Writer, seal func(sums 
 	if err := b.open(ctx); err != nil {
 		return ArchiveMeta{}, err
 	}
-	term := b.raft.CurrentTerm()
+	term := b.r().CurrentTerm()
 	snap, err := b.fsm.Snapshot()
 	if err != nil {
 		return ArchiveMeta{}, err

@@ -76,7 +76,7 @@ func (b *Backend) StartAutopilot(ctx context.Context, cfg AutopilotConfig) {
 	if reconcile == 0 {
 		reconcile = defaultAutopilotReconcile
 	}
-	p.ap = autopilot.New(b.raft, delegate{b}, autopilot.WithLogger(b.hlog),
+	p.ap = autopilot.New(b.r(), delegate{b}, autopilot.WithLogger(b.hlog),
 		autopilot.WithUpdateInterval(update), autopilot.WithReconcileInterval(reconcile))
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ap, done := p.ap, make(chan struct{})
@@ -223,5 +223,5 @@ func (b *Backend) AddNonvoter(ctx context.Context, id, addr string) error {
 	if err := b.open(ctx); err != nil {
 		return err
 	}
-	return b.applyError(b.raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, applyTimeout(ctx)).Error())
+	return b.applyError(b.r().AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, applyTimeout(ctx)).Error())
 }

@@ -41,7 +41,7 @@ func (d delegate) FetchServerStats(_ context.Context, _ map[hraft.ServerID]*auto
 		}
 	}
 	p.mu.Unlock()
-	out[hraft.ServerID(d.b.nodeID)] = &autopilot.ServerStats{LastTerm: d.b.raft.CurrentTerm(), LastIndex: d.b.raft.LastIndex()}
+	out[hraft.ServerID(d.b.nodeID)] = &autopilot.ServerStats{LastTerm: d.b.r().CurrentTerm(), LastIndex: d.b.r().LastIndex()}
 	return out
 }
 
@@ -50,7 +50,7 @@ func (d delegate) FetchServerStats(_ context.Context, _ map[hraft.ServerID]*auto
 // dead-server threshold (then "left", which cleanup removes). A member
 // first seen now starts its clock now.
 func (d delegate) KnownServers() map[hraft.ServerID]*autopilot.Server {
-	fut := d.b.raft.GetConfiguration()
+	fut := d.b.r().GetConfiguration()
 	if err := fut.Error(); err != nil {
 		return nil
 	}
@@ -99,7 +99,7 @@ func (d delegate) RemoveFailedServer(s *autopilot.Server) {
 			p.mu.Unlock()
 		}()
 		d.b.hlog.Info("autopilot: removing dead server from the raft configuration", "id", id)
-		if err := d.b.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+		if err := d.b.r().RemoveServer(s.ID, 0, 0).Error(); err != nil {
 			d.b.hlog.Error("autopilot: remove dead server", "id", id, "error", err)
 			return
 		}

@@ -237,7 +237,7 @@ func TestNewNodeCatchesUpFromSnapshot(t *testing.T) {
 		want[k] = v
 	}
 	lead := c.nodes[c.leader()]
-	if err := lead.raft.Snapshot().Error(); err != nil {
+	if err := lead.r().Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
 	if first, err := lead.logs.FirstIndex(); err != nil || first < 30 {
@@ -247,7 +247,7 @@ func TestNewNodeCatchesUpFromSnapshot(t *testing.T) {
 	want["late"] = "x"
 	c.add()
 	c.converged(want)
-	if got := c.nodes[2].raft.Stats()["last_snapshot_index"]; got == "0" || got == "" {
+	if got := c.nodes[2].r().Stats()["last_snapshot_index"]; got == "0" || got == "" {
 		t.Fatalf("the new node's last snapshot index is %q: it caught up without installing the snapshot", got)
 	}
 	c.write("after-join", "y")

@@ -246,6 +246,23 @@ func (s *fsmSnapshot) Persist(sink hraft.SnapshotSink) error {
 // Release ends the read transaction; it may be called more than once.
 func (s *fsmSnapshot) Release() { s.once.Do(func() { _ = s.tx.Rollback() }) }
 
+// wipe empties the state machine (applied index 0), for a resync: raft
+// rebuilds it from its latest snapshot and the log when started again.
+func (f *fsm) wipe() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.db.Close(); err != nil {
+		return fmt.Errorf("close raft state machine: %w", err)
+	}
+	if err := os.Remove(filepath.Join(f.dir, bolt.FileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("empty raft state machine: %w", err)
+	}
+	if err := syncDir(f.dir); err != nil {
+		return fmt.Errorf("empty raft state machine: %w", err)
+	}
+	return f.open()
+}
+
 // Restore replaces the whole state with the snapshot in rc. It loads the
 // stream into a new file beside the current one and swaps it in only once
 // the checksum matched, so a truncated or corrupted snapshot changes nothing.

@@ -65,8 +65,8 @@ func (b *Backend) Campaign(ctx context.Context, value string) (<-chan struct{}, 
 		}
 		return false
 	})
-	b.raft.RegisterObserver(o)
-	defer b.raft.DeregisterObserver(o)
+	b.r().RegisterObserver(o)
+	defer b.r().DeregisterObserver(o)
 	for {
 		if err := b.open(ctx); err != nil {
 			return nil, err
@@ -113,7 +113,7 @@ func (b *Backend) Reclaim(ctx context.Context, value string) error {
 
 // claim runs on a new leader: barrier, record, then the watcher.
 func (b *Backend) claim(ctx context.Context, value string) (<-chan struct{}, error) {
-	if err := b.applyError(b.raft.Barrier(applyTimeout(ctx)).Error()); err != nil {
+	if err := b.applyError(b.r().Barrier(applyTimeout(ctx)).Error()); err != nil {
 		return nil, err
 	}
 	rec, err := json.Marshal(lockRecord{Node: b.nodeID, Value: value})
@@ -137,8 +137,8 @@ func (b *Backend) watchLeadership(lost chan struct{}) {
 		_, ok := o.Data.(hraft.RaftState)
 		return ok
 	})
-	b.raft.RegisterObserver(o)
-	defer b.raft.DeregisterObserver(o)
+	b.r().RegisterObserver(o)
+	defer b.r().DeregisterObserver(o)
 	defer func() {
 		b.ha.mu.Lock()
 		b.ha.held = false
@@ -167,7 +167,7 @@ func (b *Backend) Resign(ctx context.Context) error {
 	if !b.IsLeader() {
 		return nil
 	}
-	if err := b.raft.LeadershipTransfer().Error(); err != nil {
+	if err := b.r().LeadershipTransfer().Error(); err != nil {
 		return fmt.Errorf("raft leadership transfer: %w", err)
 	}
 	return nil

@@ -38,7 +38,7 @@ func (b *Backend) Bootstrap(ctx context.Context) error {
 		return err
 	}
 	cfg := hraft.Configuration{Servers: []hraft.Server{{ID: hraft.ServerID(b.nodeID), Address: b.trans.LocalAddr()}}}
-	if err := b.raft.BootstrapCluster(cfg).Error(); err != nil {
+	if err := b.r().BootstrapCluster(cfg).Error(); err != nil {
 		return fmt.Errorf("bootstrap raft cluster: %w", err)
 	}
 	return nil
@@ -49,7 +49,7 @@ func (b *Backend) RemoveServer(ctx context.Context, id string) error {
 	if err := b.open(ctx); err != nil {
 		return err
 	}
-	return b.applyError(b.raft.RemoveServer(hraft.ServerID(id), 0, applyTimeout(ctx)).Error())
+	return b.applyError(b.r().RemoveServer(hraft.ServerID(id), 0, applyTimeout(ctx)).Error())
 }
 
 // Servers returns the latest raft configuration this node knows, with the
@@ -58,11 +58,11 @@ func (b *Backend) Servers(ctx context.Context) ([]Server, error) {
 	if err := b.open(ctx); err != nil {
 		return nil, err
 	}
-	fut := b.raft.GetConfiguration()
+	fut := b.r().GetConfiguration()
 	if err := fut.Error(); err != nil {
 		return nil, b.applyError(err)
 	}
-	_, leader := b.raft.LeaderWithID()
+	_, leader := b.r().LeaderWithID()
 	var out []Server
 	for _, s := range fut.Configuration().Servers {
 		out = append(out, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == hraft.Voter, Leader: s.ID == leader})

@@ -27,6 +27,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,14 +122,24 @@ type Config struct {
 // Backend is the raft physical.Backend. It is safe for concurrent use;
 // Close must be called once the server stops using it.
 type Backend struct {
-	raft   *hraft.Raft
-	fsm    *fsm
-	logs   *raftboltdb.BoltStore
-	snaps  hraft.SnapshotStore
-	trans  hraft.Transport
-	nodeID string
-	dir    string // Config.Path
-	closed chan struct{}
+	// raft is replaced only by resync (resync.go); r() reads it.
+	raft  atomic.Pointer[hraft.Raft]
+	fsm   *fsm
+	logs  *raftboltdb.BoltStore
+	snaps hraft.SnapshotStore
+	// trans is what raft uses: the transport watched for a resync
+	// (resync.go), which raft's Shutdown does not close; inner is the
+	// transport it wraps, closed by Close.
+	trans *watchedTransport
+	inner hraft.Transport
+	rc    *hraft.Config
+	life  sync.Mutex // serialises resync and Close
+	watch *watcher   // an unconfirmed restore, if any (resync.go)
+	// resyncs counts the resyncs done (resync.go), for tests.
+	resyncs atomic.Uint64
+	nodeID  string
+	dir     string // Config.Path
+	closed  chan struct{}
 	// maxSnapshot is Config.MaxSnapshotSize with its default.
 	maxSnapshot int64
 	// ha is the leadership campaign (ha.go).
@@ -201,11 +213,6 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 		return nil, fmt.Errorf("open raft snapshots: %w", err)
 	}
 	rc := raftConfig(cfg, nodeID, hlog)
-	// The state machine is a file that keeps its applied index: replaying
-	// the latest snapshot into it at every start would only rewrite what it
-	// holds. A state machine that has applied nothing (new, or its file was
-	// removed) does take the snapshot.
-	rc.NoSnapshotRestoreOnStart = f.applied.Load() > 0
 	trans := cfg.Transport
 	switch {
 	case trans != nil:
@@ -222,24 +229,45 @@ func start(cfg Config, nodeID string, f *fsm, logger *slog.Logger) (*Backend, er
 			return nil, err
 		}
 	}
+	b := &Backend{fsm: f, logs: logs, snaps: snaps, inner: trans, rc: rc, nodeID: nodeID, dir: cfg.Path, closed: make(chan struct{}),
+		maxSnapshot: cmp.Or(cfg.MaxSnapshotSize, DefaultMaxSnapshotSize),
+		hlog:        hlog, pilot: pilot{update: cfg.autopilotUpdate, reconcile: cfg.autopilotReconcile}}
+	b.watch = &watcher{wake: make(chan struct{}, 1)}
+	b.trans = watchTransport(trans, b.watch)
+	r, err := b.newRaft()
+	if err != nil {
+		b.trans.stop()
+		_ = logs.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	b.raft.Store(r)
+	if err := b.armFromMarker(); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// newRaft starts raft on b's stores, state machine and transport.
+func (b *Backend) newRaft() (*hraft.Raft, error) {
 	// The latest entries stay in memory: replication and the followers'
 	// state machines read them back just after they were stored, and each
 	// read from raft.db is a bbolt lookup and a msgpack decode (Vault
 	// keeps 512 too).
-	cached, err := hraft.NewLogCache(logCacheSize, logs)
+	cached, err := hraft.NewLogCache(logCacheSize, b.logs)
 	if err != nil {
-		_ = logs.Close()
-		return nil, fmt.Errorf("start raft: %w", err)
+		return nil, err
 	}
-	r, err := hraft.NewRaft(rc, f, cached, logs, snaps, trans)
-	if err != nil {
-		_ = logs.Close()
-		return nil, fmt.Errorf("start raft: %w", err)
-	}
-	return &Backend{raft: r, fsm: f, logs: logs, snaps: snaps, trans: trans, nodeID: nodeID, dir: cfg.Path, closed: make(chan struct{}),
-		maxSnapshot: cmp.Or(cfg.MaxSnapshotSize, DefaultMaxSnapshotSize),
-		hlog:        hlog, pilot: pilot{update: cfg.autopilotUpdate, reconcile: cfg.autopilotReconcile}}, nil
+	// The state machine is a file that keeps its applied index: replaying
+	// the latest snapshot into it at every start would only rewrite what it
+	// holds. A state machine that has applied nothing (new, its file was
+	// removed, or a resync emptied it) does take the snapshot.
+	b.rc.NoSnapshotRestoreOnStart = b.fsm.applied.Load() > 0
+	return hraft.NewRaft(b.rc, b.fsm, cached, b.logs, b.snaps, b.trans.raftSide())
 }
+
+// r is the running raft.
+func (b *Backend) r() *hraft.Raft { return b.raft.Load() }
 
 func raftConfig(cfg Config, nodeID string, hlog hclogLogger) *hraft.Config {
 	rc := hraft.DefaultConfig()
@@ -313,7 +341,13 @@ func (b *Backend) Close() error {
 		close(b.closed)
 	}
 	b.StopAutopilot()
-	err := b.raft.Shutdown().Error()
+	b.life.Lock()
+	defer b.life.Unlock()
+	err := b.r().Shutdown().Error()
+	b.trans.stop()
+	if c, ok := b.inner.(hraft.WithClose); ok {
+		err = errors.Join(err, c.Close())
+	}
 	err = errors.Join(err, b.logs.Close(), b.fsm.close())
 	if err != nil {
 		return fmt.Errorf("close raft storage: %w", err)
@@ -362,10 +396,10 @@ func (b *Backend) Transaction(ctx context.Context, ops []physical.TxnOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if b.raft.State() != hraft.Leader {
+	if b.r().State() != hraft.Leader {
 		return b.notLeader()
 	}
-	fut := b.raft.Apply(encodeCommand(ops), applyTimeout(ctx))
+	fut := b.r().Apply(encodeCommand(ops), applyTimeout(ctx))
 	done := make(chan error, 1)
 	go func() {
 		err := fut.Error()
@@ -407,7 +441,7 @@ func (b *Backend) applyError(err error) error {
 }
 
 func (b *Backend) notLeader() error {
-	addr, id := b.raft.LeaderWithID()
+	addr, id := b.r().LeaderWithID()
 	if id == "" {
 		return fmt.Errorf("%w (no leader is known yet)", ErrNotLeader)
 	}

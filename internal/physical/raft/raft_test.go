@@ -235,7 +235,7 @@ func TestStateMachineLeftOpenAtMachineCrashIsRebuilt(t *testing.T) {
 			for i := range 40 {
 				put(i)
 			}
-			if err := b.raft.Snapshot().Error(); err != nil {
+			if err := b.r().Snapshot().Error(); err != nil {
 				t.Fatal(err)
 			}
 			for i := 40; i < 80; i++ {

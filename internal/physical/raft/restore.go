@@ -148,14 +148,26 @@ func (p *PreparedRestore) Apply(ctx context.Context) error {
 	meta := &hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: p.Meta.Index, Term: p.Meta.Term, Size: p.size}
 	p.b.fsm.quiet.Store(true) // the caller reloads what depends on the data itself
 	defer p.b.fsm.quiet.Store(false)
-	before := p.b.fsm.restores.Load()
-	if err := p.b.raft.Restore(meta, p.file, applyTimeout(ctx)); err != nil {
-		err = p.b.applyError(err)
-		if p.b.fsm.restores.Load() != before {
-			return fmt.Errorf("%w: %w", ErrRestoreUnconfirmed, err)
-		}
+	// Marked before raft installs anything, so that a crash midway leaves
+	// the node armed for a resync (resync.go).
+	prev := p.b.watch.armed.Swap(nil) // an earlier unconfirmed restore
+	if err := p.b.writeMarker(nil); err != nil {
+		p.b.rearm(prev)
 		return err
 	}
+	before := p.b.fsm.restores.Load()
+	if err := p.b.r().Restore(meta, p.file, applyTimeout(ctx)); err != nil {
+		err = p.b.applyError(err)
+		if p.b.fsm.restores.Load() != before {
+			if aerr := p.b.armLatest(); aerr != nil {
+				p.b.fsm.logger.Error("cannot watch for the cluster's verdict on the unconfirmed restore; if the node stops applying entries, remove its raft and fsm directories and join it again", "error", aerr.Error())
+			}
+			return fmt.Errorf("%w: %w", ErrRestoreUnconfirmed, err)
+		}
+		p.b.rearm(prev)
+		return err
+	}
+	p.b.clearMarker(nil)
 	return nil
 }
 

@@ -133,7 +133,7 @@ func TestRaftSnapshotRestoresLostStateMachine(t *testing.T) {
 	cfg := Config{Path: dir, TrailingLogs: 1}
 	b := openWith(t, cfg)
 	want := fill(t, b, 100)
-	if err := b.raft.Snapshot().Error(); err != nil {
+	if err := b.r().Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
 	if first, err := b.logs.FirstIndex(); err != nil || first < 90 {

@@ -13,19 +13,19 @@ import (
 func (b *Backend) NodeID() string { return b.nodeID }
 
 // IsLeader reports whether this node is the raft leader now.
-func (b *Backend) IsLeader() bool { return b.raft.State() == hraft.Leader }
+func (b *Backend) IsLeader() bool { return b.r().State() == hraft.Leader }
 
 // Leader returns the ID and address of the leader this node knows of, or
 // empty strings when it knows none.
 func (b *Backend) Leader() (id, addr string) {
-	a, i := b.raft.LeaderWithID()
+	a, i := b.r().LeaderWithID()
 	return string(i), string(a)
 }
 
 // Indexes returns raft's committed index and the index of the last entry
 // applied to this node's state machine.
 func (b *Backend) Indexes() (committed, applied uint64) {
-	return b.raft.CommitIndex(), b.raft.AppliedIndex()
+	return b.r().CommitIndex(), b.r().AppliedIndex()
 }
 
 // WaitLeader waits until some node, this one or another, is known as
@@ -52,7 +52,7 @@ func (b *Backend) Barrier(ctx context.Context) error {
 	if err := b.open(ctx); err != nil {
 		return err
 	}
-	return b.applyError(b.raft.Barrier(applyTimeout(ctx)).Error())
+	return b.applyError(b.r().Barrier(applyTimeout(ctx)).Error())
 }
 
 // AddVoter adds a voting member; it must be called on the leader. It is the
@@ -61,7 +61,7 @@ func (b *Backend) AddVoter(ctx context.Context, id, addr string) error {
 	if err := b.open(ctx); err != nil {
 		return err
 	}
-	return b.applyError(b.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, applyTimeout(ctx)).Error())
+	return b.applyError(b.r().AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, applyTimeout(ctx)).Error())
 }
 
 // Snapshot writes a consistent snapshot of this node's state machine to w,
@@ -82,4 +82,4 @@ func (b *Backend) Snapshot(ctx context.Context, w io.Writer) error {
 }
 
 // Term is raft's current term on this node.
-func (b *Backend) Term() uint64 { return b.raft.CurrentTerm() }
+func (b *Backend) Term() uint64 { return b.r().CurrentTerm() }
