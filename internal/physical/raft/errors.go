@@ -26,7 +26,9 @@ var (
 	// node's data was replaced but the restore is not known to have reached
 	// the cluster: the node stopped leading before a majority confirmed it
 	// (the error also wraps ErrNotLeader). Whatever depends on the data
-	// must be reloaded, and the restore run again on the leader.
+	// must be reloaded, and the restore run again on the leader. Should the
+	// new leader's log show the restore is not the cluster's, the node
+	// drops it and rebuilds its data from raft by itself (resync.go).
 	ErrRestoreUnconfirmed = errors.New("the snapshot was installed on this node, but the node stopped leading before the cluster confirmed the restore; run the restore again on the leader")
 	// ErrConfig is wrapped by every refusal of a Config setting.
 	ErrConfig = errors.New("invalid raft storage configuration")

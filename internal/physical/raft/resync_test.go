@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	hraft "github.com/hashicorp/raft"
 )
 
 // unconfirmedRestore cuts the leader off and restores archive on it until
@@ -84,4 +86,142 @@ func TestUnconfirmedRestoreResyncs(t *testing.T) {
 	c.write("last", "z")
 	want["last"] = "z"
 	c.converged(want)
+}
+
+// TestUnconfirmedRestoreEndsConsistent cuts every node off from every
+// other, so that the leader's restore is installed there but confirmed
+// nowhere and nobody else can win meanwhile, then joins them again. Either
+// the node that restored wins (its log is the longest) and the cluster
+// takes the restore, or another node wins without it and the restoring
+// node drops it: every node must end with the same data and take writes,
+// and the restoring node drops its marker either way.
+func TestUnconfirmedRestoreEndsConsistent(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 3, 0)
+	c.write("k", "saved")
+	archive, _ := archiveOf(t, c.nodes[c.leader()])
+	c.write("k", "later")
+	c.converged(map[string]string{"k": "later"})
+	for i := range c.nodes {
+		c.isolate(i)
+	}
+	cut := unconfirmedRestore(t, c, archive)
+	for i := range c.nodes {
+		c.reconnect(i)
+	}
+	c.write("after", "x")
+	var value string
+	eventually(t, "every node holds the same k", func() bool {
+		values := map[string]bool{}
+		for _, b := range c.nodes {
+			e, err := b.Get(ctx, "k")
+			if err != nil || e == nil {
+				return false
+			}
+			values[string(e.Value)] = true
+			value = string(e.Value)
+		}
+		return len(values) == 1
+	})
+	t.Logf("the cluster settled on k = %q (node%d resynced %d times)", value, cut, c.nodes[cut].resyncs.Load())
+	c.converged(map[string]string{"k": value, "after": "x"})
+	eventually(t, "the resync marker is removed", func() bool {
+		_, err := os.Stat(filepath.Join(c.nodes[cut].dir, "raft", resyncMarker))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	c.write("last", "z")
+	c.converged(map[string]string{"k": value, "after": "x", "last": "z"})
+}
+
+// restart closes node i and opens it again from its directory on a new
+// transport, cut off; reconnect joins it to the others.
+func (c *cluster) restart(i int) {
+	c.t.Helper()
+	dir := c.nodes[i].dir
+	if err := c.nodes[i].Close(); err != nil {
+		c.t.Fatal(err)
+	}
+	addr, tr := hraft.NewInmemTransport(hraft.ServerAddress(fmt.Sprintf("node%d", i)))
+	b, err := Open(Config{
+		Path: dir, NodeID: string(addr), Transport: tr, NoBootstrap: true, TrailingLogs: c.trailingLogs,
+		PerformanceMultiplier: 1, baseTimeout: 500 * time.Millisecond,
+		autopilotUpdate: 100 * time.Millisecond, autopilotReconcile: 200 * time.Millisecond,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = b.Close() })
+	c.mu.Lock()
+	c.nodes[i], c.trans[i] = b, tr
+	c.mu.Unlock()
+}
+
+// The marker outlives a restart: a node stopped while stranded resyncs
+// once it runs again.
+func TestUnconfirmedRestoreResyncsAfterRestart(t *testing.T) {
+	c := newCluster(t, 3, 0)
+	want := map[string]string{"k": "later"}
+	c.write("k", "saved")
+	archive, _ := archiveOf(t, c.nodes[c.leader()])
+	c.write("k", "later")
+	c.converged(want)
+	cut := unconfirmedRestore(t, c, archive)
+	c.down[cut] = true
+	c.write("after", "x")
+	want["after"] = "x"
+	c.restart(cut)
+	if p := c.nodes[cut].watch.armed.Load(); p == nil {
+		t.Fatal("the node reopened unarmed after an unconfirmed restore")
+	}
+	c.down[cut] = false
+	c.reconnect(cut)
+	c.write("reconnected", "y")
+	want["reconnected"] = "y"
+	c.converged(want)
+	if n := c.nodes[cut].resyncs.Load(); n != 1 {
+		t.Fatalf("node%d resynced %d times after its restart; want once", cut, n)
+	}
+}
+
+// A marker left by a crash before raft installed anything arms the node
+// on its latest snapshot, which the next applied entry confirms; with no
+// snapshot at all the marker is simply removed.
+func TestPendingRestoreMarkerClears(t *testing.T) {
+	dir := t.TempDir()
+	b := openSingle(t, dir)
+	fill(t, b, 5)
+	if err := b.r().Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, "raft", resyncMarker)
+	if err := os.WriteFile(marker, []byte("pending\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b = openSingle(t, dir)
+	if b.watch.armed.Load() == nil {
+		t.Fatal("a pending marker did not arm the node")
+	}
+	fillRange(t, b, 5, 6)
+	eventually(t, "the marker is removed", func() bool {
+		_, err := os.Stat(marker)
+		return errors.Is(err, os.ErrNotExist)
+	})
+	if n := b.resyncs.Load(); n != 0 {
+		t.Fatalf("a single node resynced %d times", n)
+	}
+
+	empty := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(empty, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(empty, "raft", resyncMarker), []byte("pending\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := openSingle(t, empty)
+	if _, err := os.Stat(filepath.Join(empty, "raft", resyncMarker)); !errors.Is(err, os.ErrNotExist) || e.watch.armed.Load() != nil {
+		t.Fatalf("a pending marker without any snapshot stayed: %v", err)
+	}
 }
