@@ -346,7 +346,7 @@ func (b *Backend) Close() error {
 	err := b.r().Shutdown().Error()
 	b.trans.stop()
 	if c, ok := b.inner.(hraft.WithClose); ok {
-		err = errors.Join(err, c.Close())
+		_ = c.Close() // as raft's Shutdown did: a listener closed first is no error
 	}
 	err = errors.Join(err, b.logs.Close(), b.fsm.close())
 	if err != nil {
