@@ -361,6 +361,10 @@ func openStorage(ctx context.Context, s config.Storage, port *cluster.Layer, log
 		if err != nil {
 			return nil, nil, fmt.Errorf("open file storage at %s: %w", s.Path, err)
 		}
+		if d := b.LogDamage(); d.Later > 0 {
+			logger.Warn("the write-ahead log holds a damaged record followed by later ones: replay stopped at it, so the writes it and the later records held were not applied (after a power cut this can be the last unacknowledged group; otherwise the log's disk is damaging data)",
+				"storage_path", s.Path, "offset", d.Offset, "seq", d.Seq, "later_records", d.Later)
+		}
 		for _, p := range bolt.WritableParents(s.Path) {
 			logger.Warn("a directory above the data directory is writable by group or others, who could put another data directory in its place; run chmod go-w on it",
 				"directory", p, "storage_path", s.Path)

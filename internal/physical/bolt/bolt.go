@@ -145,6 +145,17 @@ func openLogged(dir string, db *bbolt.DB, fsys walFS) (*logged, error) {
 	return newLogged(db, log), nil
 }
 
+// LogDamage reports a damaged record that open found in the middle of the
+// write-ahead log, with valid records of the same life after it (Later is
+// 0 when there was none). Replay stopped at it, so the writes it and the
+// later records held were not applied: the server warns about it.
+func (b *Backend) LogDamage() Damage {
+	if b.log == nil {
+		return Damage{}
+	}
+	return b.log.log.damage
+}
+
 // OpenDB opens the file as Open does, with the very same bbolt settings,
 // and returns the bare bbolt handle: for "coffer bench", whose bare-bbolt
 // ceiling must commit exactly as the backend does. Nothing else should

@@ -62,6 +62,18 @@ type wal struct {
 	epoch uint64
 	seq   uint64 // of the last record appended or replayed
 	buf   []byte
+	// damage is what read found past the point where it stopped.
+	damage Damage
+}
+
+// Damage describes records of the log's current life found after a
+// damaged one at open. Replay stops at the damaged record, so the
+// transactions it and the later ones held are not replayed: acknowledged
+// writes, unless the damage is the torn last group of a power cut.
+type Damage struct {
+	Offset int64 // of the damaged record
+	Seq    uint64
+	Later  int // valid records of the same life after it
 }
 
 // openWAL opens or creates the log in dir and reads back every whole,
@@ -150,6 +162,9 @@ func (w *wal) read() ([]walRecord, error) {
 			legacy = sum != recordCRC(hdr, payload) && sum == crc32.Checksum(payload, crcTable)
 		}
 		if !legacy && sum != recordCRC(hdr, payload) || legacy && sum != crc32.Checksum(payload, crcTable) {
+			if len(recs) > 0 {
+				w.damage = w.laterRecords(r, legacy, n)
+			}
 			return recs, nil
 		}
 		epoch := binary.LittleEndian.Uint64(payload)
@@ -160,6 +175,39 @@ func (w *wal) read() ([]walRecord, error) {
 		w.epoch, w.seq = epoch, rec.seq
 		w.size += walHeader + n
 		recs = append(recs, rec)
+	}
+}
+
+// laterRecords counts the valid records continuing the current life
+// (seq w.seq+2 on) right after a damaged one of n bytes, which r has just
+// read. Leftovers of an earlier life or a torn
+// tail never continue the sequence; a damaged record in the middle of the
+// log does.
+func (w *wal) laterRecords(r io.Reader, legacy bool, n int64) Damage {
+	d := Damage{Offset: w.size, Seq: w.seq + 1}
+	hdr := make([]byte, walHeader)
+	for off := w.size + walHeader + n; ; {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return d
+		}
+		m := int64(binary.LittleEndian.Uint32(hdr))
+		if m < 20 || m > walMaxRecord || m > w.cap-off-walHeader {
+			return d
+		}
+		payload := make([]byte, m)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return d
+		}
+		sum := binary.LittleEndian.Uint32(hdr[4:])
+		if !legacy && sum != recordCRC(hdr, payload) || legacy && sum != crc32.Checksum(payload, crcTable) {
+			return d
+		}
+		rec, ok := decodeRecord(payload[8:])
+		if !ok || binary.LittleEndian.Uint64(payload) != w.epoch || rec.seq != d.Seq+1+uint64(d.Later) {
+			return d
+		}
+		d.Later++
+		off += walHeader + m
 	}
 }
 

@@ -142,6 +142,9 @@ func TestLogReplayStopsAtATornTail(t *testing.T) {
 	wantValue(t, b, "a", "1")
 	wantValue(t, b, "b", "2")
 	wantValue(t, b, "c", "")
+	if d := b.LogDamage(); d.Later != 0 {
+		t.Fatalf("a torn tail reported as damage: %+v", d)
+	}
 }
 
 // TestLogWrapsAndReplaysOnlyTheCurrentEpoch: with a log of a few KiB it is
@@ -406,4 +409,48 @@ func TestLogHeaderLongerThanTheFile(t *testing.T) {
 	b = mustOpen(t, dir)
 	wantValue(t, b, "k", "v")
 	_ = b.Close()
+}
+
+// TestLogDamageInTheMiddleIsReported: a record damaged in the middle of
+// the log (not a torn tail) ends the replay there as before, but open
+// reports it with the number of valid later records it did not replay, so
+// the loss is not silent; a torn tail and a clean log report nothing.
+func TestLogDamageInTheMiddleIsReported(t *testing.T) {
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	holdApplies(b)
+	var ends []int64
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		putKV(t, b, k, k+"-value")
+		ends = append(ends, b.log.log.size)
+	}
+	crash(t, b)
+	f, err := os.OpenFile(filepath.Join(dir, WALFileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flip a byte in the value of the second record ("b").
+	one := make([]byte, 1)
+	if _, err := f.ReadAt(one, ends[1]-2); err != nil {
+		t.Fatal(err)
+	}
+	one[0] ^= 0x40
+	if _, err := f.WriteAt(one, ends[1]-2); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	b = mustOpen(t, dir)
+	wantValue(t, b, "a", "a-value")
+	wantValue(t, b, "b", "")
+	if d := b.LogDamage(); d.Later != 3 || d.Offset != ends[0] || d.Seq != b.log.log.damage.Seq || d.Seq == 0 {
+		t.Fatalf("LogDamage = %+v, want the second record (offset %d) with 3 later records", d, ends[0])
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, dir)
+	defer b.Close()
+	if d := b.LogDamage(); d != (Damage{}) {
+		t.Fatalf("a clean reopen reports %+v", d)
+	}
 }
