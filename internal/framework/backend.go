@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -79,6 +79,15 @@ type compiledPath struct {
 	names map[string]string
 	// allNames lists, for each field, its own name then its aliases.
 	allNames map[string][]string
+	// fields are the path's fields in name order, walked per request
+	// instead of ranging over the schema map.
+	fields []namedField
+}
+
+// namedField is one field of a path's schema.
+type namedField struct {
+	name   string
+	schema *FieldSchema
 }
 
 var (
@@ -101,9 +110,12 @@ func (b *Backend) compile() {
 		for i, p := range b.Paths {
 			names := fieldNames(p)
 			all := make(map[string][]string, len(p.Fields))
+			fields := make([]namedField, 0, len(p.Fields))
 			for name, s := range p.Fields {
 				all[name] = append([]string{name}, s.Aliases...)
+				fields = append(fields, namedField{name, s})
 			}
+			slices.SortFunc(fields, func(a, b namedField) int { return strings.Compare(a.name, b.name) })
 			re := regexp.MustCompile("^" + p.Pattern + "$")
 			prefix, _ := re.LiteralPrefix()
 			var caps []capture
@@ -112,7 +124,7 @@ func (b *Backend) compile() {
 					caps = append(caps, capture{name: name, idx: j})
 				}
 			}
-			b.compiled[i] = compiledPath{re: re, prefix: prefix, caps: caps, names: names, allNames: all}
+			b.compiled[i] = compiledPath{re: re, prefix: prefix, caps: caps, names: names, allNames: all, fields: fields}
 		}
 	})
 }
@@ -154,9 +166,9 @@ func (b *Backend) route(path string) (*Path, *compiledPath, []string) {
 // warnings about input the handler will not see: undeclared fields, and
 // older names that lost to the field's own name.
 func fieldData(p *Path, cp *compiledPath, req *logical.Request, match []string) (*FieldData, []string, error) {
-	d, err := newFieldData(input{data: req.Data, caps: cp.caps, match: match}, p.Fields)
-	if err != nil {
-		return nil, nil, err
+	d, err := newFieldData(input{data: req.Data, caps: cp.caps, match: match}, p.Fields, cp.fields)
+	if err != nil || len(req.Data) == 0 {
+		return d, nil, err
 	}
 	var unknown, ignored []string
 	for k, v := range req.Data {
@@ -169,10 +181,10 @@ func fieldData(p *Path, cp *compiledPath, req *logical.Request, match []string) 
 		}
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
+		slices.Sort(unknown)
 		ignored = append(ignored, fmt.Sprintf("Endpoint ignored these unrecognized parameters: [%s]", strings.Join(unknown, " ")))
 	}
-	sort.Strings(ignored)
+	slices.Sort(ignored)
 	return d, ignored, nil
 }
 

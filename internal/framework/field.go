@@ -368,10 +368,11 @@ func (in *input) get(key string) any {
 // newFieldData converts every declared field present in the input (under
 // its own name or, failing that, an alias), returning a 400-class error
 // naming the first field that does not convert.
-func newFieldData(in input, schema map[string]*FieldSchema) (*FieldData, error) {
+func newFieldData(in input, schema map[string]*FieldSchema, fields []namedField) (*FieldData, error) {
 	d := &FieldData{input: in, schema: schema}
 	d.set = d.buf[:0]
-	for name, s := range schema {
+	for _, f := range fields {
+		name, s := f.name, f.schema
 		key, v := lookupField(&d.input, name, s)
 		if v == nil {
 			if s.Required {

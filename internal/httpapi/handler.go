@@ -219,7 +219,7 @@ func operation(r *http.Request) (logical.Operation, error) {
 // unsupportedHeaders refuses requests that ask for Vault features Coffer
 // does not have, rather than silently answering something else.
 func unsupportedHeaders(r *http.Request) error {
-	if ns := strings.Trim(r.Header.Get("X-Vault-Namespace"), "/"); ns != "" && ns != "root" {
+	if ns := strings.Trim(header(r.Header, "X-Vault-Namespace"), "/"); ns != "" && ns != "root" {
 		return logical.InvalidRequest("namespaces are not supported: drop the X-Vault-Namespace header (got %q)", ns)
 	}
 	return nil
@@ -232,7 +232,7 @@ func unsupportedHeaders(r *http.Request) error {
 func requestWrapTTL(r *http.Request) (time.Duration, error) {
 	// Spelt in canonical form, which Header.Get would otherwise build (and
 	// allocate) for every request.
-	v := strings.TrimSpace(r.Header.Get("X-Vault-Wrap-Ttl"))
+	v := strings.TrimSpace(header(r.Header, "X-Vault-Wrap-Ttl"))
 	if v == "" {
 		return 0, nil
 	}
@@ -283,10 +283,10 @@ const maxWrapSeconds = int64(math.MaxInt64 / int64(time.Second))
 
 // token reads the client token from X-Vault-Token or a Bearer header.
 func token(r *http.Request) string {
-	if t := r.Header.Get("X-Vault-Token"); t != "" {
+	if t := header(r.Header, "X-Vault-Token"); t != "" {
 		return t
 	}
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+	if h := header(r.Header, "Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}
 	return ""
@@ -296,9 +296,19 @@ func token(r *http.Request) string {
 // carry the token are gone: the core hands a mount the headers it was
 // tuned to pass through, and none may ever be a credential.
 func headersWithoutToken(r *http.Request) http.Header {
-	r.Header.Del("X-Vault-Token")
-	r.Header.Del("Authorization")
+	// The names are canonical, which Header.Del would check again.
+	delete(r.Header, "X-Vault-Token")
+	delete(r.Header, "Authorization")
 	return r.Header
+}
+
+// header is Header.Get for a name already in canonical form (net/http
+// stores every name it reads so), without checking that form per request.
+func header(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func queryData(r *http.Request) map[string]any {

@@ -66,8 +66,10 @@ func writeEnvelope(w http.ResponseWriter, r *http.Request, status int, env *enve
 	body, err := appendEnvelope(*bp, env)
 	if err != nil {
 		// What encoding/json refuses (an unsupported value, a NaN) is
-		// refused here too; writeJSON logs it the same way.
-		writeJSON(w, r, status, env)
+		// refused here too; writeJSON logs it the same way. A copy goes,
+		// so that env itself can stay on the caller's stack.
+		cp := *env
+		writeJSON(w, r, status, &cp)
 		return
 	}
 	*bp = body
