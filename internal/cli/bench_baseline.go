@@ -77,8 +77,9 @@ func withBaseline(names []string) []string {
 	return out
 }
 
-// pairsIn is the ceilings, then each workload against its baseline
-// (this binary / the baseline) for every baseline result in rounds.
+// pairsIn is the ceilings, then for every baseline result in rounds the
+// workload against its baseline (this binary / the baseline) and the
+// baseline against the workload's ceilings.
 func pairsIn(rounds ...map[string]bench.Result) []struct{ work, ceiling string } {
 	pairs := slices.Clone(ceilings)
 	var base []string
@@ -91,7 +92,13 @@ func pairsIn(rounds ...map[string]bench.Result) []struct{ work, ceiling string }
 	}
 	slices.Sort(base)
 	for _, k := range base {
-		pairs = append(pairs, struct{ work, ceiling string }{strings.TrimSuffix(k, baseTag), k})
+		w := strings.TrimSuffix(k, baseTag)
+		pairs = append(pairs, struct{ work, ceiling string }{w, k})
+		for _, p := range ceilings {
+			if p.work == w {
+				pairs = append(pairs, struct{ work, ceiling string }{k, p.ceiling})
+			}
+		}
 	}
 	return pairs
 }

@@ -17,10 +17,13 @@ func TestBaselineRatios(t *testing.T) {
 		rounds = append(rounds, map[string]bench.Result{
 			"kv-read-client":           result(3000*k, 2*time.Millisecond, 50*time.Microsecond),
 			"kv-read-client" + baseTag: result(2000*k, 4*time.Millisecond, time.Duration(90+10*k)*time.Microsecond),
+			"bare-http-client":         result(4000*k, 2*time.Millisecond, 40*time.Microsecond),
 		})
 	}
 	got := ratios(rounds[0])
-	want := []string{"kv-read-client/kv-read-client@base: req/s 1.50, p99 0.50×, cpu/req 0.50×"}
+	want := []string{"kv-read-client/bare-http-client: req/s 0.75, p99 1.00×, cpu/req 1.25×",
+		"kv-read-client/kv-read-client@base: req/s 1.50, p99 0.50×, cpu/req 0.50×",
+		"kv-read-client@base/bare-http-client: req/s 0.50, p99 2.00×, cpu/req 2.50×"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ratios = %q, want %q", got, want)
 	}
