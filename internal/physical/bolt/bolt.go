@@ -131,6 +131,10 @@ func openLogged(dir string, db *bbolt.DB, fsys walFS) (*logged, error) {
 	if err != nil {
 		return nil, err
 	}
+	if recs, err = notApplied(db, recs); err != nil {
+		_ = log.close()
+		return nil, err
+	}
 	if len(recs) > 0 {
 		// replay commits with bbolt's fsyncs before the log is emptied.
 		if err := replay(db, recs); err != nil {

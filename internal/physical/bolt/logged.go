@@ -173,7 +173,7 @@ func (l *logged) logGroup(batch []*pending) (uint64, error) {
 // background commit; l.mu is held.
 func (l *logged) publish(batch []*pending, first uint64) {
 	for i, p := range batch {
-		rec := walRecord{seq: first + uint64(i), ops: p.ops}
+		rec := walRecord{epoch: l.log.epoch, seq: first + uint64(i), ops: p.ops}
 		for _, op := range p.ops {
 			e := overlayEntry{seq: rec.seq}
 			if !op.Delete {

@@ -34,7 +34,10 @@ type simFS struct {
 	// failSync, when set, is returned by every Sync (an EIO or ENOSPC from
 	// fdatasync) without making anything durable.
 	failSync error
-	resets   int // zero headers written at offset 0, the log emptied
+	// cutAtReset, when set, cuts the power at the next write that empties
+	// the log (a zero header at offset 0), before it reaches the disk.
+	cutAtReset bool
+	resets     int // zero headers written at offset 0, the log emptied
 }
 
 type simFile struct {
@@ -223,11 +226,15 @@ func (h *simHandle) ReadAt(p []byte, off int64) (int, error) {
 func (h *simHandle) WriteAt(p []byte, off int64) (int, error) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
+	reset := off == 0 && len(p) == walHeader && allZero(p)
+	if reset && h.s.cutAtReset {
+		h.s.dead, h.s.cutAtReset = true, false
+	}
 	do, err := h.s.step()
 	if !do {
 		return 0, err
 	}
-	if off == 0 && len(p) == walHeader && allZero(p) {
+	if reset {
 		h.s.resets++
 	}
 	h.f.data = place(h.f.data, off, p)

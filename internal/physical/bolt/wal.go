@@ -49,8 +49,9 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // walRecord is one transaction read back from the log.
 type walRecord struct {
-	seq uint64
-	ops []physical.TxnOp
+	epoch uint64
+	seq   uint64
+	ops   []physical.TxnOp
 }
 
 // wal appends transactions to the log file. It is not safe for concurrent
@@ -172,6 +173,7 @@ func (w *wal) read() ([]walRecord, error) {
 		if !ok || (len(recs) > 0 && (epoch != w.epoch || rec.seq != w.seq+1)) {
 			return recs, nil
 		}
+		rec.epoch = epoch
 		w.epoch, w.seq = epoch, rec.seq
 		w.size += walHeader + n
 		recs = append(recs, rec)
@@ -338,9 +340,12 @@ func (w *wal) reset() error {
 
 func (w *wal) close() error { return w.f.Close() }
 
-// replay applies recs to db in order in one commit. Every op is a whole
-// put or delete, so replaying records bbolt already holds (a crash between
-// a commit and the log's truncation) leaves the same state.
+// walMetaBucket holds, in bbolt's file, the epoch and seq of the last log
+// record bbolt holds (walAppliedKey), written in the commit that applies it.
+var walMetaBucket, walAppliedKey = []byte("coffer.wal"), []byte("applied")
+
+// replay applies recs to db in order in one commit, with the epoch and seq
+// of the last one.
 func replay(db *bbolt.DB, recs []walRecord) error {
 	return db.Update(func(tx *bbolt.Tx) error {
 		bkt := tx.Bucket(bucketName)
@@ -349,8 +354,39 @@ func replay(db *bbolt.DB, recs []walRecord) error {
 				return fmt.Errorf("replay write-ahead log record %d: %w", r.seq, err)
 			}
 		}
+		meta, err := tx.CreateBucketIfNotExists(walMetaBucket)
+		if err != nil {
+			return err
+		}
+		last := recs[len(recs)-1]
+		v := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, last.epoch), last.seq)
+		return meta.Put(walAppliedKey, v)
+	})
+}
+
+// notApplied drops the records bbolt already holds. Replaying them again
+// would be harmless if the log always held at least what bbolt holds, but
+// it may not: a start after a kill reads back (from the page cache) a
+// record whose fdatasync never returned and commits it to bbolt; a power
+// cut before the log is emptied then leaves bbolt with that record and the
+// log without it, and replaying the log's earlier records would put back
+// older values of some of its keys and not others. Records of another
+// epoch than bbolt's last are all newer: the log is emptied, and its epoch
+// changed, only once bbolt holds every record in it.
+func notApplied(db *bbolt.DB, recs []walRecord) ([]walRecord, error) {
+	var epoch, seq uint64
+	err := db.View(func(tx *bbolt.Tx) error {
+		if meta := tx.Bucket(walMetaBucket); meta != nil {
+			if v := meta.Get(walAppliedKey); len(v) == 16 {
+				epoch, seq = binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[8:])
+			}
+		}
 		return nil
 	})
+	for len(recs) > 0 && recs[0].epoch == epoch && recs[0].seq <= seq {
+		recs = recs[1:]
+	}
+	return recs, err
 }
 
 // checkOp refuses, before anything is logged, what bbolt would refuse at
