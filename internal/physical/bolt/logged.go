@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -15,6 +16,14 @@ var (
 	// maxBehind is how many acknowledged transactions may wait for bbolt
 	// before new groups wait: it bounds the memory of the overlay.
 	maxBehind = 50_000
+	// applyDelay is how long the background commit lets acknowledged
+	// writes gather before it commits them to bbolt, unless someone waits
+	// for bbolt (List, Close, a full log) or applyBatch of them are
+	// waiting. No writer waits for it: the log has them already. A larger
+	// commit pays bbolt's two fdatasyncs, its meta and freelist pages and
+	// the branch pages it shares once for more writes.
+	applyDelay = 100 * time.Millisecond
+	applyBatch = 4096
 )
 
 // logged puts a write-ahead log in front of bbolt (docs/BENCHMARKS-WRITES.md).
@@ -41,7 +50,11 @@ type logged struct {
 	groups  int         // groups between prepare and publication
 	err     error       // a background commit failed: no more writes
 	closed  bool
+	// waiting counts callers waiting for bbolt to catch up (caughtUp,
+	// makeRoom): the background commit then commits at once.
+	waiting int
 	wake    chan struct{}
+	hurry   chan struct{} // ends the background commit's gathering
 	done    chan struct{}
 	// beforeApply, when set (under mu), runs before each background
 	// commit: tests hold commits back with it to leave writes in the log
@@ -61,7 +74,7 @@ type overlayEntry struct {
 
 func newLogged(db *bbolt.DB, log *wal) *logged {
 	l := &logged{db: db, log: log, keys: map[string]overlayEntry{}, applied: log.seq, acked: log.seq,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1), done: make(chan struct{})}
 	l.changed = sync.NewCond(&l.mu)
 	go l.applyLoop()
 	return l
@@ -102,10 +115,24 @@ func (l *logged) caughtUp() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	target := l.acked
-	for l.applied < target && l.err == nil {
-		l.changed.Wait()
+	if l.applied < target && l.err == nil {
+		l.waiting++
+		l.hasten()
+		for l.applied < target && l.err == nil {
+			l.changed.Wait()
+		}
+		l.waiting--
 	}
 	return l.err
+}
+
+// hasten makes the background commit stop gathering and commit what is
+// waiting; l.mu is held.
+func (l *logged) hasten() {
+	select {
+	case l.hurry <- struct{}{}:
+	default:
+	}
 }
 
 // commitGroup is the group commit's step: log the group, publish it to the
@@ -187,6 +214,9 @@ func (l *logged) publish(batch []*pending, first uint64) {
 		l.behind = append(l.behind, rec)
 	}
 	l.acked = l.log.seq
+	if len(l.behind) >= applyBatch {
+		l.hasten()
+	}
 }
 
 // makeRoom waits while bbolt is too far behind, and empties the log when n
@@ -195,8 +225,13 @@ func (l *logged) publish(batch []*pending, first uint64) {
 func (l *logged) makeRoom(n int) error {
 	full := !l.log.fits(n)
 	l.mu.Lock()
-	for l.err == nil && (len(l.behind) > maxBehind || (full && len(l.behind) > 0)) {
-		l.changed.Wait()
+	if l.err == nil && (len(l.behind) > maxBehind || (full && len(l.behind) > 0)) {
+		l.waiting++
+		l.hasten()
+		for l.err == nil && (len(l.behind) > maxBehind || (full && len(l.behind) > 0)) {
+			l.changed.Wait()
+		}
+		l.waiting--
 	}
 	err := l.err
 	l.mu.Unlock()
@@ -220,17 +255,17 @@ func (l *logged) fail(err error) {
 }
 
 // applyLoop commits acknowledged transactions to bbolt in the background,
-// everything waiting in one commit, until close.
+// everything waiting in one commit, until close. Between commits it lets
+// writes gather (gather).
 func (l *logged) applyLoop() {
 	defer close(l.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for range l.wake {
-		for {
+		for l.gather(timer) {
 			l.mu.Lock()
 			recs, hold, after := l.behind, l.beforeApply, l.afterApply
 			l.mu.Unlock()
-			if len(recs) == 0 {
-				break
-			}
 			if hold != nil {
 				hold()
 			}
@@ -242,24 +277,50 @@ func (l *logged) applyLoop() {
 			if after != nil {
 				after()
 			}
-			last := recs[len(recs)-1].seq
-			l.mu.Lock()
-			for _, r := range recs {
-				for _, op := range r.ops {
-					if e, ok := l.keys[op.Entry.Key]; ok && e.seq <= last {
-						delete(l.keys, op.Entry.Key)
-					}
-				}
-			}
-			l.behind = l.behind[len(recs):]
-			if len(l.behind) == 0 {
-				l.behind = nil
-			}
-			l.applied = last
-			l.changed.Broadcast()
-			l.mu.Unlock()
+			l.dropApplied(recs)
 		}
 	}
+}
+
+// gather waits up to applyDelay for more writes to join the next bbolt
+// commit, and reports whether any are waiting for it. It returns at once
+// when someone waits for bbolt, when applyBatch are waiting or on close.
+func (l *logged) gather(timer *time.Timer) bool {
+	timer.Reset(applyDelay)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		n, now := len(l.behind), l.waiting > 0 || l.closed || len(l.behind) >= applyBatch
+		l.mu.Unlock()
+		if n == 0 || now {
+			return n > 0
+		}
+		select {
+		case <-l.hurry:
+		case <-timer.C:
+			return true
+		}
+	}
+}
+
+// dropApplied drops recs, which bbolt now holds, from the overlay.
+func (l *logged) dropApplied(recs []walRecord) {
+	last := recs[len(recs)-1].seq
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range recs {
+		for _, op := range r.ops {
+			if e, ok := l.keys[op.Entry.Key]; ok && e.seq <= last {
+				delete(l.keys, op.Entry.Key)
+			}
+		}
+	}
+	l.behind = l.behind[len(recs):]
+	if len(l.behind) == 0 {
+		l.behind = nil
+	}
+	l.applied = last
+	l.changed.Broadcast()
 }
 
 // close waits for bbolt to hold every acknowledged write, stops the
@@ -271,6 +332,7 @@ func (l *logged) close() error {
 		return ErrClosed
 	}
 	l.closed = true
+	l.hasten()
 	l.changed.Broadcast()
 	for (l.groups > 0 || len(l.behind) > 0) && l.err == nil {
 		l.changed.Wait()

@@ -454,3 +454,88 @@ func TestLogDamageInTheMiddleIsReported(t *testing.T) {
 		t.Fatalf("a clean reopen reports %+v", d)
 	}
 }
+
+// setGathering sets how long and for how many writes the background
+// commit gathers, for one test.
+func setGathering(t *testing.T, delay time.Duration, batch int) {
+	oldDelay, oldBatch := applyDelay, applyBatch
+	applyDelay, applyBatch = delay, batch
+	t.Cleanup(func() { applyDelay, applyBatch = oldDelay, oldBatch })
+}
+
+// within fails the test when fn has not returned after d.
+func within(t *testing.T, d time.Duration, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s still waiting after %s", what, d)
+	}
+}
+
+func dbHas(b *Backend, key string) bool {
+	var found bool
+	_ = b.db.View(func(tx *bbolt.Tx) error {
+		found = tx.Bucket(bucketName).Get([]byte(key)) != nil
+		return nil
+	})
+	return found
+}
+
+// The background commit lets writes gather (applyDelay), but no caller
+// that needs bbolt to hold them waits for that: List, Close and a write
+// that finds the log full make it commit at once.
+func TestGatheringNeverDelaysWhoWaitsForBbolt(t *testing.T) {
+	setGathering(t, time.Hour, 1<<20)
+	old := walSize
+	walSize = 4 << 10
+	t.Cleanup(func() { walSize = old })
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	putKV(t, b, "dir/a", "1")
+	time.Sleep(20 * time.Millisecond)
+	if dbHas(b, "dir/a") {
+		t.Fatal("bbolt committed dir/a at once: the commit did not gather")
+	}
+	within(t, 20*time.Second, "List", func() {
+		if keys, err := b.List(context.Background(), "dir/"); err != nil || len(keys) != 1 {
+			t.Errorf("List = %v, %v; want [a]", keys, err)
+		}
+	})
+	if !dbHas(b, "dir/a") {
+		t.Fatal("List returned before bbolt held dir/a")
+	}
+	within(t, 60*time.Second, "writes filling the log", func() {
+		for i := range 100 { // about six times the 4 KiB log
+			putKV(t, b, fmt.Sprintf("k%d", i), strings.Repeat("v", 200))
+		}
+	})
+	within(t, 20*time.Second, "Close", func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if !inBolt(t, dir, "k99") {
+		t.Fatal("k99 not in bbolt after Close")
+	}
+}
+
+// Once applyBatch writes wait for bbolt, the background commit stops
+// gathering.
+func TestGatheringEndsAtApplyBatch(t *testing.T) {
+	setGathering(t, time.Hour, 5)
+	b := mustOpen(t, t.TempDir())
+	defer b.Close()
+	for i := range 5 {
+		putKV(t, b, fmt.Sprintf("k%d", i), "v")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !dbHas(b, "k4") {
+		if time.Now().After(deadline) {
+			t.Fatal("5 writes waiting, applyBatch 5: still not in bbolt after 20s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
