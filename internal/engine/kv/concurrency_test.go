@@ -31,7 +31,7 @@ func TestConcurrentCAS(t *testing.T) {
 					t.Error(err)
 					return
 				} else if r != nil {
-					cur = r.Data["metadata"].(map[string]any)["version"].(uint64)
+					cur = readVersionOf(t, r)
 				}
 				body := fmt.Sprintf(`{"data":{"w%d":%d},"options":{"cas":%d}}`, w, i+1, cur)
 				r, err := do(t, b, patchOrPut(cur, body))
@@ -54,7 +54,7 @@ func TestConcurrentCAS(t *testing.T) {
 	}
 	wg.Wait()
 	r := mustDo(t, b, get("data/counter"))
-	if v := r.Data["metadata"].(map[string]any)["version"]; v != uint64(writers*perWriter) {
+	if v := readVersionOf(t, r); v != uint64(writers*perWriter) {
 		t.Fatalf("current version %v, want %d", v, writers*perWriter)
 	}
 	data := jsonOf(t, r.Data["data"]).(map[string]any)
@@ -72,4 +72,16 @@ func patchOrPut(cur uint64, body string) step {
 		return put("data/counter", body)
 	}
 	return patch("data/counter", body)
+}
+
+// readVersionOf is the version a data read answered, from its metadata
+// object as a client decodes it.
+func readVersionOf(t testing.TB, r *logical.Response) uint64 {
+	t.Helper()
+	md, _ := jsonOf(t, r.Data["metadata"]).(map[string]any)
+	v, ok := md["version"].(float64)
+	if !ok {
+		t.Fatalf("no version in the metadata of %v", r.Data)
+	}
+	return uint64(v)
 }

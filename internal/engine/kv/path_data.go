@@ -40,7 +40,7 @@ func (b *v2) readData(ctx context.Context, req *logical.Request, d *framework.Fi
 	}
 	resp := logical.DataResponse(map[string]any{
 		"data":     logical.StoredJSON(v.raw),
-		"metadata": v.meta.versionResponse(v.num, v.vm),
+		"metadata": v.meta.versionJSON(v.num, v.vm),
 	})
 	if v.raw == nil {
 		// Vault answers a deleted or destroyed version with its metadata
