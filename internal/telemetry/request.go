@@ -115,11 +115,3 @@ func AuditFailure(ctx context.Context, deviceType string) {
 		r.m.AuditFailure(deviceType)
 	}
 }
-
-// MetricsFrom returns the metrics of the request ctx belongs to, or nil.
-func MetricsFrom(ctx context.Context) *Metrics {
-	if r := FromContext(ctx); r != nil {
-		return r.m
-	}
-	return nil
-}

@@ -65,18 +65,25 @@ func readKey(t *testing.T, r physical.ReadTx, key string) string {
 	return string(v)
 }
 
-// TestReadFillsFromOneBackendRead: misses share one backend read, begun
-// at the first miss; what they find is cached; hits begin none.
-func TestReadFillsFromOneBackendRead(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// seededSnapshots is a snapshotting backend holding a=a1 and b=b1, and
+// an empty cache over it.
+func seededSnapshots(t *testing.T, ctx context.Context) (*snapshots, *Cache) {
+	t.Helper()
 	b := newSnapshots()
 	for _, k := range []string{"a", "b"} {
 		if err := b.Put(ctx, &physical.Entry{Key: k, Value: []byte(k + "1")}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := New(b, 0)
+	return b, New(b, 0)
+}
+
+// TestReadFillsFromOneBackendRead: misses share one backend read, begun
+// at the first miss; what they find is cached; hits begin none.
+func TestReadFillsFromOneBackendRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, c := seededSnapshots(t, ctx)
 	r, _ := c.BeginRead(ctx)
 	if got := readKey(t, r, "a") + readKey(t, r, "b") + readKey(t, r, "c"); got != "a1b1<absent>" {
 		t.Fatalf("read %q", got)
@@ -98,13 +105,7 @@ func TestReadFillsFromOneBackendRead(t *testing.T) {
 func TestNoStaleFromAnOldSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := newSnapshots()
-	for _, k := range []string{"a", "b"} {
-		if err := b.Put(ctx, &physical.Entry{Key: k, Value: []byte(k + "1")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := New(b, 0)
+	_, c := seededSnapshots(t, ctx)
 	r, _ := c.BeginRead(ctx)
 	defer r.Done()
 	if got := readKey(t, r, "a"); got != "a1" { // begins the snapshot
