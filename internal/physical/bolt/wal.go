@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -344,15 +346,16 @@ func (w *wal) close() error { return w.f.Close() }
 // record bbolt holds (walAppliedKey), written in the commit that applies it.
 var walMetaBucket, walAppliedKey = []byte("coffer.wal"), []byte("applied")
 
-// replay applies recs to db in order in one commit, with the epoch and seq
-// of the last one.
+// replay applies recs to db in one commit, with the epoch and seq of the
+// last one. Only each key's last write is applied, in key order: in one
+// commit that leaves the same state as applying every record in turn, and
+// a key rewritten by many writes in the gathering (a KV secret's metadata)
+// costs bbolt one Put, not one per write.
 func replay(db *bbolt.DB, recs []walRecord) error {
+	ops := lastWrites(recs)
 	return db.Update(func(tx *bbolt.Tx) error {
-		bkt := tx.Bucket(bucketName)
-		for _, r := range recs {
-			if err := apply(bkt, r.ops); err != nil {
-				return fmt.Errorf("replay write-ahead log record %d: %w", r.seq, err)
-			}
+		if err := apply(tx.Bucket(bucketName), ops); err != nil {
+			return fmt.Errorf("replay write-ahead log records %d-%d: %w", recs[0].seq, recs[len(recs)-1].seq, err)
 		}
 		meta, err := tx.CreateBucketIfNotExists(walMetaBucket)
 		if err != nil {
@@ -362,6 +365,27 @@ func replay(db *bbolt.DB, recs []walRecord) error {
 		v := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, last.epoch), last.seq)
 		return meta.Put(walAppliedKey, v)
 	})
+}
+
+// lastWrites returns the last operation of each key in recs, sorted by key.
+func lastWrites(recs []walRecord) []physical.TxnOp {
+	n := 0
+	for _, r := range recs {
+		n += len(r.ops)
+	}
+	seen := make(map[string]struct{}, n)
+	out := make([]physical.TxnOp, 0, n)
+	for i := len(recs) - 1; i >= 0; i-- {
+		ops := recs[i].ops
+		for j := len(ops) - 1; j >= 0; j-- {
+			if _, dup := seen[ops[j].Entry.Key]; !dup {
+				seen[ops[j].Entry.Key] = struct{}{}
+				out = append(out, ops[j])
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b physical.TxnOp) int { return strings.Compare(a.Entry.Key, b.Entry.Key) })
+	return out
 }
 
 // notApplied drops the records bbolt already holds. Replaying them again
