@@ -39,11 +39,10 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 	if servedWithoutToken(route, rest) {
 		return true, nil
 	}
-	denied := logical.CodedError(logical.ErrPermissionDenied, "permission denied")
 	if req.ClientToken == "" {
-		return false, denied
+		return false, errAdmitDenied()
 	}
-	te, err := st.tokens.Lookup(ctx, req.ClientToken)
+	te, err := st.tokens.Peek(ctx, req.ClientToken)
 	if err != nil {
 		return false, err
 	}
@@ -52,12 +51,18 @@ func (c *Core) Admit(ctx context.Context, req *logical.Request) (bool, error) {
 		return false, wrapping.ErrInvalidToken
 	}
 	if te == nil || !logical.AddrInCIDRs(te.BoundCIDRs, req.RemoteAddr) {
-		return false, denied
+		return false, errAdmitDenied()
 	}
 	if _, ok := tokenEntity(st, te); !ok {
-		return false, denied // a disabled or deleted entity: the body stays unread
+		return false, errAdmitDenied() // a disabled or deleted entity: the body stays unread
 	}
 	return false, nil
+}
+
+// errAdmitDenied is Admit's answer to a token that may not be used, made
+// only when one is turned away.
+func errAdmitDenied() error {
+	return logical.CodedError(logical.ErrPermissionDenied, "permission denied")
 }
 
 // servedWithoutToken reports whether the backend behind route serves rest

@@ -339,3 +339,38 @@ func TestInterruptedRevokeOrphanSparesChildren(t *testing.T) {
 		t.Fatalf("the child must live on as an orphan: %+v %v", e, err)
 	}
 }
+
+// TestPeekConsumesNothing: Peek (the check before a request's body is
+// read) spends no use, shares the cached entry rather than copying it, and
+// answers nil for a used-up or revoked token at once.
+func TestPeekConsumesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a := h.create(t, h.root, map[string]any{"policies": "a", "num_uses": 1})
+	for range 3 {
+		if e, err := h.s.Peek(t.Context(), a.ClientToken); err != nil || e == nil || e.NumUses != 1 {
+			t.Fatalf("peek: %+v %v", e, err)
+		}
+	}
+	_, _ = h.s.Peek(t.Context(), h.root) // cached from here on
+	first, _ := h.s.Peek(t.Context(), h.root)
+	if again, _ := h.s.Peek(t.Context(), h.root); first == nil || first != again {
+		t.Fatal("peek of a cached token copied its entry")
+	}
+	if e, err := h.s.Use(t.Context(), a.ClientToken); err != nil || e == nil {
+		t.Fatalf("use after peeks: %v %v", e, err)
+	}
+	if e, err := h.s.Peek(t.Context(), a.ClientToken); e != nil || err != nil {
+		t.Fatalf("peek of a used-up token: %+v %v", e, err)
+	}
+	b := h.create(t, h.root, map[string]any{"policies": "a"})
+	if e, _ := h.s.Peek(t.Context(), b.ClientToken); e == nil {
+		t.Fatal("peek of a live token: nil")
+	}
+	if _, err := h.call(logical.UpdateOperation, "revoke-self", b.ClientToken, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := h.s.Peek(t.Context(), b.ClientToken); e != nil || err != nil {
+		t.Fatalf("peek of a revoked token: %+v %v", e, err)
+	}
+}

@@ -35,11 +35,12 @@ func Factory(_ context.Context, conf *logical.BackendConfig) (logical.Backend, e
 // index, which only costs a little waiting).
 type stripes [256]sync.Mutex
 
-// lock takes the stripe of a path hash and returns its unlock.
-func (s *stripes) lock(h pathHash) func() {
+// lock takes the stripe of a path hash and returns it, locked: callers
+// defer its Unlock (a method value returned instead would allocate).
+func (s *stripes) lock(h pathHash) *sync.Mutex {
 	m := &s[h[0]]
 	m.Lock()
-	return m.Unlock
+	return m
 }
 
 // pathHash is the SHA-256 of a secret path: it names the storage folder of

@@ -41,7 +41,7 @@ func (b *v2) readConfig(ctx context.Context, _ *logical.Request, _ *framework.Fi
 func (b *v2) writeConfig(ctx context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	// Config writes are rare; one stripe keeps two of them from losing each
 	// other's fields without a lock of its own.
-	defer b.locks.lock(hashPath(configKey))()
+	defer b.locks.lock(hashPath(configKey)).Unlock()
 	c, err := loadConfig(ctx, b.storage)
 	if err != nil {
 		return nil, err

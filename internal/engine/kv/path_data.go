@@ -64,7 +64,7 @@ func (b *v2) writeData(ctx context.Context, req *logical.Request, d *framework.F
 	if w.cas, w.hasCAS, err = casOption(d); err != nil {
 		return nil, err
 	}
-	defer b.locks.lock(w.hash)()
+	defer b.locks.lock(w.hash).Unlock()
 	cfg, err := loadConfig(ctx, b.storage)
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (b *v2) patchData(ctx context.Context, req *logical.Request, d *framework.F
 	if w.cas, w.hasCAS, err = casOption(d); err != nil {
 		return nil, err
 	}
-	defer b.locks.lock(w.hash)()
+	defer b.locks.lock(w.hash).Unlock()
 	cfg, err := loadConfig(ctx, b.storage)
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func (b *v2) deleteLatest(ctx context.Context, req *logical.Request, _ *framewor
 		return nil, err
 	}
 	h := hashPath(p)
-	defer b.locks.lock(h)()
+	defer b.locks.lock(h).Unlock()
 	m, err := loadMeta(ctx, b.storage, p)
 	if err != nil || m == nil {
 		return nil, err

@@ -69,7 +69,7 @@ func (b *v2) changeVersions(prefix string, change versionChange) framework.Opera
 			return nil, err
 		}
 		h := hashPath(p)
-		defer b.locks.lock(h)()
+		defer b.locks.lock(h).Unlock()
 		m, err := loadMeta(ctx, b.storage, p)
 		if err != nil || m == nil {
 			return nil, err

@@ -64,7 +64,7 @@ func (b *v2) writeMetadata(ctx context.Context, req *logical.Request, d *framewo
 	}
 	patch := req.Operation == logical.PatchOperation
 	h := hashPath(p)
-	defer b.locks.lock(h)()
+	defer b.locks.lock(h).Unlock()
 	m, err := loadMeta(ctx, b.storage, p)
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (b *v2) deleteMetadata(ctx context.Context, req *logical.Request, _ *framew
 		return nil, err
 	}
 	h := hashPath(p)
-	defer b.locks.lock(h)()
+	defer b.locks.lock(h).Unlock()
 	m, err := loadMeta(ctx, b.storage, p)
 	if err != nil || m == nil {
 		return nil, err
