@@ -169,10 +169,12 @@ func runDev(ctx context.Context, c *ucli.Context, hup <-chan os.Signal) error {
 func serve(ctx context.Context, logger *slog.Logger, co *core.Core, lns []listener) error {
 	// A soft memory limit rather than a higher GOGC: memory a burst took
 	// goes back instead of staying with the process (docs/BENCHMARKS.md
-	// has the cost in read throughput). GOGC and GOMEMLIMIT in the
-	// environment still win.
+	// has the cost in read throughput), and a heap floor so that small
+	// stores do not collect every few hundred requests. GOGC and
+	// GOMEMLIMIT in the environment still win.
 	limit, source := applyMemoryLimit()
-	logger.Info("memory limit", "bytes", limit, "source", source, "gogc", cmp.Or(os.Getenv("GOGC"), "100"))
+	floor := applyHeapFloor(limit)
+	logger.Info("memory limit", "bytes", limit, "source", source, "gogc", cmp.Or(os.Getenv("GOGC"), "100"), "heap_floor", floor)
 	bodies := httpapi.NewBodyBudget(bodyBudgetSize(lns), debug.FreeOSMemory)
 	errc := make(chan error, len(lns))
 	var servers []*http.Server
