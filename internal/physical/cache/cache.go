@@ -4,7 +4,8 @@
 // ciphertext, so it never keeps a plaintext secret or a key in memory.
 //
 // It assumes it is the only writer of the backend (one node), and is not a
-// place for eviction policies beyond LRU or for caching List results.
+// place for eviction policies beyond LRU (and the admission filter of
+// admit.go) or for caching List results.
 package cache
 
 import (
@@ -76,6 +77,7 @@ type Cache struct {
 	// before it advances its keys' stripes.
 	ended atomic.Uint64
 	seed  maphash.Seed
+	door  *doorkeeper // which reads may fill the cache (admit.go)
 	locks [stripes]stripe
 }
 
@@ -105,7 +107,8 @@ func NewBounded(b physical.Backend, size int, maxBytes int64) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	c := &Cache{b: b, seed: maphash.MakeSeed(), maxBytes: maxBytes, promote: uint64(size / promoteShare)}
+	c := &Cache{b: b, seed: maphash.MakeSeed(), maxBytes: maxBytes, promote: uint64(size / promoteShare),
+		door: newDoorkeeper(size)}
 	// only errors on size <= 0
 	c.lru, _ = lru.NewWithEvict(size, func(k string, it *item) {
 		c.bytes.Add(-entrySize(k, it.v))
@@ -200,6 +203,19 @@ func (c *Cache) GetShared(ctx context.Context, key string) (*physical.Entry, err
 // readThrough reads key from the backend and caches what it found unless
 // a write to the key's stripe began meanwhile.
 func (c *Cache) readThrough(ctx context.Context, key string) (*physical.Entry, error) {
+	return c.fetch(ctx, key, c.admit(key))
+}
+
+// admit reports whether a value of key read from storage may fill the
+// cache (see doorkeeper).
+func (c *Cache) admit(key string) bool { return c.door == nil || c.door.admit(key) }
+
+// fetch is readThrough once the doorkeeper has decided: without admit it
+// only reads.
+func (c *Cache) fetch(ctx context.Context, key string, admit bool) (*physical.Entry, error) {
+	if !admit {
+		return c.b.Get(ctx, key)
+	}
 	s := c.stripe(key)
 	gen := s.generation()
 	e, err := c.b.Get(ctx, key)

@@ -371,7 +371,7 @@ func TestGetShared(t *testing.T) {
 	if err := b.Backend.Put(ctx, &physical.Entry{Key: "k", Value: []byte("v1")}); err != nil {
 		t.Fatal(err)
 	}
-	c := New(b, 0)
+	c := admitAll(New(b, 0))
 	first, err := physical.GetShared(ctx, c, "k")
 	if err != nil || first == nil || string(first.Value) != "v1" || b.gets.Load() != 1 {
 		t.Fatalf("miss: %v %v, %d backend reads", first, err, b.gets.Load())

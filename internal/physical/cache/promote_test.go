@@ -17,7 +17,7 @@ func TestHotEntrySurvivesChurn(t *testing.T) {
 	ctx := context.Background()
 	b := &counting{Backend: inmem.New()}
 	const size = 64
-	c := New(b, size)
+	c := admitAll(New(b, size))
 	for i := range 4 * size {
 		if err := b.Backend.Put(ctx, &physical.Entry{Key: fmt.Sprintf("k%03d", i), Value: []byte("v")}); err != nil {
 			t.Fatal(err)

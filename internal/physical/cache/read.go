@@ -42,18 +42,23 @@ func (r *cacheRead) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		}
 		r.inner = in
 	}
-	s := c.stripe(key)
-	gen := s.generation()
+	admit := c.admit(key)
+	var s *stripe
+	var gen uint64
+	if admit {
+		s = c.stripe(key)
+		gen = s.generation()
+	}
 	if c.ended.Load() != r.ended {
-		e, err := c.readThrough(ctx, key)
+		e, err := c.fetch(ctx, key, admit)
 		if err != nil || e == nil {
 			return nil, false, err
 		}
 		return e.Value, true, nil
 	}
 	v, found, err := r.inner.Get(ctx, key)
-	if err != nil {
-		return nil, false, err
+	if err != nil || !admit {
+		return v, found, err
 	}
 	var cached []byte // nil means absent
 	if found {

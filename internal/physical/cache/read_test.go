@@ -84,6 +84,7 @@ func TestReadFillsFromOneBackendRead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b, c := seededSnapshots(t, ctx)
+	admitAll(c)
 	r, _ := c.BeginRead(ctx)
 	if got := readKey(t, r, "a") + readKey(t, r, "b") + readKey(t, r, "c"); got != "a1b1<absent>" {
 		t.Fatalf("read %q", got)
