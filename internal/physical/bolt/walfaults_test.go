@@ -173,15 +173,7 @@ func TestFailedFdatasyncIsNotAcknowledgedAndStopsWrites(t *testing.T) {
 	}
 	wantValue(t, b, "a", "1")
 	wantValue(t, b, "b", "")
-	if err := b.db.Close(); err != nil { // the held commit never returns
-		t.Fatal(err)
-	}
-	s.powerCut(cutDropAll)
-	b, err = Open(dir, withFS(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b = reopenAfterPowerCut(t, b, s, dir) // the held commit never returns
 	wantValue(t, b, "a", "1")
 	wantValue(t, b, "c", "")
 }
@@ -238,16 +230,25 @@ func TestLogDirectoryIsSyncedAtEveryOpen(t *testing.T) {
 	}
 	holdApplies(b)
 	putKV(t, b, "k", "acknowledged")
+	b = reopenAfterPowerCut(t, b, s, dir)
+	wantValue(t, b, "k", "acknowledged")
+}
+
+// reopenAfterPowerCut stands for a power cut under b: its bbolt file is
+// closed without waiting for a commit, the simulated disk loses all it
+// had not synced, and the store is opened again on what is left.
+func reopenAfterPowerCut(t *testing.T, b *Backend, s *simFS, dir string) *Backend {
+	t.Helper()
 	if err := b.db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s.powerCut(cutDropAll)
-	b, err = Open(dir, withFS(s))
+	b, err := Open(dir, withFS(s))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	wantValue(t, b, "k", "acknowledged")
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 // TestTransactionLargerThanARecordIsRefused: a transaction whose record

@@ -104,12 +104,7 @@ func TestNoStaleAfterWrite(t *testing.T) {
 			}
 		}()
 	}
-	for v := int64(1); v <= 2000; v++ {
-		if err := c.Put(ctx, &physical.Entry{Key: "k", Value: []byte(fmt.Sprint(v))}); err != nil {
-			t.Fatal(err)
-		}
-		done.Store(v)
-	}
+	putVersions(t, c, &done, 2000)
 	close(stop)
 	wg.Wait()
 }
@@ -398,5 +393,17 @@ func TestGetShared(t *testing.T) {
 	}
 	if gone, err := physical.GetShared(ctx, c, "k"); gone != nil || err != nil {
 		t.Fatalf("after a delete: %v %v", gone, err)
+	}
+}
+
+// putVersions puts versions 1…n of "k" in turn, storing each in done once
+// its Put has returned, for the readers that race it.
+func putVersions(t *testing.T, c *Cache, done *atomic.Int64, n int64) {
+	t.Helper()
+	for v := int64(1); v <= n; v++ {
+		if err := c.Put(context.Background(), &physical.Entry{Key: "k", Value: []byte(fmt.Sprint(v))}); err != nil {
+			t.Fatal(err)
+		}
+		done.Store(v)
 	}
 }

@@ -179,12 +179,7 @@ func TestNoStaleThroughReads(t *testing.T) {
 			}
 		})
 	}
-	for v := int64(1); v <= 2000; v++ {
-		if err := c.Put(ctx, &physical.Entry{Key: "k", Value: []byte(fmt.Sprint(v))}); err != nil {
-			t.Fatal(err)
-		}
-		done.Store(v)
-	}
+	putVersions(t, c, &done, 2000)
 	close(stop)
 	wg.Wait()
 	if e, _ := c.Get(ctx, "k"); e == nil || string(e.Value) != "2000" {
