@@ -26,7 +26,7 @@ func TestDoorkeeper(t *testing.T) {
 	ctx := context.Background()
 	b := &counting{Backend: inmem.New()}
 	const size = 64
-	for i := range 20 * size {
+	for i := range 8 * size {
 		if err := b.Backend.Put(ctx, &physical.Entry{Key: fmt.Sprintf("k%04d", i), Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,8 @@ func TestDoorkeeper(t *testing.T) {
 	if err := c.Put(ctx, &physical.Entry{Key: "w", Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 2; i < 20*size; i++ { // each once: none is admitted
+	const once = 4 * size
+	for i := 2; i < 2+once; i++ { // each once: none is admitted but for a rare shared bit
 		if _, err := c.Get(ctx, fmt.Sprintf("k%04d", i)); err != nil {
 			t.Fatal(err)
 		}
@@ -61,8 +62,11 @@ func TestDoorkeeper(t *testing.T) {
 			t.Fatalf("%s: %v %v", k, e, err)
 		}
 	}
-	if n := b.gets.Load() - before; n != 0 || c.Len() != 3 {
-		t.Fatalf("after %d one-time reads: %d entries, %d storage reads for the cached three", 20*size, c.Len(), n)
+	// A key whose bit another key set is admitted at its first miss (a
+	// false positive, rare with a few hundred of a million bits set); without the doorkeeper
+	// every one-time read would fill, and the cache would hold 64.
+	if n := b.gets.Load() - before; n != 0 || c.Len() > 3+2 {
+		t.Fatalf("after %d one-time reads: %d entries, %d storage reads for the cached three", once, c.Len(), n)
 	}
 }
 
@@ -77,8 +81,11 @@ func TestDoorkeeperForgets(t *testing.T) {
 	if !d.admit("old") {
 		t.Fatal("second miss not admitted")
 	}
-	for i := range 15 {
+	for i := 0; ; i++ { // until the window ends and the filter starts over
 		d.admit(fmt.Sprintf("key-%d", i))
+		if d.marks.Load() == 0 {
+			break
+		}
 	}
 	if d.admit("old") {
 		t.Fatal("a key from before the window's end admitted at once")
