@@ -19,7 +19,20 @@ import (
 // length-prefixed bytes, number of versions, then each version as number,
 // created (varint), deletion (varint), destroyed byte. Versions are written
 // in ascending order so that equal metadata encodes to equal bytes.
-const metaFormat = 1
+//
+// Format 2 adds, last, the current version's data as length-prefixed bytes
+// (length 0: not kept here; see keyMeta.Head). Format 1 records, written
+// before it, are read as having no copy, so a store needs no migration:
+// each secret's record gains the copy at its next write.
+const (
+	metaFormat1 = 1
+	metaFormat  = 2
+)
+
+// inlineLimit is the largest version data kept in the metadata record as
+// well: small secrets, the common case, read in one storage Get; larger
+// ones would make every metadata read and write carry them.
+const inlineLimit = 1024
 
 // encodeMeta returns the stored form of m.
 func encodeMeta(m *keyMeta) []byte {
@@ -55,7 +68,17 @@ func encodeMeta(m *keyMeta) []byte {
 		b = binary.AppendVarint(b, vm.DeletionTime)
 		b = appendBool(b, vm.Destroyed)
 	}
-	return b
+	return appendString(b, string(m.head()))
+}
+
+// head is the copy encodeMeta stores: Head, unless the current version it
+// copies is gone or destroyed (destroyed data must leave storage).
+func (m *keyMeta) head() []byte {
+	vm, ok := m.Versions[m.CurrentVersion]
+	if !ok || vm.Destroyed || len(m.Head) > inlineLimit {
+		return nil
+	}
+	return m.Head
 }
 
 func appendBool(b []byte, v bool) []byte {
@@ -125,6 +148,21 @@ func (d *decoder) string(what string) string {
 	return s
 }
 
+// bytes reads length-prefixed bytes without copying them; nil for none.
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
 // count reads a number of items that each take at least min bytes, so that
 // a corrupt count cannot make decodeMeta allocate more than the input holds.
 func (d *decoder) count(what string, min int) int {
@@ -150,7 +188,7 @@ func decodeMeta(raw []byte) (*keyMeta, error) {
 // returns only version want (the current one when want is 0) and whether
 // the record keeps it. Either way the whole record is checked.
 func decodeMetaInto(m *keyMeta, raw []byte, want uint64, all bool) (versionMeta, bool, error) {
-	if len(raw) == 0 || raw[0] != metaFormat {
+	if len(raw) == 0 || raw[0] != metaFormat && raw[0] != metaFormat1 {
 		return versionMeta{}, false, fmt.Errorf("%w: metadata: unknown format", ErrCorruptEntry)
 	}
 	d := &decoder{b: raw[1:]}
@@ -180,7 +218,7 @@ func decodeMetaInto(m *keyMeta, raw []byte, want uint64, all bool) (versionMeta,
 		m.Versions = make(map[uint64]versionMeta, n)
 	}
 	var found versionMeta
-	var ok bool
+	var ok, current bool
 	for range n {
 		v := d.uvarint("version number")
 		vm := versionMeta{
@@ -193,6 +231,17 @@ func decodeMetaInto(m *keyMeta, raw []byte, want uint64, all bool) (versionMeta,
 		}
 		if v == want {
 			found, ok = vm, true
+		}
+		if v == m.CurrentVersion && !vm.Destroyed {
+			current = true
+		}
+	}
+	m.Head = nil
+	if raw[0] == metaFormat {
+		// Only what encodeMeta writes: a copy of a kept, undestroyed
+		// current version, within the limit.
+		if m.Head = d.bytes("current version data"); m.Head != nil && (!current || len(m.Head) > inlineLimit) {
+			d.fail("current version data")
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {

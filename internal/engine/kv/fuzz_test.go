@@ -106,6 +106,8 @@ func FuzzDecodeMeta(f *testing.F) {
 		CustomMetadata: map[string]string{"owner": "ops", "": "x"}, CreatedTime: -5, UpdatedTime: 1 << 60,
 		Versions: map[uint64]versionMeta{2: {CreatedTime: 7}, 3: {CreatedTime: 8, DeletionTime: 9, Destroyed: true}},
 	}))
+	f.Add(encodeMeta(&keyMeta{CurrentVersion: 4, Versions: map[uint64]versionMeta{4: {CreatedTime: 1}}, Head: []byte(`{"a":"b"}`)}))
+	f.Add(format1(encodeMeta(newMeta(1))))
 	f.Add([]byte{metaFormat, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {

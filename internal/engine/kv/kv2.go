@@ -126,6 +126,10 @@ func (b *v2) findVersion(ctx context.Context, path string, num int, all bool) (*
 	if !vm.live(b.now()) {
 		return out, nil
 	}
+	if out.num == out.meta.CurrentVersion && out.meta.Head != nil {
+		out.raw = out.meta.Head
+		return out, nil
+	}
 	raw, ok, err = r.Get(ctx, versionKey(hashPath(path), out.num))
 	if err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
@@ -219,6 +223,10 @@ func (b *v2) commit(ctx context.Context, m *keyMeta, cfg mountConfig, w writeReq
 	}
 	m.Versions[v] = vm
 	m.CurrentVersion, m.UpdatedTime = v, now
+	m.Head = nil
+	if len(raw) <= inlineLimit {
+		m.Head = raw
+	}
 	ops := []logical.TxnOp{{Entry: &logical.StorageEntry{Key: versionKey(w.hash, v), Value: raw}}}
 	ops = append(ops, m.prune(w.hash, cfg)...)
 	if err := b.saveMeta(ctx, w.path, m, ops); err != nil {

@@ -37,6 +37,13 @@ type keyMeta struct {
 	CreatedTime        int64
 	UpdatedTime        int64
 	Versions           map[uint64]versionMeta
+	// Head is a copy of the current version's data (as stored under
+	// versions/) when it is at most inlineLimit bytes, so that a read of
+	// the current version is one storage Get: the record sits in the same
+	// B+tree leaf as its neighbours, while the version's key is elsewhere.
+	// nil when the data is larger, the record predates format 2, or the
+	// version was destroyed. Writers set it; encodeMeta drops a stale one.
+	Head []byte
 }
 
 // versionMeta is the state of one version. DeletionTime is zero when the

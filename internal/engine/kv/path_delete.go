@@ -84,6 +84,9 @@ func (b *v2) changeVersions(prefix string, change versionChange) framework.Opera
 			nvm, drop := change(vm, now)
 			m.Versions[v] = nvm
 			if drop {
+				if v == m.CurrentVersion {
+					m.Head = nil
+				}
 				ops = append(ops, logical.TxnOp{Delete: true, Entry: &logical.StorageEntry{Key: versionKey(h, v)}})
 			}
 		}

@@ -55,6 +55,7 @@ func (v versioned) UpgradeOps(ctx context.Context, s logical.Storage, previous m
 		m := newMeta(now)
 		m.CurrentVersion, m.OldestVersion = 1, 1
 		m.Versions[1] = versionMeta{CreatedTime: now}
+		m.Head = e.Value
 		ops = append(ops,
 			logical.TxnOp{Entry: &logical.StorageEntry{Key: versionKey(hashPath(k), 1), Value: e.Value}},
 			logical.TxnOp{Entry: metaEntry(k, m)},
