@@ -162,7 +162,7 @@ func (c *cluster) converged(want map[string]string) {
 		if c.down[i] {
 			continue
 		}
-		eventually(c.t, fmt.Sprintf("node%d holds all %d keys", i, len(want)), func() bool {
+		holds := func() bool {
 			for k, v := range want {
 				e, err := b.Get(context.Background(), k)
 				if err != nil || e == nil || !bytes.Equal(e.Value, []byte(v)) {
@@ -170,7 +170,25 @@ func (c *cluster) converged(want map[string]string) {
 				}
 			}
 			return true
-		})
+		}
+		deadline := time.Now().Add(waitFor)
+		for !holds() {
+			if time.Now().After(deadline) {
+				c.dump()
+				c.t.Fatalf("after %s: node%d still does not hold all %d keys", waitFor, i, len(want))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// dump logs each node's raft state, for a test that is about to fail.
+func (c *cluster) dump() {
+	for i, b := range c.running() {
+		st := b.r().Stats()
+		c.t.Logf("node%d: %s term %s last %s commit %s applied %s snapshot %s; armed %v diverged %v resyncs %d",
+			i, st["state"], st["term"], st["last_log_index"], st["commit_index"], st["applied_index"],
+			st["last_snapshot_index"], b.watch.armed.Load(), b.watch.diverged.Load(), b.resyncs.Load())
 	}
 }
 

@@ -37,10 +37,14 @@ import (
 //     conflict. Nothing else is evidence; a restore the cluster did commit
 //     never produces it (every later leader holds it, as its snapshot).
 //   - On that evidence the node stops raft, empties its state machine,
-//     removes the snapshots from R on and its own term-T entries from R
-//     on (never an entry of a later term: those came from the leader, and
-//     this node may have acknowledged them), and starts raft again with
-//     the same stores, term and vote. Raft then rebuilds the state machine
+//     removes the snapshots from R on and every log entry from R on, and
+//     starts raft again with the same stores, term and vote. Entries after
+//     R are this node's own (written while it led, at term T or a later
+//     one) or came from a leader that held the restore: a leader can only
+//     append after R on this node when its log agrees at R (raft compares
+//     the snapshot's term there). So a leader whose log differs at or
+//     before R holds none of them; it holds every committed entry, so none
+//     is committed, and raft itself would drop them on such a conflict. Raft then rebuilds the state machine
 //     from the previous snapshot and the log, and the leader sends what is
 //     missing. The marker is removed last, so a crash midway resyncs again.
 //   - Once this node applies an entry past R with no evidence seen, the
@@ -269,11 +273,16 @@ func (b *Backend) monitor(p *restorePoint) {
 		applied := b.r().AppliedIndex()
 		if b.watch.diverged.Load() {
 			done, err := b.resync(p)
-			if err != nil {
-				b.fsm.logger.Error("resync after an unconfirmed restore failed; retrying", "error", err.Error())
-			}
 			if done {
 				return
+			}
+			if err != nil {
+				b.fsm.logger.Error("resync after an unconfirmed restore failed; retrying in a second", "error", err.Error())
+				select {
+				case <-b.closed:
+					return
+				case <-time.After(time.Second):
+				}
 			}
 			continue
 		}
@@ -304,17 +313,20 @@ func (b *Backend) resync(p *restorePoint) (done bool, err error) {
 	if err := old.Shutdown().Error(); err != nil {
 		return false, fmt.Errorf("stop raft: %w", err)
 	}
-	confirmed, err := b.dropRestore(p, old.CommitIndex())
-	if err != nil {
-		return false, err
-	}
+	confirmed, dropErr := b.dropRestore(p, old.CommitIndex())
+	// Raft starts again even when the drop failed midway (an I/O error):
+	// the marker stays, so the node rebuilds from what is left and the
+	// monitor tries again, rather than standing stopped.
 	b.fsm.quiet.Store(true) // announced once caught up
 	r, err := b.newRaft()
 	b.fsm.quiet.Store(false)
 	if err != nil {
-		return false, fmt.Errorf("start raft again: %w", err)
+		return false, errors.Join(dropErr, fmt.Errorf("start raft again: %w", err))
 	}
 	b.raft.Store(r)
+	if dropErr != nil {
+		return false, dropErr
+	}
 	b.clearMarker(p)
 	if confirmed {
 		b.fsm.logger.Info("the cluster confirmed the restore installed on this node", "index", p.index)
@@ -326,8 +338,7 @@ func (b *Backend) resync(p *restorePoint) (done bool, err error) {
 }
 
 // dropRestore removes the restore p from the stopped node: its state
-// machine, the snapshots from p on and this node's entries of p's term from
-// p on. confirmed means the log shows p committed after all (an entry past
+// machine, the snapshots from p on and the log entries from p on. confirmed means the log shows p committed after all (an entry past
 // it committed while it was in the log): nothing is changed then.
 func (b *Backend) dropRestore(p *restorePoint, committed uint64) (confirmed bool, err error) {
 	var at hraft.Log
@@ -343,14 +354,9 @@ func (b *Backend) dropRestore(p *restorePoint, committed uint64) (confirmed bool
 	if err != nil {
 		return false, fmt.Errorf("read raft log: %w", err)
 	}
-	// Entries of a later term at p came from the leader; raft already
-	// dropped this node's own from there.
+	// An entry of another term at p came from a leader after raft dropped
+	// this node's own from there: that leader's log is the cluster's.
 	own := (missing || at.Term == p.term) && last >= p.index
-	if own {
-		if err := b.checkOwnEntries(p, last); err != nil {
-			return false, err
-		}
-	}
 	// The state machine first: a crash after this step restores the
 	// snapshot at p again, and the marker brings the node back here.
 	if err := b.fsm.wipe(); err != nil {
@@ -365,25 +371,6 @@ func (b *Backend) dropRestore(p *restorePoint, committed uint64) (confirmed bool
 		}
 	}
 	return false, nil
-}
-
-// checkOwnEntries makes sure every entry from p to last is of p's term,
-// written by this node while it led: no other entry is ever removed.
-func (b *Backend) checkOwnEntries(p *restorePoint, last uint64) error {
-	for i := p.index; i <= last; i++ {
-		var l hraft.Log
-		err := b.logs.GetLog(i, &l)
-		if errors.Is(err, hraft.ErrLogNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read raft log: %w", err)
-		}
-		if l.Term != p.term {
-			return fmt.Errorf("raft log entry %d is of term %d, not the restore's %d: not resyncing", i, l.Term, p.term)
-		}
-	}
-	return nil
 }
 
 // removeSnapshotsFrom removes raft's snapshots at index and later.

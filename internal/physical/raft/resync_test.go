@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
+
+	"github.com/cofferhq/coffer/internal/physical"
 )
 
 // unconfirmedRestore cuts the leader off and restores archive on it until
@@ -223,5 +226,40 @@ func TestPendingRestoreMarkerClears(t *testing.T) {
 	e := openSingle(t, empty)
 	if _, err := os.Stat(filepath.Join(empty, "raft", resyncMarker)); !errors.Is(err, os.ErrNotExist) || e.watch.armed.Load() != nil {
 		t.Fatalf("a pending marker without any snapshot stayed: %v", err)
+	}
+}
+
+// TestDropRestoreTakesLaterTermEntries: after an unconfirmed restore at R
+// (term T) the node may lead again at a later term and append its own
+// entries after R before a leader without the restore shows up. Those are
+// no more committed than the restore, so the drop removes them too; it
+// used to refuse, with raft already stopped, and the node never ran again.
+func TestDropRestoreTakesLaterTermEntries(t *testing.T) {
+	b := openSingle(t, t.TempDir())
+	if err := b.Put(context.Background(), &physical.Entry{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.r()
+	last := r.LastIndex()
+	term, err := strconv.ParseUint(r.Stats()["term"], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown().Error(); err != nil {
+		t.Fatal(err)
+	}
+	p := &restorePoint{index: last + 1, term: term}
+	if err := b.logs.StoreLogs([]*hraft.Log{
+		{Index: last + 2, Term: term, Type: hraft.LogNoop},
+		{Index: last + 3, Term: term + 1, Type: hraft.LogNoop},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	confirmed, err := b.dropRestore(p, last)
+	if err != nil || confirmed {
+		t.Fatalf("dropRestore = %v, %v; want the restore dropped", confirmed, err)
+	}
+	if got, err := b.logs.LastIndex(); err != nil || got != last {
+		t.Fatalf("last log index %d (%v) after the drop; want %d", got, err, last)
 	}
 }
