@@ -21,9 +21,10 @@ import (
 // in ascending order so that equal metadata encodes to equal bytes.
 //
 // Format 2 adds, last, the current version's data as length-prefixed bytes
-// (length 0: not kept here; see keyMeta.Head). Format 1 records, written
-// before it, are read as having no copy, so a store needs no migration:
-// each secret's record gains the copy at its next write.
+// (see keyMeta.Head). A record without that copy is still written as
+// format 1, so a release that predates format 2 can read every record but
+// those holding a copy; format 1 records, old or new, read as having none,
+// so a store needs no migration: a secret gains the copy at its next write.
 const (
 	metaFormat1 = 1
 	metaFormat  = 2
@@ -36,8 +37,12 @@ const inlineLimit = 1024
 
 // encodeMeta returns the stored form of m.
 func encodeMeta(m *keyMeta) []byte {
-	b := make([]byte, 0, 64+24*len(m.Versions)+32*len(m.CustomMetadata))
-	b = append(b, metaFormat)
+	head := m.head()
+	b := make([]byte, 0, 64+24*len(m.Versions)+32*len(m.CustomMetadata)+len(head))
+	b = append(b, metaFormat1)
+	if head != nil {
+		b[0] = metaFormat
+	}
 	b = binary.AppendUvarint(b, m.CurrentVersion)
 	b = binary.AppendUvarint(b, m.OldestVersion)
 	b = binary.AppendUvarint(b, uint64(m.MaxVersions))
@@ -68,7 +73,10 @@ func encodeMeta(m *keyMeta) []byte {
 		b = binary.AppendVarint(b, vm.DeletionTime)
 		b = appendBool(b, vm.Destroyed)
 	}
-	return appendString(b, string(m.head()))
+	if head != nil {
+		b = appendString(b, string(head))
+	}
+	return b
 }
 
 // head is the copy encodeMeta stores: Head, unless the current version it

@@ -107,7 +107,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		Versions: map[uint64]versionMeta{2: {CreatedTime: 7}, 3: {CreatedTime: 8, DeletionTime: 9, Destroyed: true}},
 	}))
 	f.Add(encodeMeta(&keyMeta{CurrentVersion: 4, Versions: map[uint64]versionMeta{4: {CreatedTime: 1}}, Head: []byte(`{"a":"b"}`)}))
-	f.Add(format1(encodeMeta(newMeta(1))))
+	f.Add(append([]byte{metaFormat}, append(encodeMeta(newMeta(1))[1:], 0)...))
 	f.Add([]byte{metaFormat, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
