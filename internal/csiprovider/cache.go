@@ -104,6 +104,18 @@ func (b *backoff) fail(addr string, err *MountError, now time.Time) {
 	if b.m == nil {
 		b.m = map[string]*backoffState{}
 	}
+	// Addresses come from SecretProviderClasses: bounded as the caches are,
+	// the ones whose back-off has passed going first.
+	if _, ok := b.m[addr]; !ok && len(b.m) >= maxCached {
+		for k, s := range b.m {
+			if !now.Before(s.until) {
+				delete(b.m, k)
+			}
+		}
+		if len(b.m) >= maxCached {
+			clear(b.m)
+		}
+	}
 	s := b.m[addr]
 	if s == nil {
 		s = &backoffState{}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // apiResponse is the part of Coffer's response envelope the provider reads.
@@ -56,11 +58,18 @@ type clientKey struct {
 	skipVerify              bool
 }
 
+// maxClients bounds the clients kept: one per address and TLS
+// configuration in use on the node. Whoever may write a SecretProviderClass
+// picks the address, so without a bound every new one would keep a client
+// and its idle connections for the provider's life.
+const maxClients = 64
+
 // clients keeps one http.Client per address and TLS configuration, so
-// Mount calls reuse connections. Safe for concurrent use.
+// Mount calls reuse connections; past maxClients the least recently used
+// goes, its idle connections closed. Safe for concurrent use.
 type clients struct {
 	mu sync.Mutex
-	m  map[clientKey]*http.Client
+	m  *lru.Cache[clientKey, *http.Client]
 }
 
 func (cs *clients) get(p *mountParams) (*http.Client, error) {
@@ -76,7 +85,11 @@ func (cs *clients) get(p *mountParams) (*http.Client, error) {
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if c, ok := cs.m[k]; ok {
+	if cs.m == nil {
+		// Only fails for a size below 1.
+		cs.m, _ = lru.NewWithEvict(maxClients, func(_ clientKey, c *http.Client) { c.CloseIdleConnections() })
+	}
+	if c, ok := cs.m.Get(k); ok {
 		return c, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: p.serverName, InsecureSkipVerify: p.skipVerify} //nolint:gosec // only when the SecretProviderClass asks
@@ -96,10 +109,7 @@ func (cs *clients) get(p *mountParams) (*http.Client, error) {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	if cs.m == nil {
-		cs.m = map[clientKey]*http.Client{}
-	}
-	cs.m[k] = c
+	cs.m.Add(k, c)
 	return c, nil
 }
 

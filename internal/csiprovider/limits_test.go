@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
@@ -93,5 +94,49 @@ func TestRateLimitBackoffIsPerPod(t *testing.T) {
 	err := mount("quiet", "secret/data/quiet")
 	if err == nil || !strings.Contains(err.Error(), "backing off") || strings.Contains(err.Error(), "private-plans") {
 		t.Fatalf("another pod after no answer: %v, want back-off that names no other pod's path", err)
+	}
+}
+
+// TestClientsBounded: every address a SecretProviderClass names gets a
+// client; past maxClients the least recently used one goes, so a stream of
+// new addresses cannot grow the node-wide provider without end, while the
+// addresses in use keep their client and its connections.
+func TestClientsBounded(t *testing.T) {
+	t.Parallel()
+	var cs clients
+	params := func(i int) *mountParams { return &mountParams{address: fmt.Sprintf("https://coffer-%d:8200", i)} }
+	first, err := cs.get(params(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3*maxClients; i++ {
+		if _, err := cs.get(params(i)); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := cs.get(params(0)); again != first { // in use: kept
+			t.Fatalf("after %d other addresses the client of address 0 was replaced", i)
+		}
+	}
+	if n := cs.m.Len(); n != maxClients {
+		t.Fatalf("%d clients kept; want %d", n, maxClients)
+	}
+	if _, ok := cs.m.Peek(clientKey{addr: params(1).address}); ok {
+		t.Fatal("the least recently used address still has its client")
+	}
+}
+
+// TestBackoffBounded: the back-off map is bounded like the caches.
+func TestBackoffBounded(t *testing.T) {
+	t.Parallel()
+	b := backoff{base: time.Second, max: time.Minute}
+	now := time.Now()
+	for i := range maxCached + 10 {
+		b.fail(fmt.Sprintf("https://a-%d", i), &MountError{Msg: "down"}, now)
+	}
+	if n := len(b.m); n > maxCached {
+		t.Fatalf("%d addresses in back-off; want at most %d", n, maxCached)
+	}
+	if b.check(fmt.Sprintf("https://a-%d", maxCached+9), now) == nil {
+		t.Fatal("the latest failure is not backing off")
 	}
 }
