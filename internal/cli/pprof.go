@@ -16,6 +16,8 @@ var errPprofNotLoopback = errors.New("-pprof must listen on a loopback address (
 
 // listenPprof opens the -pprof listener, refusing any address whose host is
 // not a loopback IP or "localhost" (an empty host would mean every interface).
+// "localhost" is whatever the resolver says (/etc/hosts may map it
+// elsewhere), so the address actually bound is checked too.
 func listenPprof(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -24,7 +26,21 @@ func listenPprof(addr string) (net.Listener, error) {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return nil, errPprofNotLoopback
 	}
-	return net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if !boundToLoopback(ln.Addr()) {
+		_ = ln.Close()
+		return nil, fmt.Errorf("-pprof %q resolved to %s: %w", addr, ln.Addr(), errPprofNotLoopback)
+	}
+	return ln, nil
+}
+
+// boundToLoopback reports whether a listener's address is a loopback IP.
+func boundToLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // servePprof serves net/http/pprof's handlers on ln until ctx ends, on a

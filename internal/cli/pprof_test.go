@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -104,5 +105,22 @@ func TestPprofRefusesRebindingAndHidesTheCommandLine(t *testing.T) {
 	}
 	if code, body := get("/debug/pprof/cmdline", ""); code == http.StatusOK && strings.Contains(body, os.Args[0]) {
 		t.Fatalf("the command line is served: %.200q", body)
+	}
+}
+
+// TestBoundToLoopback: the check listenPprof makes of the address actually
+// bound, for a "localhost" the resolver maps off the machine.
+func TestBoundToLoopback(t *testing.T) {
+	t.Parallel()
+	for a, want := range map[net.Addr]bool{
+		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}: true,
+		&net.TCPAddr{IP: net.IPv6loopback}:       true,
+		&net.TCPAddr{IP: net.IPv4(10, 0, 0, 7)}:  false,
+		&net.TCPAddr{IP: net.IPv4zero}:           false,
+		&net.UnixAddr{Name: "/tmp/x"}:            false,
+	} {
+		if got := boundToLoopback(a); got != want {
+			t.Errorf("boundToLoopback(%v) = %v", a, got)
+		}
 	}
 }
