@@ -64,19 +64,32 @@ func (c *Core) autoUnseal(ctx context.Context) (bool, error) {
 func (c *Core) initializeStatic(ctx context.Context) (system.InitResult, error) {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
-	if err := c.seal.InitWithKey(ctx, c.conf.StaticKey); err != nil {
-		return system.InitResult{}, err
-	}
-	if err := c.barrier.Unseal(ctx, c.conf.StaticKey); err != nil {
-		return system.InitResult{}, fmt.Errorf("first unseal: %w", err)
-	}
-	root, err := c.bootstrap(ctx, "")
-	c.barrier.Seal()
+	root, err := c.bootstrapStatic(ctx)
 	if err != nil {
 		return system.InitResult{}, err
 	}
+	// Initialised: a failure from here on is one of unsealing, which a
+	// restart retries with the same static key, so nothing is undone.
 	if err := c.seal.AutoUnseal(ctx, c.conf.StaticKey); err != nil {
 		return system.InitResult{}, err
 	}
 	return system.InitResult{RootToken: root}, c.afterUnseal(ctx)
+}
+
+// bootstrapStatic writes a new store's keys under the static key and its
+// first records, removing them again if any step fails.
+func (c *Core) bootstrapStatic(ctx context.Context) (_ string, err error) {
+	u, err := c.recordInit(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() { u.undo(ctx, c, err) }()
+	if err := c.seal.InitWithKey(ctx, c.conf.StaticKey); err != nil {
+		return "", err
+	}
+	if err := c.barrier.Unseal(ctx, c.conf.StaticKey); err != nil {
+		return "", fmt.Errorf("first unseal: %w", err)
+	}
+	defer c.barrier.Seal()
+	return c.bootstrap(ctx, "")
 }

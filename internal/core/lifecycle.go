@@ -54,9 +54,14 @@ func (c *Core) Initialize(ctx context.Context, shares, threshold int) (system.In
 	return c.initialize(ctx, shares, threshold, "")
 }
 
-func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID string) (system.InitResult, error) {
+func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID string) (_ system.InitResult, err error) {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
+	u, err := c.recordInit(ctx)
+	if err != nil {
+		return system.InitResult{}, err
+	}
+	defer func() { u.undo(ctx, c, err) }()
 	keys, err := c.seal.Init(ctx, shares, threshold)
 	if err != nil {
 		return system.InitResult{}, err

@@ -1,0 +1,106 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/seal"
+)
+
+// An initialisation writes the seal configuration, the keyring and then,
+// through the barrier, the cluster identity, its TLS key and the root
+// token. The unseal keys and the root token are handed out only at the
+// end, so one that fails midway (a full disk, a database that went away)
+// would leave a store that reads as initialised and that nobody can ever
+// unseal. initUndo removes what the failed initialisation wrote, so that
+// the store is as it was and the operator can run init again.
+type initUndo struct {
+	p      physical.Backend
+	before map[string]bool
+}
+
+// undoTimeout bounds the clean-up, which runs even when the request that
+// asked for the initialisation has gone.
+const undoTimeout = 30 * time.Second
+
+// recordInit notes the keys the store holds before an initialisation; nil
+// when the store is initialised already (the initialisation will refuse
+// and write nothing).
+func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
+	if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
+		return nil, err
+	}
+	keys, err := physicalKeys(ctx, c.conf.Physical)
+	if err != nil {
+		return nil, fmt.Errorf("list storage before initialising: %w", err)
+	}
+	u := &initUndo{p: c.conf.Physical, before: make(map[string]bool, len(keys))}
+	for _, k := range keys {
+		u.before[k] = true
+	}
+	return u, nil
+}
+
+// undo removes every key written since recordInit, the keyring first (its
+// absence is what makes the store uninitialised again), after an
+// initialisation failed with cause. Another server that initialised the
+// store meanwhile (ErrAlreadyInitialized) is left alone.
+func (u *initUndo) undo(ctx context.Context, c *Core, cause error) {
+	if u == nil || cause == nil || errors.Is(cause, seal.ErrAlreadyInitialized) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	keys, err := physicalKeys(ctx, u.p)
+	if err == nil {
+		keys = slices.DeleteFunc(keys, func(k string) bool { return u.before[k] })
+		slices.SortFunc(keys, func(a, b string) int {
+			switch {
+			case a == barrier.KeyringPath:
+				return -1
+			case b == barrier.KeyringPath:
+				return 1
+			}
+			return strings.Compare(a, b)
+		})
+		for _, k := range keys {
+			if err = u.p.Delete(ctx, k); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		c.logger.Error("initialisation failed and what it wrote could not all be removed: if seal-status says initialised, empty the storage before running init again",
+			"cause", cause.Error(), "error", err.Error())
+		return
+	}
+	c.logger.Warn("initialisation failed; what it wrote was removed, so init can be run again", "cause", cause.Error(), "keys_removed", len(keys))
+}
+
+// physicalKeys lists every key of p.
+func physicalKeys(ctx context.Context, p physical.Backend) ([]string, error) {
+	var out []string
+	prefixes := []string{""}
+	for len(prefixes) > 0 {
+		prefix := prefixes[len(prefixes)-1]
+		prefixes = prefixes[:len(prefixes)-1]
+		names, err := p.List(ctx, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, "/") {
+				prefixes = append(prefixes, prefix+n)
+			} else {
+				out = append(out, prefix+n)
+			}
+		}
+	}
+	return out, nil
+}

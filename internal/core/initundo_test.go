@@ -1,0 +1,121 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cofferhq/coffer/internal/logical"
+	"github.com/cofferhq/coffer/internal/physical"
+	"github.com/cofferhq/coffer/internal/physical/inmem"
+	"github.com/cofferhq/coffer/internal/registry"
+	"github.com/cofferhq/coffer/internal/seal"
+)
+
+// fullDisk is storage that refuses writes under prefix while fail is set,
+// as a full disk or a lost database connection would midway through init.
+type fullDisk struct {
+	*inmem.Backend
+	prefix string
+	fail   atomic.Bool
+}
+
+var errDiskFull = errors.New("no space left on device")
+
+func (f *fullDisk) refuses(key string) bool { return f.fail.Load() && strings.HasPrefix(key, f.prefix) }
+
+func (f *fullDisk) Put(ctx context.Context, e *physical.Entry) error {
+	if f.refuses(e.Key) {
+		return errDiskFull
+	}
+	return f.Backend.Put(ctx, e)
+}
+
+func (f *fullDisk) Transaction(ctx context.Context, ops []physical.TxnOp) error {
+	for _, op := range ops {
+		if f.refuses(op.Entry.Key) {
+			return errDiskFull
+		}
+	}
+	return f.Backend.Transaction(ctx, ops)
+}
+
+func storedKeys(t *testing.T, p physical.Backend) []string {
+	t.Helper()
+	keys, err := physicalKeys(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// TestFailedInitCanBeRetried: an init that fails after the keyring is
+// written (here at the root token) removes what it wrote, so the store is
+// uninitialised and empty again, and a second init works and unseals.
+func TestFailedInitCanBeRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	disk := &fullDisk{Backend: inmem.New(), prefix: tokenPrefix}
+	disk.fail.Store(true)
+	c := New(Config{Physical: disk, Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	if _, err := c.Initialize(ctx, 3, 2); !errors.Is(err, errDiskFull) {
+		t.Fatalf("init on a full disk: %v", err)
+	}
+	if keys := storedKeys(t, disk); len(keys) != 0 {
+		t.Fatalf("a failed init left %v", keys)
+	}
+	if st, err := c.SealStatus(ctx); err != nil || st.Initialized {
+		t.Fatalf("after a failed init: %+v, %v", st, err)
+	}
+	disk.fail.Store(false)
+	res, err := c.Initialize(ctx, 3, 2)
+	if err != nil {
+		t.Fatalf("init again: %v", err)
+	}
+	for _, k := range res.Keys[:2] {
+		if _, err := c.Unseal(ctx, k, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = c.Seal(context.Background()) })
+	if _, err := do(c, res.RootToken, logical.ReadOperation, "auth/token/lookup-self", nil); err != nil {
+		t.Fatalf("the second init's root token: %v", err)
+	}
+	// An init of an initialised store refuses and removes nothing.
+	before := storedKeys(t, disk)
+	if _, err := c.Initialize(ctx, 1, 1); !errors.Is(err, seal.ErrAlreadyInitialized) {
+		t.Fatalf("init again: %v", err)
+	}
+	if after := storedKeys(t, disk); len(after) != len(before) {
+		t.Fatalf("a refused init changed the store: %d keys, then %d", len(before), len(after))
+	}
+}
+
+// TestFailedStaticInitCanBeRetried: the same with a static seal key, where
+// init also unseals.
+func TestFailedStaticInitCanBeRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	disk := &fullDisk{Backend: inmem.New(), prefix: clusterKey}
+	disk.fail.Store(true)
+	key := make([]byte, seal.KeySize)
+	key[0] = 7
+	c := New(Config{Physical: disk, StaticKey: key, Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	if _, err := c.Initialize(ctx, 0, 0); !errors.Is(err, errDiskFull) {
+		t.Fatalf("init on a full disk: %v", err)
+	}
+	if keys := storedKeys(t, disk); len(keys) != 0 {
+		t.Fatalf("a failed init left %v", keys)
+	}
+	disk.fail.Store(false)
+	res, err := c.Initialize(ctx, 0, 0)
+	if err != nil {
+		t.Fatalf("init again: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Seal(context.Background()) })
+	if _, err := do(c, res.RootToken, logical.ReadOperation, "auth/token/lookup-self", nil); err != nil {
+		t.Fatalf("the second init's root token: %v", err)
+	}
+}
