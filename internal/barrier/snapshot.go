@@ -31,6 +31,17 @@ func (b *Barrier) CheckKeyring(ciphertext []byte) error {
 	return nil
 }
 
+// KeyringOpens reports whether ciphertext, a keyring as stored at
+// KeyringPath, opens with unsealKey. Nothing is kept.
+func KeyringOpens(unsealKey, ciphertext []byte) bool {
+	kr, err := decryptKeyring(unsealKey, ciphertext)
+	if err != nil {
+		return false
+	}
+	kr.wipe()
+	return true
+}
+
 // ReloadKeyring reads the stored keyring again with the unseal key the
 // barrier holds, after the storage beneath it was replaced (a snapshot
 // restore). A term the old keyring also had keeps the higher of the two

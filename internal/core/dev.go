@@ -87,9 +87,15 @@ func (c *Core) bootstrapStatic(ctx context.Context) (_ string, err error) {
 	if err := c.seal.InitWithKey(ctx, c.conf.StaticKey); err != nil {
 		return "", err
 	}
+	u.keyringStored(c.conf.StaticKey)
 	if err := c.barrier.Unseal(ctx, c.conf.StaticKey); err != nil {
 		return "", fmt.Errorf("first unseal: %w", err)
 	}
 	defer c.barrier.Seal()
+	defer func() {
+		if err != nil {
+			u.checkOwned(ctx) // before Seal stores the keyring again
+		}
+	}()
 	return c.bootstrap(ctx, "")
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,35 @@ import (
 type initUndo struct {
 	p      physical.Backend
 	before map[string]bool
+	// key is this initialisation's unseal key once its keyring is stored
+	// (a copy, wiped by undo). Only a stored keyring that opens with it is
+	// this initialisation's: servers sharing one storage (postgresql) may
+	// both be told to init, and the one that fails must not remove what
+	// the other wrote.
+	key []byte
+	// checked and owned: whether the stored keyring was this
+	// initialisation's when it failed (see checkOwned).
+	checked, owned bool
+}
+
+// checkOwned looks, once, whether the stored keyring opens with this
+// initialisation's key. The initialisation calls it as it fails, before
+// sealing the barrier again: sealing stores the keyring's encryption
+// counts, which would make any keyring this one's.
+func (u *initUndo) checkOwned(ctx context.Context) {
+	if u == nil || u.checked || u.key == nil {
+		return
+	}
+	u.checked = true
+	e, err := u.p.Get(context.WithoutCancel(ctx), barrier.KeyringPath)
+	u.owned = err == nil && e != nil && barrier.KeyringOpens(u.key, e.Value)
+}
+
+// keyringStored records the unseal key of the keyring just stored.
+func (u *initUndo) keyringStored(key []byte) {
+	if u != nil {
+		u.key = bytes.Clone(key)
+	}
 }
 
 // undoTimeout bounds the clean-up, which runs even when the request that
@@ -49,14 +79,26 @@ func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
 
 // undo removes every key written since recordInit, the keyring first (its
 // absence is what makes the store uninitialised again), after an
-// initialisation failed with cause. Another server that initialised the
-// store meanwhile (ErrAlreadyInitialized) is left alone.
+// initialisation failed with cause. It removes nothing unless the stored
+// keyring is this initialisation's: without one the store reads as
+// uninitialised anyway (a leftover seal configuration is replaced by the
+// next init), and one that does not open with this key was stored by
+// another server sharing the storage.
 func (u *initUndo) undo(ctx context.Context, c *Core, cause error) {
-	if u == nil || cause == nil || errors.Is(cause, seal.ErrAlreadyInitialized) {
+	if u == nil {
+		return
+	}
+	defer clear(u.key)
+	if cause == nil || u.key == nil || errors.Is(cause, seal.ErrAlreadyInitialized) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
+	u.checkOwned(ctx)
+	if !u.owned {
+		c.logger.Warn("initialisation failed; the storage held no keyring of this initialisation (another server may have initialised it): nothing removed", "cause", cause.Error())
+		return
+	}
 	keys, err := physicalKeys(ctx, u.p)
 	if err == nil {
 		keys = slices.DeleteFunc(keys, func(k string) bool { return u.before[k] })

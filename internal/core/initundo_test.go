@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cofferhq/coffer/internal/barrier"
 	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/physical/inmem"
@@ -20,11 +21,22 @@ type fullDisk struct {
 	*inmem.Backend
 	prefix string
 	fail   atomic.Bool
+	// onFail, when set, runs at a refused write: another server sharing
+	// the storage acting at that moment.
+	onFail func()
 }
 
 var errDiskFull = errors.New("no space left on device")
 
-func (f *fullDisk) refuses(key string) bool { return f.fail.Load() && strings.HasPrefix(key, f.prefix) }
+func (f *fullDisk) refuses(key string) bool {
+	if !f.fail.Load() || !strings.HasPrefix(key, f.prefix) {
+		return false
+	}
+	if f.onFail != nil {
+		f.onFail()
+	}
+	return true
+}
 
 func (f *fullDisk) Put(ctx context.Context, e *physical.Entry) error {
 	if f.refuses(e.Key) {
@@ -117,5 +129,32 @@ func TestFailedStaticInitCanBeRetried(t *testing.T) {
 	t.Cleanup(func() { _ = c.Seal(context.Background()) })
 	if _, err := do(c, res.RootToken, logical.ReadOperation, "auth/token/lookup-self", nil); err != nil {
 		t.Fatalf("the second init's root token: %v", err)
+	}
+}
+
+// TestFailedInitSparesAnotherServersInit: servers sharing one storage (the
+// postgresql backend) may both be told to init, and the second keyring
+// stored replaces the first. The server that then fails must not remove
+// the store the other has handed out keys for.
+func TestFailedInitSparesAnotherServersInit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	disk := &fullDisk{Backend: inmem.New(), prefix: tokenPrefix}
+	disk.fail.Store(true)
+	disk.onFail = func() {
+		_ = disk.Backend.Put(ctx, &physical.Entry{Key: barrier.KeyringPath, Value: []byte("the other server's keyring")})
+		_ = disk.Backend.Put(ctx, &physical.Entry{Key: "core/the-other-servers-record", Value: []byte("x")})
+	}
+	c := New(Config{Physical: disk, Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	if _, err := c.Initialize(ctx, 1, 1); !errors.Is(err, errDiskFull) {
+		t.Fatalf("init on a full disk: %v", err)
+	}
+	// (Sealing this server's barrier stores its keyring's encryption counts
+	// over the other's: two inits of one storage at once were never safe.
+	// The undo must not make it worse.)
+	for _, k := range []string{barrier.KeyringPath, "core/the-other-servers-record", clusterKey} {
+		if e, err := disk.Get(ctx, k); err != nil || e == nil {
+			t.Errorf("%s after the failed init: %v, %v; the undo removed what it did not own", k, e, err)
+		}
 	}
 }

@@ -73,10 +73,16 @@ func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID str
 		}
 		defer clear(key) // sealed again below: no copy of the key may stay
 	}
+	u.keyringStored(key)
 	if err := c.barrier.Unseal(ctx, key); err != nil {
 		return system.InitResult{}, fmt.Errorf("first unseal: %w", err)
 	}
 	defer c.barrier.Seal()
+	defer func() {
+		if err != nil {
+			u.checkOwned(ctx) // before Seal stores the keyring again
+		}
+	}()
 	root, err := c.bootstrap(ctx, rootID)
 	if err != nil {
 		return system.InitResult{}, err
