@@ -61,10 +61,13 @@ const undoTimeout = 30 * time.Second
 
 // recordInit notes the keys the store holds before an initialisation; nil
 // when the store is initialised already (the initialisation will refuse
-// and write nothing).
+// and write nothing), or when other servers share it (below).
 func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
 	if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
 		return nil, err
+	}
+	if sharedStorage(c.conf) {
+		return nil, nil
 	}
 	keys, err := physicalKeys(ctx, c.conf.Physical)
 	if err != nil {
@@ -145,4 +148,15 @@ func physicalKeys(ctx context.Context, p physical.Backend) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// sharedStorage reports whether other servers may run an init of the same
+// storage at the same time: HA storage other than raft (PostgreSQL), where
+// nothing serialises two inits and each stores its own keyring over the
+// other's while bootstrapping. An undo there could remove the store another
+// server handed keys out for, so a failed init there is left as it is
+// (tried: two servers of one PostgreSQL table told to init at once).
+// Raft initialises only on the node that leads.
+func sharedStorage(conf Config) bool {
+	return conf.HA != nil && conf.StorageType != "raft"
 }

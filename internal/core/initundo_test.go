@@ -158,3 +158,33 @@ func TestFailedInitSparesAnotherServersInit(t *testing.T) {
 		}
 	}
 }
+
+// sharedHA stands for PostgreSQL's HA: storage other servers share.
+type sharedHA struct{}
+
+func (sharedHA) HAEnabled() bool { return true }
+func (sharedHA) Campaign(ctx context.Context, _ string) (<-chan struct{}, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (sharedHA) Resign(context.Context) error { return nil }
+func (sharedHA) LeaderValue(context.Context) (string, bool, error) {
+	return "", false, nil
+}
+
+// TestFailedInitOnSharedStorageUndoesNothing: on storage that other servers
+// share and may be initialising at the same moment, a failed init removes
+// nothing (the operator empties the table, as before).
+func TestFailedInitOnSharedStorageUndoesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	disk := &fullDisk{Backend: inmem.New(), prefix: tokenPrefix}
+	disk.fail.Store(true)
+	c := New(Config{Physical: disk, HA: sharedHA{}, StorageType: "postgresql", Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	if _, err := c.Initialize(ctx, 1, 1); !errors.Is(err, errDiskFull) {
+		t.Fatalf("init on a full disk: %v", err)
+	}
+	if e, err := disk.Get(ctx, barrier.KeyringPath); err != nil || e == nil {
+		t.Fatalf("keyring after a failed init on shared storage: %v, %v", e, err)
+	}
+}
