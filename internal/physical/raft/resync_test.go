@@ -203,10 +203,10 @@ func TestPendingRestoreMarkerClears(t *testing.T) {
 	if err := os.WriteFile(marker, []byte("pending\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Only an armed node's monitor removes the marker; whether it is
+	// still armed when Open returns depends on how fast the node leads
+	// and applies an entry (it failed that way once under load).
 	b = openSingle(t, dir)
-	if b.watch.armed.Load() == nil {
-		t.Fatal("a pending marker did not arm the node")
-	}
 	fillRange(t, b, 5, 6)
 	eventually(t, "the marker is removed", func() bool {
 		_, err := os.Stat(marker)
