@@ -114,6 +114,9 @@ type Core struct {
 	// physical read cache.
 	ha    *haRun
 	purge func()
+	// initLock serialises inits of storage that servers share; nil when
+	// the storage has none (see lockInit).
+	initLock physical.InitLocker
 }
 
 // active is everything that exists only while unsealed.
@@ -150,10 +153,11 @@ func New(conf Config) *Core {
 	if p, ok := conf.Physical.(interface{ Purge() }); ok {
 		purge = p.Purge
 	}
+	initLock := physical.FindInitLocker(conf.Physical)
 	conf.Physical = conf.Metrics.Physical(conf.Physical, conf.StorageType)
 	b := barrier.New(conf.Physical)
 	c := &Core{conf: conf, logger: conf.Logger, barrier: b, seal: seal.NewManager(conf.Physical, b), raft: raft, purge: purge,
-		ha: newHARun(conf.HA)}
+		initLock: initLock, ha: newHARun(conf.HA)}
 	if c.ha != nil && conf.StepDownWait > 0 {
 		c.ha.stepDownWait = conf.StepDownWait
 	}

@@ -64,6 +64,11 @@ func (c *Core) autoUnseal(ctx context.Context) (bool, error) {
 func (c *Core) initializeStatic(ctx context.Context) (system.InitResult, error) {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
+	unlock, err := c.lockInit(ctx)
+	if err != nil {
+		return system.InitResult{}, err
+	}
+	defer unlock()
 	root, err := c.bootstrapStatic(ctx)
 	if err != nil {
 		return system.InitResult{}, err

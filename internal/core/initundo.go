@@ -66,7 +66,7 @@ func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
 	if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
 		return nil, err
 	}
-	if sharedStorage(c.conf) {
+	if sharedStorage(c.conf) && c.initLock == nil {
 		return nil, nil
 	}
 	keys, err := physicalKeys(ctx, c.conf.Physical)
@@ -151,12 +151,31 @@ func physicalKeys(ctx context.Context, p physical.Backend) ([]string, error) {
 }
 
 // sharedStorage reports whether other servers may run an init of the same
-// storage at the same time: HA storage other than raft (PostgreSQL), where
-// nothing serialises two inits and each stores its own keyring over the
-// other's while bootstrapping. An undo there could remove the store another
-// server handed keys out for, so a failed init there is left as it is
-// (tried: two servers of one PostgreSQL table told to init at once).
+// storage at the same time: HA storage other than raft. Unless the storage
+// serialises inits (lockInit), each would store its own keyring over the
+// other's while bootstrapping, and an undo could remove the store another
+// server handed keys out for, so a failed init there is left as it is.
 // Raft initialises only on the node that leads.
 func sharedStorage(conf Config) bool {
 	return conf.HA != nil && conf.StorageType != "raft"
+}
+
+// lockInit holds the storage's init lock, when it has one, until the
+// returned unlock: servers sharing PostgreSQL told to init at once then
+// init one after the other, and the later one finds the store initialised
+// (tried with two servers: before, both answered with keys and at most
+// one set opened the store). The cache is emptied once the lock is held,
+// so that a store another server just initialised is seen as such.
+func (c *Core) lockInit(ctx context.Context) (func(), error) {
+	if c.initLock == nil {
+		return func() {}, nil
+	}
+	unlock, err := c.initLock.LockInit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.purge != nil {
+		c.purge()
+	}
+	return unlock, nil
 }

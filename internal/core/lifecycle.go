@@ -57,6 +57,11 @@ func (c *Core) Initialize(ctx context.Context, shares, threshold int) (system.In
 func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID string) (_ system.InitResult, err error) {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
+	unlock, err := c.lockInit(ctx)
+	if err != nil {
+		return system.InitResult{}, err
+	}
+	defer unlock()
 	u, err := c.recordInit(ctx)
 	if err != nil {
 		return system.InitResult{}, err

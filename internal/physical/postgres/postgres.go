@@ -79,12 +79,18 @@ type Backend struct {
 	q        queries
 	// ha is the HA lock; nil when HAEnabled is off.
 	ha *haLock
+	// connConfig opens the init lock's own connection (outside the pool,
+	// which init's writes need, whatever max_parallel is); initKey is its
+	// advisory lock's key text.
+	connConfig *pgx.ConnConfig
+	initKey    string
 }
 
 var (
 	_ physical.Backend       = (*Backend)(nil)
 	_ physical.Transactional = (*Backend)(nil)
 	_ physical.Closer        = (*Backend)(nil)
+	_ physical.InitLocker    = (*Backend)(nil)
 )
 
 // queries are the statements, with the table name quoted in.
@@ -171,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", where, scrub(err, password))
 	}
-	b := &Backend{pool: pool, q: newQueries(table)}
+	b := &Backend{pool: pool, q: newQueries(table), connConfig: pc.ConnConfig, initKey: "coffer-init:" + table}
 	if cfg.HAEnabled {
 		if b.ha, err = newHALock(cfg); err != nil {
 			pool.Close()
@@ -411,4 +417,27 @@ func nonNil(v []byte) []byte {
 		return []byte{}
 	}
 	return v
+}
+
+// LockInit takes the table's init lock, a session-level advisory lock on a
+// connection held until unlock, waiting while another server holds it
+// (physical.InitLocker). If unlocking fails the connection is closed,
+// which releases the lock too.
+func (b *Backend) LockInit(ctx context.Context) (func(), error) {
+	conn, err := pgx.ConnectConfig(ctx, b.connConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("lock init: connect: %s", scrub(err, b.connConfig.Password))
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, b.initKey); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("lock init: %s", scrub(err, b.connConfig.Password))
+	}
+	return func() {
+		// Closing the session releases the lock; unlocking first frees it
+		// before PostgreSQL notices the disconnect.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext($1))`, b.initKey)
+		_ = conn.Close(ctx)
+	}, nil
 }
