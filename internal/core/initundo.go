@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/barrier"
+	"github.com/cofferhq/coffer/internal/logical"
 	"github.com/cofferhq/coffer/internal/physical"
 	"github.com/cofferhq/coffer/internal/seal"
 )
@@ -69,7 +70,7 @@ func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
 	if sharedStorage(c.conf) && c.initLock == nil {
 		return nil, nil
 	}
-	keys, err := physicalKeys(ctx, c.conf.Physical)
+	keys, err := logical.CollectKeys(ctx, c.conf.Physical, "")
 	if err != nil {
 		return nil, fmt.Errorf("list storage before initialising: %w", err)
 	}
@@ -102,7 +103,7 @@ func (u *initUndo) undo(ctx context.Context, c *Core, cause error) {
 		c.logger.Warn("initialisation failed; the storage held no keyring of this initialisation (another server may have initialised it): nothing removed", "cause", cause.Error())
 		return
 	}
-	keys, err := physicalKeys(ctx, u.p)
+	keys, err := logical.CollectKeys(ctx, u.p, "")
 	if err == nil {
 		keys = slices.DeleteFunc(keys, func(k string) bool { return u.before[k] })
 		slices.SortFunc(keys, func(a, b string) int {
@@ -126,28 +127,6 @@ func (u *initUndo) undo(ctx context.Context, c *Core, cause error) {
 		return
 	}
 	c.logger.Warn("initialisation failed; what it wrote was removed, so init can be run again", "cause", cause.Error(), "keys_removed", len(keys))
-}
-
-// physicalKeys lists every key of p.
-func physicalKeys(ctx context.Context, p physical.Backend) ([]string, error) {
-	var out []string
-	prefixes := []string{""}
-	for len(prefixes) > 0 {
-		prefix := prefixes[len(prefixes)-1]
-		prefixes = prefixes[:len(prefixes)-1]
-		names, err := p.List(ctx, prefix)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if strings.HasSuffix(n, "/") {
-				prefixes = append(prefixes, prefix+n)
-			} else {
-				out = append(out, prefix+n)
-			}
-		}
-	}
-	return out, nil
 }
 
 // sharedStorage reports whether other servers may run an init of the same

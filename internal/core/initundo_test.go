@@ -56,7 +56,7 @@ func (f *fullDisk) Transaction(ctx context.Context, ops []physical.TxnOp) error 
 
 func storedKeys(t *testing.T, p physical.Backend) []string {
 	t.Helper()
-	keys, err := physicalKeys(context.Background(), p)
+	keys, err := logical.CollectKeys(context.Background(), p, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,9 +157,14 @@ func PutJSON(ctx context.Context, s Storage, key string, v any) error {
 	return s.Put(ctx, e)
 }
 
+// Lister is what CollectKeys needs: a Storage, or a physical.Backend.
+type Lister interface {
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
 // CollectKeys lists every key under prefix recursively, depth first, and
 // returns them relative to the storage root. Intended for deleting a subtree.
-func CollectKeys(ctx context.Context, s Storage, prefix string) ([]string, error) {
+func CollectKeys(ctx context.Context, s Lister, prefix string) ([]string, error) {
 	names, err := s.List(ctx, prefix)
 	if err != nil {
 		return nil, err
