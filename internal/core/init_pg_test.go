@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/core"
+	"github.com/cofferhq/coffer/internal/physical/cache"
 	"github.com/cofferhq/coffer/internal/physical/postgres"
 	"github.com/cofferhq/coffer/internal/physical/postgres/pgtest"
 	"github.com/cofferhq/coffer/internal/registry"
@@ -62,4 +63,48 @@ func TestConcurrentInitOnSharedPostgres(t *testing.T) {
 		}
 		_ = third.Seal(ctx)
 	}
+}
+
+// TestSealedServerSeesSharedInit: a sealed server on a PostgreSQL HA table
+// whose seal status was read (health checks do it all the time) before
+// another server initialised the table sees it initialised and unseals
+// with the other's keys. Its read cache had kept "no keyring": it answered
+// uninitialised and refused the keys until restarted.
+func TestSealedServerSeesSharedInit(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	table, haTable := pgtest.Table(t, url), pgtest.Table(t, url)
+	open := func() *core.Core {
+		st, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: table, HAEnabled: true, HATable: haTable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return core.New(core.Config{Physical: cache.New(st, 0), StorageType: "postgresql", HA: st,
+			Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	}
+	a, b := open(), open()
+	for range 3 { // the cache admits a value at its second miss
+		if st, err := b.SealStatus(ctx); err != nil || st.Initialized {
+			t.Fatalf("before init: %+v, %v", st, err)
+		}
+	}
+	res, err := a.Initialize(ctx, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.SealStatus(ctx); err != nil || !st.Initialized || st.T != 2 {
+		t.Fatalf("after the other server's init: %+v, %v", st, err)
+	}
+	var st system.SealStatus
+	for _, k := range res.Keys[:2] {
+		if st, err = b.Unseal(ctx, k, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Sealed {
+		t.Fatalf("the other server's keys left it sealed: %+v", st)
+	}
+	_ = b.Seal(ctx)
 }

@@ -158,3 +158,16 @@ func (c *Core) lockInit(ctx context.Context) (func(), error) {
 	}
 	return unlock, nil
 }
+
+// forgetSealedReads empties the read cache of a sealed server whose storage
+// other servers share, before it reads the keyring and seal configuration:
+// another server may have initialised, rekeyed or (by a failed init's undo)
+// emptied the store since, and a cached "no keyring" kept the server
+// answering uninitialised and refusing the new keys until it restarted
+// (found with two servers on PostgreSQL whose seal status had been read
+// before the other was initialised). A sealed server caches nothing else.
+func (c *Core) forgetSealedReads() {
+	if c.purge != nil && sharedStorage(c.conf) && c.barrier.Sealed() {
+		c.purge()
+	}
+}

@@ -28,6 +28,7 @@ func (c *Core) SealStatus(ctx context.Context) (system.SealStatus, error) {
 	if j := c.clustering.join.Load(); j != nil {
 		return c.joinSealStatus(ctx, j)
 	}
+	c.forgetSealedReads()
 	st, err := c.seal.Status(ctx)
 	if err != nil {
 		return system.SealStatus{}, fmt.Errorf("seal status: %w", err)
@@ -198,6 +199,7 @@ func (c *Core) unseal(ctx context.Context, share []byte, reset bool) (system.Sea
 		c.seal.ResetUnseal()
 	}
 	if share != nil && c.Sealed() {
+		c.forgetSealedReads()
 		st, err := c.seal.Unseal(ctx, share)
 		if err != nil {
 			return system.SealStatus{}, err
