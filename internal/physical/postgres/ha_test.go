@@ -122,3 +122,41 @@ func TestHAMethodsNeedHAEnabled(t *testing.T) {
 		t.Fatalf("bad ha_table: %v, want ErrBadTable", err)
 	}
 }
+
+// TestLocksFollowTheTableNotItsName: "t" and "public.t" name one table,
+// so a server naming it either way takes the same locks: the init lock
+// waits for the other's, and without HA the claim refuses the second
+// server. Keyed by the name as written, both inited the table at once (and
+// the one that failed removed the store the other had handed keys out for).
+func TestLocksFollowTheTableNotItsName(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	table, haTable := pgtest.Table(t, url), pgtest.Table(t, url)
+	a := openHA(t, url, table, haTable)
+	b := openHA(t, url, "public."+table, haTable)
+	unlock, err := a.LockInit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if u, err := b.LockInit(wctx); err == nil {
+		u()
+		t.Fatal("the init lock through public.<table> was taken while the other server held it")
+	}
+	unlock()
+	u, err := b.LockInit(ctx)
+	if err != nil {
+		t.Fatalf("init lock once released: %v", err)
+	}
+	u()
+
+	_, owner := pgtest.OpenTable(t, url) // without HA: it claims the table
+	if b2, err := postgres.Open(ctx, postgres.Config{ConnectionURL: url, Table: "public." + owner}); !errors.Is(err, postgres.ErrInUse) {
+		if err == nil {
+			_ = b2.Close()
+		}
+		t.Fatalf("Open of public.<table> while another server holds <table>: %v, want ErrInUse", err)
+	}
+}

@@ -177,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", where, scrub(err, password))
 	}
-	b := &Backend{pool: pool, q: newQueries(table), connConfig: pc.ConnConfig, initKey: "coffer-init:" + table}
+	b := &Backend{pool: pool, q: newQueries(table), connConfig: pc.ConnConfig}
 	if cfg.HAEnabled {
 		if b.ha, err = newHALock(cfg); err != nil {
 			pool.Close()
@@ -188,13 +188,19 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %s", where, scrub(err, password))
 	}
+	id, err := b.tableID(ctx, table)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%s: %s", where, scrub(err, password))
+	}
+	b.initKey = fmt.Sprintf("coffer-init:%d", id)
 	if b.ha != nil {
 		// Several servers share the table on purpose: the lock row
 		// decides which one writes.
 		return b, nil
 	}
-	b.ownerKey = ownerLockKey(table)
-	if b.owner, err = claimTable(ctx, pc.ConnConfig, table); err != nil {
+	b.ownerKey = fmt.Sprintf("coffer-owner:%d", id)
+	if b.owner, err = claimTable(ctx, pc.ConnConfig, b.ownerKey); err != nil {
 		pool.Close()
 		if errors.Is(err, ErrInUse) {
 			return nil, fmt.Errorf("table %s in %s: %w", table, where, err)
@@ -204,7 +210,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	return b, nil
 }
 
-// claimTable takes a session-level advisory lock on the table's name on a
+// claimTable takes a session-level advisory lock on key (the table's, see
+// tableID) on a
 // connection of its own (outside the pool, so max_parallel = 1 still
 // works) and returns that connection, or ErrInUse when another session
 // holds the lock. Two servers writing one table without HA would each
@@ -214,7 +221,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 // killed server frees the table once its connection is gone. It is a guard
 // against a mistake, not HA: should the session drop while the server
 // runs (a database restart), the table is unguarded until it restarts.
-func claimTable(ctx context.Context, cc *pgx.ConnConfig, table string) (*pgx.Conn, error) {
+func claimTable(ctx context.Context, cc *pgx.ConnConfig, key string) (*pgx.Conn, error) {
 	cc = cc.Copy()
 	// The server probes this session's TCP connection, so the lock of a
 	// server whose host died is freed in about a minute, not the
@@ -228,7 +235,7 @@ func claimTable(ctx context.Context, cc *pgx.ConnConfig, table string) (*pgx.Con
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	var got bool
-	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, ownerLockKey(table)).Scan(&got); err != nil {
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&got); err != nil {
 		_ = c.Close(ctx)
 		return nil, fmt.Errorf("lock table: %w", err)
 	}
@@ -311,8 +318,20 @@ func (b *Backend) Close() error {
 	return b.owner.Close(ctx)
 }
 
-// ownerLockKey is the text whose hash keys the table's advisory lock.
-func ownerLockKey(table string) string { return "coffer-owner:" + table }
+// tableID is the table's OID, which keys its advisory locks (the claim
+// and the init lock). The name as configured does not identify the table:
+// "t" and "public.t" are one table, and two servers naming it either way
+// took different locks, so both inited it at once (the one that failed
+// then removed the store the other had handed keys out for) or, without
+// HA, both claimed it.
+func (b *Backend) tableID(ctx context.Context, table string) (uint32, error) {
+	var id uint32
+	t := pgx.Identifier(strings.Split(table, ".")).Sanitize()
+	if err := b.pool.QueryRow(ctx, `SELECT $1::text::regclass::oid`, t).Scan(&id); err != nil {
+		return 0, fmt.Errorf("look up table %s: %w", table, err)
+	}
+	return id, nil
+}
 
 // Get returns the value at key, or (nil, nil) when there is none.
 func (b *Backend) Get(ctx context.Context, key string) (*physical.Entry, error) {
