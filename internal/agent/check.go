@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"os"
 	"text/template"
 
 	"github.com/openbao/openbao/api/v2"
@@ -25,6 +26,28 @@ func CheckTemplate(tc config.Template) error {
 	_, err := template.New(tc.Destination).Delims(tc.LeftDelimiter, tc.RightDelimiter).Funcs(fm).Parse(tc.Contents)
 	if err != nil {
 		return fmt.Errorf("template for %s: %w", tc.Destination, err)
+	}
+	return nil
+}
+
+// Rendered tells whether every template of cfg has been rendered: its
+// destination is a regular file. It is the startup probe of an injected
+// native sidecar (`coffer agent -rendered`), which the kubelet runs until
+// it succeeds before it starts the pod's other containers. The agent
+// writes each destination in one rename, so a file that is there is
+// whole. Rendered reads no file's contents and contacts no server; the
+// error wraps ErrNotRendered and names the first destination missing.
+func Rendered(cfg *config.Agent) error {
+	for _, t := range cfg.Templates {
+		fi, err := os.Stat(t.Destination)
+		switch {
+		case err != nil && os.IsNotExist(err):
+			return fmt.Errorf("%s: %w", t.Destination, ErrNotRendered)
+		case err != nil:
+			return fmt.Errorf("%s: %w", t.Destination, err)
+		case !fi.Mode().IsRegular():
+			return fmt.Errorf("%s is not a regular file: %w", t.Destination, ErrNotRendered)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ var (
 	ErrNoSecret = errors.New("no secret at path")
 	// ErrWrite is a destination or sink file that could not be written.
 	ErrWrite = errors.New("cannot write file")
+	// ErrNotRendered is a template whose destination is not there yet
+	// (Rendered).
+	ErrNotRendered = errors.New("not rendered yet")
 )
 
 // ChildExitError is returned by Run when the exec child exited on its

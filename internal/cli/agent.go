@@ -21,7 +21,7 @@ func (e *env) agentCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "agent",
 		Usage:     "Log in with the workload's identity, render secrets to files and keep them fresh",
-		UsageText: "coffer agent -config=FILE [-exit-on-err]\n   coffer agent -config-env=VAR [-exit-on-err]",
+		UsageText: "coffer agent -config=FILE [-exit-on-err]\n   coffer agent -config-env=VAR [-exit-on-err]\n   coffer agent -config-env=VAR -rendered",
 		Description: "Runs the agent described by an HCL configuration in Vault Agent's shape:\n" +
 			"auto_auth (kubernetes, jwt, approle, token_file) with file sinks, template blocks,\n" +
 			"template_config, exec, listener \"unix\"/\"tcp\" with cache, exit_after_auth, and\n" +
@@ -30,6 +30,7 @@ func (e *env) agentCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "config", Usage: "path to the agent's HCL configuration file"},
 			&ucli.StringFlag{Name: "config-env", Usage: "name of an environment variable holding the configuration (HCL or JSON), base64-encoded, as the injector passes it"},
 			&ucli.BoolFlag{Name: "exit-on-err", Usage: "exit at the first authentication or render error instead of retrying (init containers)"},
+			&ucli.BoolFlag{Name: "rendered", Usage: "run no agent: exit 0 when every template's destination exists, 1 naming the first missing (a native sidecar's startup probe)"},
 			&ucli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error (overrides the config file)"},
 			&ucli.StringFlag{Name: "log-format", Usage: "standard (text) or json"},
 		},
@@ -53,6 +54,12 @@ func (e *env) runAgent(c *ucli.Context) error {
 	}
 	if err != nil {
 		return usageErrorf("Error loading the agent configuration: %s", err)
+	}
+	if c.Bool("rendered") {
+		if err := agent.Rendered(cfg); err != nil {
+			return usageErrorf("%s", err)
+		}
+		return nil
 	}
 	level := cfg.LogLevel
 	if c.IsSet("log-level") {

@@ -40,6 +40,7 @@ func (e *env) injectorCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "token-expiration", Value: injector.DefaultTokenExpiration, Usage: "lifetime of the projected token (at least 10m)"},
 			&ucli.Int64Flag{Name: "agent-run-as-user", Value: injector.DefaultRunAsUser, Usage: "user ID of the agent containers (never 0)"},
 			&ucli.Int64Flag{Name: "agent-run-as-group", Value: injector.DefaultRunAsGroup, Usage: "group ID of the agent containers"},
+			&ucli.BoolFlag{Name: "native-sidecar", Usage: "inject the agent as a native sidecar (an init container with restartPolicy Always; Kubernetes 1.29+) unless a pod's agent-native-sidecar annotation says otherwise"},
 			&ucli.BoolFlag{Name: "print-webhook-config", Usage: "print the MutatingWebhookConfiguration (YAML) and exit"},
 			&ucli.StringFlag{Name: "failure-policy", Value: "Ignore", Usage: "with -print-webhook-config: Ignore (pods start without agents while the injector is down) or Fail (they are refused)"},
 			&ucli.StringFlag{Name: "webhook-service", Usage: "with -print-webhook-config: the injector's Service, NAMESPACE/NAME[:PORT]"},
@@ -65,6 +66,7 @@ func (e *env) runInjector(c *ucli.Context) error {
 		AgentImage: c.String("agent-image"), Address: c.String("coffer-addr"), CACert: c.String("coffer-ca-cert"),
 		AuthPath: c.String("auth-path"), Audience: c.String("audience"), TokenExpiration: c.Duration("token-expiration"),
 		RunAsUser: c.Int64("agent-run-as-user"), RunAsGroup: c.Int64("agent-run-as-group"),
+		NativeSidecar: c.Bool("native-sidecar"),
 	})
 	if err != nil {
 		return usageErrorf("%s", err)

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/openbao/openbao/api/v2"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/cofferhq/coffer/internal/agent"
 	"github.com/cofferhq/coffer/internal/config"
@@ -59,26 +61,8 @@ func TestInjectedAgentRenders(t *testing.T) {
 		"coffer.io/agent-inject-perms-db":      "0440",
 	}))
 	_, init := findContainer(got.Spec.InitContainers, InitContainerName)
-	src, err := base64.StdEncoding.DecodeString(init.Env[0].Value)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	src = []byte(strings.ReplaceAll(string(src), `"/coffer/`, `"`+dir+`/`))
-	cfg, err := config.ParseAgent(src, ConfigEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "token"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "token", "token"), []byte(signJWT(t, key)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(cfg, agent.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _ := podAgent(t, *init, dir, key)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := a.Run(ctx); err != nil {
@@ -96,6 +80,108 @@ func TestInjectedAgentRenders(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(dir, "secrets", "config")); err != nil || st.Mode().Perm() != DefaultPerms {
 		t.Errorf("config mode: %v %v", st, err)
+	}
+}
+
+// TestNativeSidecarRenders runs the native sidecar's generated
+// configuration with the real agent against a real server: its startup
+// probe's check (agent.Rendered, what `coffer agent -rendered` runs)
+// fails until the agent has written every file, then passes, and the
+// agent keeps running (to renew and re-render, as the classic sidecar).
+func TestNativeSidecarRenders(t *testing.T) {
+	t.Parallel()
+	url, root := startCoffer(t)
+	key := jwtAuth(t, root)
+	inj, err := New(Config{AgentImage: "img", Address: url, NativeSidecar: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := mutated(t, inj, testPod(map[string]string{
+		"coffer.io/agent-inject":             "true",
+		"coffer.io/role":                     "web",
+		"coffer.io/agent-inject-secret-db":   "secret/data/app/db",
+		"coffer.io/agent-inject-template-db": `{{ with secret "secret/data/app/db" }}{{ .Data.data.url }}{{ end }}`,
+	}))
+	_, side := findContainer(got.Spec.InitContainers, SidecarContainerName)
+	if side == nil || side.StartupProbe == nil {
+		t.Fatalf("no native sidecar with a startup probe: %v", names(got.Spec.InitContainers))
+	}
+	dir := t.TempDir()
+	a, cfg := podAgent(t, *side, dir, key)
+	if err := agent.Rendered(cfg); !errors.Is(err, agent.ErrNotRendered) {
+		t.Fatalf("probe before the agent ran: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	write := func(v string) {
+		if _, err := root.Logical().Write("secret/data/app/db", map[string]any{"data": map[string]any{"url": v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the agent finds no secret yet and retries
+	if err := agent.Rendered(cfg); !errors.Is(err, agent.ErrNotRendered) {
+		t.Fatalf("probe with the secret missing: %v", err)
+	}
+	write("postgres://u:p@db/app")
+	db := filepath.Join(dir, "secrets", "db")
+	waitContent(t, db, "postgres://u:p@db/app")
+	if err := agent.Rendered(cfg); err != nil {
+		t.Fatalf("probe after the render: %v", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the native sidecar's agent stopped after rendering: %v", err)
+	default:
+	}
+}
+
+// podAgent builds the agent an injected container runs, from the
+// configuration in its environment, with the pod's paths (/coffer/…)
+// moved under dir and a token signed by key where the projected one
+// would be.
+func podAgent(t *testing.T, c corev1.Container, dir string, key *rsa.PrivateKey) (*agent.Agent, *config.Agent) {
+	t.Helper()
+	src, err := base64.StdEncoding.DecodeString(c.Env[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = []byte(strings.ReplaceAll(string(src), `"/coffer/`, `"`+dir+`/`))
+	cfg, err := config.ParseAgent(src, ConfigEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "token"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token", "token"), []byte(signJWT(t, key)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(cfg, agent.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, cfg
+}
+
+// waitContent waits until path holds want; the limit is a deadlock guard.
+func waitContent(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if b, _ := os.ReadFile(path); string(b) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never held %q", path, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -42,6 +42,7 @@ const (
 	keyTLSSecret       = "tls-secret"
 	keyRunAsUser       = "agent-run-as-user"
 	keyRunAsGroup      = "agent-run-as-group"
+	keyNativeSidecar   = "agent-native-sidecar"
 
 	keySecret   = "agent-inject-secret-"
 	keyTemplate = "agent-inject-template-"
@@ -54,7 +55,7 @@ const (
 var (
 	plainKeys = []string{keyInject, keyStatus, keyRole, keyPrePopulateOnly, keyPrePopulate,
 		keyInitFirst, keyAuthPath, keyService, keyCACert, keyTLSSkipVerify, keyTLSServerName,
-		keyTLSSecret, keyRunAsUser, keyRunAsGroup}
+		keyTLSSecret, keyRunAsUser, keyRunAsGroup, keyNativeSidecar}
 	perSecretKeys = []string{keySecret, keyTemplate, keyFile, keyCommand, keyPerms}
 )
 
@@ -93,12 +94,15 @@ type spec struct {
 	Secrets         []secretSpec // sorted by Name
 	PrePopulate     bool         // an init container (default true)
 	PrePopulateOnly bool         // no sidecar
-	InitFirst       bool
-	AuthPath        string // "" means the injector's default
-	Address         string // "" means the injector's default
-	CACert          string
-	TLSServerName   string
-	TLSSkipVerify   bool
+	// NativeSidecar, when set, overrides the injector's default: one
+	// agent in initContainers with restartPolicy Always.
+	NativeSidecar *bool
+	InitFirst     bool
+	AuthPath      string // "" means the injector's default
+	Address       string // "" means the injector's default
+	CACert        string
+	TLSServerName string
+	TLSSkipVerify bool
 	// TLSSecret is a Secret of the pod's namespace mounted at TLSDir in
 	// the agent containers (for ca-cert); empty for none.
 	TLSSecret  string
@@ -226,6 +230,16 @@ func (a annotations) plain(s *spec) error {
 	}
 	if !s.PrePopulate && s.PrePopulateOnly {
 		return badf("%s is false and %s is true: that would inject no agent at all", a.name(keyPrePopulate), a.name(keyPrePopulateOnly))
+	}
+	if _, ok := a.vals[keyNativeSidecar]; ok {
+		native := false
+		if err := a.boolean(keyNativeSidecar, &native); err != nil {
+			return err
+		}
+		if native && s.PrePopulateOnly {
+			return badf("%s and %s are both true: a pod with only an init container has no sidecar, native or not", a.name(keyNativeSidecar), a.name(keyPrePopulateOnly))
+		}
+		s.NativeSidecar = &native
 	}
 	s.AuthPath = strings.Trim(strings.TrimSpace(a.vals[keyAuthPath]), "/")
 	s.Address = strings.TrimSpace(a.vals[keyService])

@@ -52,6 +52,13 @@ type Config struct {
 	// annotations say otherwise; RunAsUser is never 0.
 	RunAsUser  int64
 	RunAsGroup int64
+	// NativeSidecar injects, unless a pod's agent-native-sidecar says
+	// otherwise, one agent as a native sidecar (Kubernetes 1.29 and
+	// later): an init container with restartPolicy Always whose startup
+	// probe holds the pod's containers back until every file is rendered,
+	// and which a Job's pod does not wait for. Otherwise an init container
+	// renders the files and a sidecar in containers keeps them fresh.
+	NativeSidecar bool
 	// Resources are the requests and limits of each injected container;
 	// the zero value means 25m CPU / 32Mi requested, 250m / 128Mi limit.
 	Resources corev1.ResourceRequirements

@@ -56,6 +56,21 @@ func TestKubeInjection(t *testing.T) {
 			t.Error("a sidecar with pre-populate-only")
 		}
 	})
+	t.Run("native sidecar", func(t *testing.T) {
+		// The API server accepts a startup probe on an init container
+		// only when it is a sidecar (restartPolicy Always): a pod it takes
+		// and returns with both is one the kubelet will run that way.
+		ann := cofferAnnotations()
+		ann["coffer.io/agent-native-sidecar"] = "true"
+		got := createPod(t, kc, ns, "native", ann)
+		_, c := findContainer(got.Spec.InitContainers, SidecarContainerName)
+		if c == nil || c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways || c.StartupProbe == nil || c.StartupProbe.Exec == nil {
+			t.Fatalf("init containers %v: native sidecar %+v", names(got.Spec.InitContainers), c)
+		}
+		if i, _ := findContainer(got.Spec.Containers, SidecarContainerName); i >= 0 {
+			t.Error("a sidecar in containers as well")
+		}
+	})
 	t.Run("not annotated is untouched", func(t *testing.T) {
 		got := createPod(t, kc, ns, "plain", map[string]string{"team": "a"})
 		checkUntouched(t, got)

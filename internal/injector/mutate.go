@@ -48,8 +48,36 @@ func (inj *Injector) Mutate(pod *corev1.Pod) (*Mutation, error) {
 	ops = appendMounts(ops, "/spec/containers", pod.Spec.Containers, secretsMount)
 	ops = appendList(ops, "/spec/volumes", len(pod.Spec.Volumes) > 0, inj.volumes(s))
 
-	if s.PrePopulate {
-		c, err := inj.container(InitContainerName, s, true)
+	agents, err := inj.agentOps(pod, s)
+	if err != nil {
+		return nil, err
+	}
+	ops = append(ops, agents...)
+	ops = append(ops, patchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(StatusAnnotation), Value: StatusInjected})
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode patch: %w", err)
+	}
+	return &Mutation{Patch: patch, Warnings: s.Warnings}, nil
+}
+
+// agentOps adds the agent containers: an init container that renders the
+// files once (pre-populate) and a sidecar in containers that keeps them
+// fresh, or, as a native sidecar, one init container that does both.
+func (inj *Injector) agentOps(pod *corev1.Pod, s *spec) ([]patchOp, error) {
+	native := inj.cfg.NativeSidecar && !s.PrePopulateOnly
+	if s.NativeSidecar != nil {
+		native = *s.NativeSidecar
+	}
+	var ops []patchOp
+	if native || s.PrePopulate {
+		var c corev1.Container
+		var err error
+		if native {
+			c, err = inj.nativeSidecar(s)
+		} else {
+			c, err = inj.container(InitContainerName, s, true)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -62,19 +90,40 @@ func (inj *Injector) Mutate(pod *corev1.Pod) (*Mutation, error) {
 			ops = append(ops, patchOp{Op: "add", Path: "/spec/initContainers/-", Value: c})
 		}
 	}
-	if !s.PrePopulateOnly {
+	if !native && !s.PrePopulateOnly {
 		c, err := inj.container(SidecarContainerName, s, false)
 		if err != nil {
 			return nil, err
 		}
 		ops = append(ops, patchOp{Op: "add", Path: "/spec/containers/-", Value: c})
 	}
-	ops = append(ops, patchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(StatusAnnotation), Value: StatusInjected})
-	patch, err := json.Marshal(ops)
+	return ops, nil
+}
+
+// nativeSidecar is the sidecar as an init container with restartPolicy
+// Always: the kubelet starts it in the init containers' order, keeps it
+// running beside the pod's containers and stops it after them. Unless
+// pre-populate is off, its startup probe (`coffer agent -rendered`)
+// succeeds once every file has been rendered, and the kubelet starts the
+// containers that follow only then. 300 failures a second apart (5 min)
+// make the kubelet restart it, as an init container that exhausted its
+// retries would be.
+func (inj *Injector) nativeSidecar(s *spec) (corev1.Container, error) {
+	c, err := inj.container(SidecarContainerName, s, false)
 	if err != nil {
-		return nil, fmt.Errorf("encode patch: %w", err)
+		return c, err
 	}
-	return &Mutation{Patch: patch, Warnings: s.Warnings}, nil
+	always := corev1.ContainerRestartPolicyAlways
+	c.RestartPolicy = &always
+	if s.PrePopulate {
+		c.StartupProbe = &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
+				Command: []string{"coffer", "agent", "-config-env=" + ConfigEnv, "-rendered"},
+			}},
+			PeriodSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 300,
+		}
+	}
+	return c, nil
 }
 
 // checkNames refuses a pod that already uses the names or the mount

@@ -137,6 +137,15 @@ func TestChartOptions(t *testing.T) {
 			t.Errorf("objects = %v", r.names())
 		}
 	})
+	t.Run("native sidecar", func(t *testing.T) {
+		for _, native := range []bool{false, true} {
+			r := render(t, "coffer", "coffer", "", map[string]any{"injector": map[string]any{"nativeSidecar": native}})
+			dep := into[appsv1.Deployment](t, r.find(t, "Deployment", "coffer-injector"))
+			if got := slices.Contains(dep.Spec.Template.Spec.Containers[0].Args, "-native-sidecar"); got != native {
+				t.Errorf("nativeSidecar %v: injector args %q", native, dep.Spec.Template.Spec.Containers[0].Args)
+			}
+		}
+	})
 	t.Run("own injector certificate", func(t *testing.T) {
 		r := render(t, "coffer", "coffer", "", map[string]any{"injector": map[string]any{
 			"tls": map[string]any{"secretName": "from-cert-manager", "caBundle": "-----BEGIN CERTIFICATE-----\n"}}})
