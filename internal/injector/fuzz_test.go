@@ -15,6 +15,7 @@ func FuzzMutate(f *testing.F) {
 	f.Add("vault.hashicorp.com/agent-inject=true\nvault.hashicorp.com/role=r\nvault.hashicorp.com/agent-inject-secret-a=kv/\"a\nvault.hashicorp.com/agent-inject-template-a={{ with secret \"kv/a\" }}{{ .Data }}{{ end }}")
 	f.Add("coffer.io/agent-inject=1\ncoffer.io/role=r\ncoffer.io/agent-inject-secret-a=kv/a\ncoffer.io/agent-inject-file-a=x/../y\ncoffer.io/agent-inject-perms-a=777")
 	f.Add("coffer.io/agent-inject=true\ncoffer.io/role=r\ncoffer.io/agent-inject-secret-a=a\ncoffer.io/agent-inject-command-a=`rm`\ncoffer.io/agent-pre-populate-only=true\ncoffer.io/service=https://x")
+	f.Add("coffer.io/agent-inject=true\ncoffer.io/role=r\ncoffer.io/agent-inject-secret-a=a\ncoffer.io/agent-native-sidecar=true\ncoffer.io/agent-init-first=true\ncoffer.io/agent-pre-populate=false")
 	inj := testInjector(f)
 	f.Fuzz(func(t *testing.T, in string) {
 		ann := map[string]string{}
