@@ -71,6 +71,10 @@ type raftState struct {
 	run joinRun
 	// limits bounds unauthenticated challenges and answers (raft_limit.go).
 	limits joinLimiter
+	// boot serialises init's bootstrap: inits sent at once to a new node
+	// all found no raft state, and all but the first failed in Bootstrap
+	// with an internal error (500).
+	boot sync.Mutex
 }
 
 // errNoRaft refuses the raft endpoints on a server that is not clustered.
@@ -88,6 +92,8 @@ func (c *Core) raftBootstrap(ctx context.Context) error {
 	if c.clustering.join.Load() != nil {
 		return logical.InvalidRequest("this node is joining a cluster: unseal it with the cluster's unseal keys instead of initialising it")
 	}
+	c.clustering.boot.Lock()
+	defer c.clustering.boot.Unlock()
 	has, err := r.HasState()
 	if err != nil {
 		return err
