@@ -147,6 +147,16 @@ func (c *Core) campaignLoop(ctx context.Context) {
 				c.logger.Error("become active; giving leadership up", "error", err.Error())
 			}
 			_ = c.ha.backend.Resign(context.WithoutCancel(ctx))
+			if ctx.Err() == nil && c.barrier.Sealed() {
+				// The stored keyring no longer opens with this server's
+				// key (rekeyed on the server that was active): the barrier
+				// dropped its keys. Seal for good, so that unseal takes the
+				// current shares; left standing by, the server answered
+				// sealed, ignored every share and campaigned in vain.
+				c.logger.Error("the stored keyring does not open with this server's unseal key (it was rekeyed): sealed; unseal with the current key shares")
+				go func() { _ = c.Seal(context.WithoutCancel(ctx)) }() // waits for this loop to end
+				return
+			}
 			sleep(ctx, time.Second)
 			continue
 		}
