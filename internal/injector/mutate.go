@@ -126,10 +126,15 @@ func (inj *Injector) nativeSidecar(s *spec) (corev1.Container, error) {
 	return c, nil
 }
 
-// checkNames refuses a pod that already uses the names or the mount
-// point the injector adds, which the API server would refuse with a less
-// helpful message.
+// checkNames refuses a pod without containers, or that already uses the
+// names or the mount point the injector adds, which the API server would
+// refuse with a less helpful message.
 func checkNames(pod *corev1.Pod) error {
+	if len(pod.Spec.Containers) == 0 {
+		// The sidecar's "add /spec/containers/-" would not apply, and the
+		// API server would answer an internal error instead of this.
+		return badf("the pod has no containers: give it at least one")
+	}
 	for _, v := range pod.Spec.Volumes {
 		if v.Name == SecretsVolumeName || v.Name == TokenVolumeName || v.Name == TLSVolumeName {
 			return badf("the pod already has a volume named %q, which the injector adds: rename it", v.Name)

@@ -353,6 +353,19 @@ func TestBadAnnotations(t *testing.T) {
 			t.Errorf("mount: %v", err)
 		}
 	})
+	t.Run("no containers", func(t *testing.T) {
+		for _, native := range []string{"true", "false"} {
+			ann := map[string]string{"coffer.io/agent-native-sidecar": native}
+			for k, v := range base {
+				ann[k] = v
+			}
+			pod := testPod(ann)
+			pod.Spec.Containers = nil
+			if _, err := inj.Mutate(pod); !errors.Is(err, ErrBadAnnotation) || !strings.Contains(err.Error(), "no containers") {
+				t.Errorf("native %s: %v", native, err)
+			}
+		}
+	})
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
