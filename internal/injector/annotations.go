@@ -190,7 +190,7 @@ func wantsInjection(ann map[string]string) (bool, error) {
 		}
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
-			return false, badf("%s%s is %q: write \"true\" or \"false\"", p, keyInject, v)
+			return false, badf("%s%s is %s: write \"true\" or \"false\"", p, keyInject, quoteShort(v))
 		}
 		inject = inject || b
 	}
@@ -244,13 +244,13 @@ func (a annotations) plain(s *spec) error {
 	s.AuthPath = strings.Trim(strings.TrimSpace(a.vals[keyAuthPath]), "/")
 	s.Address = strings.TrimSpace(a.vals[keyService])
 	if s.Address != "" && !strings.HasPrefix(s.Address, "https://") && !strings.HasPrefix(s.Address, "http://") {
-		return badf("%s is %q: write a URL such as https://coffer.coffer.svc:8200", a.name(keyService), s.Address)
+		return badf("%s is %s: write a URL such as https://coffer.coffer.svc:8200", a.name(keyService), quoteShort(s.Address))
 	}
 	s.CACert = strings.TrimSpace(a.vals[keyCACert])
 	s.TLSServerName = strings.TrimSpace(a.vals[keyTLSServerName])
 	s.TLSSecret = strings.TrimSpace(a.vals[keyTLSSecret])
 	if s.TLSSecret != "" && !isDNSName(s.TLSSecret) {
-		return badf("%s is %q: give the name of a Secret in the pod's namespace", a.name(keyTLSSecret), s.TLSSecret)
+		return badf("%s is %s: give the name of a Secret in the pod's namespace", a.name(keyTLSSecret), quoteShort(s.TLSSecret))
 	}
 	if s.TLSSecret != "" && s.CACert == "" {
 		s.CACert = TLSDir + "/ca.crt"
@@ -341,7 +341,7 @@ func (a annotations) perSecret(s *secretSpec, kind, key, val string) error {
 	case keyPerms:
 		n, err := strconv.ParseUint(strings.TrimSpace(val), 8, 32)
 		if err != nil || n > 0o777 {
-			return badf("%s is %q: write permission bits in octal, such as \"0400\"", a.name(key), val)
+			return badf("%s is %s: write permission bits in octal, such as \"0400\"", a.name(key), quoteShort(val))
 		}
 		s.Perms = os.FileMode(n)
 	}
@@ -356,14 +356,14 @@ func relativeFile(v string) (string, error) {
 		return "", fmt.Errorf("empty file name")
 	}
 	if strings.IndexFunc(v, unicode.IsControl) >= 0 || strings.Contains(v, `\`) {
-		return "", fmt.Errorf("file name %q holds a control character or a backslash", v)
+		return "", fmt.Errorf("file name %s holds a control character or a backslash", quoteShort(v))
 	}
 	if strings.HasPrefix(v, "/") {
-		return "", fmt.Errorf("file name %q must be relative to the secrets directory (/coffer/secrets)", v)
+		return "", fmt.Errorf("file name %s must be relative to the secrets directory (/coffer/secrets)", quoteShort(v))
 	}
 	c := path.Clean(v)
 	if c == "." || c == ".." || strings.HasPrefix(c, "../") || c != v {
-		return "", fmt.Errorf("file name %q must be a clean relative path without \"..\", such as db or app/db.env", v)
+		return "", fmt.Errorf("file name %s must be a clean relative path without \"..\", such as db or app/db.env", quoteShort(v))
 	}
 	return c, nil
 }
@@ -375,7 +375,7 @@ func (a annotations) boolean(key string, dst *bool) error {
 	}
 	b, err := strconv.ParseBool(strings.TrimSpace(v))
 	if err != nil {
-		return badf("%s is %q: write \"true\" or \"false\"", a.name(key), v)
+		return badf("%s is %s: write \"true\" or \"false\"", a.name(key), quoteShort(v))
 	}
 	*dst = b
 	return nil
@@ -393,7 +393,7 @@ func (a annotations) id(key string, zeroOK bool) (*int64, error) {
 		if n == 0 && err == nil {
 			return nil, badf("%s is 0: the agent never runs as root; give another user ID", a.name(key))
 		}
-		return nil, badf("%s is %q: write a numeric ID", a.name(key), v)
+		return nil, badf("%s is %s: write a numeric ID", a.name(key), quoteShort(v))
 	}
 	return &n, nil
 }
@@ -413,6 +413,20 @@ func (a annotations) name(key string) string {
 		return n
 	}
 	return PrefixCoffer + key
+}
+
+// maxQuoted bounds how much of a value a message repeats: an annotation
+// may hold 256 kB, which a denial (and the injector's log) would
+// otherwise echo whole for each pod created.
+const maxQuoted = 64
+
+// quoteShort quotes v, cut to maxQuoted runes with "…" after the quote.
+func quoteShort(v string) string {
+	r := []rune(v)
+	if len(r) <= maxQuoted {
+		return strconv.Quote(v)
+	}
+	return strconv.Quote(string(r[:maxQuoted])) + "…"
 }
 
 func badf(format string, args ...any) error {

@@ -2,6 +2,7 @@ package injector
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,5 +99,20 @@ func TestNativeSidecarDefault(t *testing.T) {
 	ann["coffer.io/agent-native-sidecar"] = "soon"
 	if _, err = inj.Mutate(testPod(ann)); !errors.Is(err, ErrBadAnnotation) || !strings.Contains(err.Error(), `"soon"`) {
 		t.Errorf("not a boolean: %v", err)
+	}
+}
+
+// TestDenialCutsLongValues: a denial names the annotation and repeats at
+// most the start of a hostile value, not all of its 256 kB.
+func TestDenialCutsLongValues(t *testing.T) {
+	t.Parallel()
+	inj := testInjector(t)
+	for _, key := range []string{"coffer.io/agent-native-sidecar", "coffer.io/agent-run-as-user", "coffer.io/agent-inject-perms-db", "coffer.io/agent-inject-file-db", "coffer.io/service"} {
+		ann := cofferAnnotations()
+		ann[key] = "/" + strings.Repeat("é", 200000)
+		_, err := inj.Mutate(testPod(ann))
+		if !errors.Is(err, ErrBadAnnotation) || !strings.Contains(err.Error(), key) || len(err.Error()) > 1000 {
+			t.Errorf("%s: %d-byte error %.200q", key, len(fmt.Sprint(err)), fmt.Sprint(err))
+		}
 	}
 }
