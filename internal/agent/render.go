@@ -91,8 +91,12 @@ func (r *renderer) parse(tc config.Template) (*tmpl, error) {
 		return nil, fmt.Errorf("template for %s (line %d of the configuration): %w", tc.Destination, tc.Line, err)
 	}
 	out := &tmpl{cfg: tc, t: t}
-	if b, err := os.ReadFile(tc.Destination); err == nil {
-		out.sum, out.written = sha256.Sum256(b), true
+	// Only a regular file is read: opening a FIFO left at the destination
+	// would block the agent before it ever logs in.
+	if fi, err := os.Stat(tc.Destination); err == nil && fi.Mode().IsRegular() {
+		if b, err := os.ReadFile(tc.Destination); err == nil {
+			out.sum, out.written = sha256.Sum256(b), true
+		}
 	}
 	return out, nil
 }
