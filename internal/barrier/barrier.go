@@ -84,13 +84,21 @@ func New(p physical.Backend) *Barrier {
 	return &Barrier{p: p, now: time.Now, reserveChunk: defaultReserveChunk, rotateDue: make(chan struct{}, 1)}
 }
 
-// Initialized reports whether a keyring is stored.
+// Initialized reports whether a keyring is stored and no initialisation
+// was interrupted (InitPendingPath).
 func (b *Barrier) Initialized(ctx context.Context) (bool, error) {
 	e, err := b.p.Get(ctx, keyringPath)
 	if err != nil {
 		return false, fmt.Errorf("read keyring: %w", err)
 	}
-	return e != nil, nil
+	if e == nil {
+		return false, nil
+	}
+	m, err := b.p.Get(ctx, InitPendingPath)
+	if err != nil {
+		return false, fmt.Errorf("read init marker: %w", err)
+	}
+	return m == nil, nil
 }
 
 // Initialize creates a keyring holding one random key at term 1 and stores

@@ -19,6 +19,13 @@ const keyringPath = "core/keyring"
 // ciphertext by a caller of the barrier.
 const sealConfigPath = "core/seal-config"
 
+// InitPendingPath, in physical storage, is written by an initialisation
+// before anything else and removed once it has written everything: a store
+// that holds it had an initialisation interrupted (the process killed, the
+// machine down) and is not initialised, whatever else it holds; the next
+// initialisation removes what the interrupted one wrote.
+const InitPendingPath = "core/init-pending"
+
 // keyringTerm is the term written in the header of the keyring's own
 // ciphertext: 0, which no data key ever has.
 const keyringTerm = 0

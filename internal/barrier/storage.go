@@ -252,11 +252,11 @@ func (b *Barrier) decrypt(key string, ct []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// checkKey keeps the keyring and the seal configuration, which live in
-// physical storage unencrypted by the data keys, out of reach of barrier
-// callers.
+// checkKey keeps the keyring, the seal configuration and the init marker,
+// which live in physical storage unencrypted by the data keys, out of
+// reach of barrier callers.
 func checkKey(key string) error {
-	if key == keyringPath || key == sealConfigPath {
+	if key == keyringPath || key == sealConfigPath || key == InitPendingPath {
 		return fmt.Errorf("%q: %w", key, ErrReservedKey)
 	}
 	return nil

@@ -102,5 +102,9 @@ func (c *Core) bootstrapStatic(ctx context.Context) (_ string, err error) {
 			u.checkOwned(ctx) // before Seal stores the keyring again
 		}
 	}()
-	return c.bootstrap(ctx, "")
+	root, err := c.bootstrap(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	return root, u.done(ctx)
 }

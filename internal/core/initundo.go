@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,12 +64,25 @@ const undoTimeout = 30 * time.Second
 // recordInit notes the keys the store holds before an initialisation; nil
 // when the store is initialised already (the initialisation will refuse
 // and write nothing), or when other servers share it (below).
+//
+// Before it returns, it stores the marker (barrier.InitPendingPath) with
+// the keys it found, so that an initialisation the process does not live
+// to finish or undo leaves a store that reads as uninitialised, and the
+// next one removes what it wrote (redoInterrupted). The caller holds the
+// lifecycle lock and the storage's init lock, so a marker found here is
+// one no initialisation is still working on.
 func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
-	if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
+	if sharedStorage(c.conf) && c.initLock == nil {
+		if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err := c.redoInterrupted(ctx); err != nil {
 		return nil, err
 	}
-	if sharedStorage(c.conf) && c.initLock == nil {
-		return nil, nil
+	if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
+		return nil, err
 	}
 	keys, err := logical.CollectKeys(ctx, c.conf.Physical, "")
 	if err != nil {
@@ -78,55 +92,124 @@ func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
 	for _, k := range keys {
 		u.before[k] = true
 	}
+	m, err := json.Marshal(initMarker{Before: keys})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.conf.Physical.Put(ctx, &physical.Entry{Key: barrier.InitPendingPath, Value: m}); err != nil {
+		return nil, fmt.Errorf("store the init marker: %w", err)
+	}
 	return u, nil
 }
 
+// initMarker is what barrier.InitPendingPath holds: the keys the store
+// held before the initialisation began.
+type initMarker struct {
+	Before []string `json:"before"`
+}
+
+// redoInterrupted removes what an interrupted initialisation wrote, as its
+// undo would have, when the store holds its marker; the marker goes last,
+// so a removal itself interrupted is taken up again by the next init.
+func (c *Core) redoInterrupted(ctx context.Context) error {
+	e, err := c.conf.Physical.Get(ctx, barrier.InitPendingPath)
+	if err != nil || e == nil {
+		return err
+	}
+	var m initMarker
+	if err := json.Unmarshal(e.Value, &m); err != nil {
+		return fmt.Errorf("the storage holds a damaged marker of an interrupted initialisation (%s): empty the storage before running init again", barrier.InitPendingPath)
+	}
+	u := &initUndo{p: c.conf.Physical, before: make(map[string]bool, len(m.Before))}
+	for _, k := range m.Before {
+		u.before[k] = true
+	}
+	n, err := u.removeNew(ctx)
+	if err != nil {
+		return fmt.Errorf("remove what an interrupted initialisation wrote: %w", err)
+	}
+	c.logger.Warn("an earlier initialisation was interrupted before it handed out keys; what it wrote was removed", "keys_removed", n)
+	return nil
+}
+
+// done removes the marker once the initialisation has written everything;
+// until it is gone the store is not initialised, so a failure here fails
+// the initialisation (and undoes it) rather than hand out keys for a store
+// the next init would remove.
+func (u *initUndo) done(ctx context.Context) error {
+	if u == nil {
+		return nil
+	}
+	if err := u.p.Delete(ctx, barrier.InitPendingPath); err != nil {
+		return fmt.Errorf("remove the init marker: %w", err)
+	}
+	return nil
+}
+
 // undo removes every key written since recordInit, the keyring first (its
-// absence is what makes the store uninitialised again), after an
-// initialisation failed with cause. It removes nothing unless the stored
-// keyring is this initialisation's: without one the store reads as
-// uninitialised anyway (a leftover seal configuration is replaced by the
-// next init), and one that does not open with this key was stored by
-// another server sharing the storage.
+// absence is what makes the store uninitialised again) and the marker
+// last, after an initialisation failed with cause. A stored keyring that
+// does not open with this initialisation's key (another server's, which
+// only a failed init lock allows) and a store found initialised keep all
+// but this initialisation's marker.
 func (u *initUndo) undo(ctx context.Context, c *Core, cause error) {
 	if u == nil {
 		return
 	}
 	defer clear(u.key)
-	if cause == nil || u.key == nil || errors.Is(cause, seal.ErrAlreadyInitialized) {
+	if cause == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
-	u.checkOwned(ctx)
-	if !u.owned {
-		c.logger.Warn("initialisation failed; the storage held no keyring of this initialisation (another server may have initialised it): nothing removed", "cause", cause.Error())
+	if u.key != nil {
+		u.checkOwned(ctx)
+	}
+	if u.key != nil && !u.owned || errors.Is(cause, seal.ErrAlreadyInitialized) {
+		_ = u.p.Delete(ctx, barrier.InitPendingPath)
+		c.logger.Warn("initialisation failed; the storage held no keyring of this initialisation (another server may have initialised it): nothing else removed", "cause", cause.Error())
 		return
 	}
-	keys, err := logical.CollectKeys(ctx, u.p, "")
-	if err == nil {
-		keys = slices.DeleteFunc(keys, func(k string) bool { return u.before[k] })
-		slices.SortFunc(keys, func(a, b string) int {
-			switch {
-			case a == barrier.KeyringPath:
-				return -1
-			case b == barrier.KeyringPath:
-				return 1
-			}
-			return strings.Compare(a, b)
-		})
-		for _, k := range keys {
-			if err = u.p.Delete(ctx, k); err != nil {
-				break
-			}
-		}
-	}
+	n, err := u.removeNew(ctx)
 	if err != nil {
-		c.logger.Error("initialisation failed and what it wrote could not all be removed: if seal-status says initialised, empty the storage before running init again",
+		c.logger.Error("initialisation failed and what it wrote could not all be removed; the next init removes the rest",
 			"cause", cause.Error(), "error", err.Error())
 		return
 	}
-	c.logger.Warn("initialisation failed; what it wrote was removed, so init can be run again", "cause", cause.Error(), "keys_removed", len(keys))
+	c.logger.Warn("initialisation failed; what it wrote was removed, so init can be run again", "cause", cause.Error(), "keys_removed", n)
+}
+
+// removeNew deletes every key not in u.before: the keyring first (its
+// absence makes the store uninitialised), the init marker last (its
+// presence makes the next init finish the removal). It returns how many
+// keys it removed.
+func (u *initUndo) removeNew(ctx context.Context) (int, error) {
+	keys, err := logical.CollectKeys(ctx, u.p, "")
+	if err != nil {
+		return 0, err
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return u.before[k] })
+	rank := func(k string) int {
+		switch k {
+		case barrier.KeyringPath:
+			return -1
+		case barrier.InitPendingPath:
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if r := rank(a) - rank(b); r != 0 {
+			return r
+		}
+		return strings.Compare(a, b)
+	})
+	for i, k := range keys {
+		if err := u.p.Delete(ctx, k); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
 }
 
 // sharedStorage reports whether other servers may run an init of the same

@@ -93,6 +93,9 @@ func (c *Core) initialize(ctx context.Context, shares, threshold int, rootID str
 	if err != nil {
 		return system.InitResult{}, err
 	}
+	if err := u.done(ctx); err != nil {
+		return system.InitResult{}, err
+	}
 	return system.InitResult{Keys: keys, RootToken: root}, nil
 }
 
