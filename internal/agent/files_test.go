@@ -35,6 +35,36 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
+// TestCreatedDirsFollowTheFile: the directories made for a destination
+// let in whoever may read the file (a 0644 file's are 0755, so an
+// application running as another user reaches it), whatever the umask,
+// and directories that exist keep their mode.
+func TestCreatedDirsFollowTheFile(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	for perm, want := range map[os.FileMode]os.FileMode{0o644: 0o755, 0o640: 0o750, 0o604: 0o705, 0o600: 0o700, 0o400: 0o700} {
+		p := filepath.Join(dir, perm.String(), "a", "b", "f")
+		if err := writeFileAtomic(p, []byte("x"), perm, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{filepath.Dir(p), filepath.Dir(filepath.Dir(p)), filepath.Join(dir, perm.String())} {
+			if m := mode(t, d); m != want {
+				t.Errorf("file %o: directory %s has mode %o, want %o", perm, d, m, want)
+			}
+		}
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "g"), []byte("x"), 0o644, true); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(t, dir); m != 0o711 {
+		t.Errorf("an existing directory's mode became %o", m)
+	}
+}
+
 // TestWriteFileAtomicReaders: a reader racing with rewrites sees one
 // whole version or the other, never a mix or a truncated file.
 func TestWriteFileAtomicReaders(t *testing.T) {
