@@ -33,7 +33,10 @@ type Handler struct {
 }
 
 // NewHandler serves inj's mutations; log may be nil. The log names pods
-// and decisions, never annotation values or the agent configuration.
+// and decisions, never the agent configuration; a denial's reason, as the
+// pod's creator sees it, quotes at most 64 characters of the annotation
+// value it refuses (annotations hold secret paths and templates, not
+// secrets).
 func NewHandler(inj *Injector, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
