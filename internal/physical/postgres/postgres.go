@@ -96,6 +96,8 @@ var (
 // queries are the statements, with the table name quoted in.
 type queries struct {
 	get, put, del, list string
+	// drain waits for every write to the table in flight (see LockInit).
+	drain string
 }
 
 // identPart is one part of a table name; CheckTable also bounds its length
@@ -125,6 +127,9 @@ func newQueries(table string) queries {
 		get: `SELECT value FROM ` + t + ` WHERE key = $1`,
 		put: `INSERT INTO ` + t + ` (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
 		del: `DELETE FROM ` + t + ` WHERE key = $1`,
+		// SHARE conflicts with the ROW EXCLUSIVE lock every INSERT,
+		// UPDATE and DELETE holds until its transaction ends.
+		drain: `LOCK TABLE ` + t + ` IN SHARE MODE`,
 		// A loose index scan: each step finds the first key at or after
 		// a lower bound. After a leaf the bound is the key plus a zero
 		// byte (its successor); after a key inside a sub-folder it is
@@ -451,6 +456,10 @@ func (b *Backend) LockInit(ctx context.Context) (func(), error) {
 		_ = conn.Close(context.Background())
 		return nil, fmt.Errorf("lock init: %s", scrub(err, b.connConfig.Password))
 	}
+	if err := b.drainWrites(ctx, conn); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("lock init: wait for writes in flight: %s", scrub(err, b.connConfig.Password))
+	}
 	return func() {
 		// Closing the session releases the lock; unlocking first frees it
 		// before PostgreSQL notices the disconnect.
@@ -459,4 +468,25 @@ func (b *Backend) LockInit(ctx context.Context) (func(), error) {
 		_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext($1))`, b.initKey)
 		_ = conn.Close(ctx)
 	}, nil
+}
+
+// drainWrites waits, once the init lock is held, until every write to the
+// table already under way has ended. A server killed during an init loses
+// its sessions, and so the init lock, at once, but PostgreSQL finishes the
+// statement it was running (it notices the lost client only when it
+// answers): that write, the init marker or a keyring, would otherwise land
+// in the middle of the next init or after it, making the store another
+// server just handed keys out for read as uninitialised (the next init
+// then removed it) or unopenable by those keys (reproduced with two
+// servers, a trigger slowing the first's writes, and kill -9).
+func (b *Backend) drainWrites(ctx context.Context, conn *pgx.Conn) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(ctx, b.q.drain); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }

@@ -283,3 +283,55 @@ func TestConcurrentOpens(t *testing.T) {
 		t.Fatalf("%d servers hold the table, want 1", won)
 	}
 }
+
+// TestInitLockWaitsForWritesInFlight: a write already running on the table
+// when the init lock is taken (a killed server's last statement, which
+// PostgreSQL finishes) ends before LockInit returns, so it cannot land in
+// the middle of the init that follows.
+func TestInitLockWaitsForWritesInFlight(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	b, table := pgtest.OpenTable(t, url)
+	zombie, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Close(ctx)
+	tx, err := zombie.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{table}.Sanitize()+` (key, value) VALUES ('core/init-pending', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	type locked struct {
+		unlock func()
+		err    error
+	}
+	got := make(chan locked, 1)
+	go func() {
+		u, err := b.LockInit(ctx)
+		got <- locked{u, err}
+	}()
+	select {
+	case l := <-got:
+		if l.err == nil {
+			l.unlock()
+		}
+		t.Fatalf("LockInit returned (%v) while a write to the table was in flight", l.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-got:
+		if l.err != nil {
+			t.Fatal(l.err)
+		}
+		l.unlock()
+	case <-time.After(10 * time.Second):
+		t.Fatal("LockInit still waiting after the write committed")
+	}
+}
