@@ -106,3 +106,46 @@ func TestInitMarkerLeftByRefusals(t *testing.T) {
 		t.Fatal("init over a damaged marker removed the keyring")
 	}
 }
+
+// TestUndoKeepsMarkerWhenKeyringUnreadable: an init fails (a full disk)
+// and its undo cannot read the keyring to tell whose it is (the storage
+// flapped). Removing only the marker left this init's keyring reading as
+// initialised with nobody holding its keys; the marker stays instead, the
+// store reads as uninitialised and the next init works.
+func TestUndoKeepsMarkerWhenKeyringUnreadable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	disk := &flakyKeyringDisk{fullDisk: &fullDisk{Backend: inmem.New(), prefix: tokenPrefix}}
+	disk.onFail = func() { disk.failGet.Store(true) }
+	disk.fail.Store(true)
+	first := New(Config{Physical: disk, Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	if _, err := first.Initialize(ctx, 1, 1); !errors.Is(err, errDiskFull) {
+		t.Fatalf("init on a failing disk: %v", err)
+	}
+	disk.fail.Store(false)
+	c := New(Config{Physical: disk, Engines: registry.Engines(), AuthMethods: registry.AuthMethods()})
+	if st, err := c.SealStatus(ctx); err != nil || st.Initialized {
+		t.Fatalf("seal status after a failed init whose keyring could not be read: %+v, %v; want uninitialised", st, err)
+	}
+	res, err := c.Initialize(ctx, 1, 1)
+	if err != nil {
+		t.Fatalf("init after it: %v", err)
+	}
+	if st, err := c.Unseal(ctx, res.Keys[0], false); err != nil || st.Sealed {
+		t.Fatalf("unseal with the new key: %+v, %v", st, err)
+	}
+	t.Cleanup(func() { _ = c.Seal(context.Background()) })
+}
+
+// flakyKeyringDisk fails one read of the keyring once failGet is set.
+type flakyKeyringDisk struct {
+	*fullDisk
+	failGet atomic.Bool
+}
+
+func (f *flakyKeyringDisk) Get(ctx context.Context, key string) (*physical.Entry, error) {
+	if key == barrier.KeyringPath && f.failGet.CompareAndSwap(true, false) {
+		return nil, errors.New("connection reset")
+	}
+	return f.fullDisk.Get(ctx, key)
+}

@@ -33,8 +33,9 @@ type initUndo struct {
 	// the other wrote.
 	key []byte
 	// checked and owned: whether the stored keyring was this
-	// initialisation's when it failed (see checkOwned).
-	checked, owned bool
+	// initialisation's when it failed (see checkOwned); unknown when it
+	// could not be read.
+	checked, owned, unknown bool
 }
 
 // checkOwned looks, once, whether the stored keyring opens with this
@@ -47,6 +48,7 @@ func (u *initUndo) checkOwned(ctx context.Context) {
 	}
 	u.checked = true
 	e, err := u.p.Get(context.WithoutCancel(ctx), barrier.KeyringPath)
+	u.unknown = err != nil
 	u.owned = err == nil && e != nil && barrier.KeyringOpens(u.key, e.Value)
 }
 
@@ -164,6 +166,14 @@ func (u *initUndo) undo(ctx context.Context, c *Core, cause error) {
 	defer cancel()
 	if u.key != nil {
 		u.checkOwned(ctx)
+	}
+	if u.unknown {
+		// Removing the marker alone would leave this initialisation's
+		// keyring, if it is, reading as initialised with no one holding
+		// its keys; kept, the next init removes what this one wrote.
+		c.logger.Error("initialisation failed and the stored keyring could not be read to tell whose it is: nothing removed, the next init removes what this one wrote",
+			"cause", cause.Error())
+		return
 	}
 	if u.key != nil && !u.owned || errors.Is(cause, seal.ErrAlreadyInitialized) {
 		_ = u.p.Delete(ctx, barrier.InitPendingPath)
