@@ -240,9 +240,6 @@ func (c *Core) route(ctx context.Context, st *active, req *logical.Request, rs *
 	if !servedWithoutToken(route, rest) {
 		var err error
 		if te, err = c.authorize(ctx, st, route, req, sub, &rs.auth); err != nil {
-			if wrapping.TakesToken(req.Path) {
-				err = wrapping.LostOwnToken(req.Data, err)
-			}
 			return nil, err
 		}
 		ctx = token.WithUsedEntryIn(&rs.used, ctx, te)

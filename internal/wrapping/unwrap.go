@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -27,19 +26,6 @@ func TakesToken(path string) bool {
 		}
 	}
 	return false
-}
-
-// LostOwnToken turns the failure to authenticate a request to one of
-// TokenPaths that names no token in its body, so that its own token is
-// the wrapping token Check found live just before, into ErrInvalidToken:
-// a concurrent unwrap spent the token's single use in between, and the
-// answer is the 400 every other loser gets, not a 403. Other failures
-// are returned as they are.
-func LostOwnToken(data map[string]any, err error) error {
-	if tok, berr := bodyToken(data); berr == nil && tok == "" && errors.Is(err, logical.ErrPermissionDenied) {
-		return ErrInvalidToken
-	}
-	return err
 }
 
 // bodyToken returns the "token" of a request's data: "" when absent, a 400

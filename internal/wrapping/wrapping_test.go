@@ -232,21 +232,3 @@ func TestTakesToken(t *testing.T) {
 		}
 	}
 }
-
-// TestLostOwnToken: a request that unwraps with its own token and fails
-// authentication (a concurrent unwrap spent the use after Check passed)
-// gets the invalid-wrapping-token 400; a request naming a token in its
-// body keeps its own failure, as does any failure other than a denial.
-func TestLostOwnToken(t *testing.T) {
-	denied := logical.CodedError(logical.ErrPermissionDenied, "permission denied")
-	if err := LostOwnToken(nil, denied); !errors.Is(err, ErrInvalidToken) {
-		t.Errorf("own token denied: %v, want ErrInvalidToken", err)
-	}
-	if err := LostOwnToken(map[string]any{"token": "s.x"}, denied); !errors.Is(err, logical.ErrPermissionDenied) || errors.Is(err, ErrInvalidToken) {
-		t.Errorf("body token denied: %v, want the denial", err)
-	}
-	other := errors.New("storage down")
-	if err := LostOwnToken(nil, other); err != other {
-		t.Errorf("other failure: %v", err)
-	}
-}
