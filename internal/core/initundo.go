@@ -75,10 +75,8 @@ const undoTimeout = 30 * time.Second
 // one no initialisation is still working on.
 func (c *Core) recordInit(ctx context.Context) (*initUndo, error) {
 	if sharedStorage(c.conf) && c.initLock == nil {
-		if ok, err := c.barrier.Initialized(ctx); err != nil || ok {
-			return nil, err
-		}
-		return nil, nil
+		_, err := c.barrier.Initialized(ctx) // no undo either way; only a read error is news
+		return nil, err
 	}
 	if err := c.redoInterrupted(ctx); err != nil {
 		return nil, err
